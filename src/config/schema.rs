@@ -1,0 +1,421 @@
+//! The table of every configuration key: its kind and the feature it needs. One table serves
+//! three jobs: rejecting unknown keys (with the closest known one), rejecting keys of features
+//! this binary was built without, and giving `PHPEEK_PM_*` overrides their types and nesting.
+//! A unit test keeps it in step with the serde types of `raw.rs`.
+
+use yaml_serde::Value;
+
+use crate::features::Feature;
+
+/// What a key holds, as far as env overrides and the key walk need to know.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Str,
+    Int,
+    Float,
+    Bool,
+    Duration,
+    /// argv: a JSON array, or a whitespace-separated string from the environment.
+    Command,
+    /// A list of strings: a JSON array, or comma-separated from the environment.
+    List,
+    /// A map of strings (`env`).
+    StrMap,
+    /// A nested section with its own keys.
+    Section(&'static [Key]),
+    /// The map of processes: any name, each a `PROCESS` section.
+    Processes,
+    /// Held as written until its feature types it.
+    Any,
+}
+
+#[derive(Debug)]
+pub struct Key {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The feature this key switches on: its presence (or, for booleans, `true`) in a build
+    /// without the feature is an error.
+    pub feature: Option<Feature>,
+}
+
+const fn k(name: &'static str, kind: Kind) -> Key {
+    Key {
+        name,
+        kind,
+        feature: None,
+    }
+}
+
+const fn f(name: &'static str, kind: Kind, feature: Feature) -> Key {
+    Key {
+        name,
+        kind,
+        feature: Some(feature),
+    }
+}
+
+use Kind::*;
+
+pub const TOP: &[Key] = &[
+    k("version", Str),
+    k("global", Section(GLOBAL)),
+    f("hooks", Any, Feature::Hooks),
+    k("processes", Processes),
+];
+
+pub const GLOBAL: &[Key] = &[
+    k("shutdown_timeout", Duration),
+    k("log_format", Str),
+    k("log_level", Str),
+    k("restart_policy", Str),
+    k("restart_backoff", Duration),
+    k("restart_backoff_initial", Duration),
+    k("restart_backoff_max", Duration),
+    k("restart_stable_after", Duration),
+    k("max_restart_attempts", Int),
+    k("dependency_timeout", Duration),
+    f("log_multiline_enabled", Bool, Feature::LogProcessing),
+    k("log_multiline_pattern", Str),
+    k("log_multiline_timeout", Any),
+    k("log_multiline_max_lines", Int),
+    f("log_redaction_enabled", Bool, Feature::LogProcessing),
+    k("log_redaction_patterns", List),
+    k("log_redaction_placeholder", Str),
+    f("log_filter_enabled", Bool, Feature::LogProcessing),
+    k("log_filter_level", Str),
+    k("log_filter_patterns", List),
+    f("metrics_enabled", Bool, Feature::Metrics),
+    k("metrics_port", Int),
+    k("metrics_path", Str),
+    k("metrics_host", Str),
+    f("api_enabled", Bool, Feature::Api),
+    k("api_port", Int),
+    k("api_host", Str),
+    k("api_socket", Str),
+    k("api_auth", Str),
+    k("autotune_memory_threshold", Float),
+];
+
+pub const PROCESS: &[Key] = &[
+    k("enabled", Bool),
+    k("command", Command),
+    k("type", Str),
+    k("priority", Int),
+    k("depends_on", List),
+    k("scale", Int),
+    k("restart", Str),
+    k("env", StrMap),
+    k("working_dir", Str),
+    k("user", Str),
+    k("group", Str),
+    k("critical", Bool),
+    k("shutdown", Section(SHUTDOWN)),
+    f("health_check", Any, Feature::Health),
+    f("hooks", Any, Feature::Hooks),
+    f("pre_start_hook", Any, Feature::Hooks),
+    f("post_start_hook", Any, Feature::Hooks),
+    f("post_stop_hook", Any, Feature::Hooks),
+    f("schedule", Str, Feature::Scheduler),
+    k("schedule_timeout", Duration),
+    f("heartbeat", Any, Feature::Heartbeat),
+    f("logging", Any, Feature::LogProcessing),
+];
+
+pub const SHUTDOWN: &[Key] = &[
+    k("signal", Str),
+    k("timeout", Duration),
+    f("pre_stop_hook", Any, Feature::Hooks),
+];
+
+/// A problem found by the key walk, with the path of the offending key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyProblem {
+    Unknown {
+        path: Vec<String>,
+        closest: Option<&'static str>,
+    },
+    NeedsFeature {
+        path: Vec<String>,
+        feature: Feature,
+    },
+    NotAMapping {
+        path: Vec<String>,
+    },
+}
+
+/// Walks a parsed document and reports the first unknown key, feature key of a missing
+/// feature, or section that is not a mapping.
+pub fn check(doc: &Value) -> Option<KeyProblem> {
+    let mut path = Vec::new();
+    match doc {
+        Value::Null => None,
+        Value::Mapping(_) => walk(doc, TOP, &mut path),
+        _ => Some(KeyProblem::NotAMapping { path }),
+    }
+}
+
+fn walk(v: &Value, keys: &'static [Key], path: &mut Vec<String>) -> Option<KeyProblem> {
+    let Value::Mapping(m) = v else {
+        return if v.is_null() {
+            None
+        } else {
+            Some(KeyProblem::NotAMapping { path: path.clone() })
+        };
+    };
+    for (key, value) in m {
+        let name = match key {
+            Value::String(s) => s.clone(),
+            other => yaml_scalar_text(other),
+        };
+        path.push(name.clone());
+        let Some(spec) = keys.iter().find(|k| k.name == name) else {
+            return Some(KeyProblem::Unknown {
+                path: path.clone(),
+                closest: closest(&name, keys),
+            });
+        };
+        if let Some(feature) = spec.feature {
+            let activates = match value {
+                Value::Bool(b) => *b,
+                Value::Null => false,
+                _ => true,
+            };
+            if activates && !feature.available() {
+                return Some(KeyProblem::NeedsFeature {
+                    path: path.clone(),
+                    feature,
+                });
+            }
+        }
+        let problem = match spec.kind {
+            Section(sub) => walk(value, sub, path),
+            Processes => match value {
+                Value::Mapping(procs) => procs.iter().find_map(|(name, p)| {
+                    path.push(yaml_scalar_text(name));
+                    let r = walk(p, PROCESS, path);
+                    path.pop();
+                    r
+                }),
+                Value::Null => None,
+                _ => Some(KeyProblem::NotAMapping { path: path.clone() }),
+            },
+            _ => None,
+        };
+        if problem.is_some() {
+            return problem;
+        }
+        path.pop();
+    }
+    None
+}
+
+/// The text of a scalar key (`1` for a number key, `true` for a boolean key).
+pub fn yaml_scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => "null".to_owned(),
+        _ => "<complex key>".to_owned(),
+    }
+}
+
+/// The known key nearest to `name` by edit distance, if it is near enough to be a typo.
+pub fn closest(name: &str, keys: &'static [Key]) -> Option<&'static str> {
+    let limit = (name.len() / 3).max(2);
+    keys.iter()
+        .map(|k| (edit_distance(name, k.name), k.name))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Resolves `["health", "check", "type"]` against a section to the key path
+/// `["health_check", "type"]`, joining tokens greedily (longest known key first) at each level.
+pub fn resolve(
+    tokens: &[String],
+    keys: &'static [Key],
+) -> Option<(Vec<&'static str>, &'static Key)> {
+    for take in (1..=tokens.len()).rev() {
+        let joined = tokens[..take].join("_");
+        let Some(spec) = keys.iter().find(|k| k.name == joined) else {
+            continue;
+        };
+        if take == tokens.len() {
+            return Some((vec![spec.name], spec));
+        }
+        if let Section(sub) = spec.kind {
+            if let Some((mut rest, leaf)) = resolve(&tokens[take..], sub) {
+                rest.insert(0, spec.name);
+                return Some((rest, leaf));
+            }
+        }
+    }
+    None
+}
+
+/// Finds the 1-based line of the key at `path` in block-style YAML text. For keys written in
+/// flow style (`{a: 1}`) it returns the line of the nearest enclosing key it can find.
+pub fn locate(text: &str, path: &[String]) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut best = None;
+    let mut start = 0usize;
+    let mut parent_indent: isize = -1;
+    let mut end = lines.len();
+    for key in path {
+        let mut found = None;
+        for (i, line) in lines.iter().enumerate().take(end).skip(start) {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let indent = (line.len() - trimmed.len()) as isize;
+            if indent <= parent_indent {
+                break;
+            }
+            let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
+            if key_of(body).is_some_and(|k| k == key) {
+                found = Some((i, indent));
+                break;
+            }
+        }
+        match found {
+            Some((i, indent)) => {
+                best = Some(i + 1);
+                parent_indent = indent;
+                start = i + 1;
+                end = lines
+                    .iter()
+                    .enumerate()
+                    .skip(i + 1)
+                    .find(|(_, l)| {
+                        let t = l.trim_start();
+                        !t.is_empty()
+                            && !t.starts_with('#')
+                            && ((l.len() - t.len()) as isize) <= indent
+                    })
+                    .map_or(lines.len(), |(j, _)| j);
+            }
+            None => {
+                // Flow style: the key sits on the parent's line or the lines inside it.
+                let from = best.map_or(0, |b| b - 1);
+                let needle_plain = format!("{key}:");
+                return lines
+                    .iter()
+                    .enumerate()
+                    .take(end)
+                    .skip(from)
+                    .find(|(_, l)| l.contains(&needle_plain))
+                    .map(|(i, _)| i + 1)
+                    .or(best);
+            }
+        }
+    }
+    best
+}
+
+/// The key of a `key: value` line, unquoted.
+fn key_of(body: &str) -> Option<&str> {
+    let (k, _) = if let Some(rest) = body.strip_prefix('"') {
+        let end = rest.find('"')?;
+        let k = &rest[..end];
+        return rest[end + 1..].trim_start().starts_with(':').then_some(k);
+    } else if let Some(rest) = body.strip_prefix('\'') {
+        let end = rest.find('\'')?;
+        let k = &rest[..end];
+        return rest[end + 1..].trim_start().starts_with(':').then_some(k);
+    } else {
+        let colon = body.find(':')?;
+        let after = &body[colon + 1..];
+        if !(after.is_empty() || after.starts_with(' ') || after.starts_with('\t')) {
+            return None;
+        }
+        (body[..colon].trim_end(), ())
+    };
+    Some(k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw;
+
+    fn names(keys: &[Key]) -> Vec<&'static str> {
+        let mut v: Vec<_> = keys.iter().map(|k| k.name).collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn sorted(mut v: Vec<&'static str>) -> Vec<&'static str> {
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn tables_match_the_serde_types() {
+        assert_eq!(names(TOP), sorted(raw::field_names::<raw::RawConfig>()));
+        assert_eq!(names(GLOBAL), sorted(raw::field_names::<raw::RawGlobal>()));
+        assert_eq!(
+            names(PROCESS),
+            sorted(raw::field_names::<raw::RawProcess>())
+        );
+        assert_eq!(
+            names(SHUTDOWN),
+            sorted(raw::field_names::<raw::RawShutdown>())
+        );
+    }
+
+    #[test]
+    fn resolves_nested_keys_greedily() {
+        let t = |s: &str| s.split('_').map(str::to_owned).collect::<Vec<_>>();
+        let (p, _) = resolve(&t("health_check_type"), PROCESS).unwrap();
+        assert_eq!(p, ["health_check"]);
+        let (p, _) = resolve(&t("shutdown_timeout"), PROCESS).unwrap();
+        assert_eq!(p, ["shutdown", "timeout"]);
+        let (p, _) = resolve(&t("shutdown_pre_stop_hook"), PROCESS).unwrap();
+        assert_eq!(p, ["shutdown", "pre_stop_hook"]);
+        let (p, _) = resolve(&t("working_dir"), PROCESS).unwrap();
+        assert_eq!(p, ["working_dir"]);
+        assert!(resolve(&t("no_such"), PROCESS).is_none());
+        let (p, _) = resolve(&t("restart_backoff_max"), GLOBAL).unwrap();
+        assert_eq!(p, ["restart_backoff_max"]);
+    }
+
+    #[test]
+    fn suggests_close_keys() {
+        assert_eq!(closest("comand", PROCESS), Some("command"));
+        assert_eq!(closest("depend_on", PROCESS), Some("depends_on"));
+        assert_eq!(closest("zzzzzzzz", PROCESS), None);
+    }
+
+    #[test]
+    fn locates_block_and_flow_keys() {
+        let text = "global:\n  log_level: info\nprocesses:\n  web:\n    command: [a]\n    shutdown:\n      timeout: 5\n  'db':\n    command: {x: 1}\n";
+        let p = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(locate(text, &p(&["global", "log_level"])), Some(2));
+        assert_eq!(
+            locate(text, &p(&["processes", "web", "shutdown", "timeout"])),
+            Some(7)
+        );
+        assert_eq!(locate(text, &p(&["processes", "db"])), Some(8));
+        assert_eq!(
+            locate(text, &p(&["processes", "db", "command", "x"])),
+            Some(9)
+        );
+        assert_eq!(locate(text, &p(&["processes", "nope"])), Some(3));
+    }
+}

@@ -1,0 +1,243 @@
+//! phpeek-pm: PID 1 and process manager for PHP containers.
+//!
+//! `main` reads as a table of contents: block signals → parse the command line → load the
+//! configuration → become a subreaper (unless PID 1) → run the event loop → exit with its code.
+#![deny(unsafe_code)]
+
+mod cli;
+mod config;
+mod features;
+mod output;
+mod reactor;
+mod supervisor;
+mod sys;
+
+use std::ffi::OsString;
+use std::os::fd::AsFd;
+use std::process::ExitCode;
+
+use config::model::Level;
+
+/// Exit codes of INTERFACE.md.
+mod exit {
+    pub const OK: u8 = 0;
+    pub const STARTUP: u8 = 1;
+    pub const USAGE: u8 = 2;
+}
+
+const DEFAULT_PATHS: [&str; 2] = ["phpeek-pm.yaml", "/etc/phpeek-pm/phpeek-pm.yaml"];
+
+fn main() -> ExitCode {
+    ExitCode::from(run())
+}
+
+fn run() -> u8 {
+    // PID 1 rule: every asynchronous signal is blocked before anything else happens, and read
+    // later from a signalfd. Children get an empty mask back before exec.
+    let blocked = match sys::signals::block_all() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("phpeek-pm: cannot block signals: {e}");
+            return exit::STARTUP;
+        }
+    };
+    let cmd = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("phpeek-pm: {e}\n\n{}", cli::USAGE);
+            return exit::USAGE;
+        }
+    };
+    match cmd {
+        cli::Command::Help => {
+            print!("{}", cli::USAGE);
+            exit::OK
+        }
+        cli::Command::Version => {
+            print!("{}", version_text());
+            exit::OK
+        }
+        cli::Command::CheckConfig { config } => match load_config(config) {
+            Ok(c) => {
+                println!(
+                    "configuration OK: {} process(es), {} instance(s)",
+                    c.processes.len(),
+                    c.processes.iter().map(|p| p.scale as u64).sum::<u64>()
+                );
+                print!("{}", supervisor::describe_plan(&c));
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("phpeek-pm: {e}");
+                exit::USAGE
+            }
+        },
+        cli::Command::Serve {
+            config,
+            dry_run,
+            php_fpm_profile,
+        } => {
+            if php_fpm_profile.is_some() && !features::Feature::Autotune.available() {
+                eprintln!(
+                    "phpeek-pm: --php-fpm-profile requires a build with feature \"autotune\""
+                );
+                return exit::USAGE;
+            }
+            let c = match load_config(config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("phpeek-pm: {e}");
+                    return exit::USAGE;
+                }
+            };
+            if dry_run {
+                print!("{}", supervisor::describe_plan(&c));
+                return exit::OK;
+            }
+            serve(&c, blocked)
+        }
+    }
+}
+
+fn version_text() -> String {
+    let compiled: Vec<&str> = features::ALL
+        .iter()
+        .filter(|f| f.compiled())
+        .map(|f| f.name())
+        .collect();
+    format!(
+        "phpeek-pm {}\ncommit: {}\ntarget: {}\nfeatures: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("PHPEEK_PM_COMMIT"),
+        env!("PHPEEK_PM_TARGET"),
+        if compiled.is_empty() {
+            "none (minimal build)".to_owned()
+        } else {
+            compiled.join(", ")
+        }
+    )
+}
+
+/// Errors of finding and reading the configuration, before its content is checked.
+fn load_config(flag: Option<OsString>) -> Result<config::model::Config, String> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let from_env = std::env::var_os("PHPEEK_PM_CONFIG").filter(|v| !v.is_empty());
+    let path: Option<String> = match flag.or(from_env) {
+        Some(p) => Some(
+            p.into_string()
+                .map_err(|_| "config path is not UTF-8".to_owned())?,
+        ),
+        None => DEFAULT_PATHS
+            .iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .map(|p| (*p).to_owned()),
+    };
+    let text = match &path {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read configuration {p}: {e}"))?,
+        ),
+        None => {
+            if !env
+                .iter()
+                .any(|(k, _)| k.starts_with(config::env::PROCESS_PREFIX))
+            {
+                return Err(format!(
+                    "no configuration found: pass -c FILE, set PHPEEK_PM_CONFIG, create {} or {}, \
+                     or define processes with PHPEEK_PM_PROCESS_<NAME>_COMMAND",
+                    DEFAULT_PATHS[0], DEFAULT_PATHS[1]
+                ));
+            }
+            None
+        }
+    };
+    let passwd = || {
+        (
+            std::fs::read_to_string(config::users::PASSWD).unwrap_or_default(),
+            std::fs::read_to_string(config::users::GROUP).unwrap_or_default(),
+        )
+    };
+    let file = path.as_deref().zip(text.as_deref());
+    config::load(&config::Inputs {
+        file,
+        env: &env,
+        passwd: &passwd,
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn serve(c: &config::model::Config, blocked: sys::signals::BlockedSet) -> u8 {
+    let pid1 = sys::pid() == 1;
+    sys::cloexec_inherited_fds();
+    let subreaper = if pid1 {
+        Ok(())
+    } else {
+        sys::become_subreaper()
+    };
+    let sigfd = match sys::signals::signalfd(&blocked) {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("phpeek-pm: cannot create signalfd: {e}");
+            return exit::STARTUP;
+        }
+    };
+    let stdout = std::io::stdout();
+    let fd = stdout.as_fd();
+    // Our stdout is non-blocking while we run (only if it is a pipe or socket, which we can
+    // poll), so a slow log reader never freezes the loop; the old flags come back at exit.
+    let restore = (sys::fd_kind(fd) == sys::FdKind::Stream)
+        .then(|| sys::status_flags(fd).ok())
+        .flatten();
+    if restore.is_some() {
+        let _ = sys::set_nonblocking(fd);
+    }
+    let mut out = output::Output::new(fd, c.global.log_format, c.global.log_level);
+    out.event(
+        Level::Info,
+        None,
+        "starting",
+        &format!("phpeek-pm {} starting", env!("CARGO_PKG_VERSION")),
+        &[
+            ("pid", supervisor::Field::Int(sys::pid().into())),
+            (
+                "processes",
+                supervisor::Field::Int(c.processes.len() as i64),
+            ),
+            (
+                "config",
+                supervisor::Field::Str(c.path.clone().unwrap_or_else(|| "(environment)".into())),
+            ),
+        ],
+    );
+    if let Err(e) = subreaper {
+        out.event(
+            Level::Warn,
+            None,
+            "no_subreaper",
+            &format!("cannot become child subreaper: {e}; orphans go to the real init"),
+            &[],
+        );
+    }
+    if std::env::var_os("PHP_FPM_AUTOTUNE_PROFILE").is_some()
+        && !features::Feature::Autotune.available()
+    {
+        out.event(
+            Level::Warn,
+            None,
+            "autotune_unavailable",
+            "PHP_FPM_AUTOTUNE_PROFILE is set but this build has no \"autotune\" feature: ignored",
+            &[],
+        );
+    }
+    let code = match reactor::Reactor::new(c, sigfd, out, pid1) {
+        Ok(r) => r.run(),
+        Err(e) => {
+            eprintln!("phpeek-pm: cannot set up the event loop: {e}");
+            exit::STARTUP
+        }
+    };
+    if let Some(flags) = restore {
+        let _ = sys::set_status_flags(fd, flags);
+    }
+    code
+}

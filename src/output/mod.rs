@@ -1,0 +1,362 @@
+//! Everything the manager writes to its stdout: children's lines and its own events, as JSON
+//! records or text lines, through one bounded queue.
+//!
+//! Back-pressure instead of loss: when the queue holds [`QUEUE_LIMIT`] bytes the reactor stops
+//! reading child pipes, so a child that logs faster than our stdout drains blocks on its own
+//! pipe (as it would on a full Docker log pipe) while memory stays bounded. Lines longer than
+//! [`MAX_LINE`] are cut into several records; all but the last carry `"partial":true`.
+
+pub mod lines;
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use crate::config::model::{Level, LogFormat};
+use crate::supervisor::Field;
+
+/// Longest line (bytes of child output) in one record.
+pub const MAX_LINE: usize = 16 * 1024;
+/// Bytes of formatted records we hold before we stop reading child pipes.
+pub const QUEUE_LIMIT: usize = 256 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// Result of trying to write the queue out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// Everything written.
+    Empty,
+    /// The reader is slow; wait for stdout to become writable.
+    WouldBlock,
+}
+
+pub struct Output<'a> {
+    fd: BorrowedFd<'a>,
+    format: LogFormat,
+    level: Level,
+    buf: Vec<u8>,
+    head: usize,
+    /// Stdout is gone (EPIPE and the like): records are discarded from now on.
+    broken: bool,
+}
+
+impl<'a> Output<'a> {
+    pub fn new(fd: BorrowedFd<'a>, format: LogFormat, level: Level) -> Self {
+        Output {
+            fd,
+            format,
+            level,
+            buf: Vec::with_capacity(64 * 1024),
+            head: 0,
+            broken: false,
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.head
+    }
+
+    /// Whether child pipes may be read (the queue is below its limit).
+    pub fn has_room(&self) -> bool {
+        self.pending() < QUEUE_LIMIT
+    }
+
+    /// Queues one record of child output.
+    pub fn child_line(
+        &mut self,
+        instance: &str,
+        process: &str,
+        stream: Stream,
+        line: &[u8],
+        partial: bool,
+    ) {
+        let msg = String::from_utf8_lossy(line);
+        let b = &mut self.buf;
+        match self.format {
+            LogFormat::Json => {
+                b.extend_from_slice(b"{\"time\":\"");
+                timestamp(b);
+                b.extend_from_slice(b"\",\"level\":\"info\",\"process\":");
+                json_str(b, process);
+                b.extend_from_slice(b",\"instance\":");
+                json_str(b, instance);
+                b.extend_from_slice(b",\"stream\":\"");
+                b.extend_from_slice(stream.as_str().as_bytes());
+                b.extend_from_slice(b"\",\"msg\":");
+                json_str(b, &msg);
+                if partial {
+                    b.extend_from_slice(b",\"partial\":true");
+                }
+                b.extend_from_slice(b"}\n");
+            }
+            LogFormat::Text => {
+                timestamp(b);
+                b.extend_from_slice(b" INFO [");
+                b.extend_from_slice(instance.as_bytes());
+                b.extend_from_slice(if partial { b"] (partial) " } else { b"] " });
+                b.extend_from_slice(msg.as_bytes());
+                b.push(b'\n');
+            }
+        }
+    }
+
+    /// Queues one manager event if its level passes `log_level`.
+    pub fn event(
+        &mut self,
+        level: Level,
+        who: Option<(&str, &str)>,
+        event: &str,
+        msg: &str,
+        fields: &[(&str, Field)],
+    ) {
+        if level < self.level {
+            return;
+        }
+        let b = &mut self.buf;
+        match self.format {
+            LogFormat::Json => {
+                b.extend_from_slice(b"{\"time\":\"");
+                timestamp(b);
+                b.extend_from_slice(b"\",\"level\":\"");
+                b.extend_from_slice(level.as_str().as_bytes());
+                b.extend_from_slice(b"\",\"msg\":");
+                json_str(b, msg);
+                b.extend_from_slice(b",\"event\":");
+                json_str(b, event);
+                if let Some((instance, process)) = who {
+                    b.extend_from_slice(b",\"process\":");
+                    json_str(b, process);
+                    b.extend_from_slice(b",\"instance\":");
+                    json_str(b, instance);
+                }
+                for (k, v) in fields {
+                    b.push(b',');
+                    json_str(b, k);
+                    b.push(b':');
+                    match v {
+                        Field::Int(n) => b.extend_from_slice(n.to_string().as_bytes()),
+                        Field::Str(s) => json_str(b, s),
+                    }
+                }
+                b.extend_from_slice(b"}\n");
+            }
+            LogFormat::Text => {
+                timestamp(b);
+                b.push(b' ');
+                b.extend_from_slice(level.as_str().to_ascii_uppercase().as_bytes());
+                b.extend_from_slice(b" [");
+                b.extend_from_slice(who.map_or("phpeek-pm", |w| w.0).as_bytes());
+                b.extend_from_slice(b"] ");
+                b.extend_from_slice(msg.as_bytes());
+                for (k, v) in fields {
+                    b.push(b' ');
+                    b.extend_from_slice(k.as_bytes());
+                    b.push(b'=');
+                    match v {
+                        Field::Int(n) => b.extend_from_slice(n.to_string().as_bytes()),
+                        Field::Str(s) => b.extend_from_slice(s.as_bytes()),
+                    }
+                }
+                b.push(b'\n');
+            }
+        }
+    }
+
+    /// Writes as much of the queue as stdout takes without blocking.
+    pub fn flush(&mut self) -> Flush {
+        while self.head < self.buf.len() {
+            if self.broken {
+                self.head = self.buf.len();
+                break;
+            }
+            match rustix::io::write(self.fd, &self.buf[self.head..]) {
+                Ok(0) => self.broken = true,
+                Ok(n) => self.head += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::AGAIN) => {
+                    self.compact();
+                    return Flush::WouldBlock;
+                }
+                Err(_) => self.broken = true,
+            }
+        }
+        self.buf.clear();
+        self.head = 0;
+        if self.buf.capacity() > 4 * QUEUE_LIMIT {
+            self.buf.shrink_to(64 * 1024);
+        }
+        Flush::Empty
+    }
+
+    /// Writes everything, waiting if stdout is slow (used once, right before exit).
+    pub fn flush_blocking(&mut self) {
+        let deadline = crate::sys::monotonic_ms() + 5_000;
+        while self.flush() == Flush::WouldBlock && crate::sys::monotonic_ms() < deadline {
+            let mut fds = [rustix::event::PollFd::new(
+                &self.fd,
+                rustix::event::PollFlags::OUT,
+            )];
+            let timeout = rustix::time::Timespec {
+                tv_sec: 0,
+                tv_nsec: 100_000_000,
+            };
+            let _ = rustix::event::poll(&mut fds, Some(&timeout));
+        }
+    }
+
+    fn compact(&mut self) {
+        if self.head > self.buf.len() / 2 {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'a> {
+        self.fd
+    }
+}
+
+impl AsFd for Output<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn json_str(b: &mut Vec<u8>, s: &str) {
+    b.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in bytes.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        b.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            b.extend_from_slice(b"\\u00");
+            b.push(HEX[(c >> 4) as usize]);
+            b.push(HEX[(c & 15) as usize]);
+        } else {
+            b.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    b.extend_from_slice(&bytes[start..]);
+    b.push(b'"');
+}
+
+/// Appends the current UTC time as `2026-11-26T12:00:00.123Z`.
+fn timestamp(b: &mut Vec<u8>) {
+    let (secs, ms) = crate::sys::realtime();
+    format_time(b, secs, ms);
+}
+
+pub fn format_time(b: &mut Vec<u8>, secs: i64, ms: u32) {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let y = year.to_string();
+    for _ in y.len()..4 {
+        b.push(b'0');
+    }
+    b.extend_from_slice(y.as_bytes());
+    b.push(b'-');
+    let two = |b: &mut Vec<u8>, n: i64| {
+        b.push(b'0' + (n / 10) as u8);
+        b.push(b'0' + (n % 10) as u8);
+    };
+    two(b, month);
+    b.push(b'-');
+    two(b, day);
+    b.push(b'T');
+    two(b, sod / 3600);
+    b.push(b':');
+    two(b, (sod / 60) % 60);
+    b.push(b':');
+    two(b, sod % 60);
+    b.push(b'.');
+    let ms = i64::from(ms);
+    b.push(b'0' + (ms / 100) as u8);
+    two(b, ms % 100);
+    b.push(b'Z');
+}
+
+/// Result of reading a child's pipe.
+pub enum Read {
+    /// Some bytes were read (and passed on); there may be more.
+    Data,
+    /// Nothing available right now.
+    WouldBlock,
+    /// Every writer has closed the pipe.
+    Eof,
+}
+
+/// Reads one chunk from a non-blocking pipe into `buf`.
+pub fn read_chunk(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(Read, usize)> {
+    loop {
+        return match rustix::io::read(fd, &mut *buf) {
+            Ok(0) => Ok((Read::Eof, 0)),
+            Ok(n) => Ok((Read::Data, n)),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => Ok((Read::WouldBlock, 0)),
+            Err(e) => Err(e.into()),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_escapes() {
+        let mut b = Vec::new();
+        json_str(&mut b, "a\"b\\c\nd\u{1}é");
+        assert_eq!(String::from_utf8(b).unwrap(), "\"a\\\"b\\\\c\\nd\\u0001é\"");
+    }
+
+    #[test]
+    fn formats_utc() {
+        let mut b = Vec::new();
+        format_time(&mut b, 0, 5);
+        assert_eq!(String::from_utf8(b).unwrap(), "1970-01-01T00:00:00.005Z");
+        let mut b = Vec::new();
+        // 2026-11-26T12:00:00Z
+        format_time(&mut b, 1_795_694_400, 123);
+        assert_eq!(String::from_utf8(b).unwrap(), "2026-11-26T12:00:00.123Z");
+        let mut b = Vec::new();
+        // 2024-02-29T23:59:59Z (leap day)
+        format_time(&mut b, 1_709_251_199, 999);
+        assert_eq!(String::from_utf8(b).unwrap(), "2024-02-29T23:59:59.999Z");
+    }
+}

@@ -1,0 +1,485 @@
+//! The event loop: one thread, one `mio::Poll`, and the only place that performs IO.
+//!
+//! Each turn: wait until a source is ready or the earliest deadline → drain ready sources
+//! (signalfd, child pipes, pidfds, stdout) → feed the supervisor → run its actions → write
+//! output. With nothing due the wait has no timeout: an idle manager does not wake up.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use crate::config::model::Config;
+use crate::config::model::Level;
+use crate::output::{self, Flush, Output, Stream, lines::Lines};
+use crate::supervisor::{Action, Event, Field, InstId, Supervisor};
+use crate::sys::{self, signals, spawn};
+
+const SIGNAL: Token = Token(0);
+const STDOUT: Token = Token(4);
+const KIND_PIPE: usize = 1;
+const KIND_PIDFD: usize = 2;
+
+/// Bytes read from one pipe per loop turn, so one chatty child cannot starve signals.
+const READ_BUDGET: usize = 512 * 1024;
+/// Size of the read buffer shared by all pipes.
+const READ_CHUNK: usize = 64 * 1024;
+/// How long the final sweep waits for killed processes to be reaped.
+const FINAL_REAP_MS: u64 = 3_000;
+
+fn token(slot: usize, kind: usize) -> Token {
+    Token((slot << 2) | kind)
+}
+
+struct Pipe {
+    fd: OwnedFd,
+    inst: InstId,
+    instance: String,
+    process: String,
+    stream: Stream,
+    lines: Lines,
+    readable: bool,
+}
+
+pub struct Reactor<'a> {
+    poll: Poll,
+    sigfd: OwnedFd,
+    out: Output<'a>,
+    /// Stdout is a pipe or socket registered for writability.
+    out_pollable: bool,
+    out_writable: bool,
+    pipes: Vec<Option<Pipe>>,
+    pidfds: HashMap<InstId, OwnedFd>,
+    pids: HashMap<i32, InstId>,
+    sup: Supervisor,
+    config: &'a Config,
+    base_env: Vec<(OsString, OsString)>,
+    pid1: bool,
+    buf: Vec<u8>,
+    exit: Option<u8>,
+    pidfd_missing_noted: bool,
+}
+
+impl<'a> Reactor<'a> {
+    /// Sets up the poll over an already created signalfd and our stdout.
+    pub fn new(
+        config: &'a Config,
+        sigfd: OwnedFd,
+        out: Output<'a>,
+        pid1: bool,
+    ) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        poll.registry().register(
+            &mut SourceFd(&sigfd.as_raw_fd()),
+            SIGNAL,
+            Interest::READABLE,
+        )?;
+        let out_pollable = sys::fd_kind(out.fd()) == sys::FdKind::Stream
+            && poll
+                .registry()
+                .register(
+                    &mut SourceFd(&out.fd().as_raw_fd()),
+                    STDOUT,
+                    Interest::WRITABLE,
+                )
+                .is_ok();
+        Ok(Reactor {
+            poll,
+            sigfd,
+            out,
+            out_pollable,
+            out_writable: true,
+            pipes: Vec::new(),
+            pidfds: HashMap::new(),
+            pids: HashMap::new(),
+            sup: Supervisor::new(config, sys::seed()),
+            config,
+            base_env: std::env::vars_os().collect(),
+            pid1,
+            buf: vec![0u8; READ_CHUNK],
+            exit: None,
+            pidfd_missing_noted: false,
+        })
+    }
+
+    /// Runs until every process is down; returns the exit code.
+    pub fn run(mut self) -> u8 {
+        let mut events = Events::with_capacity(256);
+        self.sup.start(sys::monotonic_ms());
+        self.run_actions();
+        self.flush();
+        loop {
+            if let Some(code) = self.exit {
+                self.final_sweep();
+                self.out.flush_blocking();
+                return code;
+            }
+            let now = sys::monotonic_ms();
+            let more_to_read =
+                self.out.has_room() && self.pipes.iter().flatten().any(|p| p.readable);
+            let timeout = if more_to_read {
+                Some(std::time::Duration::ZERO)
+            } else {
+                self.sup
+                    .next_deadline()
+                    .map(|d| std::time::Duration::from_millis(d.saturating_sub(now)))
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.log(
+                        Level::Error,
+                        "poll_failed",
+                        &format!("event loop wait failed: {e}"),
+                    );
+                }
+                continue;
+            }
+            let mut reap = false;
+            for ev in events.iter() {
+                let t = ev.token();
+                match (t.0 & 3, t.0 >> 2) {
+                    _ if t == SIGNAL => reap |= self.read_signals(),
+                    _ if t == STDOUT => self.out_writable = true,
+                    (KIND_PIPE, slot) => {
+                        if let Some(Some(p)) = self.pipes.get_mut(slot) {
+                            p.readable = true;
+                        }
+                    }
+                    (KIND_PIDFD, _) => reap = true,
+                    _ => {}
+                }
+            }
+            self.read_pipes(READ_BUDGET);
+            if reap {
+                self.reap();
+            }
+            self.check_draining();
+            self.sup.handle_timeout(sys::monotonic_ms());
+            self.run_actions();
+            self.flush();
+        }
+    }
+
+    /// Reads every pending signal; returns whether children may have exited.
+    fn read_signals(&mut self) -> bool {
+        let mut reap = false;
+        while let Some(sig) = signals::read_signal(&self.sigfd) {
+            let now = sys::monotonic_ms();
+            match sig {
+                signals::SIGCHLD => reap = true,
+                signals::SIGTERM | signals::SIGINT | signals::SIGQUIT => {
+                    self.sup.handle(Event::ShutdownSignal { signal: sig }, now);
+                }
+                signals::SIGHUP | signals::SIGUSR1 | signals::SIGUSR2 | signals::SIGWINCH => {
+                    self.sup.handle(Event::Forward { signal: sig }, now);
+                }
+                _ => {}
+            }
+        }
+        reap
+    }
+
+    /// Reaps every ended child: managed ones are reported (after their pipes are drained),
+    /// orphans are just collected.
+    fn reap(&mut self) {
+        while let Some((pid, status)) = sys::reap_one() {
+            let Some(inst) = self.pids.remove(&pid) else {
+                continue;
+            };
+            if let Some(fd) = self.pidfds.remove(&inst) {
+                let _ = self
+                    .poll
+                    .registry()
+                    .deregister(&mut SourceFd(&fd.as_raw_fd()));
+            }
+            // Everything the child wrote before it exited is in its pipes now.
+            self.drain_instance(inst);
+            let group_alive = sys::group_alive(pid);
+            self.sup.handle(
+                Event::Exited {
+                    inst,
+                    status,
+                    group_alive,
+                },
+                sys::monotonic_ms(),
+            );
+        }
+    }
+
+    fn check_draining(&mut self) {
+        let empty: Vec<InstId> = self
+            .sup
+            .draining()
+            .filter(|(_, g)| !sys::group_alive(*g))
+            .map(|(i, _)| i)
+            .collect();
+        for inst in empty {
+            self.sup
+                .handle(Event::GroupEmpty { inst }, sys::monotonic_ms());
+        }
+    }
+
+    fn run_actions(&mut self) {
+        while let Some(a) = self.sup.poll_action() {
+            match a {
+                Action::Spawn(inst) => self.spawn(inst),
+                Action::SignalGroup { pgid, signal } => {
+                    if let Err(e) = sys::signal_group(pgid, signal) {
+                        if e.raw_os_error() != Some(3) {
+                            self.log(
+                                Level::Warn,
+                                "signal_failed",
+                                &format!(
+                                    "could not send {} to group {pgid}: {e}",
+                                    signals::name(signal)
+                                ),
+                            );
+                        }
+                    }
+                }
+                Action::Log(n) => {
+                    let who = n
+                        .inst
+                        .map(|i| (self.sup.instance(i).id.as_str(), self.sup.process_name(i)));
+                    self.out.event(n.level, who, n.event, &n.msg, &n.fields);
+                }
+                Action::Exit(code) => self.exit = Some(code),
+            }
+        }
+    }
+
+    fn spawn(&mut self, inst: InstId) {
+        let now = sys::monotonic_ms();
+        let spec = &self.config.processes[self.sup.instance(inst).process];
+        let id = self.sup.instance(inst).id.clone();
+        let mut env: Vec<(OsString, OsString)> = self.base_env.clone();
+        let mut set = |k: &str, v: &str| {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.into(), v.into()));
+        };
+        for (k, v) in &spec.env {
+            set(k, v);
+        }
+        set("PHPEEK_PM_PROCESS_NAME", &spec.name);
+        set("PHPEEK_PM_INSTANCE_ID", &id);
+        let result = spawn::spawn(&spawn::SpawnSpec {
+            argv: &spec.command,
+            env: &env,
+            cwd: spec.working_dir.as_deref(),
+            credentials: spec.credentials.as_ref(),
+        });
+        let child = match result {
+            Ok(c) => c,
+            Err(e) => {
+                let error = match &spec.working_dir {
+                    Some(d) if e.kind() == io::ErrorKind::NotFound => {
+                        format!("{}: {e} (or working_dir {d} is missing)", spec.command[0])
+                    }
+                    _ => format!("{}: {e}", spec.command[0]),
+                };
+                self.sup.handle(Event::SpawnFailed { inst, error }, now);
+                return;
+            }
+        };
+        let process = spec.name.clone();
+        for (fd, stream) in [
+            (child.stdout, Stream::Stdout),
+            (child.stderr, Stream::Stderr),
+        ] {
+            let slot = self.free_slot();
+            let raw = fd.as_raw_fd();
+            if let Err(e) = self.poll.registry().register(
+                &mut SourceFd(&raw),
+                token(slot, KIND_PIPE),
+                Interest::READABLE,
+            ) {
+                self.log(
+                    Level::Error,
+                    "register_failed",
+                    &format!("cannot watch output of {id}: {e}"),
+                );
+                continue;
+            }
+            self.pipes[slot] = Some(Pipe {
+                fd,
+                inst,
+                instance: id.clone(),
+                process: process.clone(),
+                stream,
+                lines: Lines::default(),
+                readable: true,
+            });
+        }
+        match child.pidfd {
+            Some(fd) => {
+                let _ = self.poll.registry().register(
+                    &mut SourceFd(&fd.as_raw_fd()),
+                    token(inst, KIND_PIDFD),
+                    Interest::READABLE,
+                );
+                self.pidfds.insert(inst, fd);
+            }
+            None if !self.pidfd_missing_noted => {
+                self.pidfd_missing_noted = true;
+                self.log(
+                    Level::Warn,
+                    "no_pidfd",
+                    "this kernel has no pidfd (Linux < 5.3): relying on SIGCHLD alone",
+                );
+            }
+            None => {}
+        }
+        self.pids.insert(child.pid, inst);
+        self.sup.handle(
+            Event::Spawned {
+                inst,
+                pid: child.pid,
+            },
+            now,
+        );
+    }
+
+    fn free_slot(&mut self) -> usize {
+        match self.pipes.iter().position(Option::is_none) {
+            Some(s) => s,
+            None => {
+                self.pipes.push(None);
+                self.pipes.len() - 1
+            }
+        }
+    }
+
+    /// Reads readable pipes while the output queue has room, at most `budget` bytes each.
+    fn read_pipes(&mut self, budget: usize) {
+        for slot in 0..self.pipes.len() {
+            if !self.out.has_room() {
+                self.flush();
+                if !self.out.has_room() {
+                    return;
+                }
+            }
+            if self.pipes[slot].as_ref().is_some_and(|p| p.readable) {
+                self.read_pipe(slot, budget, true);
+            }
+        }
+    }
+
+    /// Reads one pipe until it would block, hits EOF, the budget is spent, or (when
+    /// `respect_queue`) the output queue is full.
+    fn read_pipe(&mut self, slot: usize, budget: usize, respect_queue: bool) {
+        let mut total = 0;
+        loop {
+            if total >= budget || (respect_queue && !self.out.has_room()) {
+                return;
+            }
+            let Some(p) = self.pipes[slot].as_mut() else {
+                return;
+            };
+            let r = output::read_chunk(p.fd.as_fd(), &mut self.buf);
+            let out = &mut self.out;
+            match r {
+                Ok((output::Read::Data, n)) => {
+                    total += n;
+                    let (inst, process, stream) = (&p.instance, &p.process, p.stream);
+                    p.lines.feed(&self.buf[..n], &mut |line, partial| {
+                        out.child_line(inst, process, stream, line, partial);
+                    });
+                }
+                Ok((output::Read::WouldBlock, _)) => {
+                    p.readable = false;
+                    return;
+                }
+                Ok((output::Read::Eof, _)) | Err(_) => {
+                    let (inst, process, stream) = (&p.instance, &p.process, p.stream);
+                    p.lines.finish(&mut |line, partial| {
+                        out.child_line(inst, process, stream, line, partial);
+                    });
+                    let _ = self
+                        .poll
+                        .registry()
+                        .deregister(&mut SourceFd(&p.fd.as_raw_fd()));
+                    self.pipes[slot] = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads whatever the instance's pipes hold right now, regardless of the queue limit (the
+    /// excess is bounded by the pipe buffers), so no output is reported after its exit.
+    fn drain_instance(&mut self, inst: InstId) {
+        for slot in 0..self.pipes.len() {
+            if self.pipes[slot].as_ref().is_some_and(|p| p.inst == inst) {
+                self.read_pipe(slot, usize::MAX, false);
+                // A grandchild may keep the pipe open: the tail without newline is emitted
+                // now, so the exit record follows all of it.
+                if let Some(p) = self.pipes[slot].as_mut() {
+                    let out = &mut self.out;
+                    let (i, pr, s) = (&p.instance, &p.process, p.stream);
+                    p.lines
+                        .finish(&mut |line, partial| out.child_line(i, pr, s, line, partial));
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.out.pending() == 0 || (self.out_pollable && !self.out_writable) {
+            return;
+        }
+        if self.out.flush() == Flush::WouldBlock {
+            self.out_writable = false;
+        }
+    }
+
+    fn log(&mut self, level: Level, event: &str, msg: &str) {
+        self.out.event(level, None, event, msg, &[]);
+    }
+
+    /// Makes sure nothing we started outlives us, then reaps it.
+    fn final_sweep(&mut self) {
+        if self.pid1 {
+            sys::kill_everything();
+        } else {
+            let groups: Vec<i32> = self.sup.known_groups().collect();
+            for g in groups {
+                let _ = sys::signal_group(g, signals::SIGKILL);
+            }
+            for c in sys::direct_children() {
+                let _ = sys::signal_process(None, c, signals::SIGKILL);
+            }
+        }
+        let deadline = sys::monotonic_ms() + FINAL_REAP_MS;
+        let mut orphans = 0u64;
+        loop {
+            while sys::reap_one().is_some() {
+                orphans += 1;
+            }
+            if sys::direct_children().is_empty() || sys::monotonic_ms() >= deadline {
+                break;
+            }
+            let mut fds = [rustix::event::PollFd::new(
+                &self.sigfd,
+                rustix::event::PollFlags::IN,
+            )];
+            let t = rustix::time::Timespec {
+                tv_sec: 0,
+                tv_nsec: 50_000_000,
+            };
+            let _ = rustix::event::poll(&mut fds, Some(&t));
+            while signals::read_signal(&self.sigfd).is_some() {}
+        }
+        if orphans > 0 {
+            self.out.event(
+                Level::Debug,
+                None,
+                "final_sweep",
+                "reaped remaining processes",
+                &[("count", Field::Int(orphans as i64))],
+            );
+        }
+    }
+}

@@ -1,0 +1,951 @@
+//! The supervisor core: a sans-IO state machine over every process instance.
+//!
+//! It makes no syscalls and never reads the clock. The reactor feeds it [`Event`]s with the
+//! current time (`handle`, `handle_timeout`), drains the [`Action`]s it queues (`poll_action`)
+//! and sleeps until [`Supervisor::next_deadline`]. Unit tests drive it with a fake clock.
+//!
+//! Instance life cycle (the whole table is [`Supervisor::step`]):
+//!
+//! ```text
+//! waiting ──deps ready──► starting ──spawned──► running ──ready──► ready
+//!    │                       │                    │                  │
+//!    │ dep failed/timeout    │ spawn failed       └──────exited──────┤
+//!    ▼                       ▼                                       ▼
+//!  failed ◄──no more restarts── (restart policy) ──restart──► backoff ──deadline──► starting
+//!                                  │ no restart, success
+//!                                  ▼
+//!                                exited
+//! shutdown: running/ready ──stop signal──► stopping ──leader exited──► draining ──group empty──► stopped
+//!                                              └──timeout: SIGKILL to the group──┘
+//! ```
+//!
+//! Readiness is its own state so that health probes can later hold an instance in `running`
+//! until a check passes; for now a longrun is ready as soon as it runs, and a oneshot is ready
+//! (for its dependents) once it exited 0.
+
+pub mod dag;
+
+use std::collections::VecDeque;
+
+use crate::config::model::{Config, Level, ProcessKind, RestartPolicy};
+use crate::sys::ExitStatus;
+use crate::sys::signals;
+
+/// Milliseconds on the monotonic clock.
+pub type Millis = u64;
+/// Index of an instance.
+pub type InstId = usize;
+
+/// After the global shutdown deadline has sent SIGKILL everywhere, how long to wait for the
+/// kernel to deliver it before exiting anyway.
+const KILL_GRACE_MS: u64 = 2_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Waiting for its dependencies to become ready.
+    Waiting,
+    /// Spawn requested.
+    Starting,
+    /// Its process runs, not yet ready.
+    Running,
+    /// Runs and is ready: dependents may start.
+    Ready,
+    /// Ended unexpectedly; restarts when the backoff deadline passes.
+    Backoff,
+    /// Stop signal sent to its group; waiting for the leader to exit.
+    Stopping,
+    /// The leader exited during a stop but other members of its group remain.
+    Draining,
+    /// Stopped on purpose (shutdown).
+    Stopped,
+    /// Ended successfully and will not run again (a completed oneshot, for instance).
+    Exited,
+    /// Ended unsuccessfully and will not run again.
+    Failed,
+}
+
+impl State {
+    /// A process of this instance exists (or is being created).
+    const fn live(self) -> bool {
+        matches!(
+            self,
+            State::Starting | State::Running | State::Ready | State::Stopping | State::Draining
+        )
+    }
+
+    /// It will never run again without an outside request.
+    const fn finished(self) -> bool {
+        matches!(self, State::Stopped | State::Exited | State::Failed)
+    }
+}
+
+/// How an instance last ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    Status(ExitStatus),
+    SpawnFailed,
+}
+
+impl Ending {
+    fn success(self) -> bool {
+        self == Ending::Status(ExitStatus::Code(0))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// Index of its process in `Config::processes`.
+    pub process: usize,
+    pub id: String,
+    pub state: State,
+    /// The leader's pid while it runs.
+    pub pid: Option<i32>,
+    /// Its process group (the leader's pid), kept until the group is gone.
+    pub pgid: Option<i32>,
+    pub started_at: Millis,
+    /// Restarts since the last stable run (drives backoff and `max_restart_attempts`).
+    pub attempts: u32,
+    /// Restarts in total.
+    pub restarts: u32,
+    pub last_ending: Option<Ending>,
+    deadline: Option<Millis>,
+    killed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The reactor started the instance's process.
+    Spawned { inst: InstId, pid: i32 },
+    /// The reactor could not start it; `error` says why.
+    SpawnFailed { inst: InstId, error: String },
+    /// The instance's leader was reaped. `group_alive`: other members of its group remain.
+    Exited {
+        inst: InstId,
+        status: ExitStatus,
+        group_alive: bool,
+    },
+    /// The group of a draining instance has no members left.
+    GroupEmpty { inst: InstId },
+    /// SIGTERM, SIGINT or SIGQUIT reached the manager.
+    ShutdownSignal { signal: i32 },
+    /// A signal to pass on to every running process group (SIGHUP, SIGUSR1, ...).
+    Forward { signal: i32 },
+}
+
+/// A value in a log record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Field {
+    Int(i64),
+    Str(String),
+}
+
+/// A manager event worth logging.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub level: Level,
+    pub inst: Option<InstId>,
+    pub event: &'static str,
+    pub msg: String,
+    pub fields: Vec<(&'static str, Field)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Start a process for this instance and answer with `Spawned` or `SpawnFailed`.
+    Spawn(InstId),
+    /// `kill(-pgid, signal)`.
+    SignalGroup {
+        pgid: i32,
+        signal: i32,
+    },
+    Log(Note),
+    /// Everything is down: exit with this code.
+    Exit(u8),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reason {
+    Signal(i32),
+    CriticalFailed,
+    AllFinished { failed: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Running,
+    ShuttingDown {
+        reason: Reason,
+        deadline: Millis,
+        forced: bool,
+    },
+    Done,
+}
+
+/// What the core needs from a process definition.
+#[derive(Clone, Debug)]
+struct Proc {
+    name: String,
+    kind: ProcessKind,
+    restart: RestartPolicy,
+    deps: Vec<usize>,
+    dependents: Vec<usize>,
+    instances: Vec<InstId>,
+    critical: bool,
+    stop_signal: i32,
+    stop_timeout: Millis,
+}
+
+/// Restart and shutdown settings of the whole manager (milliseconds).
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    backoff_initial: Millis,
+    backoff_max: Millis,
+    stable_after: Millis,
+    max_attempts: Option<u32>,
+    dependency_timeout: Option<Millis>,
+    shutdown_timeout: Millis,
+}
+
+pub struct Supervisor {
+    procs: Vec<Proc>,
+    insts: Vec<Instance>,
+    limits: Limits,
+    phase: Phase,
+    actions: VecDeque<Action>,
+    rng: u64,
+}
+
+impl Supervisor {
+    /// Builds the instances of every process, all waiting; call [`Supervisor::start`] next.
+    pub fn new(config: &Config, seed: u64) -> Self {
+        let mut procs: Vec<Proc> = config
+            .processes
+            .iter()
+            .map(|p| Proc {
+                name: p.name.clone(),
+                kind: p.kind,
+                restart: p.restart,
+                deps: p.depends_on.clone(),
+                dependents: Vec::new(),
+                instances: Vec::new(),
+                critical: p.critical,
+                stop_signal: p.stop_signal,
+                stop_timeout: p.stop_timeout,
+            })
+            .collect();
+        for i in 0..procs.len() {
+            for d in procs[i].deps.clone() {
+                procs[d].dependents.push(i);
+            }
+        }
+        let mut insts = Vec::new();
+        for (pi, p) in config.processes.iter().enumerate() {
+            for n in 0..p.scale {
+                procs[pi].instances.push(insts.len());
+                insts.push(Instance {
+                    process: pi,
+                    id: format!("{}-{n}", p.name),
+                    state: State::Waiting,
+                    pid: None,
+                    pgid: None,
+                    started_at: 0,
+                    attempts: 0,
+                    restarts: 0,
+                    last_ending: None,
+                    deadline: None,
+                    killed: false,
+                });
+            }
+        }
+        let g = &config.global;
+        Supervisor {
+            procs,
+            insts,
+            limits: Limits {
+                backoff_initial: g.backoff_initial,
+                backoff_max: g.backoff_max,
+                stable_after: g.stable_after,
+                max_attempts: g.max_restart_attempts,
+                dependency_timeout: g.dependency_timeout,
+                shutdown_timeout: g.shutdown_timeout,
+            },
+            phase: Phase::Running,
+            actions: VecDeque::new(),
+            rng: seed | 1,
+        }
+    }
+
+    /// Starts every instance whose dependencies allow it.
+    pub fn start(&mut self, now: Millis) {
+        if let Some(t) = self.limits.dependency_timeout {
+            for inst in &mut self.insts {
+                inst.deadline = Some(now + t);
+            }
+        }
+        self.settle(now);
+    }
+
+    pub fn instance(&self, id: InstId) -> &Instance {
+        &self.insts[id]
+    }
+
+    /// The name of an instance's process.
+    pub fn process_name(&self, id: InstId) -> &str {
+        &self.procs[self.insts[id].process].name
+    }
+
+    /// Next queued action, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Instances whose leader exited during a stop while their group lives on.
+    pub fn draining(&self) -> impl Iterator<Item = (InstId, i32)> + '_ {
+        self.insts
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.state == State::Draining)
+            .filter_map(|(n, i)| i.pgid.map(|g| (n, g)))
+    }
+
+    /// Every process group that may still have members, for the final sweep.
+    pub fn known_groups(&self) -> impl Iterator<Item = i32> + '_ {
+        self.insts.iter().filter_map(|i| i.pgid)
+    }
+
+    /// The earliest time at which [`Supervisor::handle_timeout`] has work to do.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        let phase = match self.phase {
+            Phase::ShuttingDown {
+                deadline, forced, ..
+            } => Some(if forced {
+                deadline + KILL_GRACE_MS
+            } else {
+                deadline
+            }),
+            _ => None,
+        };
+        self.insts
+            .iter()
+            .filter_map(|i| i.deadline)
+            .chain(phase)
+            .min()
+    }
+
+    pub fn handle(&mut self, ev: Event, now: Millis) {
+        match ev {
+            Event::ShutdownSignal { signal } => self.begin_shutdown(Reason::Signal(signal), now),
+            Event::Forward { signal } => {
+                for i in 0..self.insts.len() {
+                    if let (true, Some(g)) = (self.insts[i].state.live(), self.insts[i].pgid) {
+                        self.actions
+                            .push_back(Action::SignalGroup { pgid: g, signal });
+                    }
+                }
+            }
+            Event::Spawned { inst, pid } => self.step(inst, Input::Spawned(pid), now),
+            Event::SpawnFailed { inst, error } => self.step(inst, Input::SpawnFailed(error), now),
+            Event::Exited {
+                inst,
+                status,
+                group_alive,
+            } => self.step(inst, Input::Exited(status, group_alive), now),
+            Event::GroupEmpty { inst } => self.step(inst, Input::GroupEmpty, now),
+        }
+        self.settle(now);
+    }
+
+    /// Acts on every deadline that has passed.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        if let Phase::ShuttingDown {
+            deadline,
+            forced,
+            reason,
+        } = self.phase
+        {
+            if !forced && now >= deadline {
+                self.note(
+                    None,
+                    Level::Warn,
+                    "shutdown_timeout",
+                    format!(
+                        "shutdown_timeout ({} ms) reached: killing what is left",
+                        self.limits.shutdown_timeout
+                    ),
+                    vec![],
+                );
+                self.force_kill(now);
+            } else if forced && now >= deadline + KILL_GRACE_MS {
+                self.note(
+                    None,
+                    Level::Error,
+                    "shutdown_abandoned",
+                    "processes did not die after SIGKILL; exiting anyway".to_owned(),
+                    vec![],
+                );
+                self.finish(reason);
+                return;
+            }
+        }
+        for i in 0..self.insts.len() {
+            if self.insts[i].deadline.is_some_and(|d| d <= now) {
+                self.insts[i].deadline = None;
+                self.step(i, Input::Deadline, now);
+            }
+        }
+        self.settle(now);
+    }
+
+    /// The transition table: one instance, one input.
+    fn step(&mut self, id: InstId, input: Input, now: Millis) {
+        let state = self.insts[id].state;
+        match (state, input) {
+            (State::Waiting, Input::Deadline) => {
+                self.note(
+                    Some(id),
+                    Level::Error,
+                    "dependency_timeout",
+                    "gave up waiting for dependencies".to_owned(),
+                    vec![],
+                );
+                self.fail(id, now);
+            }
+            (State::Starting, Input::Spawned(pid)) => {
+                let inst = &mut self.insts[id];
+                inst.pid = Some(pid);
+                inst.pgid = Some(pid);
+                inst.started_at = now;
+                inst.killed = false;
+                inst.state = State::Running;
+                self.note(
+                    Some(id),
+                    Level::Info,
+                    "started",
+                    "process started".to_owned(),
+                    vec![("pid", Field::Int(pid.into()))],
+                );
+                // Readiness: no probes yet, so a running longrun is ready at once.
+                if self.procs[self.insts[id].process].kind == ProcessKind::Longrun {
+                    self.insts[id].state = State::Ready;
+                    self.note(
+                        Some(id),
+                        Level::Debug,
+                        "ready",
+                        "process ready".to_owned(),
+                        vec![],
+                    );
+                }
+            }
+            (State::Starting, Input::SpawnFailed(error)) => {
+                self.note(
+                    Some(id),
+                    Level::Error,
+                    "spawn_failed",
+                    format!(
+                        "failed to start {}: {error}",
+                        self.procs[self.insts[id].process].name
+                    ),
+                    vec![],
+                );
+                self.ended(id, Ending::SpawnFailed, now);
+            }
+            (State::Running | State::Ready, Input::Exited(status, _)) => {
+                self.log_exit(id, status, now);
+                if matches!(self.phase, Phase::Running) {
+                    self.ended(id, Ending::Status(status), now);
+                } else {
+                    // Exited on its own during shutdown: nothing to restart.
+                    let inst = &mut self.insts[id];
+                    inst.pid = None;
+                    inst.last_ending = Some(Ending::Status(status));
+                    inst.state = State::Stopped;
+                }
+            }
+            (State::Stopping, Input::Exited(status, group_alive)) => {
+                self.log_exit(id, status, now);
+                let inst = &mut self.insts[id];
+                inst.pid = None;
+                inst.last_ending = Some(Ending::Status(status));
+                if group_alive && !inst.killed {
+                    inst.state = State::Draining;
+                } else {
+                    self.stopped(id);
+                }
+            }
+            (State::Draining, Input::GroupEmpty) => self.stopped(id),
+            (State::Stopping | State::Draining, Input::Deadline) => {
+                let inst = &mut self.insts[id];
+                let (pgid, draining) = (inst.pgid, inst.state == State::Draining);
+                inst.killed = true;
+                self.note(
+                    Some(id),
+                    Level::Warn,
+                    "kill",
+                    "did not stop in time: sending SIGKILL to its process group".to_owned(),
+                    vec![],
+                );
+                if let Some(g) = pgid {
+                    self.actions.push_back(Action::SignalGroup {
+                        pgid: g,
+                        signal: signals::SIGKILL,
+                    });
+                }
+                if draining {
+                    self.stopped(id);
+                }
+            }
+            (State::Backoff, Input::Deadline) => {
+                if matches!(self.phase, Phase::Running) {
+                    self.insts[id].state = State::Starting;
+                    self.actions.push_back(Action::Spawn(id));
+                }
+            }
+            // Anything else is a stale or duplicate input (a deadline already acted on, a
+            // group that emptied after we gave up on it): nothing to do.
+            _ => {}
+        }
+    }
+
+    fn log_exit(&mut self, id: InstId, status: ExitStatus, now: Millis) {
+        let ran = now.saturating_sub(self.insts[id].started_at);
+        let pid = self.insts[id].pid.unwrap_or(0);
+        let (level, msg, field) = match status {
+            ExitStatus::Code(0) => (
+                Level::Info,
+                "process exited".to_owned(),
+                ("exit_code", Field::Int(0)),
+            ),
+            ExitStatus::Code(c) => (
+                Level::Warn,
+                format!("process exited with code {c}"),
+                ("exit_code", Field::Int(c.into())),
+            ),
+            ExitStatus::Signal(s) => {
+                let stopping = matches!(self.insts[id].state, State::Stopping);
+                (
+                    if stopping { Level::Info } else { Level::Warn },
+                    format!("process killed by {}", signals::name(s)),
+                    ("signal", Field::Str(signals::name(s))),
+                )
+            }
+        };
+        self.note(
+            Some(id),
+            level,
+            "exited",
+            msg,
+            vec![
+                ("pid", Field::Int(pid.into())),
+                field,
+                ("runtime_ms", Field::Int(ran as i64)),
+            ],
+        );
+    }
+
+    /// Applies the restart policy after an unexpected end.
+    fn ended(&mut self, id: InstId, ending: Ending, now: Millis) {
+        let p = &self.procs[self.insts[id].process];
+        let (kind, policy) = (p.kind, p.restart);
+        let inst = &mut self.insts[id];
+        inst.pid = None;
+        inst.last_ending = Some(ending);
+        let ran = now.saturating_sub(inst.started_at);
+        if ending != Ending::SpawnFailed && ran >= self.limits.stable_after {
+            inst.attempts = 0;
+        }
+        let success = ending.success();
+        if kind == ProcessKind::Oneshot && success {
+            inst.state = State::Exited;
+            self.note(
+                Some(id),
+                Level::Info,
+                "completed",
+                "oneshot completed".to_owned(),
+                vec![],
+            );
+            return;
+        }
+        let wants = match policy {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => !success,
+            RestartPolicy::Never => false,
+        };
+        let allowed = self.limits.max_attempts.is_none_or(|m| inst.attempts < m);
+        if wants && allowed {
+            let delay = self.backoff(self.insts[id].attempts);
+            let inst = &mut self.insts[id];
+            inst.attempts += 1;
+            inst.restarts += 1;
+            inst.state = State::Backoff;
+            inst.deadline = Some(now + delay);
+            let attempt = inst.attempts;
+            self.note(
+                Some(id),
+                Level::Info,
+                "restart_scheduled",
+                format!("restarting in {delay} ms (attempt {attempt})"),
+                vec![
+                    ("delay_ms", Field::Int(delay as i64)),
+                    ("attempt", Field::Int(attempt.into())),
+                ],
+            );
+            return;
+        }
+        if wants {
+            let n = self.insts[id].attempts;
+            self.note(
+                Some(id),
+                Level::Error,
+                "gave_up",
+                format!("giving up after {n} restart attempts"),
+                vec![],
+            );
+        }
+        if success {
+            self.insts[id].state = State::Exited;
+        } else {
+            self.fail(id, now);
+        }
+    }
+
+    fn fail(&mut self, id: InstId, now: Millis) {
+        self.insts[id].state = State::Failed;
+        self.insts[id].deadline = None;
+        let p = &self.procs[self.insts[id].process];
+        if p.critical && matches!(self.phase, Phase::Running) {
+            let msg = format!("critical process {} failed: stopping the container", p.name);
+            self.note(Some(id), Level::Error, "critical_failed", msg, vec![]);
+            self.begin_shutdown(Reason::CriticalFailed, now);
+        }
+    }
+
+    fn stopped(&mut self, id: InstId) {
+        let inst = &mut self.insts[id];
+        inst.state = State::Stopped;
+        inst.deadline = None;
+        inst.pid = None;
+        self.note(
+            Some(id),
+            Level::Info,
+            "stopped",
+            "process stopped".to_owned(),
+            vec![],
+        );
+    }
+
+    /// `initial × 2^attempts`, capped at the maximum, with ±10 % jitter.
+    fn backoff(&mut self, attempts: u32) -> Millis {
+        let base = self
+            .limits
+            .backoff_initial
+            .saturating_mul(1u64 << attempts.min(40))
+            .min(self.limits.backoff_max);
+        // xorshift64*: cheap, deterministic for a given seed.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        let r = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % 201;
+        base * (900 + r) / 1000
+    }
+
+    fn begin_shutdown(&mut self, reason: Reason, now: Millis) {
+        match self.phase {
+            Phase::Running => {
+                let msg = match reason {
+                    Reason::Signal(s) => format!("received {}: shutting down", signals::name(s)),
+                    Reason::CriticalFailed => "a critical process failed: shutting down".to_owned(),
+                    Reason::AllFinished { .. } => {
+                        "every process has finished: shutting down".to_owned()
+                    }
+                };
+                self.note(None, Level::Info, "shutdown", msg, vec![]);
+                self.phase = Phase::ShuttingDown {
+                    reason,
+                    deadline: now + self.limits.shutdown_timeout,
+                    forced: false,
+                };
+                for inst in &mut self.insts {
+                    if matches!(inst.state, State::Waiting | State::Backoff) {
+                        inst.state = State::Stopped;
+                        inst.deadline = None;
+                    }
+                }
+            }
+            Phase::ShuttingDown { forced: false, .. } if matches!(reason, Reason::Signal(_)) => {
+                self.note(
+                    None,
+                    Level::Warn,
+                    "shutdown_forced",
+                    "second signal: killing every process now".to_owned(),
+                    vec![],
+                );
+                self.force_kill(now);
+            }
+            _ => {}
+        }
+    }
+
+    /// SIGKILL to every group that may have members; stop waiting for graceful exits.
+    fn force_kill(&mut self, now: Millis) {
+        if let Phase::ShuttingDown { reason, .. } = self.phase {
+            self.phase = Phase::ShuttingDown {
+                reason,
+                deadline: now,
+                forced: true,
+            };
+        }
+        for id in 0..self.insts.len() {
+            let inst = &mut self.insts[id];
+            if !inst.state.live() {
+                continue;
+            }
+            inst.killed = true;
+            inst.deadline = None;
+            if let Some(g) = inst.pgid {
+                self.actions.push_back(Action::SignalGroup {
+                    pgid: g,
+                    signal: signals::SIGKILL,
+                });
+            }
+            match inst.state {
+                State::Draining => self.stopped(id),
+                State::Running | State::Ready => self.insts[id].state = State::Stopping,
+                _ => {}
+            }
+        }
+    }
+
+    /// After every input: start what may start, notice the end of the work, advance shutdown.
+    fn settle(&mut self, now: Millis) {
+        match self.phase {
+            Phase::Running => {
+                self.start_ready(now);
+                if self.insts.iter().all(|i| i.state.finished()) {
+                    let failed = self.insts.iter().any(|i| i.state == State::Failed);
+                    self.begin_shutdown(Reason::AllFinished { failed }, now);
+                }
+            }
+            Phase::ShuttingDown { .. } | Phase::Done => {}
+        }
+        if let Phase::ShuttingDown { reason, forced, .. } = self.phase {
+            if !forced {
+                self.stop_ready(now);
+            }
+            if !self.insts.iter().any(|i| i.state.live()) {
+                self.finish(reason);
+            }
+        }
+    }
+
+    fn finish(&mut self, reason: Reason) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.phase = Phase::Done;
+        let code = match reason {
+            Reason::Signal(_) | Reason::AllFinished { failed: false } => 0,
+            Reason::CriticalFailed | Reason::AllFinished { failed: true } => 1,
+        };
+        self.note(
+            None,
+            Level::Info,
+            "exit",
+            format!("exiting with code {code}"),
+            vec![("exit_code", Field::Int(code.into()))],
+        );
+        self.actions.push_back(Action::Exit(code));
+    }
+
+    /// Whether every instance of process `p` satisfies its dependents, never will, or may yet.
+    fn readiness(&self, p: usize) -> Readiness {
+        let proc = &self.procs[p];
+        let mut all_ready = true;
+        for &i in &proc.instances {
+            let st = self.insts[i].state;
+            let ok = match proc.kind {
+                ProcessKind::Longrun => st == State::Ready,
+                ProcessKind::Oneshot => st == State::Exited,
+            };
+            let dead = match proc.kind {
+                ProcessKind::Longrun => st.finished(),
+                ProcessKind::Oneshot => matches!(st, State::Failed | State::Stopped),
+            };
+            if dead {
+                return Readiness::Never;
+            }
+            all_ready &= ok;
+        }
+        if all_ready {
+            Readiness::Ready
+        } else {
+            Readiness::NotYet
+        }
+    }
+
+    fn start_ready(&mut self, now: Millis) {
+        // Processes are in start order, so one pass settles chains that become ready now.
+        for p in 0..self.procs.len() {
+            let waiting: Vec<InstId> = self.procs[p]
+                .instances
+                .iter()
+                .copied()
+                .filter(|&i| self.insts[i].state == State::Waiting)
+                .collect();
+            if waiting.is_empty() {
+                continue;
+            }
+            let mut verdict = Readiness::Ready;
+            let mut blocker = None;
+            for &d in &self.procs[p].deps {
+                match self.readiness(d) {
+                    Readiness::Ready => {}
+                    Readiness::NotYet => verdict = Readiness::NotYet,
+                    Readiness::Never => {
+                        verdict = Readiness::Never;
+                        blocker = Some(d);
+                        break;
+                    }
+                }
+            }
+            match verdict {
+                Readiness::Ready => {
+                    for i in waiting {
+                        self.insts[i].state = State::Starting;
+                        self.insts[i].deadline = None;
+                        self.actions.push_back(Action::Spawn(i));
+                    }
+                }
+                Readiness::Never => {
+                    let dep = blocker
+                        .map(|d| self.procs[d].name.clone())
+                        .unwrap_or_default();
+                    for i in waiting {
+                        self.note(
+                            Some(i),
+                            Level::Error,
+                            "dependency_failed",
+                            format!("not starting: dependency {dep} failed or ended"),
+                            vec![],
+                        );
+                        self.fail(i, now);
+                    }
+                }
+                Readiness::NotYet => {}
+            }
+        }
+    }
+
+    /// Sends the stop signal to every process whose dependents have all stopped.
+    fn stop_ready(&mut self, now: Millis) {
+        for p in (0..self.procs.len()).rev() {
+            let dependents_live = self.procs[p].dependents.iter().any(|&d| {
+                self.procs[d]
+                    .instances
+                    .iter()
+                    .any(|&i| self.insts[i].state.live())
+            });
+            if dependents_live {
+                continue;
+            }
+            let (signal, timeout) = (self.procs[p].stop_signal, self.procs[p].stop_timeout);
+            for k in 0..self.procs[p].instances.len() {
+                let i = self.procs[p].instances[k];
+                if !matches!(self.insts[i].state, State::Running | State::Ready) {
+                    continue;
+                }
+                let inst = &mut self.insts[i];
+                inst.state = State::Stopping;
+                inst.deadline = Some(now + timeout);
+                if let Some(g) = inst.pgid {
+                    self.actions
+                        .push_back(Action::SignalGroup { pgid: g, signal });
+                }
+                self.note(
+                    Some(i),
+                    Level::Info,
+                    "stopping",
+                    format!("sending {} to its process group", signals::name(signal)),
+                    vec![("signal", Field::Str(signals::name(signal)))],
+                );
+            }
+        }
+    }
+
+    fn note(
+        &mut self,
+        inst: Option<InstId>,
+        level: Level,
+        event: &'static str,
+        msg: String,
+        fields: Vec<(&'static str, Field)>,
+    ) {
+        self.actions.push_back(Action::Log(Note {
+            level,
+            inst,
+            event,
+            msg,
+            fields,
+        }));
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Readiness {
+    Ready,
+    NotYet,
+    Never,
+}
+
+#[derive(Debug)]
+enum Input {
+    Spawned(i32),
+    SpawnFailed(String),
+    Exited(ExitStatus, bool),
+    GroupEmpty,
+    Deadline,
+}
+
+/// The start plan in words, for `--dry-run`.
+pub fn describe_plan(config: &Config) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "configuration: {}",
+        config
+            .path
+            .as_deref()
+            .unwrap_or("(environment variables only)")
+    );
+    let _ = writeln!(s, "start order:");
+    for (n, p) in config.processes.iter().enumerate() {
+        let deps: Vec<&str> = p
+            .depends_on
+            .iter()
+            .map(|&d| config.processes[d].name.as_str())
+            .collect();
+        let after = if deps.is_empty() {
+            String::new()
+        } else {
+            format!(", after {}", deps.join(", "))
+        };
+        let ids: Vec<String> = (0..p.scale).map(|i| format!("{}-{i}", p.name)).collect();
+        let _ = writeln!(
+            s,
+            "  {}. {} ({}, priority {}, restart {}{}{})",
+            n + 1,
+            p.name,
+            p.kind.as_str(),
+            p.priority,
+            p.restart.as_str(),
+            if p.critical { ", critical" } else { "" },
+            after
+        );
+        let _ = writeln!(s, "     instances: {}", ids.join(", "));
+        let _ = writeln!(s, "     command: {}", p.command.join(" "));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,270 @@
+//! The only module allowed to use `unsafe`: the few Linux calls the rest of the program needs
+//! that rustix does not offer safely (signal masks, signalfd, `kill(-1)`, the child-side set-up
+//! between `fork` and `exec`), plus thin safe wrappers over rustix for the rest.
+//!
+//! Every function says which syscall it makes; see the matching man page for details.
+#![allow(unsafe_code)]
+
+pub mod signals;
+pub mod spawn;
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::OFlags;
+use rustix::process::{Pid, WaitOptions};
+
+/// Sets `O_NONBLOCK` on a descriptor (`fcntl(F_SETFL)`).
+pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    rustix::fs::fcntl_setfl(fd, flags | OFlags::NONBLOCK)?;
+    Ok(())
+}
+
+/// Restores the file status flags read earlier (`fcntl(F_SETFL)`).
+pub fn set_status_flags(fd: BorrowedFd<'_>, flags: OFlags) -> io::Result<()> {
+    rustix::fs::fcntl_setfl(fd, flags)?;
+    Ok(())
+}
+
+/// Reads the file status flags (`fcntl(F_GETFL)`).
+pub fn status_flags(fd: BorrowedFd<'_>) -> io::Result<OFlags> {
+    Ok(rustix::fs::fcntl_getfl(fd)?)
+}
+
+/// What kind of file a descriptor refers to, as far as output handling cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdKind {
+    /// A pipe or a socket: can be made non-blocking and polled.
+    Stream,
+    /// A terminal, a regular file, `/dev/null`: written with plain blocking writes.
+    Other,
+}
+
+/// Classifies a descriptor with `fstat(2)`.
+pub fn fd_kind(fd: BorrowedFd<'_>) -> FdKind {
+    match rustix::fs::fstat(fd) {
+        Ok(st) => {
+            let t = rustix::fs::FileType::from_raw_mode(st.st_mode);
+            if matches!(t, rustix::fs::FileType::Fifo | rustix::fs::FileType::Socket) {
+                FdKind::Stream
+            } else {
+                FdKind::Other
+            }
+        }
+        Err(_) => FdKind::Other,
+    }
+}
+
+/// Marks every descriptor from 3 upwards close-on-exec, so that whatever our own parent leaked
+/// to us never reaches a child (`close_range(3, ~0, CLOSE_RANGE_CLOEXEC)`, Linux 5.11). On older
+/// kernels it walks `/proc/self/fd` instead.
+pub fn cloexec_inherited_fds() {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes descriptor flags; it closes
+    // nothing and touches no memory.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return;
+    }
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        for entry in dir.flatten() {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            if fd > 2 {
+                // SAFETY: F_GETFD/F_SETFD on a number that may or may not be open; an invalid
+                // descriptor just returns EBADF.
+                unsafe {
+                    let f = libc::fcntl(fd, libc::F_GETFD);
+                    if f >= 0 {
+                        libc::fcntl(fd, libc::F_SETFD, f | libc::FD_CLOEXEC);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Becomes the child subreaper of our descendants (`prctl(PR_SET_CHILD_SUBREAPER)`), so that
+/// orphans are re-parented to us instead of to the real init.
+pub fn become_subreaper() -> io::Result<()> {
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
+    Ok(())
+}
+
+/// Our own process id (`getpid(2)`).
+pub fn pid() -> i32 {
+    rustix::process::getpid().as_raw_nonzero().get()
+}
+
+/// Our real user id (`getuid(2)`).
+pub fn uid() -> u32 {
+    rustix::process::getuid().as_raw()
+}
+
+/// How a reaped child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It called `exit(code)`.
+    Code(i32),
+    /// It was killed by a signal.
+    Signal(i32),
+}
+
+/// Reaps one child of ours that has ended, whichever it is (`waitpid(-1, WNOHANG)`).
+/// `None` when no child has ended (or there are no children at all).
+pub fn reap_one() -> Option<(i32, ExitStatus)> {
+    loop {
+        match rustix::process::wait(WaitOptions::NOHANG) {
+            Ok(Some((pid, status))) => {
+                let st = if let Some(code) = status.exit_status() {
+                    ExitStatus::Code(code)
+                } else if let Some(sig) = status.terminating_signal() {
+                    ExitStatus::Signal(sig)
+                } else {
+                    // Stopped/continued reports are not asked for; keep looking.
+                    continue;
+                };
+                return Some((pid.as_raw_nonzero().get(), st));
+            }
+            Ok(None) => return None,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Opens a pidfd for a child we just spawned (`pidfd_open(2)`, Linux 5.3). `Ok(None)` when the
+/// kernel does not have it; the caller then relies on SIGCHLD alone.
+pub fn pidfd_open(pid: i32) -> io::Result<Option<OwnedFd>> {
+    let Some(p) = Pid::from_raw(pid) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    match rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
+        Ok(fd) => {
+            set_nonblocking(fd.as_fd())?;
+            Ok(Some(fd))
+        }
+        Err(rustix::io::Errno::NOSYS) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sends `sig` to every process of the group `pgid` (`kill(-pgid, sig)`). A process-group id is
+/// not reused while any member lives, so this never hits a stranger.
+pub fn signal_group(pgid: i32, sig: i32) -> io::Result<()> {
+    if pgid <= 1 {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: kill(2) takes plain integers; pgid > 1 was checked so this never means "all".
+    let rc = unsafe { libc::kill(-pgid, sig) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether any process of the group `pgid` still exists (`kill(-pgid, 0)`).
+pub fn group_alive(pgid: i32) -> bool {
+    if pgid <= 1 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks for existence and permission; nothing is delivered.
+    let rc = unsafe { libc::kill(-pgid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Sends `sig` to one process through its pidfd (`pidfd_send_signal(2)`), so a recycled pid is
+/// never signalled; without a pidfd, falls back to `kill(pid, sig)`.
+pub fn signal_process(pidfd: Option<BorrowedFd<'_>>, pid: i32, sig: i32) -> io::Result<()> {
+    if let Some(fd) = pidfd {
+        // SAFETY: the pidfd is a live descriptor borrowed for the duration of the call; the
+        // siginfo pointer may be null per the man page.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd.as_raw_fd(),
+                sig,
+                std::ptr::null::<libc::siginfo_t>(),
+                0u32,
+            )
+        };
+        return if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        };
+    }
+    if pid <= 1 {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: plain integers; pid > 1.
+    let rc = unsafe { libc::kill(pid, sig) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sends SIGKILL to every process we may signal (`kill(-1, SIGKILL)`). Only ever used as PID 1
+/// of a namespace at final shutdown, where "every process" is exactly the container.
+pub fn kill_everything() {
+    // SAFETY: kill(2) with plain integers; callers only use it as PID 1 of a PID namespace.
+    unsafe {
+        libc::kill(-1, libc::SIGKILL);
+    }
+}
+
+/// Our direct children right now, read from `/proc/self/task/*/children` (needs
+/// CONFIG_PROC_CHILDREN; empty if unavailable). Used as a subreaper at final shutdown to find
+/// re-parented processes that escaped their group with `setsid`.
+pub fn direct_children() -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let mut p = t.path();
+        p.push("children");
+        if let Ok(s) = std::fs::read_to_string(&p) {
+            out.extend(
+                s.split_ascii_whitespace()
+                    .filter_map(|x| x.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// Monotonic time in milliseconds (`clock_gettime(CLOCK_MONOTONIC)`), the clock of every
+/// deadline in the program.
+pub fn monotonic_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64) * 1000 + (t.tv_nsec as u64) / 1_000_000
+}
+
+/// Wall-clock time as (seconds, milliseconds) since the Unix epoch
+/// (`clock_gettime(CLOCK_REALTIME)`), used only for log timestamps.
+pub fn realtime() -> (i64, u32) {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    (t.tv_sec, (t.tv_nsec / 1_000_000) as u32)
+}
+
+/// A seed for backoff jitter: not security-relevant, just different per run.
+pub fn seed() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    (t.tv_nsec as u64) ^ ((t.tv_sec as u64) << 20) ^ ((pid() as u64) << 40) | 1
+}

@@ -1,0 +1,139 @@
+//! Signal mask and signalfd: the first thing `main` does is block every asynchronous signal so
+//! that all of them arrive through one descriptor in the event loop (no handlers, no flags).
+//! rustix has neither `signalfd` nor a stable `sigprocmask`, so these wrap libc.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Signals the kernel raises synchronously for a fault in our own code: they stay unblocked
+/// so a bug crashes loudly instead of hanging PID 1.
+const FAULT_SIGNALS: [i32; 6] = [
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGILL,
+    libc::SIGFPE,
+    libc::SIGABRT,
+    libc::SIGTRAP,
+];
+
+/// The set of signals we block and read from the signalfd.
+pub struct BlockedSet(libc::sigset_t);
+
+/// Blocks every signal except the fault set (`sigprocmask(SIG_SETMASK)`) and returns the set.
+pub fn block_all() -> io::Result<BlockedSet> {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigfillset initialises the set it is given; sigdelset/sigprocmask read the
+    // initialised set; the old-mask pointer may be null.
+    unsafe {
+        if libc::sigfillset(set.as_mut_ptr()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut set = set.assume_init();
+        for s in FAULT_SIGNALS {
+            libc::sigdelset(&mut set, s);
+        }
+        if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(BlockedSet(set))
+    }
+}
+
+/// Creates a non-blocking, close-on-exec signalfd for the blocked set (`signalfd(2)`).
+pub fn signalfd(set: &BlockedSet) -> io::Result<OwnedFd> {
+    // SAFETY: -1 asks for a new descriptor; the set is initialised; on success we own the fd.
+    unsafe {
+        let fd = libc::signalfd(-1, &set.0, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Reads one pending signal from the signalfd; `None` when none is pending.
+pub fn read_signal(fd: &OwnedFd) -> Option<i32> {
+    let mut info = MaybeUninit::<libc::signalfd_siginfo>::zeroed();
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    loop {
+        // SAFETY: we read at most `size` bytes into a buffer of exactly that size.
+        let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), size) };
+        if n == size as isize {
+            // SAFETY: the kernel filled the whole struct.
+            let info = unsafe { info.assume_init() };
+            return Some(info.ssi_signo as i32);
+        }
+        if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return None;
+    }
+}
+
+/// Restores what a freshly exec'd program expects: an empty signal mask and the default
+/// disposition for every signal. Called in the child between `fork` and `exec`, so it only
+/// makes async-signal-safe calls.
+pub fn reset_for_child() {
+    // SAFETY: sigemptyset initialises the set; sigprocmask and signal(2) are async-signal-safe;
+    // SIGKILL/SIGSTOP simply fail with EINVAL, which is ignored.
+    unsafe {
+        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut());
+        for s in 1..libc::SIGRTMAX() {
+            libc::signal(s, libc::SIG_DFL);
+        }
+    }
+}
+
+/// Signals we accept by name in configuration, with their numbers.
+const NAMES: [(&str, i32); 18] = [
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("ABRT", libc::SIGABRT),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("SEGV", libc::SIGSEGV),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("USR1", libc::SIGUSR1),
+    ("USR2", libc::SIGUSR2),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("WINCH", libc::SIGWINCH),
+];
+
+pub const SIGHUP: i32 = libc::SIGHUP;
+pub const SIGINT: i32 = libc::SIGINT;
+pub const SIGQUIT: i32 = libc::SIGQUIT;
+pub const SIGTERM: i32 = libc::SIGTERM;
+pub const SIGKILL: i32 = libc::SIGKILL;
+pub const SIGCHLD: i32 = libc::SIGCHLD;
+pub const SIGUSR1: i32 = libc::SIGUSR1;
+pub const SIGUSR2: i32 = libc::SIGUSR2;
+pub const SIGWINCH: i32 = libc::SIGWINCH;
+
+/// Parses `SIGTERM`, `TERM`, `term` or `15`.
+pub fn by_name(s: &str) -> Option<i32> {
+    let t = s.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let up = t.to_ascii_uppercase();
+    let bare = up.strip_prefix("SIG").unwrap_or(&up);
+    NAMES.iter().find(|(n, _)| *n == bare).map(|(_, v)| *v)
+}
+
+/// `SIGTERM` for 15; `SIG42` for numbers without a name here.
+pub fn name(sig: i32) -> String {
+    match NAMES.iter().find(|(_, v)| *v == sig) {
+        Some((n, _)) => format!("SIG{n}"),
+        None => format!("SIG{sig}"),
+    }
+}
