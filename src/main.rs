@@ -3,6 +3,7 @@
 //! `main` reads as a table of contents: block signals → parse the command line → load the
 //! configuration → become a subreaper (unless PID 1) → run the event loop → exit with its code.
 #![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod cli;
 mod config;

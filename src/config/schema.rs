@@ -382,8 +382,10 @@ mod tests {
     #[test]
     fn resolves_nested_keys_greedily() {
         let t = |s: &str| s.split('_').map(str::to_owned).collect::<Vec<_>>();
-        let (p, _) = resolve(&t("health_check_type"), PROCESS).unwrap();
+        let (p, _) = resolve(&t("health_check"), PROCESS).unwrap();
         assert_eq!(p, ["health_check"]);
+        // Keys below a section held as written are routed by env.rs, not by the table.
+        assert!(resolve(&t("health_check_type"), PROCESS).is_none());
         let (p, _) = resolve(&t("shutdown_timeout"), PROCESS).unwrap();
         assert_eq!(p, ["shutdown", "timeout"]);
         let (p, _) = resolve(&t("shutdown_pre_stop_hook"), PROCESS).unwrap();
