@@ -439,24 +439,23 @@ impl<'a> Reactor<'a> {
         self.out.event(level, None, event, msg, &[]);
     }
 
-    /// Makes sure nothing we started outlives us, then reaps it.
+    /// Makes sure nothing we started outlives us, then reaps it. As PID 1 that is everything
+    /// in the namespace. As a subreaper it is our remaining children — every process left from
+    /// our groups has been re-parented to us by now — signalled by pid, never by a group id the
+    /// kernel may have handed to a stranger.
     fn final_sweep(&mut self) {
-        if self.pid1 {
-            sys::kill_everything();
-        } else {
-            let groups: Vec<i32> = self.sup.known_groups().collect();
-            for g in groups {
-                let _ = sys::signal_group(g, signals::SIGKILL);
-            }
-            for c in sys::direct_children() {
-                let _ = sys::signal_process(None, c, signals::SIGKILL);
-            }
-        }
         let deadline = sys::monotonic_ms() + FINAL_REAP_MS;
-        let mut orphans = 0u64;
+        let mut reaped = 0u64;
         loop {
+            if self.pid1 {
+                sys::kill_everything();
+            } else {
+                for c in sys::direct_children() {
+                    let _ = sys::signal_process(None, c, signals::SIGKILL);
+                }
+            }
             while sys::reap_one().is_some() {
-                orphans += 1;
+                reaped += 1;
             }
             if sys::direct_children().is_empty() || sys::monotonic_ms() >= deadline {
                 break;
@@ -472,13 +471,13 @@ impl<'a> Reactor<'a> {
             let _ = rustix::event::poll(&mut fds, Some(&t));
             while signals::read_signal(&self.sigfd).is_some() {}
         }
-        if orphans > 0 {
+        if reaped > 0 {
             self.out.event(
                 Level::Debug,
                 None,
                 "final_sweep",
                 "reaped remaining processes",
-                &[("count", Field::Int(orphans as i64))],
+                &[("count", Field::Int(reaped as i64))],
             );
         }
     }

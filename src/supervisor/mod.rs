@@ -308,11 +308,6 @@ impl Supervisor {
             .filter_map(|(n, i)| i.pgid.map(|g| (n, g)))
     }
 
-    /// Every process group that may still have members, for the final sweep.
-    pub fn known_groups(&self) -> impl Iterator<Item = i32> + '_ {
-        self.insts.iter().filter_map(|i| i.pgid)
-    }
-
     /// The earliest time at which [`Supervisor::handle_timeout`] has work to do.
     pub fn next_deadline(&self) -> Option<Millis> {
         let phase = match self.phase {
@@ -457,6 +452,7 @@ impl Supervisor {
                     // Exited on its own during shutdown: nothing to restart.
                     let inst = &mut self.insts[id];
                     inst.pid = None;
+                    inst.pgid = None;
                     inst.last_ending = Some(Ending::Status(status));
                     inst.state = State::Stopped;
                 }
@@ -548,6 +544,9 @@ impl Supervisor {
         let (kind, policy) = (p.kind, p.restart);
         let inst = &mut self.insts[id];
         inst.pid = None;
+        // Members of its group that outlive the leader are on their own now (they are reaped
+        // as orphans); its id must not be signalled again once the kernel can reuse it.
+        inst.pgid = None;
         inst.last_ending = Some(ending);
         let ran = now.saturating_sub(inst.started_at);
         if ending != Ending::SpawnFailed && ran >= self.limits.stable_after {
@@ -624,6 +623,8 @@ impl Supervisor {
         inst.state = State::Stopped;
         inst.deadline = None;
         inst.pid = None;
+        // The group is gone (or was SIGKILLed): forget its id, which the kernel may reuse.
+        inst.pgid = None;
         self.note(
             Some(id),
             Level::Info,

@@ -228,22 +228,46 @@ pub fn kill_everything() {
     }
 }
 
-/// Our direct children right now, read from `/proc/self/task/*/children` (needs
-/// CONFIG_PROC_CHILDREN; empty if unavailable). Used as a subreaper at final shutdown to find
+/// Our direct children right now, from `/proc/self/task/*/children` (CONFIG_PROC_CHILDREN), or
+/// else by scanning the parent pid of every `/proc/<pid>/stat`. Used at final shutdown to find
 /// re-parented processes that escaped their group with `setsid`.
 pub fn direct_children() -> Vec<i32> {
     let mut out = Vec::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+    let mut have_children_file = false;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for t in tasks.flatten() {
+            let mut p = t.path();
+            p.push("children");
+            if let Ok(s) = std::fs::read_to_string(&p) {
+                have_children_file = true;
+                out.extend(
+                    s.split_ascii_whitespace()
+                        .filter_map(|x| x.parse::<i32>().ok()),
+                );
+            }
+        }
+    }
+    if have_children_file {
+        return out;
+    }
+    let me = pid();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
     };
-    for t in tasks.flatten() {
-        let mut p = t.path();
-        p.push("children");
-        if let Ok(s) = std::fs::read_to_string(&p) {
-            out.extend(
-                s.split_ascii_whitespace()
-                    .filter_map(|x| x.parse::<i32>().ok()),
-            );
+    for e in dir.flatten() {
+        let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised command: state, ppid, ...
+        let ppid = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_ascii_whitespace().nth(1))
+            .and_then(|x| x.parse::<i32>().ok());
+        if ppid == Some(me) {
+            out.push(child);
         }
     }
     out
