@@ -1,0 +1,233 @@
+//! Graceful shutdown (issue #2, item 2): on SIGTERM dependents stop before their dependencies
+//! (seen in the children's own output and in a file they append to), a child that ignores
+//! SIGTERM is SIGKILLed after its `shutdown.timeout`, a shell with background children and a
+//! `setsid` escapee leave nothing behind, and the manager exits 0. Also: a second signal
+//! escalates to an immediate kill, and SIGINT/SIGQUIT shut down like SIGTERM.
+
+mod support;
+
+use std::time::Instant;
+
+use support::*;
+
+/// A shell that traps TERM, records its stop in `order`, and otherwise idles. Its one
+/// background `sleep` exists before it says it is up, so a signal sent after "up" reaches both.
+fn trapping(name: &str, order: &str) -> String {
+    sh(&format!(
+        "trap 'echo {name}-term; echo {name} >> {order}; exit 0' TERM; sleep 1000 & \
+         echo {name}-up; wait"
+    ))
+}
+
+fn graceful(mode: Mode) {
+    let dir = TestDir::new("shutdown");
+    let order = dir.s("order");
+    let bg = format!("1000.{}", unique_digits());
+    let esc = format!("1000.{}", unique_digits());
+    let _g1 = MarkerGuard(bg.clone());
+    let _g2 = MarkerGuard(esc.clone());
+    let cfg = format!(
+        r#"global:
+  shutdown_timeout: 10
+processes:
+  db:
+    command: {db}
+  app:
+    command: {app}
+    depends_on: [db]
+  web:
+    command: {web}
+    depends_on: [app]
+  stubborn:
+    command: {stubborn}
+    shutdown:
+      timeout: 1s
+  forker:
+    command: {forker}
+  escaper:
+    command: {escaper}
+"#,
+        db = trapping("db", &order),
+        app = trapping("app", &order),
+        web = trapping("web", &order),
+        stubborn = sh("trap '' TERM; echo stubborn-up; while :; do sleep 0.2; done"),
+        forker = sh(&format!("sleep {bg} & sleep {bg} & echo forker-up; wait")),
+        escaper = sh(&format!("setsid sleep {esc} & echo escaper-up; wait")),
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Manager::start(mode, &path);
+    for n in ["db", "app", "web", "stubborn", "forker", "escaper"] {
+        let inst = format!("{n}-0");
+        m.wait_for(secs(10.0), &format!("{n}-up"), |r| {
+            r.says(&inst, &format!("{n}-up"))
+        });
+    }
+    poll_until(secs(5.0), "two background sleeps and the escapee", || {
+        (pids_with_marker(&bg).len() == 2 && pids_with_marker(&esc).len() == 1).then_some(())
+    });
+
+    let t0 = Instant::now();
+    m.signal(libc::SIGTERM);
+    // shutdown_timeout is 10 s: finishing well before shows nobody waited for it.
+    let code = m.wait_code(secs(8.0));
+    let took = t0.elapsed();
+    assert_eq!(code, 0, "exit code after SIGTERM\n{}", m.dump());
+    m.assert_json_only();
+
+    // Dependents before dependencies, from the children's own side.
+    let written = std::fs::read_to_string(&order).unwrap();
+    assert_eq!(
+        written, "web\napp\ndb\n",
+        "stop order written by the children"
+    );
+    let line = |m: &mut Manager, pred: &dyn Fn(&Value) -> bool, what: &str| -> i64 {
+        let v = m.find(pred);
+        assert_eq!(v.len(), 1, "expected one {what}, got {v:?}\n{}", m.dump());
+        v[0].line_no()
+    };
+    let web_said = line(&mut m, &|r| r.says("web-0", "web-term"), "web-term");
+    let app_said = line(&mut m, &|r| r.says("app-0", "app-term"), "app-term");
+    let db_said = line(&mut m, &|r| r.says("db-0", "db-term"), "db-term");
+    assert!(web_said < app_said && app_said < db_said, "output order");
+    // And from the manager's records: a dependency is signalled only after its dependent exited.
+    let web_exit = line(&mut m, &|r| r.is("exited", "web-0"), "web exited");
+    let app_stop = line(&mut m, &|r| r.is("stopping", "app-0"), "app stopping");
+    let app_exit = line(&mut m, &|r| r.is("exited", "app-0"), "app exited");
+    let db_stop = line(&mut m, &|r| r.is("stopping", "db-0"), "db stopping");
+    assert!(web_exit < app_stop, "app signalled before web exited");
+    assert!(app_exit < db_stop, "db signalled before app exited");
+    for n in ["web", "app", "db"] {
+        let ex = m.events("exited", &format!("{n}-0"));
+        assert_eq!(ex[0].i("exit_code"), Some(0), "{n} exits 0 from its trap");
+    }
+    // Independent processes are stopped together with the first wave, not after db.
+    let stub_stop = line(
+        &mut m,
+        &|r| r.is("stopping", "stubborn-0"),
+        "stubborn stopping",
+    );
+    assert!(
+        stub_stop < app_stop,
+        "stubborn waited for unrelated processes"
+    );
+
+    // The one ignoring SIGTERM is SIGKILLed after its 1 s shutdown.timeout.
+    let stop = m.events("stopping", "stubborn-0")[0].clone();
+    assert_eq!(stop.s("signal"), Some("SIGTERM"));
+    let kill = m.events("kill", "stubborn-0");
+    assert_eq!(kill.len(), 1, "no kill record for stubborn\n{}", m.dump());
+    let waited = kill[0].time_ms() - stop.time_ms();
+    assert!(
+        (950..2500).contains(&waited),
+        "SIGKILL came {waited} ms after SIGTERM (timeout 1 s)"
+    );
+    let ex = m.events("exited", "stubborn-0");
+    assert_eq!(ex[0].s("signal"), Some("SIGKILL"), "{:?}", ex[0]);
+    for n in ["db", "app", "web", "stubborn", "forker", "escaper"] {
+        assert_eq!(
+            m.events("stopped", &format!("{n}-0")).len(),
+            1,
+            "{n} stopped"
+        );
+    }
+    let exit = m.find(|r| r.event() == Some("exit"));
+    assert_eq!(exit.len(), 1);
+    assert_eq!(exit[0].i("exit_code"), Some(0));
+
+    // Nothing left behind: the forker's background sleeps and the setsid escapee are gone.
+    let left = (pids_with_marker(&bg), pids_with_marker(&esc));
+    assert!(
+        left.0.is_empty() && left.1.is_empty(),
+        "left behind: background {:?}, escapee {:?}",
+        left.0,
+        left.1
+    );
+    println!("{mode:?}: graceful shutdown took {} ms", took.as_millis());
+}
+
+#[test]
+fn graceful_shutdown_as_pid1() {
+    graceful(Mode::Pid1);
+}
+
+#[test]
+fn graceful_shutdown_as_subreaper() {
+    graceful(Mode::Subreaper);
+}
+
+#[test]
+fn second_sigterm_kills_at_once() {
+    let dir = TestDir::new("second");
+    let cfg = format!(
+        "global:\n  shutdown_timeout: 60\nprocesses:\n  stubborn:\n    command: {}\n    shutdown:\n      timeout: 30\n",
+        sh("trap '' TERM; echo up; while :; do sleep 0.2; done")
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Manager::start(Mode::Pid1, &path);
+    m.wait_for(secs(10.0), "up", |r| r.says("stubborn-0", "up"));
+    m.signal(libc::SIGTERM);
+    m.wait_for(secs(5.0), "stopping", |r| r.is("stopping", "stubborn-0"));
+    m.signal(libc::SIGTERM);
+    // Both timeouts are 30 s or more: only the escalation can end it this soon.
+    let code = m.wait_code(secs(6.0));
+    assert_eq!(code, 0);
+    assert_eq!(m.find(|r| r.event() == Some("shutdown_forced")).len(), 1);
+    let ex = m.events("exited", "stubborn-0");
+    assert_eq!(ex.len(), 1);
+    assert_eq!(ex[0].s("signal"), Some("SIGKILL"));
+}
+
+fn shutdown_by(sig: i32, mode: Mode) {
+    let dir = TestDir::new("sig");
+    let cfg = format!(
+        "processes:\n  app:\n    command: {}\n",
+        sh("trap 'echo bye; exit 0' TERM; sleep 1000 & echo up; wait")
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Manager::start(mode, &path);
+    m.wait_for(secs(10.0), "up", |r| r.says("app-0", "up"));
+    m.signal(sig);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+    assert_eq!(m.output_of("app-0"), ["up", "bye"]);
+    let ex = m.events("exited", "app-0");
+    assert_eq!(ex[0].i("exit_code"), Some(0));
+    assert_eq!(m.find(|r| r.event() == Some("shutdown")).len(), 1);
+}
+
+#[test]
+fn sigint_shuts_down_gracefully() {
+    shutdown_by(libc::SIGINT, Mode::Pid1);
+}
+
+#[test]
+fn sigquit_shuts_down_gracefully() {
+    shutdown_by(libc::SIGQUIT, Mode::Subreaper);
+}
+
+#[test]
+fn custom_stop_signal_is_used() {
+    let dir = TestDir::new("stopsig");
+    let cfg = format!(
+        "processes:\n  fpm:\n    command: {}\n    shutdown:\n      signal: SIGQUIT\n      timeout: 5\n",
+        // Background jobs of a non-interactive shell ignore SIGQUIT: the trap ends the sleep.
+        sh(
+            "trap 'echo got-quit; kill $!; exit 0' QUIT; trap 'echo got-term; exit 9' TERM; sleep 1000 & \
+            echo up; wait"
+        )
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Manager::start(Mode::Pid1, &path);
+    m.wait_for(secs(10.0), "up", |r| r.says("fpm-0", "up"));
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+    assert_eq!(m.output_of("fpm-0"), ["up", "got-quit"]);
+    assert_eq!(
+        m.events("stopping", "fpm-0")[0].s("signal"),
+        Some("SIGQUIT")
+    );
+    assert!(
+        m.events("kill", "fpm-0").is_empty(),
+        "needed SIGKILL\n{}",
+        m.dump()
+    );
+}
