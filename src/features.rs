@@ -34,6 +34,22 @@ impl Feature {
         }
     }
 
+    /// Why `what` cannot be used in this binary (call when `!self.available()`).
+    pub fn unavailable(self, what: &str) -> String {
+        if self.compiled() {
+            format!(
+                "{what} requires feature {:?}, which phpeek-pm {} does not implement yet",
+                self.name(),
+                env!("CARGO_PKG_VERSION")
+            )
+        } else {
+            format!(
+                "{what} requires a build with feature {:?} (this binary was built without it)",
+                self.name()
+            )
+        }
+    }
+
     /// Whether this binary can use the feature: compiled in, and implemented by this version.
     pub const fn available(self) -> bool {
         self.compiled() && self.implemented()

@@ -33,15 +33,6 @@ fn main() -> ExitCode {
 }
 
 fn run() -> u8 {
-    // PID 1 rule: every asynchronous signal is blocked before anything else happens, and read
-    // later from a signalfd. Children get an empty mask back before exec.
-    let blocked = match sys::signals::block_all() {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("phpeek-pm: cannot block signals: {e}");
-            return exit::STARTUP;
-        }
-    };
     let cmd = match cli::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
         Err(e) => {
@@ -51,21 +42,21 @@ fn run() -> u8 {
     };
     match cmd {
         cli::Command::Help => {
-            print!("{}", cli::USAGE);
+            say(cli::USAGE);
             exit::OK
         }
         cli::Command::Version => {
-            print!("{}", version_text());
+            say(&version_text());
             exit::OK
         }
         cli::Command::CheckConfig { config } => match load_config(config) {
             Ok(c) => {
-                println!(
-                    "configuration OK: {} process(es), {} instance(s)",
+                say(&format!(
+                    "configuration OK: {} process(es), {} instance(s)\n{}",
                     c.processes.len(),
-                    c.processes.iter().map(|p| p.scale as u64).sum::<u64>()
-                );
-                print!("{}", supervisor::describe_plan(&c));
+                    c.processes.iter().map(|p| p.scale as u64).sum::<u64>(),
+                    supervisor::describe_plan(&c)
+                ));
                 exit::OK
             }
             Err(e) => {
@@ -80,7 +71,8 @@ fn run() -> u8 {
         } => {
             if php_fpm_profile.is_some() && !features::Feature::Autotune.available() {
                 eprintln!(
-                    "phpeek-pm: --php-fpm-profile requires a build with feature \"autotune\""
+                    "phpeek-pm: {}",
+                    features::Feature::Autotune.unavailable("--php-fpm-profile")
                 );
                 return exit::USAGE;
             }
@@ -92,12 +84,28 @@ fn run() -> u8 {
                 }
             };
             if dry_run {
-                print!("{}", supervisor::describe_plan(&c));
+                say(&supervisor::describe_plan(&c));
                 return exit::OK;
             }
-            serve(&c, blocked)
+            // PID 1 rule: every asynchronous signal is blocked before anything is started, and
+            // read from a signalfd in the loop. Children get an empty mask back before exec.
+            // (Nothing before this point runs children or threads, and a signal meanwhile
+            // simply acts by default, as for any command-line tool.)
+            match sys::signals::block_all() {
+                Ok(blocked) => serve(&c, blocked),
+                Err(e) => {
+                    eprintln!("phpeek-pm: cannot block signals: {e}");
+                    exit::STARTUP
+                }
+            }
         }
     }
+}
+
+/// Prints command output; a closed stdout (`| head`) is not an error worth a panic.
+fn say(s: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(s.as_bytes());
 }
 
 fn version_text() -> String {

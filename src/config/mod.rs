@@ -179,20 +179,7 @@ impl<'a> Ctx<'a> {
                 self.at(&path, overrides, msg)
             }
             schema::KeyProblem::NeedsFeature { path, feature } => {
-                let msg = if feature.compiled() {
-                    format!(
-                        "{} requires feature {:?}, which phpeek-pm {} does not implement yet",
-                        dotted(&path),
-                        feature.name(),
-                        env!("CARGO_PKG_VERSION")
-                    )
-                } else {
-                    format!(
-                        "{} requires a build with feature {:?} (this binary was built without it)",
-                        dotted(&path),
-                        feature.name()
-                    )
-                };
+                let msg = feature.unavailable(&dotted(&path));
                 self.at(&path, overrides, msg)
             }
             schema::KeyProblem::NotAMapping { path } => {

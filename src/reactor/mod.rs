@@ -212,7 +212,7 @@ impl<'a> Reactor<'a> {
     fn check_draining(&mut self) {
         let empty: Vec<InstId> = self
             .sup
-            .draining()
+            .watched_groups()
             .filter(|(_, g)| !sys::group_alive(*g))
             .map(|(i, _)| i)
             .collect();

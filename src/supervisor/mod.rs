@@ -108,6 +108,9 @@ pub struct Instance {
     /// Restarts in total.
     pub restarts: u32,
     pub last_ending: Option<Ending>,
+    /// The group of a leader that ended unexpectedly while other members lived on: they were
+    /// sent the stop signal, and get SIGKILL before the instance restarts if still there.
+    pub lingering: Option<i32>,
     deadline: Option<Millis>,
     killed: bool,
 }
@@ -252,6 +255,7 @@ impl Supervisor {
                     attempts: 0,
                     restarts: 0,
                     last_ending: None,
+                    lingering: None,
                     deadline: None,
                     killed: false,
                 });
@@ -299,13 +303,16 @@ impl Supervisor {
         self.actions.pop_front()
     }
 
-    /// Instances whose leader exited during a stop while their group lives on.
-    pub fn draining(&self) -> impl Iterator<Item = (InstId, i32)> + '_ {
-        self.insts
-            .iter()
-            .enumerate()
-            .filter(|(_, i)| i.state == State::Draining)
-            .filter_map(|(n, i)| i.pgid.map(|g| (n, g)))
+    /// Process groups whose leader is gone while other members may live on (a draining stop,
+    /// or leftovers of a crash): the reactor reports `GroupEmpty` when one empties.
+    pub fn watched_groups(&self) -> impl Iterator<Item = (InstId, i32)> + '_ {
+        self.insts.iter().enumerate().filter_map(|(n, i)| {
+            if i.state == State::Draining {
+                i.pgid.map(|g| (n, g))
+            } else {
+                i.lingering.map(|g| (n, g))
+            }
+        })
     }
 
     /// The earliest time at which [`Supervisor::handle_timeout`] has work to do.
@@ -442,12 +449,12 @@ impl Supervisor {
                     ),
                     vec![],
                 );
-                self.ended(id, Ending::SpawnFailed, now);
+                self.ended(id, Ending::SpawnFailed, false, now);
             }
-            (State::Running | State::Ready, Input::Exited(status, _)) => {
+            (State::Running | State::Ready, Input::Exited(status, group_alive)) => {
                 self.log_exit(id, status, now);
                 if matches!(self.phase, Phase::Running) {
-                    self.ended(id, Ending::Status(status), now);
+                    self.ended(id, Ending::Status(status), group_alive, now);
                 } else {
                     // Exited on its own during shutdown: nothing to restart.
                     let inst = &mut self.insts[id];
@@ -469,6 +476,7 @@ impl Supervisor {
                 }
             }
             (State::Draining, Input::GroupEmpty) => self.stopped(id),
+            (_, Input::GroupEmpty) => self.insts[id].lingering = None,
             (State::Stopping | State::Draining, Input::Deadline) => {
                 let inst = &mut self.insts[id];
                 let (pgid, draining) = (inst.pgid, inst.state == State::Draining);
@@ -491,6 +499,12 @@ impl Supervisor {
                 }
             }
             (State::Backoff, Input::Deadline) => {
+                if let Some(g) = self.insts[id].lingering.take() {
+                    self.actions.push_back(Action::SignalGroup {
+                        pgid: g,
+                        signal: signals::SIGKILL,
+                    });
+                }
                 if matches!(self.phase, Phase::Running) {
                     self.insts[id].state = State::Starting;
                     self.actions.push_back(Action::Spawn(id));
@@ -538,14 +552,36 @@ impl Supervisor {
         );
     }
 
+    /// The leader ended on its own and will be restarted, but members of its group live on: ask
+    /// them to stop now, so the restart does not run next to them (they get SIGKILL right
+    /// before the restart). Without a restart they are left alone: a launcher that started a
+    /// background daemon and exited may mean it.
+    fn leftovers(&mut self, id: InstId, pgid: i32) {
+        let g = pgid;
+        let signal = self.procs[self.insts[id].process].stop_signal;
+        self.insts[id].lingering = Some(g);
+        self.actions
+            .push_back(Action::SignalGroup { pgid: g, signal });
+        self.note(
+            Some(id),
+            Level::Warn,
+            "leftover_processes",
+            format!(
+                "other processes of its group outlived it: sending {}",
+                signals::name(signal)
+            ),
+            vec![("pgid", Field::Int(g.into()))],
+        );
+    }
+
     /// Applies the restart policy after an unexpected end.
-    fn ended(&mut self, id: InstId, ending: Ending, now: Millis) {
+    fn ended(&mut self, id: InstId, ending: Ending, group_alive: bool, now: Millis) {
         let p = &self.procs[self.insts[id].process];
         let (kind, policy) = (p.kind, p.restart);
         let inst = &mut self.insts[id];
+        let old_group = inst.pgid.filter(|_| group_alive);
         inst.pid = None;
-        // Members of its group that outlive the leader are on their own now (they are reaped
-        // as orphans); its id must not be signalled again once the kernel can reuse it.
+        // Leftover members of its group are tracked by `lingering`; `pgid` names live groups only.
         inst.pgid = None;
         inst.last_ending = Some(ending);
         let ran = now.saturating_sub(inst.started_at);
@@ -578,6 +614,9 @@ impl Supervisor {
             inst.state = State::Backoff;
             inst.deadline = Some(now + delay);
             let attempt = inst.attempts;
+            if let Some(g) = old_group {
+                self.leftovers(id, g);
+            }
             self.note(
                 Some(id),
                 Level::Info,

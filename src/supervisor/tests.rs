@@ -355,7 +355,7 @@ fn draining_group_is_waited_for() {
         group_alive: true,
     });
     assert_eq!(w.state(0), State::Draining);
-    assert_eq!(w.sup.draining().collect::<Vec<_>>(), [(0, 100)]);
+    assert_eq!(w.sup.watched_groups().collect::<Vec<_>>(), [(0, 100)]);
     assert_eq!(w.exit, None);
     w.send(Event::GroupEmpty { inst: 0 });
     assert_eq!(w.exit, Some(0));
@@ -458,4 +458,40 @@ fn forwarded_signals_reach_every_live_group() {
         ]
     );
     assert_eq!(w.spawned(), ["a-0", "a-1", "a-2"]);
+}
+
+#[test]
+fn leftovers_of_a_crash_are_stopped_and_killed_before_the_restart() {
+    let mut w = World::new(&config(vec![spec("sh", &[])]));
+    w.send(Event::Exited {
+        inst: 0,
+        status: ExitStatus::Code(1),
+        group_alive: true,
+    });
+    assert_eq!(w.signals(), [(100, signals::SIGTERM)]);
+    assert_eq!(w.sup.watched_groups().collect::<Vec<_>>(), [(0, 100)]);
+    assert_eq!(w.events("leftover_processes"), 1);
+    let d = w.sup.next_deadline().unwrap();
+    w.at(d);
+    assert_eq!(
+        w.signals(),
+        [(100, signals::SIGTERM), (100, signals::SIGKILL)]
+    );
+    assert_eq!(w.state(0), State::Ready);
+    // A group that empties in time is not killed.
+    w.send(Event::Exited {
+        inst: 0,
+        status: ExitStatus::Code(1),
+        group_alive: true,
+    });
+    w.send(Event::GroupEmpty { inst: 0 });
+    let d = w.sup.next_deadline().unwrap();
+    w.at(d);
+    assert_eq!(
+        w.signals()
+            .iter()
+            .filter(|s| s.1 == signals::SIGKILL)
+            .count(),
+        1
+    );
 }
