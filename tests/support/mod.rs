@@ -188,6 +188,8 @@ pub struct ProcInfo {
     pub pid: i32,
     pub ppid: i32,
     pub state: char,
+    pub pgrp: i32,
+    pub session: i32,
 }
 
 /// Every process on the host, from `/proc/*/stat`.
@@ -214,7 +216,15 @@ pub fn proc_info(pid: i32) -> Option<ProcInfo> {
     let mut f = rest.split_ascii_whitespace();
     let state = f.next()?.chars().next()?;
     let ppid = f.next()?.parse().ok()?;
-    Some(ProcInfo { pid, ppid, state })
+    let pgrp = f.next()?.parse().ok()?;
+    let session = f.next()?.parse().ok()?;
+    Some(ProcInfo {
+        pid,
+        ppid,
+        state,
+        pgrp,
+        session,
+    })
 }
 
 /// Every descendant of `root` (not `root` itself), zombies included.
@@ -334,9 +344,29 @@ pub fn environ(pid: i32) -> Vec<(String, String)> {
 }
 
 pub fn signal_raw(pid: i32, sig: i32) -> bool {
-    // SAFETY: kill(2) takes plain integers; callers never pass 0 or -1.
     assert!(pid != 0 && pid != -1, "refusing to signal {pid}");
+    // SAFETY: kill(2) takes plain integers; 0 and -1 (our group, everyone) were refused above.
     unsafe { libc::kill(pid, sig) == 0 }
+}
+
+/// The descriptors a process has open, sorted, from `/proc/<pid>/fd`.
+pub fn open_fds(pid: i32) -> Vec<i32> {
+    let mut v: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort_unstable();
+    v
+}
+
+/// Where descriptor `fd` of `pid` points (`/dev/null`, `pipe:[123]`, ...).
+pub fn fd_target(pid: i32, fd: i32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Polls `cond` every few milliseconds until it returns `Some` or `limit` passes.
@@ -493,6 +523,14 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     pub cwd: Option<PathBuf>,
     pub tap: Option<Tap>,
+    /// Give the manager an inherited descriptor without close-on-exec (fd 9, a copy of its
+    /// stdin), as a careless parent would.
+    pub leak_fd: bool,
+    /// Signals the manager starts with ignored, and blocked. By default it starts as a
+    /// container runtime starts PID 1: every disposition default, nothing blocked (the test
+    /// harness itself ignores SIGPIPE and glibc's signal 32, which must not leak into it).
+    pub ignore: Vec<i32>,
+    pub block: Vec<i32>,
 }
 
 impl Launch {
@@ -503,7 +541,22 @@ impl Launch {
             env: Vec::new(),
             cwd: None,
             tap: None,
+            leak_fd: false,
+            ignore: Vec::new(),
+            block: Vec::new(),
         }
+    }
+
+    /// Start the manager with these signals ignored and blocked (as a careless parent would).
+    pub fn inherit_signals(mut self, ignore: &[i32], block: &[i32]) -> Launch {
+        self.ignore = ignore.to_vec();
+        self.block = block.to_vec();
+        self
+    }
+
+    pub fn leak_fd(mut self) -> Launch {
+        self.leak_fd = true;
+        self
     }
 
     pub fn config(mut self, path: &Path) -> Launch {
@@ -536,6 +589,75 @@ impl Launch {
         Manager::launch(self)
     }
 }
+
+/// Sets every signal's disposition to default (or ignored, for those in `ignore`) and the mask
+/// to `block`, with raw syscalls: the libc wrappers refuse the signals glibc and musl keep for
+/// themselves (32-34), which is exactly where a stale disposition could hide.
+#[cfg(target_arch = "x86_64")]
+fn set_signal_state(ignore: &[i32], block: &[i32]) {
+    // The kernel's struct sigaction on x86_64: handler, flags, restorer, mask.
+    for sig in 1..=64i32 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        let handler = if ignore.contains(&sig) {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        let act: [usize; 4] = [handler, 0, 0, 0];
+        // SAFETY: rt_sigaction with a valid kernel sigaction and no old-action pointer.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                act.as_ptr(),
+                std::ptr::null::<usize>(),
+                8usize,
+            );
+        }
+    }
+    let mut mask: u64 = 0;
+    for &b in block {
+        mask |= 1u64 << (b - 1);
+    }
+    // SAFETY: rt_sigprocmask(SIG_SETMASK) with an 8-byte set and no old-set pointer.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &mask as *const u64,
+            std::ptr::null::<u64>(),
+            8usize,
+        );
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn set_signal_state(ignore: &[i32], block: &[i32]) {
+    // SAFETY: signal/sigprocmask on plain values; async-signal-safe.
+    unsafe {
+        for sig in 1..32 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                let h = if ignore.contains(&sig) {
+                    libc::SIG_IGN
+                } else {
+                    libc::SIG_DFL
+                };
+                libc::signal(sig, h);
+            }
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &b in block {
+            libc::sigaddset(&mut set, b);
+        }
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// The descriptor number `Launch::leak_fd` leaks into the manager.
+pub const LEAKED_FD: i32 = 9;
 
 pub struct Manager {
     pub mode: Mode,
@@ -575,6 +697,26 @@ impl Manager {
         }
         if let Some(d) = &l.cwd {
             cmd.current_dir(d);
+        }
+        if l.leak_fd {
+            // SAFETY: dup2 is async-signal-safe; the closure allocates nothing.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::dup2(0, LEAKED_FD) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let (ignore, block) = (l.ignore.clone(), l.block.clone());
+        // SAFETY: only raw rt_sigaction/rt_sigprocmask syscalls on data prepared before the
+        // fork; nothing is allocated in the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                set_signal_state(&ignore, &block);
+                Ok(())
+            });
         }
         let mut child = cmd.spawn().expect("spawn manager");
         let pgid = child.id() as i32;
@@ -945,6 +1087,47 @@ impl Drop for Manager {
             eprintln!("{}", self.dump());
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Soft assertions: check everything, then fail once with every problem found.
+
+#[derive(Default)]
+pub struct Soft(pub Vec<String>);
+
+impl Soft {
+    pub fn check(&mut self, ok: bool, msg: impl FnOnce() -> String) {
+        if !ok {
+            self.0.push(msg());
+        }
+    }
+
+    pub fn eq<T: PartialEq + std::fmt::Debug, U: std::fmt::Debug + PartialEq<T>>(
+        &mut self,
+        got: U,
+        want: T,
+        what: &str,
+    ) {
+        if got != want {
+            self.0.push(format!("{what}: got {got:?}, want {want:?}"));
+        }
+    }
+
+    /// Panics with every failed check, if any.
+    pub fn finish(self, context: &str) {
+        assert!(
+            self.0.is_empty(),
+            "{} failed check(s):\n  {}\n{context}",
+            self.0.len(),
+            self.0.join("\n  ")
+        );
+    }
+}
+
+/// The signal numbers set in a `/proc/<pid>/status` mask such as `SigIgn`.
+pub fn mask_signals(hex: &str) -> Vec<i32> {
+    let v = u64::from_str_radix(hex.trim(), 16).unwrap_or(0);
+    (1..=64).filter(|s| v & (1u64 << (s - 1)) != 0).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
