@@ -10,6 +10,7 @@ struct PasswdEntry<'a> {
     name: &'a str,
     uid: u32,
     gid: u32,
+    home: &'a str,
 }
 
 fn passwd_entries(text: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
@@ -19,7 +20,14 @@ fn passwd_entries(text: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
         let _pw = f.next()?;
         let uid = f.next()?.parse().ok()?;
         let gid = f.next()?.parse().ok()?;
-        Some(PasswdEntry { name, uid, gid })
+        let _gecos = f.next();
+        let home = f.next().unwrap_or("");
+        Some(PasswdEntry {
+            name,
+            uid,
+            gid,
+            home,
+        })
     })
 }
 
@@ -49,21 +57,25 @@ pub fn resolve(
     passwd: &str,
     groups: &str,
 ) -> Result<Credentials, String> {
-    let (uid, mut gid, name) = match user {
+    let (uid, mut gid, name, home) = match user {
         Some(u) => {
             let entry = passwd_entries(passwd).find(|e| e.name == u);
+            let known = |e: PasswdEntry<'_>| {
+                let home = (!e.home.is_empty()).then(|| e.home.to_owned());
+                (e.uid, e.gid, Some(e.name.to_owned()), home)
+            };
             match (entry, u.parse::<u32>()) {
-                (Some(e), _) => (e.uid, e.gid, Some(e.name.to_owned())),
+                (Some(e), _) => known(e),
                 (None, Ok(n)) => match passwd_entries(passwd).find(|e| e.uid == n) {
-                    Some(e) => (n, e.gid, Some(e.name.to_owned())),
-                    None => (n, 0, None),
+                    Some(e) => known(e),
+                    None => (n, 0, None, None),
                 },
                 (None, Err(_)) => {
                     return Err(format!("unknown user {u:?}: no such entry in {PASSWD}"));
                 }
             }
         }
-        None => (crate::sys::uid(), 0, None),
+        None => (crate::sys::uid(), 0, None, None),
     };
     if let Some(g) = group {
         gid = match (
@@ -89,6 +101,8 @@ pub fn resolve(
         uid,
         gid,
         groups: supplementary,
+        name,
+        home,
     })
 }
 
@@ -103,6 +117,10 @@ mod tests {
     fn names_ids_and_groups() {
         let c = resolve(Some("www-data"), None, PW, GR).unwrap();
         assert_eq!((c.uid, c.gid, c.groups), (33, 33, vec![33]));
+        assert_eq!(
+            (c.name.as_deref(), c.home.as_deref()),
+            (Some("www-data"), Some("/var/www"))
+        );
         let c = resolve(Some("app"), None, PW, GR).unwrap();
         assert_eq!((c.uid, c.gid, c.groups), (1000, 1000, vec![1000, 999]));
         let c = resolve(Some("1000"), Some("www-data"), PW, GR).unwrap();

@@ -260,6 +260,16 @@ impl<'a> Reactor<'a> {
             env.retain(|(ek, _)| ek != k);
             env.push((k.into(), v.into()));
         };
+        // Like su(1): the identity of the user we switch to, unless the process env says otherwise.
+        if let Some(c) = &spec.credentials {
+            if let Some(n) = &c.name {
+                set("USER", n);
+                set("LOGNAME", n);
+            }
+            if let Some(h) = &c.home {
+                set("HOME", h);
+            }
+        }
         for (k, v) in &spec.env {
             set(k, v);
         }

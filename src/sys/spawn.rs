@@ -17,6 +17,10 @@ pub struct Credentials {
     pub gid: u32,
     /// Supplementary groups (from `/etc/group`).
     pub groups: Vec<u32>,
+    /// Login name and home directory from `/etc/passwd`, when the user has an entry: the
+    /// child gets them as `USER`, `LOGNAME` and `HOME` unless its `env` sets those.
+    pub name: Option<String>,
+    pub home: Option<String>,
 }
 
 /// Everything needed to start one child.
