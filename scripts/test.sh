@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# `make test`: every check of the project, in order. It keeps going after a failed step, so one
+# run reports everything, then prints a table of steps and "make test: N passed, M failed" and
+# exits non-zero if any step failed.
+#
+# Steps (ids for TEST_ONLY="id ..." to run a subset; a subset run says so loudly):
+#   deps        install what the steps need (scripts/ensure-deps.sh)
+#   fmt         cargo fmt --check
+#   clippy      cargo clippy --all-targets -D warnings, minimal and --features full
+#   features    each optional feature alone: clippy --all-targets --no-default-features -D warnings
+#   cargo-test  cargo test (minimal) and cargo test --features full: unit + integration tests
+#   release     make build-minimal, make build (static musl release binaries)
+#   size        size gate on those two binaries (size-report/budgets.env)
+#   size-report every feature set built alone, size-report/REPORT.md rewritten, budgets checked
+#   arm64       make build-all, then the arm64 binaries under qemu-aarch64-static
+#   docker      FROM scratch image under the Docker engine (tests/container/docker.sh)
+#   chroot      the same image filesystem in unshare --pid + chroot (tests/container/chroot.sh)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+MAKE=${MAKE:-make}
+CARGO=${CARGO:-cargo}
+mkdir -p build
+
+passed=0
+failed=0
+skipped=0
+table=()
+t_start=$(date +%s)
+
+want() { [ -z "${TEST_ONLY:-}" ] || [[ " $TEST_ONLY " == *" $1 "* ]]; }
+
+# step ID TIMEOUT_S DESCRIPTION COMMAND...
+step() {
+    local id=$1 limit=$2 desc=$3 t0 rc dt result
+    shift 3
+    want "$id" || return 0
+    printf '\n==== [%s] %s\n' "$id" "$desc"
+    t0=$(date +%s)
+    timeout --kill-after=10 "$limit" "$@"
+    rc=$?
+    dt=$(($(date +%s) - t0))
+    if [ "$rc" = 0 ]; then
+        result=ok
+        passed=$((passed + 1))
+    elif [ "$rc" = 77 ]; then
+        result="SKIPPED (see the message above)"
+        skipped=$((skipped + 1))
+    else
+        result="FAILED (exit $rc$([ "$rc" = 124 ] && echo ", timed out after ${limit} s"))"
+        failed=$((failed + 1))
+    fi
+    printf '==== [%s] %s: %s in %d s\n' "$id" "$desc" "$result" "$dt"
+    table+=("$(printf '%-11s %5ss  %-8s %s' "$id" "$dt" "${result%% *}" "$desc")")
+}
+
+if [ -n "${TEST_ONLY:-}" ]; then
+    echo "######## PARTIAL RUN: TEST_ONLY=\"$TEST_ONLY\" — the other steps are NOT run ########"
+fi
+
+step deps 900 "install build and test dependencies" \
+    scripts/ensure-deps.sh lint musl arm64 test bloat
+
+step fmt 120 "cargo fmt --check" $CARGO fmt --check
+step clippy 1200 "clippy --all-targets -D warnings (minimal)" \
+    $CARGO clippy --all-targets -- -D warnings
+step clippy 1200 "clippy --all-targets -D warnings (--features full)" \
+    $CARGO clippy --all-targets --features full -- -D warnings
+mapfile -t optional < <(awk '
+    /^\[features\]/ { on = 1; next }
+    /^\[/ { on = 0 }
+    on && /^[A-Za-z0-9_-]+[ \t]*=/ { sub(/[ \t]*=.*/, ""); print }' Cargo.toml |
+    grep -vx -e default -e full)
+for f in "${optional[@]}"; do
+    step features 600 "feature \"$f\" alone builds warning-free (clippy -D warnings)" \
+        $CARGO clippy --all-targets --no-default-features --features "$f" -- -D warnings
+done
+
+step cargo-test 1800 "cargo test (minimal)" $CARGO test
+step cargo-test 1800 "cargo test --features full" $CARGO test --features full
+
+step release 1200 "make build-minimal (static musl, default features)" $MAKE --no-print-directory build-minimal
+step release 1200 "make build (static musl, --features full)" $MAKE --no-print-directory build
+step size 60 "size gate: minimal < 1 MiB, full within budget" \
+    size-report/gate.sh build/phpeek-pm-minimal build/phpeek-pm
+step size-report 2400 "size report: every feature set, REPORT.md, budgets" size-report/run.sh
+
+step arm64 1800 "make build-all (linux/amd64 + linux/arm64)" $MAKE --no-print-directory build-all
+step arm64 300 "arm64 binaries under qemu-aarch64-static" tests/container/arm64-smoke.sh
+
+step docker 600 "FROM scratch image under Docker (run, PID 1, HUP, stop, limits, --read-only, --user)" \
+    tests/container/docker.sh build/phpeek-pm-minimal
+step chroot 600 "same image filesystem in unshare --pid + chroot" \
+    tests/container/chroot.sh build/phpeek-pm-minimal
+
+total=$(($(date +%s) - t_start))
+echo
+echo "==== make test summary ($total s)"
+for row in "${table[@]}"; do echo "  $row"; done
+[ -n "${TEST_ONLY:-}" ] && echo "  (partial run: TEST_ONLY=\"$TEST_ONLY\")"
+if [ "$skipped" -gt 0 ]; then
+    echo "make test: $passed passed, $failed failed, $skipped skipped"
+else
+    echo "make test: $passed passed, $failed failed"
+fi
+[ "$failed" = 0 ]
