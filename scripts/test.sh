@@ -58,7 +58,7 @@ if [ -n "${TEST_ONLY:-}" ]; then
 fi
 
 step deps 900 "install build and test dependencies" \
-    scripts/ensure-deps.sh lint musl arm64 test bloat
+    bash scripts/ensure-deps.sh lint musl arm64 test bloat
 
 step fmt 120 "cargo fmt --check" $CARGO fmt --check
 step clippy 1200 "clippy --all-targets -D warnings (minimal)" \
@@ -75,22 +75,22 @@ for f in "${optional[@]}"; do
         $CARGO clippy --all-targets --no-default-features --features "$f" -- -D warnings
 done
 
-step cargo-test 1800 "cargo test (minimal)" $CARGO test
-step cargo-test 1800 "cargo test --features full" $CARGO test --features full
+step cargo-test 1800 "cargo test (minimal)" $CARGO test --no-fail-fast
+step cargo-test 1800 "cargo test --features full" $CARGO test --no-fail-fast --features full
 
 step release 1200 "make build-minimal (static musl, default features)" $MAKE --no-print-directory build-minimal
 step release 1200 "make build (static musl, --features full)" $MAKE --no-print-directory build
 step size 60 "size gate: minimal < 1 MiB, full within budget" \
-    size-report/gate.sh build/phpeek-pm-minimal build/phpeek-pm
-step size-report 2400 "size report: every feature set, REPORT.md, budgets" size-report/run.sh
+    bash size-report/gate.sh build/phpeek-pm-minimal build/phpeek-pm
+step size-report 2400 "size report: every feature set, REPORT.md, budgets" bash size-report/run.sh
 
 step arm64 1800 "make build-all (linux/amd64 + linux/arm64)" $MAKE --no-print-directory build-all
-step arm64 300 "arm64 binaries under qemu-aarch64-static" tests/container/arm64-smoke.sh
+step arm64 300 "arm64 binaries under qemu-aarch64-static" bash tests/container/arm64-smoke.sh
 
 step docker 600 "FROM scratch image under Docker (run, PID 1, HUP, stop, limits, --read-only, --user)" \
-    tests/container/docker.sh build/phpeek-pm-minimal
+    bash tests/container/docker.sh build/phpeek-pm-minimal
 step chroot 600 "same image filesystem in unshare --pid + chroot" \
-    tests/container/chroot.sh build/phpeek-pm-minimal
+    bash tests/container/chroot.sh build/phpeek-pm-minimal
 
 total=$(($(date +%s) - t_start))
 echo
