@@ -57,5 +57,17 @@ if readelf -dW "$out" 2>/dev/null | grep -q '(NEEDED)'; then
     readelf -dW "$out" | grep '(NEEDED)' >&2
     exit 1
 fi
+# The copy must be the feature set asked for (target/<triple>/release/phpeek-pm is shared by
+# every feature set); native binaries can say so themselves.
+if [ "$arch" = amd64 ]; then
+    feats=$("$out" version | sed -n 's/^features: //p')
+    case "$variant:$feats" in
+        "minimal:none (minimal build)") ;;
+        minimal:* | "full:none (minimal build)" | full:)
+            echo "build-static: ERROR: $out reports features '$feats', expected $variant" >&2
+            exit 1
+            ;;
+    esac
+fi
 printf 'build-static: %s %d bytes (%s KiB)\n' "$out" "$(stat -c %s "$out")" \
     "$(awk -v b="$(stat -c %s "$out")" 'BEGIN { printf "%.1f", b / 1024 }')" >&2

@@ -3,6 +3,7 @@
 #
 #   size-report/run.sh            # minimal, each feature alone, full
 #   SETS="minimal full" size-report/run.sh   # a subset (the report says so)
+#   REPORT=/tmp/r.md SIZE_REPORT_NO_BLOAT=1 size-report/run.sh   # elsewhere; nm attribution
 #
 # Each set is built once with the profile `size-report` (= the release profile with
 # strip = false, defined on the command line so Cargo.toml stays the single source of the
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=budgets.env
 . size-report/budgets.env
 
-report=size-report/REPORT.md
+report=${REPORT:-size-report/REPORT.md}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -43,7 +44,7 @@ profile=(--config 'profile.size-report.inherits="release"'
     --config 'profile.size-report.strip=false' --profile size-report --target "$target")
 bin="target/$target/size-report/phpeek-pm"
 use_bloat=0
-command -v cargo-bloat >/dev/null 2>&1 && use_bloat=1
+command -v cargo-bloat >/dev/null 2>&1 && [ -z "${SIZE_REPORT_NO_BLOAT:-}" ] && use_bloat=1
 
 kib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1024 }'; }
 
@@ -60,6 +61,7 @@ crates_from_nm() {
             name = $0; sub(/^[^ ]+ [^ ]+ [^ ]+ /, "", name)
             sub(/^(<|&mut |&|dyn )+/, "", name)
             c = (index(name, "::") > 0) ? substr(name, 1, index(name, "::") - 1) : "[Unknown]"
+            sub(/.* /, "", c) # C++: "bool libunwind::..." -> libunwind
             sz[c] += $2 + 0
         }
         END { for (c in sz) printf "%s\t%d\n", c, sz[c] }' | sort -t$'\t' -k2,2nr

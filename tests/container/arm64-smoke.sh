@@ -61,6 +61,11 @@ for bin in "$@"; do
         bash -c "grep -Eq '^phpeek-pm [0-9]+\.[0-9]+\.[0-9]+' '$stage/$name.version' &&
                  grep -q 'aarch64-unknown-linux-musl' '$stage/$name.version'"
 
+    case "$name" in
+        *minimal*) check "[$name] is the minimal build" grep -q '^features: none' "$stage/$name.version" ;;
+        *) check "[$name] is the full build" grep -q '^features: .*scheduler' "$stage/$name.version" ;;
+    esac
+
     if timeout 60 "$qemu" "$bin" -c tests/container/oneshots.yaml >"$stage/$name.oneshots" 2>&1; then
         pass "[$name] two oneshots: exited 0 by itself"
     else
