@@ -83,7 +83,11 @@ ensure_lint() {
 }
 
 static_target() {
-    if rust_target x86_64-unknown-linux-musl; then
+    # PHPEEK_STATIC_TARGET=x86_64-unknown-linux-gnu forces the glibc fallback (to test it).
+    if [ "${PHPEEK_STATIC_TARGET:-}" = x86_64-unknown-linux-gnu ]; then
+        log "PHPEEK_STATIC_TARGET: glibc linked statically (-C target-feature=+crt-static)"
+        echo x86_64-unknown-linux-gnu
+    elif rust_target x86_64-unknown-linux-musl; then
         echo x86_64-unknown-linux-musl
     else
         log "WARNING: the x86_64 musl target could not be installed;"
