@@ -72,17 +72,33 @@ pub fn read_signal(fd: &OwnedFd) -> Option<i32> {
 }
 
 /// Restores what a freshly exec'd program expects: an empty signal mask and the default
-/// disposition for every signal. Called in the child between `fork` and `exec`, so it only
-/// makes async-signal-safe calls.
+/// disposition for every signal, including the real-time ones libc reserves for itself (which
+/// its `signal()` refuses to touch, so raw `rt_sigaction`/`rt_sigprocmask` are used). Called in
+/// the child between `fork` and `exec`, so it only makes async-signal-safe calls.
 pub fn reset_for_child() {
-    // SAFETY: sigemptyset initialises the set; sigprocmask and signal(2) are async-signal-safe;
-    // SIGKILL/SIGSTOP simply fail with EINVAL, which is ignored.
+    // The kernel's sigaction for SIG_DFL is all zeros (handler 0, no flags, empty mask), so a
+    // zeroed buffer is right whatever the architecture's field layout.
+    let zero = [0u64; 4];
+    let empty_mask = 0u64;
+    // SAFETY: raw rt_sigprocmask/rt_sigaction with pointers to live, correctly sized buffers
+    // (sigsetsize 8 = the kernel's sigset_t on Linux); the old-value pointers are null.
+    // SIGKILL/SIGSTOP fail with EINVAL, which is ignored.
     unsafe {
-        let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-        libc::sigemptyset(set.as_mut_ptr());
-        libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut());
-        for s in 1..libc::SIGRTMAX() {
-            libc::signal(s, libc::SIG_DFL);
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty_mask as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        );
+        for s in 1..=64 {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                s,
+                zero.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
         }
     }
 }
