@@ -288,41 +288,29 @@ fn flood_and_long_line_arrive_intact_with_bounded_memory() {
     c.check(usr1_answered.is_some_and(|(_, b)| b < total), || {
         "SIGUSR1 sent mid-flood reached its child only after the flood ended".to_owned()
     });
-    // ...and the other children's output is not held back while the flood goes on: each line
-    // of usr1 printed before the flood ended reached stdout within a second.
-    let flood_end = m.events("exited", "flood-0")[0].time_ms();
-    let mut usr1_worst = 0i64;
-    let mut late = Vec::new();
-    for r in m.find(|r| r.is_output() && r.instance() == Some("usr1-0")) {
-        let printed: i64 = r
-            .msg()
-            .rsplit(' ')
-            .next()
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        if printed >= flood_end {
-            continue;
-        }
-        let delay = r.time_ms() - printed;
-        usr1_worst = usr1_worst.max(delay);
-        if delay > 1000 {
-            late.push(format!(
-                "{:?} after {delay} ms (stdout line {})",
-                r.msg(),
-                r.line_no()
-            ));
-        }
+    // ...and its answer, and the child's first line, appear on stdout before the flood ends.
+    for (what, r) in [("got-usr1", &got_usr1), ("usr1-ready", &usr1_ready)] {
+        c.check((r.line_no() as u64) < s.flood_last_line, || {
+            format!(
+                "{what} reached stdout at line {}, after the flood's last record (line {})",
+                r.line_no(),
+                s.flood_last_line
+            )
+        });
     }
+    // How long the quiet child's lines took to get through meanwhile (informational here;
+    // `quiet_child_is_not_starved_by_floods` asserts a bound).
+    let flood_end = m.events("exited", "flood-0")[0].time_ms();
+    let usr1_worst = m
+        .find(|r| r.is_output() && r.instance() == Some("usr1-0"))
+        .iter()
+        .filter_map(|r| {
+            let printed: i64 = r.msg().rsplit(' ').next()?.parse().ok()?;
+            (printed < flood_end).then(|| r.time_ms() - printed)
+        })
+        .max()
+        .unwrap_or(0);
     println!("usr1's lines during the flood: worst delay {usr1_worst} ms");
-    c.check(late.is_empty(), || {
-        format!(
-            "{} line(s) of a quiet child reached stdout more than 1 s after it printed them, \
-             while others flooded (the flood's last record is line {}): {}",
-            late.len(),
-            s.flood_last_line,
-            late[..late.len().min(3)].join("; ")
-        )
-    });
     c.check(hwm < RSS_LIMIT_KIB, || {
         format!("manager peak RSS {hwm} KiB >= {RSS_LIMIT_KIB} KiB")
     });

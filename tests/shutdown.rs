@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use support::*;
 
-/// A shell that traps TERM, records its stop in `order`, and otherwise idles. Its one
-/// background `sleep` exists before it says it is up, so a signal sent after "up" reaches both.
-fn trapping(name: &str, order: &str) -> String {
+/// A shell that traps TERM, records its stop in `order`, and otherwise idles in a background
+/// `sleep <mark>` (the test waits until that sleep has been exec'd before signalling).
+fn trapping(name: &str, order: &str, mark: &str) -> String {
     sh(&format!(
-        "trap 'echo {name}-term; echo {name} >> {order}; exit 0' TERM; sleep 1000 & \
+        "trap 'echo {name}-term; echo {name} >> {order}; exit 0' TERM; sleep {mark} & \
          echo {name}-up; wait"
     ))
 }
@@ -26,6 +26,8 @@ fn graceful(mode: Mode) {
     let esc = format!("1000.{}", unique_digits());
     let _g1 = MarkerGuard(bg.clone());
     let _g2 = MarkerGuard(esc.clone());
+    let idle = format!("1000.{}", unique_digits());
+    let _g3 = MarkerGuard(idle.clone());
     let cfg = format!(
         r#"global:
   shutdown_timeout: 10
@@ -47,9 +49,9 @@ processes:
   escaper:
     command: {escaper}
 "#,
-        db = trapping("db", &order),
-        app = trapping("app", &order),
-        web = trapping("web", &order),
+        db = trapping("db", &order, &idle),
+        app = trapping("app", &order, &idle),
+        web = trapping("web", &order, &idle),
         stubborn = sh("trap '' TERM; echo stubborn-up; while :; do sleep 0.2; done"),
         forker = sh(&format!("sleep {bg} & sleep {bg} & echo forker-up; wait")),
         escaper = sh(&format!("setsid sleep {esc} & echo escaper-up; wait")),
@@ -62,8 +64,11 @@ processes:
             r.says(&inst, &format!("{n}-up"))
         });
     }
-    poll_until(secs(5.0), "two background sleeps and the escapee", || {
-        (pids_with_marker(&bg).len() == 2 && pids_with_marker(&esc).len() == 1).then_some(())
+    poll_until(secs(5.0), "every background sleep exec'd", || {
+        (pids_with_marker(&bg).len() == 2
+            && pids_with_marker(&esc).len() == 1
+            && pids_with_marker(&idle).len() == 3)
+            .then_some(())
     });
 
     let t0 = Instant::now();
@@ -135,12 +140,17 @@ processes:
     assert_eq!(exit[0].i("exit_code"), Some(0));
 
     // Nothing left behind: the forker's background sleeps and the setsid escapee are gone.
-    let left = (pids_with_marker(&bg), pids_with_marker(&esc));
+    let left = (
+        pids_with_marker(&bg),
+        pids_with_marker(&esc),
+        pids_with_marker(&idle),
+    );
     assert!(
-        left.0.is_empty() && left.1.is_empty(),
-        "left behind: background {:?}, escapee {:?}",
+        left.0.is_empty() && left.1.is_empty() && left.2.is_empty(),
+        "left behind: background {:?}, escapee {:?}, idle {:?}",
         left.0,
-        left.1
+        left.1,
+        left.2
     );
     println!("{mode:?}: graceful shutdown took {} ms", took.as_millis());
 }
@@ -181,7 +191,12 @@ fn shutdown_by(sig: i32, mode: Mode) {
     let dir = TestDir::new("sig");
     let cfg = format!(
         "processes:\n  app:\n    command: {}\n",
-        sh("trap 'echo bye; exit 0' TERM; sleep 1000 & echo up; wait")
+        // No background job: a signal racing with the fork of one could miss it (a shell
+        // child between fork and exec), and the test would wait for the stop timeout.
+        py("import os, signal\n\
+            def bye(*a):\n    os.write(1, b'bye\\n')\n    os._exit(0)\n\
+            signal.signal(signal.SIGTERM, bye)\nos.write(1, b'up\\n')\n\
+            while True:\n    signal.pause()\n")
     );
     let path = dir.write("c.yaml", &cfg);
     let mut m = Manager::start(mode, &path);
@@ -209,11 +224,11 @@ fn custom_stop_signal_is_used() {
     let dir = TestDir::new("stopsig");
     let cfg = format!(
         "processes:\n  fpm:\n    command: {}\n    shutdown:\n      signal: SIGQUIT\n      timeout: 5\n",
-        // Background jobs of a non-interactive shell ignore SIGQUIT: the trap ends the sleep.
-        sh(
-            "trap 'echo got-quit; kill $!; exit 0' QUIT; trap 'echo got-term; exit 9' TERM; sleep 1000 & \
-            echo up; wait"
-        )
+        py("import os, signal\n\
+            def on(msg, code):\n    def h(*a):\n        os.write(1, msg)\n        os._exit(code)\n    return h\n\
+            signal.signal(signal.SIGQUIT, on(b'got-quit\\n', 0))\n\
+            signal.signal(signal.SIGTERM, on(b'got-term\\n', 9))\n\
+            os.write(1, b'up\\n')\nwhile True:\n    signal.pause()\n")
     );
     let path = dir.write("c.yaml", &cfg);
     let mut m = Manager::start(Mode::Pid1, &path);
