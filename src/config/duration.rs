@@ -60,22 +60,38 @@ pub fn parse(s: &str) -> Result<Duration, String> {
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        match yaml_serde::Value::deserialize(d)? {
-            yaml_serde::Value::Number(n) => match n.as_u64() {
-                Some(v) => v
-                    .checked_mul(1000)
+        // A visitor that fails inside `visit_*`, so the YAML error points at the value itself.
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Duration;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a duration: seconds (30) or a string with a unit (\"500ms\", \"30s\", \"5m\")",
+                )
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
+                v.checked_mul(1000)
                     .map(Duration)
-                    .ok_or_else(|| D::Error::custom("duration too large")),
-                None => Err(D::Error::custom(format!(
-                    "invalid duration {n}: must be a whole number of seconds, or a string such as \"500ms\""
-                ))),
-            },
-            yaml_serde::Value::String(s) => parse(&s).map_err(D::Error::custom),
-            _ => Err(D::Error::custom(
-                "invalid duration: use seconds (30) or a string with a unit (\"500ms\", \"30s\", \"5m\")",
-            )),
+                    .ok_or_else(|| E::custom("duration too large"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+                match u64::try_from(v) {
+                    Ok(u) => self.visit_u64(u),
+                    Err(_) => Err(E::custom(format!(
+                        "invalid duration {v}: durations cannot be negative"
+                    ))),
+                }
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Duration, E> {
+                Err(E::custom(format!(
+                    "invalid duration {v}: write fractions with a unit, such as \"1500ms\""
+                )))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+                parse(v).map_err(E::custom)
+            }
         }
+        d.deserialize_any(V)
     }
 }
 

@@ -66,6 +66,12 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
     let text = ctx.text.as_str();
 
     // 1. The document as written (after ${VAR}), for syntax errors and the key check.
+    if let Some((line, key, first)) = schema::duplicate_key(text) {
+        return Err(ConfigError {
+            origin: ctx.file_origin(Some(line)),
+            msg: format!("duplicate key {key:?} (first written at line {first})"),
+        });
+    }
     let mut doc: Value = if text.trim().is_empty() {
         Value::Null
     } else {

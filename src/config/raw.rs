@@ -113,22 +113,34 @@ pub struct CommandLine(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for CommandLine {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Form {
-            List(Vec<Scalar>),
-            Line(String),
+        // Errors are raised inside the visitor so that they point at the command itself.
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CommandLine;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a command: a list of strings, or a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CommandLine, E> {
+                check(v.split_whitespace().map(str::to_owned).collect())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CommandLine, A::Error> {
+                let mut argv = Vec::new();
+                while let Some(Scalar(s)) = seq.next_element()? {
+                    argv.push(s);
+                }
+                check(argv)
+            }
         }
-        let argv: Vec<String> = match Form::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("command must be a list of strings or a string")
-        })? {
-            Form::List(v) => v.into_iter().map(|s| s.0).collect(),
-            Form::Line(s) => s.split_whitespace().map(str::to_owned).collect(),
-        };
-        if argv.is_empty() || argv[0].is_empty() {
-            return Err(serde::de::Error::custom("command must not be empty"));
+        fn check<E: serde::de::Error>(argv: Vec<String>) -> Result<CommandLine, E> {
+            if argv.first().is_none_or(String::is_empty) {
+                return Err(E::custom("command must not be empty"));
+            }
+            Ok(CommandLine(argv))
         }
-        Ok(CommandLine(argv))
+        d.deserialize_any(V)
     }
 }
 
@@ -138,14 +150,29 @@ pub struct Scalar(pub String);
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match Value::deserialize(d)? {
-            Value::String(s) => Ok(Scalar(s)),
-            Value::Number(n) => Ok(Scalar(n.to_string())),
-            Value::Bool(b) => Ok(Scalar(b.to_string())),
-            _ => Err(serde::de::Error::custom(
-                "expected a string, number or boolean",
-            )),
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_owned()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
         }
+        d.deserialize_any(V)
     }
 }
 

@@ -328,6 +328,57 @@ pub fn locate(text: &str, path: &[String]) -> Option<usize> {
     best
 }
 
+/// Finds a key written twice in the same block mapping: `(line, key, first line)`, 1-based.
+/// YAML parsers report this at the start of the mapping; users want the second key's line.
+/// Block style only (flow mappings are left to the parser); block scalars (`|`, `>`) skipped.
+pub fn duplicate_key(text: &str) -> Option<(usize, String, usize)> {
+    // Open mappings: (indent of their keys, keys seen with their lines).
+    let mut stack: Vec<(usize, Vec<(String, usize)>)> = Vec::new();
+    let mut scalar_block: Option<usize> = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let mut indent = line.len() - trimmed.len();
+        if let Some(parent) = scalar_block {
+            if indent > parent {
+                continue;
+            }
+            scalar_block = None;
+        }
+        let mut body = trimmed;
+        // "- key: v" opens a new mapping two columns in.
+        let mut item = false;
+        while let Some(rest) = body.strip_prefix("- ") {
+            indent += 2;
+            body = rest.trim_start();
+            item = true;
+        }
+        while stack
+            .last()
+            .is_some_and(|(ind, _)| *ind > indent || (item && *ind == indent))
+        {
+            stack.pop();
+        }
+        let Some(key) = key_of(body) else { continue };
+        let value = body[body.find(':').map_or(body.len(), |c| c + 1)..].trim();
+        if value.starts_with('|') || value.starts_with('>') {
+            scalar_block = Some(indent);
+        }
+        if stack.last().is_none_or(|(ind, _)| *ind < indent) {
+            stack.push((indent, Vec::new()));
+        }
+        if let Some((_, keys)) = stack.last_mut() {
+            if let Some((_, first)) = keys.iter().find(|(k, _)| k == key) {
+                return Some((i + 1, key.to_owned(), *first));
+            }
+            keys.push((key.to_owned(), i + 1));
+        }
+    }
+    None
+}
+
 /// The key of a `key: value` line, unquoted.
 fn key_of(body: &str) -> Option<&str> {
     let (k, _) = if let Some(rest) = body.strip_prefix('"') {
@@ -402,6 +453,18 @@ mod tests {
         assert_eq!(closest("comand", PROCESS), Some("command"));
         assert_eq!(closest("depend_on", PROCESS), Some("depends_on"));
         assert_eq!(closest("zzzzzzzz", PROCESS), None);
+    }
+
+    #[test]
+    fn finds_duplicate_keys_in_block_mappings() {
+        let t = "processes:\n  web:\n    command: [sh]\n    command: [ls]\n";
+        assert_eq!(duplicate_key(t), Some((4, "command".into(), 3)));
+        let ok = "a:\n  x: 1\nb:\n  x: 2\nlist:\n  - name: a\n    x: 1\n  - name: b\n    x: 2\nc: |\n  x: 1\n  x: 1\n";
+        assert_eq!(duplicate_key(ok), None);
+        assert_eq!(
+            duplicate_key("a: 1\nb: 2\na: 3\n"),
+            Some((3, "a".into(), 1))
+        );
     }
 
     #[test]
