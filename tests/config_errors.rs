@@ -39,6 +39,57 @@ const fn case(
 const WEB: &str = "processes:\n  web:\n    command: [sleep, '1']\n";
 
 fn cases() -> Vec<Case> {
+    let mut v = core_cases();
+    // Keys of features this build lacks (a build with the feature accepts them).
+    if !cfg!(feature = "health") {
+        v.push(case(
+            "feature-key-health-check",
+            "processes:\n  web:\n    command: [sh]\n    health_check:\n      type: tcp\n      address: 127.0.0.1:9000\n",
+            Some(4),
+            &["health_check", "requires", "\"health\""],
+        ));
+        v.push(Case {
+            env: &[("PHPEEK_PM_PROCESS_WEB_HEALTH_CHECK_TYPE", "http")],
+            ..case(
+                "env-feature-key",
+                WEB,
+                None,
+                &[
+                    "PHPEEK_PM_PROCESS_WEB_HEALTH_CHECK_TYPE",
+                    "requires",
+                    "\"health\"",
+                ],
+            )
+        });
+    }
+    if !cfg!(feature = "metrics") {
+        v.push(case(
+            "feature-key-metrics",
+            "global:\n  metrics_enabled: true\nprocesses:\n  web:\n    command: [sh]\n",
+            Some(2),
+            &["metrics_enabled", "requires", "\"metrics\""],
+        ));
+    }
+    if !cfg!(feature = "scheduler") {
+        v.push(case(
+            "feature-key-schedule",
+            "processes:\n  backup:\n    command: [sh]\n    schedule: \"0 3 * * *\"\n",
+            Some(4),
+            &["schedule", "requires", "\"scheduler\""],
+        ));
+    }
+    if !cfg!(feature = "hooks") {
+        v.push(case(
+            "feature-key-hooks",
+            "hooks:\n  pre-start:\n    - name: warm\n      command: [sh]\nprocesses:\n  web:\n    command: [sh]\n",
+            Some(1),
+            &["hooks", "requires", "\"hooks\""],
+        ));
+    }
+    v
+}
+
+fn core_cases() -> Vec<Case> {
     vec![
         case(
             "yaml-mapping-in-scalar",
@@ -256,30 +307,6 @@ fn cases() -> Vec<Case> {
             Some(2),
             &["my web"],
         ),
-        case(
-            "feature-key-health-check",
-            "processes:\n  web:\n    command: [sh]\n    health_check:\n      type: tcp\n      address: 127.0.0.1:9000\n",
-            Some(4),
-            &["health_check", "requires", "\"health\""],
-        ),
-        case(
-            "feature-key-metrics",
-            "global:\n  metrics_enabled: true\nprocesses:\n  web:\n    command: [sh]\n",
-            Some(2),
-            &["metrics_enabled", "requires", "\"metrics\""],
-        ),
-        case(
-            "feature-key-schedule",
-            "processes:\n  backup:\n    command: [sh]\n    schedule: \"0 3 * * *\"\n",
-            Some(4),
-            &["schedule", "requires", "\"scheduler\""],
-        ),
-        case(
-            "feature-key-hooks",
-            "hooks:\n  pre-start:\n    - name: warm\n      command: [sh]\nprocesses:\n  web:\n    command: [sh]\n",
-            Some(1),
-            &["hooks", "requires", "\"hooks\""],
-        ),
         Case {
             env: &[("PHPEEK_TEST_SCALE", "abc")],
             ..case(
@@ -375,19 +402,6 @@ fn cases() -> Vec<Case> {
                 &["PHPEEK_PM_PROCESS_WEB_RESTART", "sometimes"],
             )
         },
-        Case {
-            env: &[("PHPEEK_PM_PROCESS_WEB_HEALTH_CHECK_TYPE", "http")],
-            ..case(
-                "env-feature-key",
-                WEB,
-                None,
-                &[
-                    "PHPEEK_PM_PROCESS_WEB_HEALTH_CHECK_TYPE",
-                    "requires",
-                    "\"health\"",
-                ],
-            )
-        },
     ]
 }
 
@@ -426,7 +440,7 @@ fn write_case(dir: &TestDir, k: &Case) -> (String, std::path::PathBuf) {
 fn broken_configurations_are_rejected_and_start_nothing() {
     let dir = TestDir::new("badcfg");
     let all = cases();
-    assert!(all.len() >= 20);
+    assert!(all.len() >= 40);
     let mut c = Soft::default();
     for k in &all {
         let (p, marker) = write_case(&dir, k);
