@@ -23,8 +23,8 @@ const STDOUT: Token = Token(4);
 const KIND_PIPE: usize = 1;
 const KIND_PIDFD: usize = 2;
 
-/// Bytes read from one pipe per loop turn, so one chatty child cannot starve signals.
-const READ_BUDGET: usize = 512 * 1024;
+/// Bytes read from all pipes together per loop turn, so floods cannot starve signals.
+const READ_BUDGET: usize = 1024 * 1024;
 /// Size of the read buffer shared by all pipes.
 const READ_CHUNK: usize = 64 * 1024;
 /// How long the final sweep waits for killed processes to be reaped.
@@ -59,6 +59,8 @@ pub struct Reactor<'a> {
     base_env: Vec<(OsString, OsString)>,
     pid1: bool,
     buf: Vec<u8>,
+    /// Where the next round-robin pass over the pipes starts.
+    rr: usize,
     exit: Option<u8>,
     pidfd_missing_noted: bool,
 }
@@ -100,6 +102,7 @@ impl<'a> Reactor<'a> {
             base_env: std::env::vars_os().collect(),
             pid1,
             buf: vec![0u8; READ_CHUNK],
+            rr: 0,
             exit: None,
             pidfd_missing_noted: false,
         })
@@ -152,7 +155,7 @@ impl<'a> Reactor<'a> {
                     _ => {}
                 }
             }
-            self.read_pipes(READ_BUDGET);
+            self.read_pipes();
             if reap {
                 self.reap();
             }
@@ -362,31 +365,49 @@ impl<'a> Reactor<'a> {
         }
     }
 
-    /// Reads readable pipes while the output queue has room, at most `budget` bytes each.
-    fn read_pipes(&mut self, budget: usize) {
-        for slot in 0..self.pipes.len() {
-            if !self.out.has_room() {
-                self.flush();
-                if !self.out.has_room() {
-                    return;
+    /// Reads readable pipes round-robin, one chunk from each in turn, while the output queue
+    /// has room and the turn's budget lasts. When the queue fills, the next turn resumes at the
+    /// pipe that was skipped, so a quiet child is never starved by a flooding one.
+    fn read_pipes(&mut self) {
+        let n = self.pipes.len();
+        let mut spent = 0;
+        while n > 0 && spent < READ_BUDGET {
+            let mut progress = false;
+            for k in 0..n {
+                let slot = (self.rr + k) % n;
+                if !self.pipes[slot].as_ref().is_some_and(|p| p.readable) {
+                    continue;
                 }
+                if !self.out.has_room() {
+                    self.flush();
+                    if !self.out.has_room() {
+                        self.rr = slot;
+                        return;
+                    }
+                }
+                let got = self.read_pipe(slot, READ_CHUNK, true);
+                spent += got;
+                progress |= got > 0;
             }
-            if self.pipes[slot].as_ref().is_some_and(|p| p.readable) {
-                self.read_pipe(slot, budget, true);
+            if !progress {
+                break;
             }
+        }
+        if n > 0 {
+            self.rr = (self.rr + 1) % n;
         }
     }
 
     /// Reads one pipe until it would block, hits EOF, the budget is spent, or (when
-    /// `respect_queue`) the output queue is full.
-    fn read_pipe(&mut self, slot: usize, budget: usize, respect_queue: bool) {
+    /// `respect_queue`) the output queue is full. Returns the bytes read.
+    fn read_pipe(&mut self, slot: usize, budget: usize, respect_queue: bool) -> usize {
         let mut total = 0;
         loop {
             if total >= budget || (respect_queue && !self.out.has_room()) {
-                return;
+                return total;
             }
             let Some(p) = self.pipes[slot].as_mut() else {
-                return;
+                return total;
             };
             let r = output::read_chunk(p.fd.as_fd(), &mut self.buf);
             let out = &mut self.out;
@@ -400,7 +421,7 @@ impl<'a> Reactor<'a> {
                 }
                 Ok((output::Read::WouldBlock, _)) => {
                     p.readable = false;
-                    return;
+                    return total;
                 }
                 Ok((output::Read::Eof, _)) | Err(_) => {
                     let (inst, process, stream) = (&p.instance, &p.process, p.stream);
@@ -412,7 +433,7 @@ impl<'a> Reactor<'a> {
                         .registry()
                         .deregister(&mut SourceFd(&p.fd.as_raw_fd()));
                     self.pipes[slot] = None;
-                    return;
+                    return total;
                 }
             }
         }
@@ -423,7 +444,7 @@ impl<'a> Reactor<'a> {
     fn drain_instance(&mut self, inst: InstId) {
         for slot in 0..self.pipes.len() {
             if self.pipes[slot].as_ref().is_some_and(|p| p.inst == inst) {
-                self.read_pipe(slot, usize::MAX, false);
+                let _ = self.read_pipe(slot, usize::MAX, false);
                 // A grandchild may keep the pipe open: the tail without newline is emitted
                 // now, so the exit record follows all of it.
                 if let Some(p) = self.pipes[slot].as_mut() {
