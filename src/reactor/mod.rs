@@ -25,6 +25,10 @@ const KIND_PIDFD: usize = 2;
 
 /// Bytes read from all pipes together per loop turn, so floods cannot starve signals.
 const READ_BUDGET: usize = 1024 * 1024;
+/// Most bytes read from one pipe when its child exits, past the queue limit: a full pipe
+/// buffer (64 KiB by default, at most 1 MiB), but not the endless output of a grandchild that
+/// keeps writing to the same pipe.
+const DRAIN_LIMIT: usize = 1024 * 1024;
 /// Size of the read buffer shared by all pipes.
 const READ_CHUNK: usize = 64 * 1024;
 /// How long the final sweep waits for killed processes to be reaped.
@@ -440,11 +444,11 @@ impl<'a> Reactor<'a> {
     }
 
     /// Reads whatever the instance's pipes hold right now, regardless of the queue limit (the
-    /// excess is bounded by the pipe buffers), so no output is reported after its exit.
+    /// excess is bounded by `DRAIN_LIMIT`), so its output is written before its exit record.
     fn drain_instance(&mut self, inst: InstId) {
         for slot in 0..self.pipes.len() {
             if self.pipes[slot].as_ref().is_some_and(|p| p.inst == inst) {
-                let _ = self.read_pipe(slot, usize::MAX, false);
+                let _ = self.read_pipe(slot, DRAIN_LIMIT, false);
                 // A grandchild may keep the pipe open: the tail without newline is emitted
                 // now, so the exit record follows all of it.
                 if let Some(p) = self.pipes[slot].as_mut() {
