@@ -12,6 +12,7 @@
 #   release     make build-minimal, make build (static musl release binaries)
 #   size        size gate on those two binaries (size-report/budgets.env)
 #   size-report every feature set built alone, size-report/REPORT.md rewritten, budgets checked
+#   panic       a panic under the release profile still prints its message (size-report/panic-check.sh)
 #   arm64       make build-all, then the arm64 binaries under qemu-aarch64-static
 #   docker      FROM scratch image under the Docker engine (tests/container/docker.sh)
 #   chroot      the same image filesystem in unshare --pid + chroot (tests/container/chroot.sh)
@@ -83,6 +84,8 @@ step release 1200 "make build (static musl, --features full)" $MAKE --no-print-d
 step size 60 "size gate: minimal < 1 MiB, full within budget" \
     bash size-report/gate.sh build/phpeek-pm-minimal build/phpeek-pm
 step size-report 2400 "size report: every feature set, REPORT.md, budgets" bash size-report/run.sh
+step panic 600 "a panic in the release profile prints a readable message (also as PID 1)" \
+    bash size-report/panic-check.sh
 
 step arm64 1800 "make build-all (linux/amd64 + linux/arm64)" $MAKE --no-print-directory build-all
 step arm64 300 "arm64 binaries under qemu-aarch64-static" bash tests/container/arm64-smoke.sh
