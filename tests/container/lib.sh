@@ -19,7 +19,12 @@ skip() { T_SKIP=$((T_SKIP + 1)); printf '  SKIP  %s\n' "$*"; }
 check() {
     local desc=$1
     shift
-    if "$@"; then pass "$desc"; else fail "$desc"; fi
+    if "$@"; then
+        pass "$desc"
+    else
+        fail "$desc"
+        return 1
+    fi
 }
 
 # wait_for SECONDS COMMAND... : poll COMMAND every 50 ms until it succeeds or the deadline passes.
