@@ -51,6 +51,10 @@ pub struct Output<'a> {
     head: usize,
     /// Stdout is gone (EPIPE and the like): records are discarded from now on.
     broken: bool,
+    /// The last timestamp written and its second: within one second only the milliseconds
+    /// change, so a flood of lines does not format a full date for each.
+    stamp: [u8; 24],
+    stamp_sec: i64,
 }
 
 impl<'a> Output<'a> {
@@ -62,7 +66,34 @@ impl<'a> Output<'a> {
             buf: Vec::with_capacity(64 * 1024),
             head: 0,
             broken: false,
+            stamp: [0; 24],
+            stamp_sec: i64::MIN,
         }
+    }
+
+    /// The current UTC time as `2026-11-26T12:00:00.123Z`.
+    fn now(&mut self) -> [u8; 24] {
+        let (secs, ms) = crate::sys::realtime();
+        if secs != self.stamp_sec {
+            let mut v = Vec::with_capacity(24);
+            format_time(&mut v, secs, ms);
+            if v.len() == 24 {
+                self.stamp.copy_from_slice(&v);
+                self.stamp_sec = secs;
+            } else {
+                // Years past 9999 or before 1000: no cache, just the text.
+                self.stamp_sec = i64::MIN;
+                let mut out = [b' '; 24];
+                let n = v.len().min(24);
+                out[..n].copy_from_slice(&v[..n]);
+                return out;
+            }
+        } else {
+            self.stamp[20] = b'0' + (ms / 100) as u8;
+            self.stamp[21] = b'0' + (ms / 10 % 10) as u8;
+            self.stamp[22] = b'0' + (ms % 10) as u8;
+        }
+        self.stamp
     }
 
     /// Bytes queued and not yet written.
@@ -84,12 +115,18 @@ impl<'a> Output<'a> {
         line: &[u8],
         partial: bool,
     ) {
-        let msg = String::from_utf8_lossy(line);
+        // Valid UTF-8 (the common case) is checked by the fast validator and borrowed.
+        let msg = match std::str::from_utf8(line) {
+            Ok(s) => std::borrow::Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(line),
+        };
+        let now = self.now();
         let b = &mut self.buf;
+        b.reserve(msg.len() + instance.len() + process.len() + 96);
         match self.format {
             LogFormat::Json => {
                 b.extend_from_slice(b"{\"time\":\"");
-                timestamp(b);
+                b.extend_from_slice(&now);
                 b.extend_from_slice(b"\",\"level\":\"info\",\"process\":");
                 json_str(b, process);
                 b.extend_from_slice(b",\"instance\":");
@@ -104,7 +141,7 @@ impl<'a> Output<'a> {
                 b.extend_from_slice(b"}\n");
             }
             LogFormat::Text => {
-                timestamp(b);
+                b.extend_from_slice(&now);
                 b.extend_from_slice(b" INFO [");
                 b.extend_from_slice(instance.as_bytes());
                 b.extend_from_slice(if partial { b"] (partial) " } else { b"] " });
@@ -126,11 +163,12 @@ impl<'a> Output<'a> {
         if level < self.level {
             return;
         }
+        let now = self.now();
         let b = &mut self.buf;
         match self.format {
             LogFormat::Json => {
                 b.extend_from_slice(b"{\"time\":\"");
-                timestamp(b);
+                b.extend_from_slice(&now);
                 b.extend_from_slice(b"\",\"level\":\"");
                 b.extend_from_slice(level.as_str().as_bytes());
                 b.extend_from_slice(b"\",\"msg\":");
@@ -155,7 +193,7 @@ impl<'a> Output<'a> {
                 b.extend_from_slice(b"}\n");
             }
             LogFormat::Text => {
-                timestamp(b);
+                b.extend_from_slice(&now);
                 b.push(b' ');
                 b.extend_from_slice(level.as_str().to_ascii_uppercase().as_bytes());
                 b.extend_from_slice(b" [");
@@ -236,42 +274,41 @@ impl AsFd for Output<'_> {
     }
 }
 
-/// Appends `s` as a JSON string literal.
+/// Appends `s` as a JSON string literal. Runs of plain bytes are copied whole: this is the
+/// hottest loop of a log flood.
 pub fn json_str(b: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    b.reserve(s.len() + 2);
     b.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &c) in bytes.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        b.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            b.extend_from_slice(b"\\u00");
-            b.push(HEX[(c >> 4) as usize]);
-            b.push(HEX[(c & 15) as usize]);
-        } else {
-            b.extend_from_slice(esc);
+    let mut rest = s.as_bytes();
+    while let Some(i) = rest
+        .iter()
+        .position(|&c| c < 0x20 || c == b'"' || c == b'\\')
+    {
+        b.extend_from_slice(&rest[..i]);
+        let c = rest[i];
+        match c {
+            b'"' => b.extend_from_slice(b"\\\""),
+            b'\\' => b.extend_from_slice(b"\\\\"),
+            b'\n' => b.extend_from_slice(b"\\n"),
+            b'\r' => b.extend_from_slice(b"\\r"),
+            b'\t' => b.extend_from_slice(b"\\t"),
+            _ => b.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 15) as usize],
+            ]),
         }
-        start = i + 1;
+        rest = &rest[i + 1..];
     }
-    b.extend_from_slice(&bytes[start..]);
+    b.extend_from_slice(rest);
     b.push(b'"');
 }
 
-/// Appends the current UTC time as `2026-11-26T12:00:00.123Z`.
-fn timestamp(b: &mut Vec<u8>) {
-    let (secs, ms) = crate::sys::realtime();
-    format_time(b, secs, ms);
-}
-
+/// Appends `secs`.`ms` since the epoch as UTC: `2026-11-26T12:00:00.123Z`.
 pub fn format_time(b: &mut Vec<u8>, secs: i64, ms: u32) {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);

@@ -273,22 +273,35 @@ pub fn direct_children() -> Vec<i32> {
     out
 }
 
-/// Monotonic time in milliseconds (`clock_gettime(CLOCK_MONOTONIC)`), the clock of every
-/// deadline in the program.
+/// Monotonic time in milliseconds since the first call (`clock_gettime(CLOCK_MONOTONIC)`), the
+/// clock of every deadline in the program. Read through std (libc's vDSO): rustix's own vDSO
+/// lookup crashes under valgrind, which we use to count instructions.
 pub fn monotonic_ms() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
-    (t.tv_sec as u64) * 1000 + (t.tv_nsec as u64) / 1_000_000
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(std::time::Instant::now);
+    // Offset by a day so that "now minus a delay" never underflows near the start.
+    86_400_000 + start.elapsed().as_millis() as u64
 }
 
 /// Wall-clock time as (seconds, milliseconds) since the Unix epoch
 /// (`clock_gettime(CLOCK_REALTIME)`), used only for log timestamps.
 pub fn realtime() -> (i64, u32) {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
-    (t.tv_sec, (t.tv_nsec / 1_000_000) as u32)
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, d.subsec_millis()),
+        Err(e) => {
+            let d = e.duration();
+            let ms = d.subsec_millis();
+            let secs = -(d.as_secs() as i64) - i64::from(ms > 0);
+            (secs, if ms > 0 { 1000 - ms } else { 0 })
+        }
+    }
 }
 
 /// A seed for backoff jitter: not security-relevant, just different per run.
 pub fn seed() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
-    (t.tv_nsec as u64) ^ ((t.tv_sec as u64) << 20) ^ ((pid() as u64) << 40) | 1
+    let (secs, ms) = realtime();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    (nanos ^ ((secs as u64) << 20) ^ u64::from(ms) ^ ((pid() as u64) << 40)) | 1
 }
