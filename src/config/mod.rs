@@ -66,16 +66,21 @@ pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
     let text = ctx.text.as_str();
 
     // 1. The document as written (after ${VAR}), for syntax errors and the key check.
-    if let Some((line, key, first)) = schema::duplicate_key(text) {
-        return Err(ConfigError {
-            origin: ctx.file_origin(Some(line)),
-            msg: format!("duplicate key {key:?} (first written at line {first})"),
-        });
-    }
     let mut doc: Value = if text.trim().is_empty() {
         Value::Null
     } else {
-        yaml_serde::from_str(text).map_err(|e| ctx.yaml_error(&e))?
+        yaml_serde::from_str(text).map_err(|e| {
+            // The parser reports a duplicate key at the start of its mapping; point at the
+            // second key instead when a scan of the text finds it. (Only ever consulted for a
+            // document the parser rejected, so the scan cannot reject valid YAML.)
+            match schema::duplicate_key(text) {
+                Some((line, key, first)) => ConfigError {
+                    origin: ctx.file_origin(Some(line)),
+                    msg: format!("duplicate key {key:?} (first written at line {first})"),
+                },
+                None => ctx.yaml_error(&e),
+            }
+        })?
     };
     if let Some(p) = schema::check(&doc) {
         return Err(ctx.key_problem(p, &[]));

@@ -348,6 +348,7 @@ pub fn duplicate_key(text: &str) -> Option<(usize, String, usize)> {
             scalar_block = None;
         }
         let mut body = trimmed;
+        let line_indent = indent;
         // "- key: v" opens a new mapping two columns in.
         let mut item = false;
         while let Some(rest) = body.strip_prefix("- ") {
@@ -361,11 +362,16 @@ pub fn duplicate_key(text: &str) -> Option<(usize, String, usize)> {
         {
             stack.pop();
         }
-        let Some(key) = key_of(body) else { continue };
-        let value = body[body.find(':').map_or(body.len(), |c| c + 1)..].trim();
+        let key = key_of(body);
+        let value = match key {
+            Some(_) => body[body.find(':').map_or(body.len(), |c| c + 1)..].trim(),
+            None => body,
+        };
         if value.starts_with('|') || value.starts_with('>') {
-            scalar_block = Some(indent);
+            // Everything indented deeper than this line is text, not keys.
+            scalar_block = Some(line_indent);
         }
+        let Some(key) = key else { continue };
         if stack.last().is_none_or(|(ind, _)| *ind < indent) {
             stack.push((indent, Vec::new()));
         }

@@ -31,6 +31,10 @@ const READ_BUDGET: usize = 1024 * 1024;
 const DRAIN_LIMIT: usize = 1024 * 1024;
 /// Size of the read buffer shared by all pipes.
 const READ_CHUNK: usize = 64 * 1024;
+/// While a process group is watched for emptiness, how often it is checked. Its members are
+/// not necessarily our children (no SIGCHLD tells us when the last one goes, e.g. when we could
+/// not become a subreaper), so this is polled — only in that state, never when idle.
+const GROUP_CHECK_MS: u64 = 100;
 /// How long the final sweep waits for killed processes to be reaped.
 const FINAL_REAP_MS: u64 = 3_000;
 
@@ -130,9 +134,11 @@ impl<'a> Reactor<'a> {
             let timeout = if more_to_read {
                 Some(std::time::Duration::ZERO)
             } else {
-                self.sup
-                    .next_deadline()
-                    .map(|d| std::time::Duration::from_millis(d.saturating_sub(now)))
+                let mut wait = self.sup.next_deadline().map(|d| d.saturating_sub(now));
+                if self.sup.watched_groups().next().is_some() {
+                    wait = Some(wait.map_or(GROUP_CHECK_MS, |w| w.min(GROUP_CHECK_MS)));
+                }
+                wait.map(std::time::Duration::from_millis)
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
