@@ -1,0 +1,1170 @@
+#!/usr/bin/env python3
+"""Measurement and aggregation for `make bench` (driven by bench/run.sh; stdlib only).
+
+Every manager under test runs as PID 1 of a fresh PID namespace
+(`unshare --pid --fork --mount-proc`), with the same workload for every tool. Each scenario
+runs a discarded warm-up and then several measured runs, tools interleaved run by run; the
+table shows medians, and every run's raw numbers are written to bench/results/.
+
+Clean-up: each namespace is started as `setpriv --pdeathsig KILL unshare --kill-child ...`,
+so if this script dies, unshare dies, and the kernel kills the namespace's init and with it
+every process of the namespace. On normal paths the init is SIGKILLed through its pidfd.
+Every wait has a deadline.
+"""
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import platform
+import re
+import select
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# Quick mode (BENCH_QUICK=1) only checks that the harness works: fewer runs, shorter windows.
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+RUNS = int(os.environ.get("BENCH_RUNS", "2" if QUICK else "5"))
+RUNS_LONG = int(os.environ.get("BENCH_RUNS_LONG", "1" if QUICK else "3"))
+IDLE_WINDOW = 2.0 if QUICK else 10.0
+CRASH_WINDOW = 5.0 if QUICK else 30.0
+ORPHANS = 500 if QUICK else 5000
+LOG_LINES = 100_000 if QUICK else 1_000_000
+# Every manager restarts the crashing child after this delay (see docs/benchmarks.md):
+# s6-supervise and runsv have a fixed minimum of 1 s between two starts; phpeek-pm is set to
+# the same; supervisord has no such setting.
+RESTART_DELAY = "1s"
+# A tool whose warm-up run of a scenario takes longer than this is measured once.
+SLOW_RUN = 15.0
+SLEEP = ["sleep", "1000000"]
+
+
+class BenchError(Exception):
+    pass
+
+
+def now():
+    return time.monotonic()
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# /proc helpers
+
+def read(path, default=None):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return default
+
+
+def stat_of(pid):
+    """(comm, state, ppid) from /proc/PID/stat, or None if gone."""
+    s = read(f"/proc/{pid}/stat")
+    if not s:
+        return None
+    lp, rp = s.find("("), s.rfind(")")
+    rest = s[rp + 2:].split()
+    return s[lp + 1:rp], rest[0], int(rest[1])
+
+
+def children(pid):
+    """Children of every thread of PID (including zombies not yet reaped)."""
+    out = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for t in tasks:
+        s = read(f"/proc/{pid}/task/{t}/children", "")
+        out.extend(int(x) for x in s.split())
+    return out
+
+
+def pidns(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def status_fields(pid, names):
+    s = read(f"/proc/{pid}/status", "")
+    out = {}
+    for line in s.splitlines():
+        k, _, v = line.partition(":")
+        if k in names:
+            out[k] = int(v.split()[0])
+    return out
+
+
+def rollup(pid):
+    s = read(f"/proc/{pid}/smaps_rollup", "")
+    out = {}
+    for line in s.splitlines():
+        k, _, v = line.partition(":")
+        if k in ("Rss", "Pss", "Anonymous", "Pss_Anon", "Pss_File"):
+            out[k] = int(v.split()[0])
+    return out
+
+
+def cpu_ns(pid):
+    """Time spent on the CPU (ns), from /proc/PID/schedstat: finer than utime+stime ticks."""
+    s = read(f"/proc/{pid}/schedstat")
+    return int(s.split()[0]) if s else None
+
+
+# ---------------------------------------------------------------------------------------------
+# A manager as PID 1 of its own PID namespace
+
+class NS:
+    live = set()
+
+    def __init__(self, argv, stdout=None, logfile=None, cwd=None):
+        cmd = ["setpriv", "--pdeathsig", "KILL", "--",
+               "unshare", "--kill-child", "--pid", "--fork", "--mount-proc", "--", *argv]
+        self.argv = argv
+        self.t_launch = now()
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL,
+            stdout=stdout if stdout is not None else (logfile or subprocess.DEVNULL),
+            stderr=logfile or subprocess.DEVNULL, cwd=cwd, start_new_session=True)
+        NS.live.add(self)
+        self.pid = None
+        self.pidfd = None
+        deadline = now() + 10
+        while self.pid is None:
+            kids = children(self.proc.pid)
+            if kids:
+                self.pid = kids[0]
+                break
+            if self.proc.poll() is not None:
+                self.close()
+                raise BenchError(f"unshare exited early ({self.proc.returncode}): {argv}")
+            if now() > deadline:
+                self.close()
+                raise BenchError(f"namespace init did not appear: {argv}")
+            time.sleep(0.0005)
+        try:
+            self.pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            self.close()
+            raise BenchError(f"namespace init exited at once: {argv}")
+        self.ns = pidns(self.pid)
+
+    def alive(self):
+        if self.pidfd is None:
+            return False
+        r, _, _ = select.select([self.pidfd], [], [], 0)
+        return not r
+
+    def procs(self):
+        """{host pid: (comm, state, ppid)} of every process in the namespace."""
+        out = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit() and pidns(d) == self.ns:
+                st = stat_of(d)
+                if st:
+                    out[int(d)] = st
+        return out
+
+    def signal(self, sig):
+        if self.pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self.pidfd, sig)
+            except ProcessLookupError:
+                pass
+
+    def wait_exit(self, timeout):
+        """Seconds until the init exited (pidfd readable), or None on timeout."""
+        r, _, _ = select.select([self.pidfd], [], [], timeout)
+        return bool(r)
+
+    def close(self):
+        """Kills the whole namespace (SIGKILL to its init) and reaps unshare."""
+        if self.pidfd is not None:
+            self.signal(signal.SIGKILL)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log(f"warning: unshare {self.proc.pid} did not exit")
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+        NS.live.discard(self)
+
+    @classmethod
+    def close_all(cls):
+        for ns in list(cls.live):
+            ns.close()
+
+
+def wait_until(cond, timeout, what, step=0.002):
+    deadline = now() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if now() > deadline:
+            raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(step)
+
+
+def running(ns, comm, n):
+    """True once at least n live processes named comm are in the namespace."""
+    return sum(1 for c, st, _ in ns.procs().values() if c == comm and st not in "ZX") >= n
+
+
+def managers(ns, workload):
+    """The supervision tree: every live process of the namespace that is not workload. A
+    process named like its parent is a fork that has not exec'd yet (transient): left out."""
+    procs = ns.procs()
+    out = []
+    for p, (c, st, pp) in procs.items():
+        if c in workload or st in "ZX":
+            continue
+        if p != ns.pid and pp in procs and procs[pp][0] == c:
+            continue
+        out.append(p)
+    return out
+
+
+def delta(before, after):
+    """Sum of per-process increases, over processes present in both snapshots."""
+    return sum(after[p] - before[p] for p in before
+               if before[p] is not None and after.get(p) is not None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tools: how each runs a list of services (argv lists) as PID 1
+
+def q(argv):
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def body(argv):
+    """Shell text that runs argv in the current process."""
+    if len(argv) == 3 and argv[0] == "/bin/sh" and argv[1] == "-c":
+        return argv[2]
+    return "exec " + q(argv)
+
+
+def yaml_str(s):
+    return json.dumps(s)
+
+
+class Tool:
+    graceful_stop = None  # None, or why SIGTERM does not stop the children gracefully
+    restarts = True      # restarts a crashed child
+    native_multi = True  # supervises N processes itself
+    passthrough = True   # child output flows through the manager
+    exe = None
+
+    def __init__(self, key, label):
+        self.key, self.label = key, label
+        self.missing = None
+
+    def available(self):
+        return self.missing is None
+
+
+class Phpeek(Tool):
+    def __init__(self, key, label, binary):
+        super().__init__(key, label)
+        self.binary = binary
+        self.exe = binary
+        if not os.path.exists(binary):
+            self.missing = f"not built ({binary})"
+
+    def argv(self, work, services):
+        groups = []
+        for s in services:
+            if groups and groups[-1][0] == s:
+                groups[-1][1] += 1
+            else:
+                groups.append([s, 1])
+        y = ["version: \"1.0\"", "global:", "  shutdown_timeout: 10", "  log_format: json",
+             "  log_level: info", f"  restart_backoff_initial: {RESTART_DELAY}",
+             f"  restart_backoff_max: {RESTART_DELAY}", "processes:"]
+        for i, (argv, n) in enumerate(groups):
+            y += [f"  w{i}:", "    command: [" + ", ".join(yaml_str(a) for a in argv) + "]",
+                  f"    scale: {n}", "    restart: always"]
+        path = os.path.join(work, "phpeek-pm.yaml")
+        with open(path, "w") as f:
+            f.write("\n".join(y) + "\n")
+        return [self.binary, "-c", path]
+
+
+class Launcher(Tool):
+    """tini and dumb-init supervise one child: N services are started by one sh script."""
+    restarts = False
+    native_multi = False
+    passthrough = False
+
+    def __init__(self, key, label, exe, prefix):
+        super().__init__(key, label)
+        self.exe = shutil.which(exe)
+        self.prefix = prefix
+        if not self.exe:
+            self.missing = f"{exe} not installed"
+
+    def argv(self, work, services):
+        if len(services) == 1:
+            return [self.exe, *self.prefix, *services[0]]
+        lines = ["#!/bin/sh",
+                 "# N children for a one-child init: start them, pass on SIGTERM/SIGINT, wait.",
+                 "trap 'kill $pids 2>/dev/null; wait; exit 0' TERM INT", "pids="]
+        for s in services:
+            lines += [f"{q(s)} &", 'pids="$pids $!"']
+        lines.append("wait")
+        path = os.path.join(work, "launch.sh")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.chmod(path, 0o755)
+        return [self.exe, *self.prefix, "/bin/sh", path]
+
+
+class ServiceDirs(Tool):
+    """s6-svscan and runsvdir: one service directory with a ./run script per child."""
+    passthrough = False
+
+    def __init__(self, key, label, exe, args):
+        super().__init__(key, label)
+        self.exe = shutil.which(exe)
+        self.args = args
+        if not self.exe:
+            self.missing = f"{exe} not installed"
+
+    def argv(self, work, services):
+        scan = os.path.join(work, "services")
+        os.makedirs(scan)
+        for i, s in enumerate(services):
+            d = os.path.join(scan, f"s{i}")
+            os.makedirs(d)
+            with open(os.path.join(d, "run"), "w") as f:
+                f.write("#!/bin/sh\n" + body(s) + "\n")
+            os.chmod(os.path.join(d, "run"), 0o755)
+        return [self.exe, *self.args, scan]
+
+
+class Supervisord(Tool):
+    def __init__(self, key, label):
+        super().__init__(key, label)
+        self.exe = shutil.which("supervisord")
+        if not self.exe:
+            self.missing = "supervisord not installed"
+
+    def argv(self, work, services):
+        c = ["[supervisord]", "nodaemon=true", "user=root", "logfile=/dev/null",
+             "logfile_maxbytes=0", "loglevel=info", f"pidfile={work}/supervisord.pid",
+             f"childlogdir={work}"]
+        groups = []
+        for s in services:
+            if groups and groups[-1][0] == s:
+                groups[-1][1] += 1
+            else:
+                groups.append([s, 1])
+        for i, (argv, n) in enumerate(groups):
+            c += [f"[program:w{i}]", "command=" + q(argv).replace("%", "%%"),
+                  f"numprocs={n}", "process_name=%(program_name)s_%(process_num)d",
+                  "autostart=true", "autorestart=true", "startsecs=0",
+                  "startretries=1000000", "stopsignal=TERM", "stopwaitsecs=10",
+                  "redirect_stderr=true", "stdout_logfile=/dev/stdout",
+                  "stdout_logfile_maxbytes=0"]
+        path = os.path.join(work, "supervisord.conf")
+        with open(path, "w") as f:
+            f.write("\n".join(c) + "\n")
+        return [self.exe, "-c", path]
+
+
+def make_tools(bindir):
+    tools = [
+        Phpeek("phpeek-min", "phpeek-pm minimal", os.path.join(bindir, "phpeek-pm-minimal")),
+        Phpeek("phpeek-full", "phpeek-pm full", os.path.join(bindir, "phpeek-pm-full")),
+        Launcher("tini", "tini", "tini", ["--"]),
+        Launcher("dumb-init", "dumb-init", "dumb-init", ["--"]),
+        ServiceDirs("s6", "s6 (s6-svscan)", "s6-svscan", []),
+        ServiceDirs("runit", "runit (runsvdir)", "runsvdir", ["-P"]),
+        Supervisord("supervisord", "supervisord"),
+    ]
+    tools[5].graceful_stop = ("runsvdir exits at once on SIGTERM without stopping its services "
+                              "(the kernel then SIGKILLs them): no graceful shutdown to time")
+    return tools
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenario plumbing
+
+class Run:
+    """One scenario run of one tool: a work dir, a log file, a namespace; always cleaned up."""
+
+    def __init__(self, tool, scenario, keep):
+        self.tool, self.scenario = tool, scenario
+        self.work = tempfile.mkdtemp(prefix=f"phpeek-bench-{scenario}-{tool.key}-")
+        self.logf = open(os.path.join(self.work, "output.log"), "wb")
+        self.ns = None
+        self.keep = keep
+
+    def start(self, services, stdout=None):
+        argv = self.tool.argv(self.work, services)
+        self.ns = NS(argv, stdout=stdout, logfile=self.logf, cwd=self.work)
+        return self.ns
+
+    def path(self, name):
+        return os.path.join(self.work, name)
+
+    def fifo(self, name):
+        p = self.path(name)
+        os.mkfifo(p)
+        return p, os.open(p, os.O_RDWR | os.O_NONBLOCK)
+
+    def close(self):
+        if self.ns:
+            self.ns.close()
+        self.logf.close()
+        if not self.keep:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def na(reason):
+    return {"na": reason}
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios. Each returns a dict of metric -> value for one run (or {"na": reason}).
+
+def sc_memory_shutdown(run, n):
+    """Idle RSS/PSS of the supervision tree with n sleeps; then SIGTERM -> init exit."""
+    ns = run.start([SLEEP] * n)
+    wait_until(lambda: running(ns, "sleep", n), 20, f"{n} sleeps")
+    time.sleep(1.0)
+    mgr = managers(ns, {"sleep"})
+    rss = pss = anon = pss_file = 0
+    for p in mgr:
+        r = rollup(p)
+        rss += r.get("Rss", 0)
+        pss += r.get("Pss", 0)
+        anon += r.get("Anonymous", 0)
+        pss_file += r.get("Pss_File", 0)
+    r1 = rollup(ns.pid)
+    out = {"rss_kib": rss, "pss_kib": pss, "anon_kib": anon, "pss_file_kib": pss_file,
+           "pid1_rss_kib": r1.get("Rss"), "pid1_pss_kib": r1.get("Pss"),
+           "manager_procs": len(mgr)}
+    t0 = now()
+    ns.signal(signal.SIGTERM)
+    key = "shutdown_ms"
+    if run.tool.graceful_stop:
+        out["na_shutdown_ms"] = run.tool.graceful_stop
+        key = "shutdown_ungraceful_ms"
+    if ns.wait_exit(30):
+        out[key] = (now() - t0) * 1000
+    else:
+        out[key] = None
+        out["note"] = "did not exit within 30 s of SIGTERM"
+    return out
+
+
+def sc_startup(run, n=50):
+    """Launch -> the n-th child has written to a fifo (each child: echo, then exec sleep)."""
+    fifo, fd = run.fifo("started")
+    child = ["/bin/sh", "-c", f"echo x > {fifo}; exec sleep 1000000"]
+    try:
+        t0 = now()
+        ns = run.start([child] * n)
+        got = 0
+        deadline = t0 + 30
+        while got < n:
+            left = deadline - now()
+            if left <= 0:
+                return {"startup_ms": None, "note": f"only {got}/{n} started within 30 s"}
+            r, _, _ = select.select([fd], [], [], left)
+            if r:
+                try:
+                    got += os.read(fd, 65536).count(b"\n")
+                except BlockingIOError:
+                    pass
+        return {"startup_ms": (now() - t0) * 1000}
+    finally:
+        os.close(fd)
+
+
+def sc_orphans(run, n=ORPHANS, gen=None):
+    ready, rfd = run.fifo("ready")
+    go, gfd = run.fifo("go")
+    try:
+        ns = run.start([[gen, str(n), ready, go]])
+        deadline = now() + 120
+        buf = b""
+        while b"ready" not in buf:
+            left = deadline - now()
+            if left <= 0:
+                raise BenchError("orphan generator not ready within 120 s")
+            r, _, _ = select.select([rfd], [], [], left)
+            if r:
+                try:
+                    buf += os.read(rfd, 64)
+                except BlockingIOError:
+                    pass
+        procs = ns.procs()
+        orphans = {p for p, (c, st, _) in procs.items() if c == "orphan"}
+        reapers = {pp for p, (c, st, pp) in procs.items() if c == "orphan"}
+        if len(orphans) != n:
+            raise BenchError(f"expected {n} orphans, found {len(orphans)}")
+        reaper_names = sorted({procs[r][0] for r in reapers if r in procs})
+        time.sleep(0.2)
+        t0 = now()
+        os.write(gfd, b"go\n")
+        deadline = t0 + 60
+        while True:
+            left = set()
+            for r in reapers:
+                left.update(children(r))
+            left &= orphans
+            if not left:
+                return {"orphans_ms": (now() - t0) * 1000, "reaper": ",".join(reaper_names)}
+            if now() > deadline:
+                return {"orphans_ms": None, "reaper": ",".join(reaper_names),
+                        "note": f"{len(left)} of {n} orphans still unreaped after 60 s"}
+            time.sleep(0.001)
+    finally:
+        os.close(rfd)
+        os.close(gfd)
+
+
+def sc_logs(run, lines=LOG_LINES):
+    ready, rfd = run.fifo("ready")
+    go, gfd = run.fifo("go")
+    marker = b"@b@"
+    child = ["/bin/sh", "-c",
+             f"echo ready > {ready}; read x < {go}; "
+             f"seq -f 'L%.0f @b@ abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz' "
+             f"1 {lines}; exec sleep 1000000"]
+    state = {"count": 0, "bytes": 0, "lines": 0, "t_done": None}
+    done = threading.Event()
+    r_pipe, w_pipe = os.pipe()
+
+    def consume():
+        tail = b""
+        while True:
+            try:
+                b = os.read(r_pipe, 1 << 20)
+            except OSError:
+                break
+            if not b:
+                break
+            data = tail + b
+            state["count"] += data.count(marker)
+            state["bytes"] += len(b)
+            state["lines"] += b.count(b"\n")
+            tail = data[-(len(marker) - 1):]
+            if state["count"] >= lines and state["t_done"] is None:
+                state["t_done"] = now()
+                done.set()
+
+    th = threading.Thread(target=consume, daemon=True)
+    th.start()
+    try:
+        ns = run.start([child], stdout=w_pipe)
+        os.close(w_pipe)
+        w_pipe = None
+        deadline = now() + 30
+        while True:
+            r, _, _ = select.select([rfd], [], [], max(0, deadline - now()))
+            if r:
+                break
+            if now() > deadline:
+                raise BenchError("log child not ready within 30 s")
+        time.sleep(0.3)
+        mgr = managers(ns, {"sh", "seq", "sleep"})
+        cpu0 = {p: cpu_ns(p) for p in mgr}
+        t0 = now()
+        os.write(gfd, b"go\n")
+        finished = done.wait(180)
+        t1 = state["t_done"] or now()
+        cpu1 = {p: cpu_ns(p) for p in mgr}
+        hwm = sum(status_fields(p, ("VmHWM",)).get("VmHWM", 0) for p in mgr)
+        time.sleep(0.2)  # anything beyond the expected lines would be a duplicate
+        out = {"lines_per_s": lines / (t1 - t0) if finished else None,
+               "seconds": t1 - t0, "manager_cpu_ms": delta(cpu0, cpu1) / 1e6,
+               "manager_peak_rss_kib": hwm, "lines_expected": lines,
+               "lines_received": state["count"], "lost": lines - state["count"],
+               "bytes_out": state["bytes"], "output_lines": state["lines"]}
+        if not finished:
+            out["note"] = f"only {state['count']}/{lines} lines within 180 s"
+        return out
+    finally:
+        if w_pipe is not None:
+            os.close(w_pipe)
+        run.close()
+        th.join(10)
+        os.close(r_pipe)
+        os.close(rfd)
+        os.close(gfd)
+
+
+# ---- concurrent scenarios: counters of mostly sleeping processes, all tools side by side ----
+
+def concurrent(tools, scenario, services_for, settle, window, keep, measure):
+    runs = {}
+    try:
+        for t in tools:
+            r = Run(t, scenario, keep)
+            runs[t.key] = r
+            r.start(services_for(r))
+        return measure(runs, settle, window)
+    finally:
+        for r in runs.values():
+            r.close()
+
+
+def sc_wakeups(tools, keep, n=10):
+    def measure(runs, settle, window):
+        for r in runs.values():
+            wait_until(lambda: running(r.ns, "sleep", n), 30, f"{n} sleeps ({r.tool.key})")
+        time.sleep(settle)
+        mgr = {k: managers(r.ns, {"sleep"}) for k, r in runs.items()}
+
+        def snap():
+            return {k: {p: status_fields(p, ("voluntary_ctxt_switches",
+                                             "nonvoluntary_ctxt_switches")) for p in ps}
+                    for k, ps in mgr.items()}
+        a = snap()
+        t0 = now()
+        time.sleep(window)
+        b = snap()
+        el = now() - t0
+        out = {}
+        for k in runs:
+            vol = nvol = 0
+            for p in mgr[k]:
+                if p in b[k] and b[k][p]:
+                    vol += b[k][p]["voluntary_ctxt_switches"] - a[k][p]["voluntary_ctxt_switches"]
+                    nvol += (b[k][p]["nonvoluntary_ctxt_switches"]
+                             - a[k][p]["nonvoluntary_ctxt_switches"])
+            out[k] = {"wakeups": vol * 10.0 / el, "nonvoluntary": nvol * 10.0 / el,
+                      "manager_procs": len(mgr[k])}
+        return out
+    return concurrent(tools, "wakeups", lambda r: [SLEEP] * n, 2.0, IDLE_WINDOW, keep, measure)
+
+
+def sc_crash(tools, keep):
+    def services(r):
+        return [["/bin/sh", "-c", f"echo x >> {r.path('starts')}; exit 1"]]
+
+    def count(r):
+        s = read(r.path("starts"), "")
+        return s.count("\n")
+
+    def measure(runs, settle, window):
+        for r in runs.values():
+            wait_until(lambda: count(r) >= 1, 30, f"first start ({r.tool.key})")
+        time.sleep(settle)
+        mgr = {k: managers(r.ns, {"sh", "false"}) for k, r in runs.items()}
+        c0 = {k: {p: cpu_ns(p) for p in ps} for k, ps in mgr.items()}
+        s0 = {k: count(r) for k, r in runs.items()}
+        t0 = now()
+        time.sleep(window)
+        c1 = {k: {p: cpu_ns(p) for p in ps} for k, ps in mgr.items()}
+        s1 = {k: count(r) for k, r in runs.items()}
+        el = now() - t0
+        out = {}
+        for k in runs:
+            cpu_ms = delta(c0[k], c1[k]) / 1e6 * (30.0 / el)
+            starts = (s1[k] - s0[k]) * (30.0 / el)
+            out[k] = {"cpu_ms_30s": cpu_ms, "restarts_30s": starts,
+                      "cpu_us_per_restart": cpu_ms * 1000 / starts if starts else None,
+                      "manager_procs": len(mgr[k])}
+        return out
+    return concurrent(tools, "crash", services, 2.5, CRASH_WINDOW, keep, measure)
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary sizes
+
+def libs_of(path):
+    try:
+        out = subprocess.run(["ldd", path], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    libs = []
+    for line in out.splitlines():
+        m = re.search(r"=>\s*(\S+)", line) or re.match(r"\s*(/\S+)", line)
+        if m and os.path.exists(m.group(1)):
+            libs.append(os.path.realpath(m.group(1)))
+    return libs
+
+
+def is_static(path):
+    try:
+        out = subprocess.run(["file", "-L", path], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return "statically linked" in out or "static-pie" in out
+
+
+def du(path):
+    total = 0
+    for dp, _, fs in os.walk(path):
+        for f in fs:
+            p = os.path.join(dp, f)
+            if not os.path.islink(p):
+                total += os.path.getsize(p)
+    return total
+
+
+def sizes(tools):
+    """Bytes a FROM-scratch image needs for the manager: executables + shared libraries."""
+    res = {}
+    for t in tools:
+        if not t.available():
+            res[t.key] = na(t.missing)
+            continue
+        if isinstance(t, Phpeek):
+            sz = os.path.getsize(t.binary)
+            res[t.key] = {"size_kib": sz / 1024, "exe_kib": sz / 1024,
+                          "static": is_static(t.binary), "note": "static musl, stripped"}
+            continue
+        exes = {"tini": ["tini-static"], "dumb-init": ["dumb-init"],
+                "s6": ["s6-svscan", "s6-supervise"], "runit": ["runsvdir", "runsv"],
+                "supervisord": ["supervisord"]}[t.key]
+        paths = [shutil.which(e) for e in exes]
+        if t.key == "tini" and not paths[0]:
+            paths = [t.exe]
+        if None in paths:
+            res[t.key] = na("executable missing")
+            continue
+        exe = sum(os.path.getsize(p) for p in paths)
+        static = all(is_static(p) for p in paths)
+        libs = set()
+        for p in paths:
+            libs.update(libs_of(p))
+        names = ", ".join(os.path.basename(p) for p in paths)
+        if t.key == "supervisord":
+            pkg = "/usr/lib/python3/dist-packages/supervisor"
+            with open(paths[0]) as f:
+                shebang = f.readline()[2:].split()
+            py = os.path.realpath(shebang[0] if shebang else "/usr/bin/python3")
+            pysz = os.path.getsize(py)
+            for l in libs_of(py):
+                libs.add(l)
+            libsz = sum(os.path.getsize(l) for l in libs)
+            pk = du(pkg) if os.path.isdir(pkg) else 0
+            total = exe + pk + pysz + libsz
+            res[t.key] = {"size_kib": total / 1024, "exe_kib": exe / 1024, "static": False,
+                          "note": f"Python: supervisor package {pk / 1048576:.1f} MiB + "
+                                  f"{os.path.basename(py)} {pysz / 1048576:.1f} MiB + shared "
+                                  f"libs {libsz / 1048576:.1f} MiB; the Python standard library "
+                                  f"it imports (~50 MiB installed) is not counted"}
+            continue
+        libsz = sum(os.path.getsize(l) for l in libs)
+        kind = "static" if static else "dynamic"
+        note = f"{names}: {exe / 1024:.0f} KiB, {kind}"
+        if libs:
+            note += (f"; + shared libs {libsz / 1024:.0f} KiB ("
+                     + ", ".join(sorted(os.path.basename(l) for l in libs)) + ")")
+        if t.key == "tini":
+            note += "; Debian's tini-static (glibc), the form `docker run --init` ships"
+        res[t.key] = {"size_kib": (exe + libsz) / 1024, "exe_kib": exe / 1024,
+                      "static": static, "note": note}
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# Table
+
+ROWS = [
+    # (scenario, metric, label, unit, better, format)
+    ("size", "size_kib", "binary size (self-contained)", "KiB", "low", "{:.0f}"),
+    ("idle1", "rss_kib", "idle RSS, 1 sleep", "KiB", "low", "{:.0f}"),
+    ("idle1", "pss_kib", "idle PSS, 1 sleep", "KiB", "low", "{:.0f}"),
+    ("idle1", "anon_kib", "idle anonymous memory, 1 sleep", "KiB", "low", "{:.0f}"),
+    ("idle10", "rss_kib", "idle RSS, 10 sleeps", "KiB", "low", "{:.0f}"),
+    ("idle10", "pss_kib", "idle PSS, 10 sleeps", "KiB", "low", "{:.0f}"),
+    ("idle10", "anon_kib", "idle anonymous memory, 10 sleeps", "KiB", "low", "{:.0f}"),
+    ("wakeups", "wakeups", "idle wake-ups / 10 s, 10 sleeps", "ctx sw", "low", "{:.1f}"),
+    ("idle1", "shutdown_ms", "shutdown, 1 child", "ms", "low", "{:.1f}"),
+    ("idle10", "shutdown_ms", "shutdown, 10 children", "ms", "low", "{:.1f}"),
+    ("idle50", "shutdown_ms", "shutdown, 50 children", "ms", "low", "{:.1f}"),
+    ("startup", "startup_ms", "start-up, 50 processes", "ms", "low", "{:.1f}"),
+    ("orphans", "orphans_ms", f"orphan storm, {ORPHANS} zombies reaped", "ms", "low", "{:.1f}"),
+    ("crash", "cpu_ms_30s", f"crash loop: CPU per {CRASH_WINDOW:.0f} s", "ms", "low", "{:.2f}"),
+    ("crash", "restarts_30s", f"crash loop: restarts per {CRASH_WINDOW:.0f} s", "", "info",
+     "{:.1f}"),
+    ("crash", "cpu_us_per_restart", "crash loop: CPU per restart", "µs", "low", "{:.0f}"),
+    ("logs", "lines_per_s", f"log throughput ({LOG_LINES} lines)", "lines/s", "high", "{:,.0f}"),
+    ("logs", "manager_cpu_ms", "log throughput: manager CPU", "ms", "low", "{:.0f}"),
+    ("logs", "manager_peak_rss_kib", "log throughput: manager peak RSS", "KiB", "low",
+     "{:.0f}"),
+    ("logs", "lost", "log throughput: lines lost", "", "low", "{:.0f}"),
+    ("api", "rps", "API requests/s (full)", "req/s", "high", "{:.0f}"),
+    ("metrics", "rps", "metrics requests/s (full)", "req/s", "high", "{:.0f}"),
+    ("probes", "cpu", "probe overhead, 20 http checks (full)", "", "low", "{:.0f}"),
+]
+
+
+def aggregate(runs_out):
+    """{(scenario, tool): {metric: median}} plus n/a reasons."""
+    agg, reasons = {}, {}
+    by = {}
+    for r in runs_out:
+        if r.get("warmup"):
+            continue
+        by.setdefault((r["scenario"], r["tool"]), []).append(r)
+    for key, rs in by.items():
+        nas = [r["values"]["na"] for r in rs if "na" in r["values"]]
+        if nas:
+            reasons[key] = nas[0]
+            continue
+        m = {}
+        for metric in {k for r in rs for k in r["values"]}:
+            vals = [r["values"].get(metric) for r in rs]
+            nums = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if nums and len(nums) == len(vals):
+                m[metric] = statistics.median(nums)
+            elif vals and all(isinstance(v, str) for v in vals):
+                m[metric] = vals[0]
+            elif any(v is None for v in vals):
+                m[metric] = None
+        notes = [r["values"].get("note") for r in rs if r["values"].get("note")]
+        if notes:
+            m["note"] = notes[0]
+        agg[key] = m
+    return agg, reasons
+
+
+def table(tools, agg, reasons, notes, markdown=False):
+    base = "phpeek-min"
+    heads = ["scenario", "unit"] + [t.label for t in tools]
+    rows, footnotes, behind = [], [], []
+
+    def foot(text):
+        if text not in footnotes:
+            footnotes.append(text)
+        return f"[{footnotes.index(text) + 1}]"
+
+    for sc, metric, label, unit, better, fmt in ROWS:
+        row = [label, unit]
+        bv = agg.get((sc, base), {}).get(metric)
+        for t in tools:
+            key = (sc, t.key)
+            if key in reasons:
+                row.append("n/a " + foot(reasons[key]))
+                continue
+            v = agg.get(key, {}).get(metric)
+            if v is None and agg.get(key, {}).get("na_" + metric):
+                row.append("n/a " + foot(agg[key]["na_" + metric]))
+                continue
+            if v is None:
+                why = agg.get(key, {}).get("note")
+                row.append(("failed " + foot(why)) if why else "—")
+                continue
+            cell = fmt.format(v)
+            if t.key != base and isinstance(bv, (int, float)) and better != "info":
+                if v:
+                    ratio = bv / v
+                    cell += (" (>999×)" if ratio >= 999.5 else " (<0.01×)" if ratio < 0.005
+                             else f" ({ratio:.2f}×)")
+                    worse = ratio > 1.05 if better == "low" else ratio < 0.95
+                    if worse and t.key != "phpeek-full" and not (
+                            better == "low" and bv - v < 1e-9):
+                        behind.append((label, t.label, bv, v, ratio))
+                elif bv:
+                    cell += " (—)"
+                    if better == "low" and t.key != "phpeek-full":
+                        behind.append((label, t.label, bv, v, None))
+            n = notes.get(key)
+            if n:
+                cell += " " + foot(n)
+            row.append(cell)
+        rows.append(row)
+    if markdown:
+        lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+    else:
+        w = [max(len(r[i]) for r in rows + [heads]) for i in range(len(heads))]
+        fmt_row = lambda r: "  ".join(c.ljust(w[i]) for i, c in enumerate(r))
+        lines = [fmt_row(heads), "  ".join("-" * x for x in w)] + [fmt_row(r) for r in rows]
+    lines.append("")
+    lines.append("Ratios in parentheses: phpeek-pm minimal ÷ that column (lower is better, "
+                 "except lines/s and requests/s, where higher is better).")
+    for i, f in enumerate(footnotes):
+        lines.append(f"[{i + 1}] {f}")
+    return "\n".join(lines), behind
+
+
+# ---------------------------------------------------------------------------------------------
+
+def machine():
+    cpu = ""
+    for line in (read("/proc/cpuinfo", "") or "").splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    osr = {}
+    for line in (read("/etc/os-release", "") or "").splitlines():
+        k, _, v = line.partition("=")
+        osr[k] = v.strip('"')
+
+    def out(cmd):
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (r.stdout + r.stderr).strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+
+    def dpkg(p):
+        return out(["dpkg-query", "-W", "-f=${Version}", p])
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+        "os": osr.get("PRETTY_NAME"), "debian_version": (read("/etc/debian_version") or "").strip(),
+        "mem_total": (read("/proc/meminfo", "") or "").splitlines()[0].split(":")[1].strip(),
+        "git_commit": out(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"]),
+        "built_from": os.environ.get("BENCH_SOURCE", "unknown (bench.py run directly)"),
+        "versions": {
+            "tini": dpkg("tini"), "dumb-init": dpkg("dumb-init"), "s6": dpkg("s6"),
+            "runit": dpkg("runit"), "supervisor": dpkg("supervisor"),
+            "python3 (supervisord)": out(["/usr/bin/python3", "--version"]),
+            "util-linux (unshare)": dpkg("util-linux"),
+            "rustc": out(["rustc", "--version"]),
+        },
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bindir", required=True)
+    ap.add_argument("--orphan-gen", required=True)
+    ap.add_argument("--results", default=os.path.join(HERE, "results"))
+    ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
+                    help="comma-separated scenarios (size,idle1,idle10,idle50,wakeups,startup,"
+                         "orphans,crash,logs)")
+    ap.add_argument("--tools", default=os.environ.get("BENCH_TOOLS", ""))
+    ap.add_argument("--keep", action="store_true", help="keep work dirs (debugging)")
+    a = ap.parse_args()
+    a.bindir = os.path.abspath(a.bindir)
+    a.orphan_gen = os.path.abspath(a.orphan_gen)
+    a.results = os.path.abspath(a.results)
+
+    def interrupted(*_):
+        raise KeyboardInterrupt()
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, interrupted)
+
+    tools = make_tools(a.bindir)
+    if a.tools:
+        want = set(a.tools.split(","))
+        tools = [t for t in tools if t.key in want]
+    only = set(filter(None, a.only.split(",")))
+    sel = lambda s: not only or s in only
+    for t in tools:
+        if not t.available():
+            log(f"SKIPPING {t.label}: {t.missing}")
+    live = [t for t in tools if t.available()]
+    meta = machine()
+    meta["loadavg_start"] = (read("/proc/loadavg") or "").strip()
+    meta["loadavg"] = {}
+    load1 = float(meta["loadavg_start"].split()[0] or 0)
+    if load1 > (os.cpu_count() or 1) / 2:
+        log(f"WARNING: load average {load1} on {os.cpu_count()} CPUs: other work on this "
+            f"machine will disturb latency and throughput numbers")
+    meta.update({"runs": RUNS, "runs_long": RUNS_LONG, "quick": QUICK,
+                 "idle_window_s": IDLE_WINDOW, "crash_window_s": CRASH_WINDOW,
+                 "orphans": ORPHANS, "log_lines": LOG_LINES, "restart_delay": RESTART_DELAY})
+    meta["versions"]["phpeek-pm"] = subprocess.run(
+        [os.path.join(a.bindir, "phpeek-pm-minimal"), "version"], capture_output=True,
+        text=True).stdout.strip().replace("\n", "; ")
+    runs_out = []
+    notes = {}
+    t_start = now()
+
+    def record(scenario, tool, i, values, warmup=False):
+        runs_out.append({"scenario": scenario, "tool": tool, "run": i, "warmup": warmup,
+                         "values": values})
+
+    def per_tool(scenario, fn, runs, applies=lambda t: None):
+        """Warm-up + runs, tools interleaved within each run."""
+        log(f"scenario {scenario}: warm-up + {runs} runs")
+        for t in tools:
+            if not t.available():
+                record(scenario, t.key, 0, na(t.missing))
+            elif applies(t):
+                record(scenario, t.key, 0, na(applies(t)))
+        meta["loadavg"][scenario] = (read("/proc/loadavg") or "").strip()
+        slow = set()
+        for i in range(runs + 1):
+            for t in live:
+                if applies(t) or (t.key in slow and i > 1):
+                    continue
+                r = Run(t, scenario, a.keep)
+                t0 = now()
+                try:
+                    v = fn(r)
+                except (BenchError, OSError) as e:
+                    log(f"  {scenario}/{t.key} run {i}: FAILED: {e}")
+                    v = {"note": str(e)}
+                finally:
+                    r.close()
+                if i == 0 and now() - t0 > SLOW_RUN:
+                    # A tool this slow is not sensitive to noise: one measured run is enough,
+                    # and repeating it would blow the time budget.
+                    slow.add(t.key)
+                    notes[(scenario, t.key)] = (f"one measured run: a run takes over "
+                                                f"{SLOW_RUN:.0f} s")
+                    log(f"  {scenario}/{t.key}: warm-up took {now() - t0:.0f} s, "
+                        f"measuring once")
+                record(scenario, t.key, i, v, warmup=(i == 0))
+
+    try:
+        if sel("size"):
+            for k, v in sizes(tools).items():
+                record("size", k, 1, v)
+                if v.get("note") and not k.startswith("phpeek"):
+                    notes[("size", k)] = v["note"]
+        if sel("idle1"):
+            per_tool("idle1", lambda r: sc_memory_shutdown(r, 1), RUNS)
+        if sel("idle10"):
+            per_tool("idle10", lambda r: sc_memory_shutdown(r, 10), RUNS)
+        if sel("idle50"):
+            per_tool("idle50", lambda r: sc_memory_shutdown(r, 50), RUNS)
+        if sel("startup"):
+            per_tool("startup", sc_startup, RUNS)
+        if sel("orphans"):
+            per_tool("orphans", lambda r: sc_orphans(r, gen=a.orphan_gen), RUNS)
+        if sel("logs"):
+            per_tool("logs", sc_logs, RUNS)
+        if sel("wakeups"):
+            log(f"scenario wakeups: {RUNS_LONG} runs, all tools side by side")
+            meta["loadavg"]["wakeups"] = (read("/proc/loadavg") or "").strip()
+            for t in tools:
+                if not t.available():
+                    record("wakeups", t.key, 0, na(t.missing))
+            for i in range(1, RUNS_LONG + 1):
+                try:
+                    res = sc_wakeups(live, a.keep)
+                except BenchError as e:
+                    log(f"  wakeups run {i}: FAILED: {e}")
+                    res = {t.key: {"note": str(e)} for t in live}
+                for k, v in res.items():
+                    record("wakeups", k, i, v)
+        if sel("crash"):
+            log(f"scenario crash: {RUNS_LONG} runs, all restarting tools side by side")
+            meta["loadavg"]["crash"] = (read("/proc/loadavg") or "").strip()
+            crashers = [t for t in live if t.restarts]
+            for t in tools:
+                if not t.available():
+                    record("crash", t.key, 0, na(t.missing))
+                elif not t.restarts:
+                    record("crash", t.key, 0, na(f"{t.label} cannot restart a child"))
+            for i in range(1, RUNS_LONG + 1):
+                try:
+                    res = sc_crash(crashers, a.keep)
+                except BenchError as e:
+                    log(f"  crash run {i}: FAILED: {e}")
+                    res = {t.key: {"note": str(e)} for t in crashers}
+                for k, v in res.items():
+                    record("crash", k, i, v)
+        for sc in ("api", "metrics", "probes"):
+            for t in tools:
+                record(sc, t.key, 1, na("feature not implemented yet") if t.key == "phpeek-full"
+                       else na("minimal build has no such feature") if t.key == "phpeek-min"
+                       else na("peer has no such feature"))
+    except KeyboardInterrupt:
+        log("interrupted: killing every namespace")
+        NS.close_all()
+        sys.exit(130)
+    finally:
+        NS.close_all()
+
+    meta["elapsed_s"] = round(now() - t_start, 1)
+    meta["loadavg_end"] = (read("/proc/loadavg") or "").strip()
+    # Notes that explain a cell (what each tool did to run the workload).
+    def add_note(key, text):
+        notes[key] = f"{notes[key]}; {text}" if key in notes else text
+    for t in tools:
+        if isinstance(t, Launcher):
+            for sc in ("idle10", "idle50", "wakeups", "startup"):
+                add_note((sc, t.key), f"{t.label} supervises one child: an sh script starts "
+                                      f"the N children (its sh is counted as manager)")
+        if isinstance(t, ServiceDirs):
+            for sc in ("idle1", "idle10", "idle50", "wakeups", "crash"):
+                add_note((sc, t.key), "manager = scanner + one supervisor process per "
+                                      "service, summed")
+        if not t.passthrough:
+            add_note(("logs", t.key), "child writes straight to the shared stdout: no "
+                                      "pass-through, no line framing or timestamps")
+        if t.key in ("s6", "runit"):
+            add_note(("crash", t.key), "fixed 1 s minimum between two starts")
+        if t.key == "supervisord":
+            add_note(("crash", t.key), "no restart delay setting (startsecs=0, "
+                                       "autorestart=true): restarts when its main loop (1 s "
+                                       "select timeout) notices the exit")
+    agg, reasons = aggregate(runs_out)
+    txt, behind = table(tools, agg, reasons, notes)
+    md, _ = table(tools, agg, reasons, notes, markdown=True)
+
+    os.makedirs(os.path.join(a.results, "raw"), exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    doc = {"meta": meta, "runs": runs_out,
+           "medians": {f"{s}/{t}": m for (s, t), m in agg.items()},
+           "na": {f"{s}/{t}": r for (s, t), r in reasons.items()},
+           "behind": [{"scenario": b[0], "peer": b[1], "phpeek": b[2], "peer_value": b[3],
+                       "ratio": b[4]} for b in behind]}
+    for path in (os.path.join(a.results, "raw", f"{stamp}.json"),
+                 os.path.join(a.results, "latest.json")):
+        with open(path, "w") as f:
+            json.dump(doc, f, indent=1, default=str)
+            f.write("\n")
+    with open(os.path.join(a.results, "latest.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["scenario", "tool", "run", "warmup", "metric", "value"])
+        for r in runs_out:
+            for k, v in r["values"].items():
+                w.writerow([r["scenario"], r["tool"], r["run"], r["warmup"], k, v])
+    with open(os.path.join(a.results, "latest.md"), "w") as f:
+        f.write(f"Run {meta['date']} on {meta['nproc']} × {meta['cpu']}, Linux "
+                f"{meta['kernel']}, {meta['os']}; phpeek-pm built from {meta['built_from']}; "
+                f"medians of "
+                f"{RUNS} runs after a warm-up ({RUNS_LONG} runs side by side for wake-ups and "
+                f"the crash loop).\n\n")
+        f.write(md + "\n")
+
+    print()
+    print(txt)
+    print()
+    if behind:
+        print("phpeek-pm (minimal) is behind on:")
+        for label, peer, bv, v, ratio in behind:
+            print(f"  - {label}: {bv:.4g} vs {peer} {v:.4g}"
+                  + (f" (×{ratio:.2f})" if ratio else ""))
+    else:
+        print("phpeek-pm (minimal) is not behind any peer in this run.")
+    print(f"\nraw results: {os.path.relpath(a.results, ROOT)}/latest.json, latest.csv "
+          f"(and raw/{stamp}.json); took {meta['elapsed_s']} s")
+
+
+if __name__ == "__main__":
+    main()
