@@ -498,7 +498,7 @@ impl<'a> Reactor<'a> {
             while sys::reap_one().is_some() {
                 reaped += 1;
             }
-            if sys::direct_children().is_empty() || sys::monotonic_ms() >= deadline {
+            if !sys::children_remain() || sys::monotonic_ms() >= deadline {
                 break;
             }
             let mut fds = [rustix::event::PollFd::new(

@@ -145,6 +145,17 @@ pub fn reap_one() -> Option<(i32, ExitStatus)> {
     }
 }
 
+/// Whether we have any child left, ended or not (`waitid(P_ALL, WNOHANG|WNOWAIT|WEXITED)`,
+/// which reaps nothing: only `ECHILD` says there are none).
+pub fn children_remain() -> bool {
+    use rustix::process::{WaitId, WaitIdOptions};
+    let opts = WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT | WaitIdOptions::EXITED;
+    !matches!(
+        rustix::process::waitid(WaitId::All, opts),
+        Err(rustix::io::Errno::CHILD)
+    )
+}
+
 /// Opens a pidfd for a child we just spawned (`pidfd_open(2)`, Linux 5.3). `Ok(None)` when the
 /// kernel does not have it; the caller then relies on SIGCHLD alone.
 pub fn pidfd_open(pid: i32) -> io::Result<Option<OwnedFd>> {
