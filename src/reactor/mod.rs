@@ -52,6 +52,23 @@ struct Pipe {
     readable: bool,
 }
 
+impl Pipe {
+    /// Cuts `data` into records of this pipe's instance and stream.
+    fn feed(&mut self, data: &[u8], out: &mut Output<'_>) {
+        let (i, pr, s) = (&self.instance, &self.process, self.stream);
+        self.lines.feed(data, &mut |line, partial| {
+            out.child_line(i, pr, s, line, partial)
+        });
+    }
+
+    /// Emits the unfinished last line, if any.
+    fn finish(&mut self, out: &mut Output<'_>) {
+        let (i, pr, s) = (&self.instance, &self.process, self.stream);
+        self.lines
+            .finish(&mut |line, partial| out.child_line(i, pr, s, line, partial));
+    }
+}
+
 pub struct Reactor<'a> {
     poll: Poll,
     sigfd: OwnedFd,
@@ -424,20 +441,14 @@ impl<'a> Reactor<'a> {
             match r {
                 Ok((output::Read::Data, n)) => {
                     total += n;
-                    let (inst, process, stream) = (&p.instance, &p.process, p.stream);
-                    p.lines.feed(&self.buf[..n], &mut |line, partial| {
-                        out.child_line(inst, process, stream, line, partial);
-                    });
+                    p.feed(&self.buf[..n], out);
                 }
                 Ok((output::Read::WouldBlock, _)) => {
                     p.readable = false;
                     return total;
                 }
                 Ok((output::Read::Eof, _)) | Err(_) => {
-                    let (inst, process, stream) = (&p.instance, &p.process, p.stream);
-                    p.lines.finish(&mut |line, partial| {
-                        out.child_line(inst, process, stream, line, partial);
-                    });
+                    p.finish(out);
                     let _ = self
                         .poll
                         .registry()
@@ -458,10 +469,7 @@ impl<'a> Reactor<'a> {
                 // A grandchild may keep the pipe open: the tail without newline is emitted
                 // now, so the exit record follows all of it.
                 if let Some(p) = self.pipes[slot].as_mut() {
-                    let out = &mut self.out;
-                    let (i, pr, s) = (&p.instance, &p.process, p.stream);
-                    p.lines
-                        .finish(&mut |line, partial| out.child_line(i, pr, s, line, partial));
+                    p.finish(&mut self.out);
                 }
             }
         }
