@@ -8,6 +8,8 @@
 mod cli;
 mod config;
 mod features;
+#[cfg(feature = "log-processing")]
+mod logproc;
 mod output;
 mod reactor;
 mod supervisor;

@@ -7,6 +7,11 @@
 pub mod duration;
 pub mod env;
 pub mod expand;
+#[cfg(feature = "log-processing")]
+mod logging;
+#[cfg(not(feature = "log-processing"))]
+#[path = "logging_off.rs"]
+mod logging;
 pub mod model;
 pub mod raw;
 pub mod schema;
@@ -281,6 +286,7 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
         Some(n) if n < 0 => None,
         Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
     };
+    let log_settings = logging::global(ctx, &g, ov)?;
     let global = Global {
         shutdown_timeout: g
             .shutdown_timeout
@@ -298,6 +304,7 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             Some(d) if d.ms() == 0 => None,
             Some(d) => Some(d.ms()),
         },
+        logging: logging::unowned(ctx, &log_settings, ov)?,
     };
 
     // Enabled processes, then dependencies by name.
@@ -448,6 +455,7 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             stop_timeout: sd
                 .and_then(|s| s.timeout)
                 .map_or(defaults::STOP_TIMEOUT_MS, |d| d.ms()),
+            logging: logging::process(ctx, &log_settings, name, p.logging.as_ref(), ov)?,
         });
     }
     // Indices of dependencies, then the start order.

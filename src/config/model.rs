@@ -3,6 +3,13 @@
 
 use crate::sys::spawn::Credentials;
 
+/// How a process's output lines become records (feature `log-processing`: compiled rules
+/// shared by its pipes); nothing at all in builds without the feature.
+#[cfg(feature = "log-processing")]
+pub use crate::logproc::Shared as LogRules;
+#[cfg(not(feature = "log-processing"))]
+pub type LogRules = ();
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     Debug,
@@ -95,6 +102,8 @@ pub struct Global {
     pub max_restart_attempts: Option<u32>,
     /// How long a process waits for its dependencies; `None` = forever.
     pub dependency_timeout: Option<u64>,
+    /// Log rules for output that belongs to no process (global hooks).
+    pub logging: LogRules,
 }
 
 /// One process definition (a program and how to run it), possibly several instances.
@@ -114,6 +123,8 @@ pub struct ProcessSpec {
     pub critical: bool,
     pub stop_signal: i32,
     pub stop_timeout: u64,
+    /// How its output lines become records.
+    pub logging: LogRules,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

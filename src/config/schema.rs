@@ -81,6 +81,7 @@ pub const GLOBAL: &[Key] = &[
     f("log_redaction_enabled", Bool, Feature::LogProcessing),
     k("log_redaction_patterns", List),
     k("log_redaction_placeholder", Str),
+    f("log_redaction_emails", Bool, Feature::LogProcessing),
     f("log_filter_enabled", Bool, Feature::LogProcessing),
     k("log_filter_level", Str),
     k("log_filter_patterns", List),
@@ -118,7 +119,60 @@ pub const PROCESS: &[Key] = &[
     f("schedule", Str, Feature::Scheduler),
     k("schedule_timeout", Duration),
     f("heartbeat", Any, Feature::Heartbeat),
-    f("logging", Any, Feature::LogProcessing),
+    f("logging", LOGGING_KIND, Feature::LogProcessing),
+];
+
+/// `processes.*.logging`: its keys are only known (and routed for env overrides) in builds
+/// with the feature; other builds reject the whole block by name.
+#[cfg(feature = "log-processing")]
+const LOGGING_KIND: Kind = Section(LOGGING);
+#[cfg(not(feature = "log-processing"))]
+const LOGGING_KIND: Kind = Any;
+
+#[cfg(feature = "log-processing")]
+pub const LOGGING: &[Key] = &[
+    k("stdout", Bool),
+    k("stderr", Bool),
+    k("min_level", Str),
+    k("level_detection", Section(LOG_LEVEL_DETECTION)),
+    k("json", Section(LOG_JSON)),
+    k("multiline", Section(LOG_MULTILINE)),
+    k("redaction", Section(LOG_REDACTION)),
+    k("filters", Section(LOG_FILTERS)),
+];
+
+#[cfg(feature = "log-processing")]
+const LOG_LEVEL_DETECTION: &[Key] = &[
+    k("enabled", Bool),
+    k("default_level", Str),
+    k("patterns", Any),
+];
+
+#[cfg(feature = "log-processing")]
+const LOG_JSON: &[Key] = &[k("enabled", Bool)];
+
+#[cfg(feature = "log-processing")]
+const LOG_MULTILINE: &[Key] = &[
+    k("enabled", Bool),
+    k("pattern", Str),
+    k("timeout", Any),
+    k("max_lines", Int),
+];
+
+#[cfg(feature = "log-processing")]
+const LOG_REDACTION: &[Key] = &[
+    k("enabled", Bool),
+    k("patterns", Any),
+    k("placeholder", Str),
+    k("emails", Bool),
+];
+
+#[cfg(feature = "log-processing")]
+const LOG_FILTERS: &[Key] = &[
+    k("enabled", Bool),
+    k("level", Str),
+    k("exclude", List),
+    k("include", List),
 ];
 
 pub const SHUTDOWN: &[Key] = &[

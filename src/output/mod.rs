@@ -7,6 +7,8 @@
 //! [`MAX_LINE`] are cut into several records; all but the last carry `"partial":true`.
 
 pub mod lines;
+#[cfg(feature = "log-processing")]
+mod processed;
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -34,6 +36,27 @@ impl Stream {
     }
 }
 
+/// How one pipe's lines become records.
+pub enum Shaper {
+    /// One record per line, as written, at level `info`.
+    Plain,
+    /// Through the log-processing stage (levels, multiline, JSON, redaction, filters).
+    #[cfg(feature = "log-processing")]
+    Processed(Box<crate::logproc::Stage>),
+}
+
+/// The shaper a process's log rules give each of its pipes.
+pub trait ShaperFor {
+    fn shaper(&self, stream: Stream) -> Shaper;
+}
+
+/// Builds without log processing have no rules: every line is a plain record.
+impl ShaperFor for () {
+    fn shaper(&self, _: Stream) -> Shaper {
+        Shaper::Plain
+    }
+}
+
 /// Result of trying to write the queue out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flush {
@@ -55,6 +78,9 @@ pub struct Output<'a> {
     /// change, so a flood of lines does not format a full date for each.
     stamp: [u8; 24],
     stamp_sec: i64,
+    /// Bytes of child output held upstream of the queue (open multiline records): counted
+    /// against the queue limit, so holding them cannot grow memory past it.
+    held: usize,
 }
 
 impl<'a> Output<'a> {
@@ -68,6 +94,7 @@ impl<'a> Output<'a> {
             broken: false,
             stamp: [0; 24],
             stamp_sec: i64::MIN,
+            held: 0,
         }
     }
 
@@ -103,7 +130,7 @@ impl<'a> Output<'a> {
 
     /// Whether child pipes may be read (the queue is below its limit).
     pub fn has_room(&self) -> bool {
-        self.pending() < QUEUE_LIMIT
+        self.pending() + self.held < QUEUE_LIMIT
     }
 
     /// Queues one record of child output.

@@ -14,7 +14,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::config::model::Config;
 use crate::config::model::Level;
-use crate::output::{self, Flush, Output, Stream, lines::Lines};
+use crate::output::{self, Flush, Output, Shaper, ShaperFor, Stream, lines::Lines};
 use crate::supervisor::{Action, Event, Field, InstId, Supervisor};
 use crate::sys::{self, signals, spawn};
 
@@ -49,23 +49,84 @@ struct Pipe {
     process: String,
     stream: Stream,
     lines: Lines,
+    shaper: Shaper,
     readable: bool,
 }
 
 impl Pipe {
-    /// Cuts `data` into records of this pipe's instance and stream.
+    /// Cuts `data` into records of this pipe's instance and stream: the one place where child
+    /// lines become records.
     fn feed(&mut self, data: &[u8], out: &mut Output<'_>) {
         let (i, pr, s) = (&self.instance, &self.process, self.stream);
-        self.lines.feed(data, &mut |line, partial| {
-            out.child_line(i, pr, s, line, partial)
-        });
+        match &mut self.shaper {
+            Shaper::Plain => self.lines.feed(data, &mut |line, partial| {
+                out.child_line(i, pr, s, line, partial)
+            }),
+            #[cfg(feature = "log-processing")]
+            Shaper::Processed(stage) => {
+                let (now, before) = (sys::monotonic_ms(), stage.held());
+                self.lines.feed(data, &mut |line, partial| {
+                    stage.push(line, partial, now, &mut |r| out.record(i, pr, s, r))
+                });
+                out.held_changed(before, stage.held());
+            }
+        }
     }
 
-    /// Emits the unfinished last line, if any.
+    /// Emits the unfinished last line, if any, and any record still held.
     fn finish(&mut self, out: &mut Output<'_>) {
         let (i, pr, s) = (&self.instance, &self.process, self.stream);
-        self.lines
-            .finish(&mut |line, partial| out.child_line(i, pr, s, line, partial));
+        match &mut self.shaper {
+            Shaper::Plain => self
+                .lines
+                .finish(&mut |line, partial| out.child_line(i, pr, s, line, partial)),
+            #[cfg(feature = "log-processing")]
+            Shaper::Processed(stage) => {
+                let (now, before) = (sys::monotonic_ms(), stage.held());
+                self.lines.finish(&mut |line, partial| {
+                    stage.push(line, partial, now, &mut |r| out.record(i, pr, s, r))
+                });
+                stage.finish(&mut |r| out.record(i, pr, s, r));
+                out.held_changed(before, 0);
+            }
+        }
+    }
+
+    /// When a held record must be written (multiline timeout).
+    fn next_deadline(&self) -> Option<u64> {
+        match &self.shaper {
+            Shaper::Plain => None,
+            #[cfg(feature = "log-processing")]
+            Shaper::Processed(stage) => stage.next_deadline(),
+        }
+    }
+
+    /// Writes held records whose deadline has passed.
+    fn flush_due(&mut self, now: u64, out: &mut Output<'_>) {
+        match &mut self.shaper {
+            Shaper::Plain => drop((now, out)),
+            #[cfg(feature = "log-processing")]
+            Shaper::Processed(stage) => {
+                let (i, pr, s) = (&self.instance, &self.process, self.stream);
+                let before = stage.held();
+                stage.flush_due(now, &mut |r| out.record(i, pr, s, r));
+                out.held_changed(before, stage.held());
+            }
+        }
+    }
+
+    /// Writes every held record (shutdown), leaving an unfinished line to its pipe.
+    fn flush_held(&mut self, out: &mut Output<'_>) {
+        match &mut self.shaper {
+            Shaper::Plain => drop(out),
+            #[cfg(feature = "log-processing")]
+            Shaper::Processed(stage) => {
+                let (i, pr, s) = (&self.instance, &self.process, self.stream);
+                let before = stage.held();
+                stage.finish(&mut |r| out.record(i, pr, s, r));
+                out.held_changed(before, 0);
+            }
+        }
     }
 }
 
@@ -141,6 +202,9 @@ impl<'a> Reactor<'a> {
         self.flush();
         loop {
             if let Some(code) = self.exit {
+                for p in self.pipes.iter_mut().flatten() {
+                    p.flush_held(&mut self.out);
+                }
                 self.final_sweep();
                 self.out.flush_blocking();
                 return code;
@@ -151,7 +215,8 @@ impl<'a> Reactor<'a> {
             let timeout = if more_to_read {
                 Some(std::time::Duration::ZERO)
             } else {
-                let mut wait = self.sup.next_deadline().map(|d| d.saturating_sub(now));
+                let due = [self.sup.next_deadline(), self.log_deadline()];
+                let mut wait = due.into_iter().flatten().min().map(|d| d.saturating_sub(now));
                 if self.sup.watched_groups().next().is_some() {
                     wait = Some(wait.map_or(GROUP_CHECK_MS, |w| w.min(GROUP_CHECK_MS)));
                 }
@@ -183,6 +248,7 @@ impl<'a> Reactor<'a> {
                 }
             }
             self.read_pipes();
+            self.flush_due_logs(sys::monotonic_ms());
             if reap {
                 self.reap();
             }
@@ -350,6 +416,7 @@ impl<'a> Reactor<'a> {
                 process: process.clone(),
                 stream,
                 lines: Lines::default(),
+                shaper: spec.logging.shaper(stream),
                 readable: true,
             });
         }
@@ -472,6 +539,18 @@ impl<'a> Reactor<'a> {
                     p.finish(&mut self.out);
                 }
             }
+        }
+    }
+
+    /// The earliest deadline of a held log record.
+    fn log_deadline(&self) -> Option<u64> {
+        self.pipes.iter().flatten().filter_map(Pipe::next_deadline).min()
+    }
+
+    /// Writes held log records whose deadline has passed.
+    fn flush_due_logs(&mut self, now: u64) {
+        for p in self.pipes.iter_mut().flatten() {
+            p.flush_due(now, &mut self.out);
         }
     }
 

@@ -19,6 +19,7 @@ fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
         critical: false,
         stop_signal: signals::SIGTERM,
         stop_timeout: 1_000,
+        logging: Default::default(),
     }
 }
 
@@ -34,6 +35,7 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             stable_after: 5_000,
             max_restart_attempts: None,
             dependency_timeout: None,
+            logging: Default::default(),
         },
         processes,
     }
