@@ -159,7 +159,7 @@ pub fn detect(line: &str) -> Option<Severity> {
         let upper = word.iter().all(u8::is_ascii_uppercase);
         // `queue:work` and Horizon end a failed job's line with FAIL; elsewhere "0 FAILED" is
         // a count, not a level.
-        if fail && !(upper && rest.iter().all(u8::is_ascii_whitespace)) {
+        if fail && !(word == b"FAIL" && rest.iter().all(u8::is_ascii_whitespace)) {
             continue;
         }
         // UPPERCASE standing alone.

@@ -260,6 +260,9 @@ fn key_before(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     let quote = match e.checked_sub(1).map(|k| b[k]) {
         Some(q @ (b'"' | b'\'')) => {
             e -= 1;
+            if e > 0 && b[e - 1] == b'\\' {
+                e -= 1; // \"key\" inside a JSON string
+            }
             Some(q)
         }
         _ => None,

@@ -104,7 +104,9 @@ impl Pipe {
     /// Writes held records whose deadline has passed.
     fn flush_due(&mut self, now: u64, out: &mut Output<'_>) {
         match &mut self.shaper {
-            Shaper::Plain => drop((now, out)),
+            Shaper::Plain => {
+                let _ = (now, out);
+            }
             #[cfg(feature = "log-processing")]
             Shaper::Processed(stage) => {
                 let (i, pr, s) = (&self.instance, &self.process, self.stream);
@@ -118,7 +120,9 @@ impl Pipe {
     /// Writes every held record (shutdown), leaving an unfinished line to its pipe.
     fn flush_held(&mut self, out: &mut Output<'_>) {
         match &mut self.shaper {
-            Shaper::Plain => drop(out),
+            Shaper::Plain => {
+                let _ = out;
+            }
             #[cfg(feature = "log-processing")]
             Shaper::Processed(stage) => {
                 let (i, pr, s) = (&self.instance, &self.process, self.stream);
