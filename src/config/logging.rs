@@ -118,8 +118,9 @@ pub fn global(ctx: &Ctx<'_>, g: &RawGlobal, ov: &[Applied]) -> Res<Settings> {
             "log_redaction_placeholder must not be empty".to_owned(),
         ));
     }
-    // Compile once here so that a bad global regex is reported at its own line.
-    build(ctx, &s, ov)?;
+    // Every regex is checked here, switched on or not, so that a bad global one is reported
+    // at its own line.
+    check_all(ctx, &s, ov)?;
     Ok(s)
 }
 
@@ -223,7 +224,24 @@ pub fn process(
             }
         }
     }
+    check_all(ctx, &s, ov)?;
     Ok(logproc::Shared(Arc::new(build(ctx, &s, ov)?)))
+}
+
+/// Compiles every pattern the settings hold, used or not.
+fn check_all(ctx: &Ctx<'_>, s: &Settings, ov: &[Applied]) -> Res<()> {
+    let all = s
+        .custom_levels
+        .iter()
+        .map(|(_, src)| src)
+        .chain(&s.ml_pattern)
+        .chain(s.red_patterns.iter().map(|r| &r.src))
+        .chain(&s.filter_exclude)
+        .chain(&s.filter_include);
+    for src in all {
+        regex(ctx, src, ov)?;
+    }
+    Ok(())
 }
 
 /// The rules for output that belongs to no process (global hooks): the global settings.
@@ -310,7 +328,7 @@ fn srcs<'a>(v: impl Iterator<Item = &'a String>, path: &[String]) -> Vec<Src> {
 }
 
 fn regex(ctx: &Ctx<'_>, src: &Src, ov: &[Applied]) -> Res<Regex> {
-    Regex::new(&src.text).map_err(|e| regex_error(ctx, src, &e, ov))
+    logproc::regex(&src.text).map_err(|e| regex_error(ctx, src, &e, ov))
 }
 
 /// `file:line: invalid regex "(x" in global.log_filter_patterns: <why>` — at the line of the
@@ -471,4 +489,130 @@ fn red_patterns(ctx: &Ctx<'_>, path: &[String], v: &Value, ov: &[Applied]) -> Re
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ConfigError, Inputs, Origin, load};
+    use crate::logproc::Severity;
+
+    fn load_with(text: &str, env: &[(&str, &str)]) -> Result<crate::config::model::Config, ConfigError> {
+        let env: Vec<(String, String)> = env.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect();
+        load(&Inputs {
+            file: Some(("test.yaml", text)),
+            env: &env,
+            passwd: &|| (String::new(), String::new()),
+        })
+    }
+
+    fn line(e: &ConfigError) -> Option<usize> {
+        match e.origin {
+            Origin::File { line, .. } => line,
+            _ => None,
+        }
+    }
+
+    const README: &str = r#"global:
+  log_multiline_enabled: true
+  log_multiline_pattern: '^\[|^\d{4}-|^{"'  # Regex for line starts
+  log_multiline_timeout: 500  # milliseconds
+  log_multiline_max_lines: 100
+  log_redaction_enabled: true
+  log_redaction_patterns:
+    - "password"
+    - "api_key"
+    - "secret"
+    - "token"
+  log_redaction_placeholder: "***REDACTED***"
+  log_filter_enabled: true
+  log_filter_level: "info"  # Only INFO and above
+  log_filter_patterns:
+    - "health_check"  # Exclude health check logs
+    - "metrics_export"  # Exclude metrics logs
+processes:
+  app:
+    command: [php, artisan, serve]
+"#;
+
+    #[test]
+    fn readme_keys_load() {
+        let c = load_with(README, &[]).unwrap();
+        let r = &c.processes[0].logging.0;
+        let m = r.multiline.as_ref().unwrap();
+        assert_eq!((m.timeout_ms, m.max_lines), (500, 100));
+        assert!(m.start.as_ref().unwrap().is_match("{\"a\":1}"));
+        let red = r.redaction.as_ref().unwrap();
+        assert!(red.patterns.is_empty(), "plain words are key names");
+        assert!(red.sensitive("x_api_key"));
+        let f = r.filter.as_ref().unwrap();
+        assert_eq!(f.min, Some(Severity::Info));
+        assert_eq!(f.exclude.len(), 2);
+        assert!(r.detect && r.json);
+    }
+
+    #[test]
+    fn defaults_and_per_process_overrides() {
+        let c = load_with(
+            "processes:\n  a:\n    command: [x]\n  b:\n    command: [x]\n    logging:\n      stdout: false\n      min_level: warning\n      level_detection:\n        default_level: notice\n        patterns:\n          error: '^E '\n          warn: ['^W ', 'slow']\n      json: {enabled: false}\n      multiline: {enabled: true, timeout: 2s, max_lines: 10}\n      redaction: {enabled: false}\n",
+            &[],
+        )
+        .unwrap();
+        let a = &c.processes[0].logging.0;
+        assert!(a.multiline.is_none() && a.filter.is_none());
+        assert!(a.redaction.is_some(), "redaction is on by default");
+        let b = &c.processes[1].logging.0;
+        assert!(!b.stdout && b.stderr && !b.json && b.redaction.is_none());
+        assert_eq!(b.default_level, Severity::Notice);
+        assert_eq!(b.custom_levels.len(), 3);
+        assert_eq!(b.custom_levels[0].0, Severity::Error, "most severe first");
+        assert_eq!(b.filter.as_ref().unwrap().min, Some(Severity::Warn));
+        let m = b.multiline.as_ref().unwrap();
+        assert_eq!((m.timeout_ms, m.max_lines), (2000, 10));
+        assert!(m.start.is_none());
+    }
+
+    #[test]
+    fn env_overrides_reach_nested_logging_keys() {
+        let c = load_with(
+            "processes:\n  queue-default:\n    command: [x]\n",
+            &[
+                ("PHPEEK_PM_PROCESS_QUEUE_DEFAULT_LOGGING_MULTILINE_ENABLED", "true"),
+                ("PHPEEK_PM_PROCESS_QUEUE_DEFAULT_LOGGING_MULTILINE_TIMEOUT", "250"),
+                ("PHPEEK_PM_GLOBAL_LOG_FILTER_ENABLED", "true"),
+                ("PHPEEK_PM_GLOBAL_LOG_FILTER_PATTERNS", "health_check,metrics_export"),
+            ],
+        )
+        .unwrap();
+        let r = &c.processes[0].logging.0;
+        assert_eq!(r.multiline.as_ref().unwrap().timeout_ms, 250);
+        assert_eq!(r.filter.as_ref().unwrap().exclude.len(), 2);
+    }
+
+    #[test]
+    fn bad_values_point_at_their_line() {
+        let cases: &[(&str, usize, &[&str])] = &[
+            ("global:\n  log_multiline_pattern: '(unclosed'\nprocesses:\n  a: {command: [x]}\n", 2, &["invalid regex", "\"(unclosed\"", "global.log_multiline_pattern"]),
+            ("global:\n  log_filter_enabled: true\n  log_filter_patterns:\n    - ok\n    - '[z-a]'\nprocesses:\n  a: {command: [x]}\n", 5, &["invalid regex", "[z-a]"]),
+            ("global:\n  log_redaction_patterns: ['sk_(live']\nprocesses:\n  a: {command: [x]}\n", 2, &["invalid regex"]),
+            ("global:\n  log_multiline_timeout: 0\nprocesses:\n  a: {command: [x]}\n", 2, &["log_multiline_timeout", "milliseconds"]),
+            ("global:\n  log_multiline_timeout: 2m\nprocesses:\n  a: {command: [x]}\n", 2, &["between 1 and 60000"]),
+            ("global:\n  log_multiline_max_lines: 5000\nprocesses:\n  a: {command: [x]}\n", 2, &["between 2 and 1000"]),
+            ("global:\n  log_filter_level: loud\nprocesses:\n  a: {command: [x]}\n", 2, &["log_filter_level", "loud"]),
+            ("global:\n  log_redaction_placeholder: ''\nprocesses:\n  a: {command: [x]}\n", 2, &["must not be empty"]),
+            ("processes:\n  a:\n    command: [x]\n    logging:\n      multiline:\n        pattern: '^(['\n", 6, &["invalid regex", "processes.a.logging.multiline.pattern"]),
+            ("processes:\n  a:\n    command: [x]\n    logging:\n      level_detection:\n        patterns:\n          loud: 'x'\n", 7, &["loud", "must be a level"]),
+            ("processes:\n  a:\n    command: [x]\n    logging:\n      filters:\n        exclude: ['(']\n", 6, &["invalid regex"]),
+            ("processes:\n  a:\n    command: [x]\n    logging:\n      labels: {a: b}\n", 5, &["unknown key", "labels"]),
+            ("processes:\n  a:\n    command: [x]\n    logging:\n      multiline: {enabld: true}\n", 5, &["unknown key", "did you mean \"enabled\""]),
+            ("processes:\n  a:\n    command: [x]\n    logging:\n      stdout: maybe\n", 5, &["stdout", "true or false"]),
+            ("processes:\n  a:\n    command: [x]\n    logging:\n      redaction:\n        patterns: [{name: x, regex: y}]\n", 6, &["unknown key", "regex"]),
+        ];
+        for (text, want_line, words) in cases {
+            let e = load_with(text, &[]).expect_err(text);
+            assert_eq!(line(&e), Some(*want_line), "{text}\n{e}");
+            for w in *words {
+                assert!(e.msg.contains(w), "{w:?} not in {:?}", e.msg);
+            }
+        }
+    }
 }

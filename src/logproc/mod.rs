@@ -118,7 +118,7 @@ impl Matcher {
     /// A pattern without regex syntax is matched as a substring (fast).
     pub fn new(p: &str) -> Result<Matcher, regex_lite::Error> {
         if p.bytes().any(|c| b"\\.+*?()|[]{}^$".contains(&c)) {
-            Regex::new(p).map(Matcher::Regex)
+            regex(p).map(Matcher::Regex)
         } else {
             Ok(Matcher::Literal(p.to_owned()))
         }
@@ -322,6 +322,54 @@ impl Stage {
             }
         }
     }
+}
+
+/// Compiles a user's regex. Like Go's RE2 (the original tool's engine) a `{` that does not
+/// start a repetition (`^{"` of the product README's multiline pattern) is a literal brace;
+/// regex-lite would reject it, so it is escaped first.
+pub fn regex(p: &str) -> Result<Regex, regex_lite::Error> {
+    Regex::new(&literal_braces(p))
+}
+
+/// Escapes every `{` that does not open `{n}`, `{n,}` or `{n,m}` (outside classes).
+fn literal_braces(p: &str) -> Cow<'_, str> {
+    let b = p.as_bytes();
+    let repetition = |i: usize| {
+        let rest = &b[i + 1..];
+        let d1 = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        let after = &rest[d1..];
+        let d2 = after.strip_prefix(b",").map(|a| a.iter().take_while(|c| c.is_ascii_digit()).count());
+        let close = match d2 {
+            Some(n) => after.get(1 + n),
+            None => after.first(),
+        };
+        d1 > 0 && close == Some(&b'}')
+    };
+    let (mut out, mut class, mut i) = (String::new(), false, 0);
+    let mut changed = false;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                let n = p[i + 1..].chars().next().map_or(0, char::len_utf8);
+                out.push_str(&p[i..i + 1 + n]);
+                i += 1 + n;
+                continue;
+            }
+            b'[' => class = true,
+            b']' => class = false,
+            b'{' if !class && !repetition(i) => {
+                out.push_str("\\{");
+                changed = true;
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let n = p[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&p[i..i + n]);
+        i += n;
+    }
+    if changed { Cow::Owned(out) } else { Cow::Borrowed(p) }
 }
 
 /// Whether `line` opens a new record under `m`.

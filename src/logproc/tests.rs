@@ -514,3 +514,17 @@ fn invalid_utf8_is_replaced_not_dropped() {
     st.push(b"caf\xe9 [ERROR]", false, 0, &mut |r: &Record<'_>| out.push((r.level, r.msg.to_owned())));
     assert_eq!(out, [(Error, "caf\u{fffd} [ERROR]".to_owned())]);
 }
+
+#[test]
+fn user_regexes_accept_literal_braces_like_re2() {
+    let readme = super::regex(r#"^\[|^\d{4}-|^{""#).unwrap();
+    for l in ["[x", "2024-11-20", "{\"level\":\"info\"}"] {
+        assert!(readme.is_match(l), "{l}");
+    }
+    assert!(!readme.is_match("  at x"));
+    assert!(super::regex("a{2}").unwrap().is_match("xaa"));
+    assert!(!super::regex("^a{2}$").unwrap().is_match("a{2}"));
+    assert!(super::regex("[{]x").unwrap().is_match("{x"));
+    assert!(super::regex(r"\{x").unwrap().is_match("{x"));
+    assert!(super::regex("(").is_err());
+}
