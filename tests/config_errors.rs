@@ -78,6 +78,20 @@ fn cases() -> Vec<Case> {
             &["schedule", "requires", "\"scheduler\""],
         ));
     }
+    if !cfg!(feature = "log-processing") {
+        v.push(case(
+            "feature-key-logging",
+            "processes:\n  web:\n    command: [sh]\n    logging:\n      multiline: {enabled: true}\n",
+            Some(4),
+            &["logging", "requires", "\"log-processing\""],
+        ));
+        v.push(case(
+            "feature-key-log-redaction",
+            "global:\n  log_redaction_enabled: true\nprocesses:\n  web:\n    command: [sh]\n",
+            Some(2),
+            &["log_redaction_enabled", "requires", "\"log-processing\""],
+        ));
+    }
     if !cfg!(feature = "hooks") {
         v.push(case(
             "feature-key-hooks",

@@ -47,12 +47,22 @@ fn child_script() -> String {
     lines.push((1, r#"{"level":"error","msg":"Query failed","query":"SELECT *","duration":5000,"password":"hunter2","api_key":"sk_live_4eC39HqLyjWDarjt"}"#.into()));
     lines.push((1, r#"{"message":"Payment captured","level_name":"INFO","level":200,"context":{"card":"4111 1111 1111 1111","order_id":"ORD-2024-000123","headers":{"Authorization":"Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"}}}"#.into()));
     for _ in 0..3 {
-        lines.push((1, "172.18.0.1 - - [20/Nov/2024:10:00:00 +0000] \"GET /health_check HTTP/1.1\" 200 2".into()));
+        lines.push((
+            1,
+            "172.18.0.1 - - [20/Nov/2024:10:00:00 +0000] \"GET /health_check HTTP/1.1\" 200 2"
+                .into(),
+        ));
     }
-    lines.push((1, "[2024-11-20 10:00:01] production.DEBUG: health_check ok".into()));
+    lines.push((
+        1,
+        "[2024-11-20 10:00:01] production.DEBUG: health_check ok".into(),
+    ));
     lines.push((1, "[2024-11-20 10:00:01] production.INFO: DATABASE_URL=mysql://forge:Sup3rS3cret@mysql:3306/forge REDIS_URL=redis://:r3d1sPa55@cache:6379".into()));
     lines.push((1, "[2024-11-20 10:00:02] production.INFO: charged 5555555555554444 for order 1000234567890123".into()));
-    lines.push((1, "[2024-11-20 10:00:02] production.INFO: User 42 changed their password".into()));
+    lines.push((
+        1,
+        "[2024-11-20 10:00:02] production.INFO: User 42 changed their password".into(),
+    ));
     for l in LARAVEL_TRACE {
         lines.push((1, (*l).into()));
     }
@@ -104,7 +114,10 @@ processes:
     };
 
     // One record per trace, with its level, stream and line count.
-    let php: Vec<&Value> = recs.iter().filter(|r| r.msg().contains("Billing")).collect();
+    let php: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r.msg().contains("Billing"))
+        .collect();
     assert_eq!(php.len(), 1, "PHP trace split:\n{}", dump());
     assert_eq!(php[0].msg(), PHP_TRACE.join("\n"));
     assert_eq!(
@@ -123,7 +136,11 @@ processes:
     // No secret anywhere on stdout, in messages or fields.
     let all: Vec<String> = m.records().iter().map(|r| r.to_string()).collect();
     for s in SECRETS {
-        assert!(!all.iter().any(|r| r.contains(s)), "{s} leaked:\n{}", dump());
+        assert!(
+            !all.iter().any(|r| r.contains(s)),
+            "{s} leaked:\n{}",
+            dump()
+        );
     }
     // JSON lines: level, message, redacted fields; cards masked, order ids kept.
     let q = recs
@@ -146,7 +163,10 @@ processes:
         pay["fields"]["context"]["headers"]["Authorization"],
         "***REDACTED***"
     );
-    let urls = recs.iter().find(|r| r.msg().contains("DATABASE_URL")).unwrap();
+    let urls = recs
+        .iter()
+        .find(|r| r.msg().contains("DATABASE_URL"))
+        .unwrap();
     assert!(
         urls.msg().ends_with(
             "DATABASE_URL=mysql://forge:***REDACTED***@mysql:3306/forge REDIS_URL=redis://:***REDACTED***@cache:6379"
@@ -293,15 +313,12 @@ fn text_format_renders_json_lines_as_the_readme_shows() {
     let dir = TestDir::new("logproc-text");
     let cfg = format!(
         "global:\n  log_format: text\nprocesses:\n  app:\n    type: oneshot\n    command: {}\n",
-        sh(r#"echo '{"level":"error","msg":"Query failed","query":"SELECT *","duration":5000}'; echo '[WARNING] disk 91% full'"#),
+        sh(
+            r#"echo '{"level":"error","msg":"Query failed","query":"SELECT *","duration":5000}'; echo '[WARNING] disk 91% full'"#
+        ),
     );
     let path = dir.write("c.yaml", &cfg);
-    let out = run_cmd(
-        &["-c", path.to_str().unwrap()],
-        &[],
-        None,
-        secs(20.0),
-    );
+    let out = run_cmd(&["-c", path.to_str().unwrap()], &[], None, secs(20.0));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let line = |needle: &str| {
         out.stdout
@@ -347,7 +364,11 @@ fn an_invalid_regex_is_a_configuration_error_with_its_line() {
             let out = run_cmd(&args, &[], None, secs(10.0));
             assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
             let want = format!("{p}:{line}: invalid regex {pattern:?}");
-            assert!(out.stderr.contains(&want), "{args:?}: want {want:?} in {:?}", out.stderr);
+            assert!(
+                out.stderr.contains(&want),
+                "{args:?}: want {want:?} in {:?}",
+                out.stderr
+            );
             // The regex engine's own explanation follows.
             let why = out.stderr.trim_end().rsplit(": ").next().unwrap_or("");
             assert!(why.len() > 5, "no reason in {:?}", out.stderr);

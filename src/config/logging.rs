@@ -97,7 +97,10 @@ pub fn global(ctx: &Ctx<'_>, g: &RawGlobal, ov: &[Applied]) -> Res<Settings> {
         red_emails: g.log_redaction_emails.unwrap_or(false),
         filter_enabled: g.log_filter_enabled.unwrap_or(false),
         filter_level: None,
-        filter_exclude: srcs(g.log_filter_patterns.iter().flatten(), &gp("log_filter_patterns")),
+        filter_exclude: srcs(
+            g.log_filter_patterns.iter().flatten(),
+            &gp("log_filter_patterns"),
+        ),
         filter_include: Vec::new(),
         stdout: true,
         stderr: true,
@@ -147,7 +150,12 @@ pub fn process(
             s.stderr = boolean(ctx, &at(&["stderr"]), &v, ov)?;
         }
         if let Some(v) = get(m, "min_level") {
-            s.filter_level = Some(level(ctx, &at(&["min_level"]), &string(ctx, &at(&["min_level"]), &v, ov)?, ov)?);
+            s.filter_level = Some(level(
+                ctx,
+                &at(&["min_level"]),
+                &string(ctx, &at(&["min_level"]), &v, ov)?,
+                ov,
+            )?);
             s.filter_enabled = true;
         }
         if let Some(Value::Mapping(d)) = get(m, "level_detection") {
@@ -159,7 +167,8 @@ pub fn process(
                 s.default_level = level(ctx, &path, &string(ctx, &path, &v, ov)?, ov)?;
             }
             if let Some(v) = get(&d, "patterns") {
-                s.custom_levels = custom_levels(ctx, &at(&["level_detection", "patterns"]), &v, ov)?;
+                s.custom_levels =
+                    custom_levels(ctx, &at(&["level_detection", "patterns"]), &v, ov)?;
             }
         }
         if let Some(Value::Mapping(j)) = get(m, "json") {
@@ -183,7 +192,9 @@ pub fn process(
             }
             if let Some(v) = get(&ml, "max_lines") {
                 let path = at(&["multiline", "max_lines"]);
-                let n = v.as_i64().ok_or_else(|| ctx.at(&path, ov, "max_lines must be a whole number".to_owned()))?;
+                let n = v.as_i64().ok_or_else(|| {
+                    ctx.at(&path, ov, "max_lines must be a whole number".to_owned())
+                })?;
                 s.ml_max_lines = max_lines(ctx, &path, n, ov)?;
             }
         }
@@ -258,7 +269,11 @@ fn build(ctx: &Ctx<'_>, s: &Settings, ov: &[Applied]) -> Res<Rules> {
     custom_levels.sort_by(|a, b| b.0.cmp(&a.0));
     let multiline = if s.ml_enabled {
         Some(Multiline {
-            start: s.ml_pattern.as_ref().map(|src| regex(ctx, src, ov)).transpose()?,
+            start: s
+                .ml_pattern
+                .as_ref()
+                .map(|src| regex(ctx, src, ov))
+                .transpose()?,
             timeout_ms: s.ml_timeout,
             max_lines: s.ml_max_lines,
         })
@@ -272,14 +287,23 @@ fn build(ctx: &Ctx<'_>, s: &Settings, ov: &[Applied]) -> Res<Rules> {
             let t = &rp.src.text;
             if !rp.regex_only
                 && !t.is_empty()
-                && t.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+                && t.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
             {
                 // A plain word names a key whose values are secrets.
-                keys.push(t.bytes().filter(|c| !matches!(c, b'_' | b'-' | b'.')).map(|c| c.to_ascii_lowercase() as char).collect());
+                keys.push(
+                    t.bytes()
+                        .filter(|c| !matches!(c, b'_' | b'-' | b'.'))
+                        .map(|c| c.to_ascii_lowercase() as char)
+                        .collect(),
+                );
             } else {
                 patterns.push(UserPattern {
                     regex: regex(ctx, &rp.src, ov)?,
-                    replacement: rp.replacement.clone().unwrap_or_else(|| s.red_placeholder.replace('$', "$$")),
+                    replacement: rp
+                        .replacement
+                        .clone()
+                        .unwrap_or_else(|| s.red_placeholder.replace('$', "$$")),
                 });
             }
         }
@@ -358,7 +382,11 @@ fn regex_error(ctx: &Ctx<'_>, src: &Src, e: &regex_lite::Error, ov: &[Applied]) 
 
 fn boolean(ctx: &Ctx<'_>, path: &[String], v: &Value, ov: &[Applied]) -> Res<bool> {
     v.as_bool().ok_or_else(|| {
-        ctx.at(path, ov, format!("{} must be true or false", path.join(".")))
+        ctx.at(
+            path,
+            ov,
+            format!("{} must be true or false", path.join(".")),
+        )
     })
 }
 
@@ -373,7 +401,11 @@ fn strings(ctx: &Ctx<'_>, path: &[String], v: &Value, ov: &[Applied]) -> Res<Vec
     match v {
         Value::String(s) => Ok(vec![s.clone()]),
         Value::Sequence(items) => items.iter().map(|i| string(ctx, path, i, ov)).collect(),
-        _ => Err(ctx.at(path, ov, format!("{} must be a list of strings", path.join(".")))),
+        _ => Err(ctx.at(
+            path,
+            ov,
+            format!("{} must be a list of strings", path.join(".")),
+        )),
     }
 }
 
@@ -433,9 +465,21 @@ fn max_lines(ctx: &Ctx<'_>, path: &[String], n: i64, ov: &[Applied]) -> Res<u32>
 }
 
 /// `patterns: {error: "regex", warn: ["a", "b"]}`.
-fn custom_levels(ctx: &Ctx<'_>, path: &[String], v: &Value, ov: &[Applied]) -> Res<Vec<(Severity, Src)>> {
+fn custom_levels(
+    ctx: &Ctx<'_>,
+    path: &[String],
+    v: &Value,
+    ov: &[Applied],
+) -> Res<Vec<(Severity, Src)>> {
     let Value::Mapping(m) = v else {
-        return Err(ctx.at(path, ov, format!("{} must map a level to a regex or a list of regexes", path.join("."))));
+        return Err(ctx.at(
+            path,
+            ov,
+            format!(
+                "{} must map a level to a regex or a list of regexes",
+                path.join(".")
+            ),
+        ));
     };
     let mut out = Vec::new();
     for (k, v) in m {
@@ -444,7 +488,13 @@ fn custom_levels(ctx: &Ctx<'_>, path: &[String], v: &Value, ov: &[Applied]) -> R
         kp.push(name.clone());
         let l = level(ctx, &kp, &name, ov)?;
         for t in strings(ctx, &kp, v, ov)? {
-            out.push((l, Src { text: t, path: kp.clone() }));
+            out.push((
+                l,
+                Src {
+                    text: t,
+                    path: kp.clone(),
+                },
+            ));
         }
     }
     Ok(out)
@@ -459,7 +509,10 @@ fn red_patterns(ctx: &Ctx<'_>, path: &[String], v: &Value, ov: &[Applied]) -> Re
     for item in items {
         match item {
             Value::String(t) => out.push(RedPattern {
-                src: Src { text: t.clone(), path: path.to_vec() },
+                src: Src {
+                    text: t.clone(),
+                    path: path.to_vec(),
+                },
                 replacement: None,
                 regex_only: false,
             }),
@@ -473,19 +526,35 @@ fn red_patterns(ctx: &Ctx<'_>, path: &[String], v: &Value, ov: &[Applied]) -> Re
                     }
                 }
                 let Some(Value::String(t)) = m.get("pattern") else {
-                    return Err(ctx.at(path, ov, "a redaction pattern needs `pattern: <regex>`".to_owned()));
+                    return Err(ctx.at(
+                        path,
+                        ov,
+                        "a redaction pattern needs `pattern: <regex>`".to_owned(),
+                    ));
                 };
                 let replacement = match m.get("replacement") {
                     None | Some(Value::Null) => None,
                     Some(r) => Some(string(ctx, path, r, ov)?),
                 };
                 out.push(RedPattern {
-                    src: Src { text: t.clone(), path: path.to_vec() },
+                    src: Src {
+                        text: t.clone(),
+                        path: path.to_vec(),
+                    },
                     replacement,
                     regex_only: true,
                 });
             }
-            _ => return Err(ctx.at(path, ov, format!("{} must hold strings or {{name, pattern, replacement}} maps", path.join(".")))),
+            _ => {
+                return Err(ctx.at(
+                    path,
+                    ov,
+                    format!(
+                        "{} must hold strings or {{name, pattern, replacement}} maps",
+                        path.join(".")
+                    ),
+                ));
+            }
         }
     }
     Ok(out)
@@ -496,8 +565,14 @@ mod tests {
     use super::super::{ConfigError, Inputs, Origin, load};
     use crate::logproc::Severity;
 
-    fn load_with(text: &str, env: &[(&str, &str)]) -> Result<crate::config::model::Config, ConfigError> {
-        let env: Vec<(String, String)> = env.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect();
+    fn load_with(
+        text: &str,
+        env: &[(&str, &str)],
+    ) -> Result<crate::config::model::Config, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(a, b)| ((*a).into(), (*b).into()))
+            .collect();
         load(&Inputs {
             file: Some(("test.yaml", text)),
             env: &env,
@@ -576,10 +651,19 @@ processes:
         let c = load_with(
             "processes:\n  queue-default:\n    command: [x]\n",
             &[
-                ("PHPEEK_PM_PROCESS_QUEUE_DEFAULT_LOGGING_MULTILINE_ENABLED", "true"),
-                ("PHPEEK_PM_PROCESS_QUEUE_DEFAULT_LOGGING_MULTILINE_TIMEOUT", "250"),
+                (
+                    "PHPEEK_PM_PROCESS_QUEUE_DEFAULT_LOGGING_MULTILINE_ENABLED",
+                    "true",
+                ),
+                (
+                    "PHPEEK_PM_PROCESS_QUEUE_DEFAULT_LOGGING_MULTILINE_TIMEOUT",
+                    "250",
+                ),
                 ("PHPEEK_PM_GLOBAL_LOG_FILTER_ENABLED", "true"),
-                ("PHPEEK_PM_GLOBAL_LOG_FILTER_PATTERNS", "health_check,metrics_export"),
+                (
+                    "PHPEEK_PM_GLOBAL_LOG_FILTER_PATTERNS",
+                    "health_check,metrics_export",
+                ),
             ],
         )
         .unwrap();
@@ -591,21 +675,85 @@ processes:
     #[test]
     fn bad_values_point_at_their_line() {
         let cases: &[(&str, usize, &[&str])] = &[
-            ("global:\n  log_multiline_pattern: '(unclosed'\nprocesses:\n  a: {command: [x]}\n", 2, &["invalid regex", "\"(unclosed\"", "global.log_multiline_pattern"]),
-            ("global:\n  log_filter_enabled: true\n  log_filter_patterns:\n    - ok\n    - '[z-a]'\nprocesses:\n  a: {command: [x]}\n", 5, &["invalid regex", "[z-a]"]),
-            ("global:\n  log_redaction_patterns: ['sk_(live']\nprocesses:\n  a: {command: [x]}\n", 2, &["invalid regex"]),
-            ("global:\n  log_multiline_timeout: 0\nprocesses:\n  a: {command: [x]}\n", 2, &["log_multiline_timeout", "milliseconds"]),
-            ("global:\n  log_multiline_timeout: 2m\nprocesses:\n  a: {command: [x]}\n", 2, &["between 1 and 60000"]),
-            ("global:\n  log_multiline_max_lines: 5000\nprocesses:\n  a: {command: [x]}\n", 2, &["between 2 and 1000"]),
-            ("global:\n  log_filter_level: loud\nprocesses:\n  a: {command: [x]}\n", 2, &["log_filter_level", "loud"]),
-            ("global:\n  log_redaction_placeholder: ''\nprocesses:\n  a: {command: [x]}\n", 2, &["must not be empty"]),
-            ("processes:\n  a:\n    command: [x]\n    logging:\n      multiline:\n        pattern: '^(['\n", 6, &["invalid regex", "processes.a.logging.multiline.pattern"]),
-            ("processes:\n  a:\n    command: [x]\n    logging:\n      level_detection:\n        patterns:\n          loud: 'x'\n", 7, &["loud", "must be a level"]),
-            ("processes:\n  a:\n    command: [x]\n    logging:\n      filters:\n        exclude: ['(']\n", 6, &["invalid regex"]),
-            ("processes:\n  a:\n    command: [x]\n    logging:\n      labels: {a: b}\n", 5, &["unknown key", "labels"]),
-            ("processes:\n  a:\n    command: [x]\n    logging:\n      multiline: {enabld: true}\n", 5, &["unknown key", "did you mean \"enabled\""]),
-            ("processes:\n  a:\n    command: [x]\n    logging:\n      stdout: maybe\n", 5, &["stdout", "true or false"]),
-            ("processes:\n  a:\n    command: [x]\n    logging:\n      redaction:\n        patterns: [{name: x, regex: y}]\n", 6, &["unknown key", "regex"]),
+            (
+                "global:\n  log_multiline_pattern: '(unclosed'\nprocesses:\n  a: {command: [x]}\n",
+                2,
+                &[
+                    "invalid regex",
+                    "\"(unclosed\"",
+                    "global.log_multiline_pattern",
+                ],
+            ),
+            (
+                "global:\n  log_filter_enabled: true\n  log_filter_patterns:\n    - ok\n    - '[z-a]'\nprocesses:\n  a: {command: [x]}\n",
+                5,
+                &["invalid regex", "[z-a]"],
+            ),
+            (
+                "global:\n  log_redaction_patterns: ['sk_(live']\nprocesses:\n  a: {command: [x]}\n",
+                2,
+                &["invalid regex"],
+            ),
+            (
+                "global:\n  log_multiline_timeout: 0\nprocesses:\n  a: {command: [x]}\n",
+                2,
+                &["log_multiline_timeout", "milliseconds"],
+            ),
+            (
+                "global:\n  log_multiline_timeout: 2m\nprocesses:\n  a: {command: [x]}\n",
+                2,
+                &["between 1 and 60000"],
+            ),
+            (
+                "global:\n  log_multiline_max_lines: 5000\nprocesses:\n  a: {command: [x]}\n",
+                2,
+                &["between 2 and 1000"],
+            ),
+            (
+                "global:\n  log_filter_level: loud\nprocesses:\n  a: {command: [x]}\n",
+                2,
+                &["log_filter_level", "loud"],
+            ),
+            (
+                "global:\n  log_redaction_placeholder: ''\nprocesses:\n  a: {command: [x]}\n",
+                2,
+                &["must not be empty"],
+            ),
+            (
+                "processes:\n  a:\n    command: [x]\n    logging:\n      multiline:\n        pattern: '^(['\n",
+                6,
+                &["invalid regex", "processes.a.logging.multiline.pattern"],
+            ),
+            (
+                "processes:\n  a:\n    command: [x]\n    logging:\n      level_detection:\n        patterns:\n          loud: 'x'\n",
+                7,
+                &["loud", "must be a level"],
+            ),
+            (
+                "processes:\n  a:\n    command: [x]\n    logging:\n      filters:\n        exclude: ['(']\n",
+                6,
+                &["invalid regex"],
+            ),
+            (
+                "processes:\n  a:\n    command: [x]\n    logging:\n      labels: {a: b}\n",
+                5,
+                &["unknown key", "labels"],
+            ),
+            (
+                "processes:\n  a:\n    command: [x]\n    logging:\n      multiline: {enabld: true}\n",
+                5,
+                &["unknown key", "did you mean \"enabled\""],
+            ),
+            (
+                "processes:\n  a:\n    command: [x]\n    logging:\n      stdout: maybe\n",
+                5,
+                &["stdout", "true or false"],
+            ),
+            (
+                "processes:\n  a:\n    command: [x]\n    logging:\n      redaction:\n        patterns: [{name: x, regex: y}]\n",
+                6,
+                &["unknown key", "regex"],
+            ),
         ];
         for (text, want_line, words) in cases {
             let e = load_with(text, &[]).expect_err(text);

@@ -14,7 +14,14 @@ pub const MAX_JSON_DEPTH: usize = 16;
 pub const MAX_SLUG: usize = 40;
 
 /// Keys that carry the level, the first one that names a level wins.
-const LEVEL_KEYS: &[&str] = &["level", "level_name", "severity", "log.level", "lvl", "loglevel"];
+const LEVEL_KEYS: &[&str] = &[
+    "level",
+    "level_name",
+    "severity",
+    "log.level",
+    "lvl",
+    "loglevel",
+];
 /// Keys that carry the message.
 const MSG_KEYS: &[&str] = &["msg", "message", "@message"];
 
@@ -100,7 +107,8 @@ pub fn render_text(p: &Parsed, out: &mut Vec<u8>) {
     out.extend_from_slice(p.msg.as_bytes());
     let mut first = true;
     for (k, v) in &p.fields {
-        if k == "event" || matches!(v, Value::Object(m) if m.is_empty())
+        if k == "event"
+            || matches!(v, Value::Object(m) if m.is_empty())
             || matches!(v, Value::Array(a) if a.is_empty())
         {
             continue;

@@ -165,7 +165,10 @@ pub fn detect(line: &str) -> Option<Severity> {
         // UPPERCASE standing alone.
         if upper
             && matches!(before, b' ' | b'\t' | b'[' | b'(' | b'.' | b'|' | b'<')
-            && matches!(after, b' ' | b'\t' | b']' | b')' | b':' | b'|' | b'>' | b',' | b'-')
+            && matches!(
+                after,
+                b' ' | b'\t' | b']' | b')' | b':' | b'|' | b'>' | b',' | b'-'
+            )
         {
             return Some(level);
         }
@@ -180,9 +183,13 @@ pub fn detect(line: &str) -> Option<Severity> {
         }
         // "Error: …", "Warning: …", "warning: …" (not "info:" or "debug:").
         if after == b':' && matches!(before, b' ' | b'\t' | b']' | b'.' | b'>') {
-            let capital = word[0].is_ascii_uppercase() && word[1..].iter().all(u8::is_ascii_lowercase);
+            let capital =
+                word[0].is_ascii_uppercase() && word[1..].iter().all(u8::is_ascii_lowercase);
             let lower_ok = word.iter().all(u8::is_ascii_lowercase)
-                && matches!(level, Severity::Warn | Severity::Error | Severity::Fatal | Severity::Critical);
+                && matches!(
+                    level,
+                    Severity::Warn | Severity::Error | Severity::Fatal | Severity::Critical
+                );
             if capital || lower_ok {
                 if level == Severity::Error && ends_with_ci(&b[..start], b"parse ") {
                     return Some(Severity::Fatal);

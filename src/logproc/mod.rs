@@ -199,7 +199,13 @@ impl Stage {
     }
 
     /// Takes one line (or piece of an over-long line) at time `now` (ms, monotonic).
-    pub fn push(&mut self, line: &[u8], partial: bool, now: u64, emit: &mut dyn FnMut(&Record<'_>)) {
+    pub fn push(
+        &mut self,
+        line: &[u8],
+        partial: bool,
+        now: u64,
+        emit: &mut dyn FnMut(&Record<'_>),
+    ) {
         if self.off {
             return;
         }
@@ -216,9 +222,7 @@ impl Stage {
             return;
         };
         let starts = self.lines == 0 || is_start(m, &text);
-        if starts
-            || self.lines >= m.max_lines
-            || self.buf.len() + 1 + text.len() > MAX_RECORD_BYTES
+        if starts || self.lines >= m.max_lines || self.buf.len() + 1 + text.len() > MAX_RECORD_BYTES
         {
             self.flush(emit);
         }
@@ -276,7 +280,12 @@ impl Stage {
         let level = parsed
             .as_ref()
             .and_then(|p| p.level)
-            .or_else(|| r.custom_levels.iter().find(|(_, re)| re.is_match(text)).map(|(l, _)| *l))
+            .or_else(|| {
+                r.custom_levels
+                    .iter()
+                    .find(|(_, re)| re.is_match(text))
+                    .map(|(l, _)| *l)
+            })
             .or_else(|| if r.detect { level::detect(text) } else { None })
             .unwrap_or(r.default_level);
         if let Some(f) = &r.filter {
@@ -338,7 +347,9 @@ fn literal_braces(p: &str) -> Cow<'_, str> {
         let rest = &b[i + 1..];
         let d1 = rest.iter().take_while(|c| c.is_ascii_digit()).count();
         let after = &rest[d1..];
-        let d2 = after.strip_prefix(b",").map(|a| a.iter().take_while(|c| c.is_ascii_digit()).count());
+        let d2 = after
+            .strip_prefix(b",")
+            .map(|a| a.iter().take_while(|c| c.is_ascii_digit()).count());
         let close = match d2 {
             Some(n) => after.get(1 + n),
             None => after.first(),
@@ -369,7 +380,11 @@ fn literal_braces(p: &str) -> Cow<'_, str> {
         out.push_str(&p[i..i + n]);
         i += n;
     }
-    if changed { Cow::Owned(out) } else { Cow::Borrowed(p) }
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(p)
+    }
 }
 
 /// Whether `line` opens a new record under `m`.

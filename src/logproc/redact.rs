@@ -7,7 +7,8 @@
 //!    `'key' => 'value'`, `Authorization: Bearer xyz`. A key is sensitive when, lower-cased and
 //!    without `_`, `-`, `.`, it ends with one of [`SENSITIVE_KEYS`] (so `DB_PASSWORD`,
 //!    `x-api-key`, `accessToken` and `_token` are, `password_reset_at` and `tokens_used` are not)
-//!    or with a word the user listed in `log_redaction_patterns`. Only the value is replaced.
+//!    or with a word the user listed in `log_redaction_patterns`. Only the value is replaced;
+//!    a `pwd` value that is a path (`PWD=/var/www`) is the shell's directory and is kept.
 //! 2. **Credentials in URLs**: `scheme://user:secret@host` keeps the user and the host.
 //! 3. **Card numbers**: 13–19 digits, optionally grouped by single spaces or dashes, with a
 //!    known issuer prefix and length, passing the Luhn check: all digits but the last four
@@ -167,6 +168,10 @@ impl Redactor {
             if value.is_empty() || value == self.placeholder {
                 continue;
             }
+            // `PWD=/var/www` is the shell's working directory, not a password.
+            if value.starts_with(['/', '~']) && key_ends_with(&s[key_start..key_end], "pwd") {
+                continue;
+            }
             let o = out.get_or_insert_with(|| String::with_capacity(s.len() + 16));
             o.push_str(&s[copied..vs]);
             o.push_str(&self.placeholder);
@@ -191,7 +196,9 @@ impl Redactor {
             // The authority ends at the first '/', whitespace or quote; userinfo at its last '@'.
             let end = b[start..]
                 .iter()
-                .position(|&c| matches!(c, b'/' | b' ' | b'\t' | b'"' | b'\'' | b'?' | b'#' | b'\\'))
+                .position(|&c| {
+                    matches!(c, b'/' | b' ' | b'\t' | b'"' | b'\'' | b'?' | b'#' | b'\\')
+                })
                 .map_or(b.len(), |e| start + e);
             let Some(at) = b[start..end].iter().rposition(|&c| c == b'@') else {
                 continue;
@@ -232,7 +239,10 @@ impl Redactor {
             let dom = s[at + 1..de].trim_end_matches(['.', '-']);
             let de = at + 1 + dom.len();
             let tld = dom.rsplit('.').next().unwrap_or("");
-            if ls == at || ls < copied || !dom.contains('.') || tld.len() < 2
+            if ls == at
+                || ls < copied
+                || !dom.contains('.')
+                || tld.len() < 2
                 || !tld.bytes().all(|c| c.is_ascii_alphabetic())
             {
                 continue;
@@ -248,6 +258,10 @@ impl Redactor {
             o
         })
     }
+}
+
+fn key_ends_with(key: &str, suffix: &str) -> bool {
+    key.len() >= suffix.len() && key[key.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
 }
 
 /// The key token that ends right before separator `sep` (quotes and spaces allowed between):
@@ -323,7 +337,12 @@ fn value_after(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     let bare_end = |from: usize| {
         from + b[from..]
             .iter()
-            .position(|&c| matches!(c, b' ' | b'\t' | b',' | b';' | b'&' | b')' | b'}' | b']' | b'"' | b'\''))
+            .position(|&c| {
+                matches!(
+                    c,
+                    b' ' | b'\t' | b',' | b';' | b'&' | b')' | b'}' | b']' | b'"' | b'\''
+                )
+            })
             .unwrap_or(b.len() - from)
     };
     let ve = bare_end(v);
@@ -346,20 +365,24 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Card lengths by issuer prefix (IIN ranges as published by the networks).
 fn issuer_accepts(d: &[u8]) -> bool {
     let n = d.len();
-    let num = |k: usize| d[..k].iter().fold(0u32, |a, c| a * 10 + u32::from(c - b'0'));
+    let num = |k: usize| {
+        d[..k]
+            .iter()
+            .fold(0u32, |a, c| a * 10 + u32::from(c - b'0'))
+    };
     match d[0] {
-        b'4' => matches!(n, 13 | 16 | 19),                                         // Visa
-        b'5' => (51..=55).contains(&num(2)) && n == 16,                              // Mastercard
-        b'2' => (2221..=2720).contains(&num(4)) && n == 16,                          // Mastercard
+        b'4' => matches!(n, 13 | 16 | 19),                  // Visa
+        b'5' => (51..=55).contains(&num(2)) && n == 16,     // Mastercard
+        b'2' => (2221..=2720).contains(&num(4)) && n == 16, // Mastercard
         b'3' => {
             (matches!(num(2), 34 | 37) && n == 15)                                   // Amex
                 || ((3528..=3589).contains(&num(4)) && (16..=19).contains(&n))        // JCB
                 || (((300..=305).contains(&num(3)) || matches!(num(2), 36 | 38 | 39))
-                    && (14..=19).contains(&n))                                       // Diners
+                    && (14..=19).contains(&n)) // Diners
         }
         b'6' => {
             (num(4) == 6011 || num(2) == 65 || (644..=649).contains(&num(3)) || num(2) == 62)
-                && (16..=19).contains(&n)                                            // Discover, UnionPay
+                && (16..=19).contains(&n) // Discover, UnionPay
         }
         _ => false,
     }
@@ -391,7 +414,8 @@ pub fn mask_cards(s: &str) -> Option<String> {
     let mut out: Option<Vec<u8>> = None;
     let mut i = 0;
     while i < b.len() {
-        if !b[i].is_ascii_digit() || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
+        if !b[i].is_ascii_digit()
+            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
         {
             i += 1;
             continue;
@@ -416,7 +440,9 @@ pub fn mask_cards(s: &str) -> Option<String> {
         }
         let end = groups.last().map_or(i, |g| g.1);
         // A run glued to letters is an identifier, not a number.
-        let glued = b.get(end).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_');
+        let glued = b
+            .get(end)
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_');
         let mut hit = None;
         if !glued {
             // The longest span of whole groups, from the first group or later, that is a card.

@@ -220,7 +220,11 @@ impl<'a> Reactor<'a> {
                 Some(std::time::Duration::ZERO)
             } else {
                 let due = [self.sup.next_deadline(), self.log_deadline()];
-                let mut wait = due.into_iter().flatten().min().map(|d| d.saturating_sub(now));
+                let mut wait = due
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map(|d| d.saturating_sub(now));
                 if self.sup.watched_groups().next().is_some() {
                     wait = Some(wait.map_or(GROUP_CHECK_MS, |w| w.min(GROUP_CHECK_MS)));
                 }
@@ -548,7 +552,11 @@ impl<'a> Reactor<'a> {
 
     /// The earliest deadline of a held log record.
     fn log_deadline(&self) -> Option<u64> {
-        self.pipes.iter().flatten().filter_map(Pipe::next_deadline).min()
+        self.pipes
+            .iter()
+            .flatten()
+            .filter_map(Pipe::next_deadline)
+            .min()
     }
 
     /// Writes held log records whose deadline has passed.
