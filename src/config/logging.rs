@@ -266,7 +266,7 @@ fn build(ctx: &Ctx<'_>, s: &Settings, ov: &[Applied]) -> Res<Rules> {
     for (l, src) in &s.custom_levels {
         custom_levels.push((*l, regex(ctx, src, ov)?));
     }
-    custom_levels.sort_by(|a, b| b.0.cmp(&a.0));
+    custom_levels.sort_by_key(|c| std::cmp::Reverse(c.0));
     let multiline = if s.ml_enabled {
         Some(Multiline {
             start: s

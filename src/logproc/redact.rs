@@ -208,7 +208,7 @@ impl Redactor {
                 continue;
             };
             let pw = start + colon + 1;
-            if pw == at || &s[pw..at] == self.placeholder {
+            if pw == at || s[pw..at] == self.placeholder {
                 continue;
             }
             let o = out.get_or_insert_with(|| String::with_capacity(s.len() + 16));

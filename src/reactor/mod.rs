@@ -424,7 +424,7 @@ impl<'a> Reactor<'a> {
                 process: process.clone(),
                 stream,
                 lines: Lines::default(),
-                shaper: spec.logging.shaper(stream),
+                shaper: ShaperFor::shaper(&spec.logging, stream),
                 readable: true,
             });
         }
