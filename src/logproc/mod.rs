@@ -213,16 +213,21 @@ impl Stage {
             Ok(s) => Cow::Borrowed(s),
             Err(_) => String::from_utf8_lossy(line),
         };
-        let rules = Arc::clone(&self.rules);
         let long = std::mem::replace(&mut self.in_long_line, partial);
-        let Some(m) = rules.multiline.as_ref().filter(|_| !partial && !long) else {
+        let open = self.lines;
+        let multiline = self
+            .rules
+            .multiline
+            .as_ref()
+            .filter(|_| !partial && !long)
+            .map(|m| (open == 0 || is_start(m, &text), m.max_lines, m.timeout_ms));
+        let Some((starts, max_lines, timeout_ms)) = multiline else {
             // Pieces of a long line are records of their own, in order.
             self.flush(emit);
             self.process(&text, 1, partial, emit);
             return;
         };
-        let starts = self.lines == 0 || is_start(m, &text);
-        if starts || self.lines >= m.max_lines || self.buf.len() + 1 + text.len() > MAX_RECORD_BYTES
+        if starts || self.lines >= max_lines || self.buf.len() + 1 + text.len() > MAX_RECORD_BYTES
         {
             self.flush(emit);
         }
@@ -235,8 +240,8 @@ impl Stage {
         }
         self.buf.push_str(&text);
         self.lines += 1;
-        self.deadline = Some(now.saturating_add(m.timeout_ms));
-        if self.lines >= m.max_lines {
+        self.deadline = Some(now.saturating_add(timeout_ms));
+        if self.lines >= max_lines {
             self.flush(emit);
         }
     }
