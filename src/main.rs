@@ -12,6 +12,7 @@ mod features;
 mod logproc;
 mod output;
 mod reactor;
+mod status;
 mod supervisor;
 mod sys;
 

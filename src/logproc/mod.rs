@@ -227,8 +227,7 @@ impl Stage {
             self.process(&text, 1, partial, emit);
             return;
         };
-        if starts || self.lines >= max_lines || self.buf.len() + 1 + text.len() > MAX_RECORD_BYTES
-        {
+        if starts || self.lines >= max_lines || self.buf.len() + 1 + text.len() > MAX_RECORD_BYTES {
             self.flush(emit);
         }
         if text.len() >= MAX_RECORD_BYTES {
