@@ -68,17 +68,38 @@ pub struct Redactor {
 impl Redactor {
     /// The text with every built-in and user rule applied.
     pub fn text<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        // One pass to see which rules can apply at all: most lines need none of them.
+        let b = s.as_bytes();
+        let (mut sep, mut url, mut digits, mut at) = (false, false, 0usize, false);
+        for (i, &c) in b.iter().enumerate() {
+            match c {
+                b'=' => sep = true,
+                b':' => {
+                    sep = true;
+                    url |= b.get(i + 1..i + 3) == Some(b"//");
+                }
+                b'0'..=b'9' => digits += 1,
+                b'@' => at = true,
+                _ => {}
+            }
+        }
         let mut out = Cow::Borrowed(s);
-        if let Some(r) = self.key_values(&out) {
-            out = Cow::Owned(r);
+        if sep {
+            if let Some(r) = self.key_values(&out) {
+                out = Cow::Owned(r);
+            }
         }
-        if let Some(r) = self.url_credentials(&out) {
-            out = Cow::Owned(r);
+        if url && at {
+            if let Some(r) = self.url_credentials(&out) {
+                out = Cow::Owned(r);
+            }
         }
-        if let Some(r) = mask_cards(&out) {
-            out = Cow::Owned(r);
+        if digits >= 13 {
+            if let Some(r) = mask_cards(&out) {
+                out = Cow::Owned(r);
+            }
         }
-        if self.emails {
+        if self.emails && at {
             if let Some(r) = self.email_addresses(&out) {
                 out = Cow::Owned(r);
             }
@@ -119,7 +140,8 @@ impl Redactor {
 
     /// Whether values under `key` are secrets.
     pub fn sensitive(&self, key: &str) -> bool {
-        if key.len() > MAX_KEY {
+        // Fast refusal: every sensitive key ends with a letter (timestamps' `10:00` do not).
+        if key.len() > MAX_KEY || !key.as_bytes().last().is_some_and(u8::is_ascii_alphabetic) {
             return false;
         }
         let mut norm = [0u8; MAX_KEY];
@@ -190,7 +212,7 @@ impl Redactor {
         let mut out: Option<String> = None;
         let mut copied = 0;
         let mut from = 0;
-        while let Some(p) = find(&b[from..], b"://") {
+        while let Some(p) = find_scheme_sep(&b[from..]) {
             let start = from + p + 3;
             from = start;
             // The authority ends at the first '/', whitespace or quote; userinfo at its last '@'.
@@ -358,8 +380,17 @@ fn value_after(b: &[u8], sep: usize) -> Option<(usize, usize)> {
     Some((v, ve))
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Where `://` is.
+fn find_scheme_sep(hay: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(p) = hay[from..].iter().position(|&c| c == b':') {
+        let i = from + p;
+        if hay.get(i + 1..i + 3) == Some(b"//") {
+            return Some(i);
+        }
+        from = i + 1;
+    }
+    None
 }
 
 /// Card lengths by issuer prefix (IIN ranges as published by the networks).
@@ -408,6 +439,10 @@ pub fn is_card(digits: &[u8]) -> bool {
     (13..=19).contains(&digits.len()) && issuer_accepts(digits) && luhn(digits)
 }
 
+/// Most digit groups of one candidate (`4111 1111 1111 1111` has 4; a few more allow a card
+/// between other numbers).
+const MAX_GROUPS: usize = 8;
+
 /// Rule 3: every card number masked but its last four digits.
 pub fn mask_cards(s: &str) -> Option<String> {
     let b = s.as_bytes();
@@ -421,15 +456,17 @@ pub fn mask_cards(s: &str) -> Option<String> {
             continue;
         }
         // Digit groups separated by one space or dash.
-        let mut groups: Vec<(usize, usize)> = Vec::new();
+        let mut groups = [(0usize, 0usize); MAX_GROUPS];
+        let mut n = 0;
         let mut k = i;
         loop {
             let gs = k;
             while k < b.len() && b[k].is_ascii_digit() {
                 k += 1;
             }
-            groups.push((gs, k));
-            if groups.len() > 8
+            groups[n] = (gs, k);
+            n += 1;
+            if n == MAX_GROUPS
                 || k + 1 >= b.len()
                 || !matches!(b[k], b' ' | b'-')
                 || !b[k + 1].is_ascii_digit()
@@ -438,37 +475,44 @@ pub fn mask_cards(s: &str) -> Option<String> {
             }
             k += 1;
         }
-        let end = groups.last().map_or(i, |g| g.1);
+        let groups = &groups[..n];
+        let end = groups[n - 1].1;
+        let total: usize = groups.iter().map(|g| g.1 - g.0).sum();
         // A run glued to letters is an identifier, not a number.
         let glued = b
             .get(end)
             .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_');
         let mut hit = None;
-        if !glued {
+        if !glued && total >= 13 {
             // The longest span of whole groups, from the first group or later, that is a card.
-            'search: for s0 in 0..groups.len() {
-                for e0 in (s0..groups.len()).rev() {
-                    let digits: Vec<u8> = groups[s0..=e0]
-                        .iter()
-                        .flat_map(|&(a, z)| b[a..z].iter().copied())
-                        .collect();
-                    if digits.len() < 13 {
+            'search: for s0 in 0..n {
+                for e0 in (s0..n).rev() {
+                    let len: usize = groups[s0..=e0].iter().map(|g| g.1 - g.0).sum();
+                    if len < 13 {
                         break;
                     }
-                    if digits.len() <= 19 && (s0 == e0 || groups.len() > 1) && is_card(&digits) {
-                        hit = Some((groups[s0].0, groups[e0].1));
+                    if len > 19 {
+                        continue;
+                    }
+                    let mut digits = [0u8; 19];
+                    let mut d = 0;
+                    for &(a, z) in &groups[s0..=e0] {
+                        digits[d..d + z - a].copy_from_slice(&b[a..z]);
+                        d += z - a;
+                    }
+                    if is_card(&digits[..d]) {
+                        hit = Some((groups[s0].0, groups[e0].1, d));
                         break 'search;
                     }
                 }
-                if groups.len() == 1 {
+                if n == 1 {
                     break;
                 }
             }
         }
         match hit {
-            Some((hs, he)) => {
+            Some((hs, he, total)) => {
                 let o = out.get_or_insert_with(|| b.to_vec());
-                let total = b[hs..he].iter().filter(|c| c.is_ascii_digit()).count();
                 let mut seen = 0;
                 for c in &mut o[hs..he] {
                     if c.is_ascii_digit() {
