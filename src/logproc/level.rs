@@ -142,6 +142,10 @@ pub fn detect(line: &str) -> Option<Severity> {
         while i < b.len() && b[i].is_ascii_alphabetic() {
             i += 1;
         }
+        // Level words and keys are 3 to 10 letters long.
+        if !(3..=10).contains(&(i - start)) {
+            continue;
+        }
         let before = if start == 0 { b' ' } else { b[start - 1] };
         let after = b.get(i).copied().unwrap_or(b' ');
         if is_word_byte(before) || is_word_byte(after) {

@@ -70,17 +70,30 @@ impl Redactor {
     pub fn text<'a>(&self, s: &'a str) -> Cow<'a, str> {
         // One pass to see which rules can apply at all: most lines need none of them.
         let b = s.as_bytes();
-        let (mut sep, mut url, mut digits, mut at) = (false, false, 0usize, false);
+        let (mut sep, mut url, mut at) = (false, false, false);
+        // Digits of the current run, single spaces and dashes included (card candidates).
+        let (mut run, mut card) = (0usize, false);
         for (i, &c) in b.iter().enumerate() {
             match c {
-                b'=' => sep = true,
+                b'0'..=b'9' => {
+                    run += 1;
+                    card |= run >= 13;
+                }
+                b' ' | b'-' if i > 0 && b[i - 1].is_ascii_digit() => {}
+                b'=' => {
+                    sep = true;
+                    run = 0;
+                }
                 b':' => {
                     sep = true;
                     url |= b.get(i + 1..i + 3) == Some(b"//");
+                    run = 0;
                 }
-                b'0'..=b'9' => digits += 1,
-                b'@' => at = true,
-                _ => {}
+                b'@' => {
+                    at = true;
+                    run = 0;
+                }
+                _ => run = 0,
             }
         }
         let mut out = Cow::Borrowed(s);
@@ -94,7 +107,7 @@ impl Redactor {
                 out = Cow::Owned(r);
             }
         }
-        if digits >= 13 {
+        if card {
             if let Some(r) = mask_cards(&out) {
                 out = Cow::Owned(r);
             }
