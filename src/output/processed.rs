@@ -79,3 +79,81 @@ impl Output<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+    use crate::config::model::Level;
+    use crate::logproc::Severity;
+    use crate::output::QUEUE_LIMIT;
+
+    fn format(format: LogFormat, r: &Record<'_>) -> String {
+        let stdout = std::io::stdout();
+        let mut out = Output::new(stdout.as_fd(), format, Level::Info);
+        out.record("app-0", "app", Stream::Stderr, r);
+        let text = String::from_utf8(out.buf[out.head..].to_vec()).unwrap();
+        out.buf.clear(); // never written
+        text
+    }
+
+    #[test]
+    fn json_records_keep_our_keys_and_nest_fields() {
+        let p = json::parse(r#"{"level":"error","msg":"Query failed","query":"SELECT *","duration":5000,"time":"x","msg2":"y"}"#).unwrap();
+        let rec = Record {
+            level: Severity::Error,
+            msg: &p.msg,
+            lines: 1,
+            json: Some(&p),
+            partial: false,
+        };
+        let line = format(LogFormat::Json, &rec);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["level"], "error");
+        assert_eq!(v["msg"], "Query failed");
+        assert_eq!(
+            (
+                v["process"].as_str(),
+                v["instance"].as_str(),
+                v["stream"].as_str()
+            ),
+            (Some("app"), Some("app-0"), Some("stderr"))
+        );
+        assert_eq!(v["fields"]["duration"], 5000);
+        assert_eq!(v["fields"]["time"], "x", "the child's time stays in fields");
+        assert_ne!(v["time"], "x");
+        assert!(v.get("lines").is_none() && v.get("partial").is_none());
+        let text = format(LogFormat::Text, &rec);
+        assert!(
+            text.ends_with(" ERROR [app-0] [query_failed] Query failed (duration: 5000ms, msg2: y, query: SELECT *, time: x)\n"),
+            "{text}"
+        );
+        let trace = Record {
+            level: Severity::Fatal,
+            msg: "PHP Fatal error: x\nStack trace:\n#0 {main}",
+            lines: 3,
+            json: None,
+            partial: false,
+        };
+        let v: serde_json::Value = serde_json::from_str(&format(LogFormat::Json, &trace)).unwrap();
+        assert_eq!(
+            (v["level"].as_str(), v["lines"].as_i64()),
+            (Some("fatal"), Some(3))
+        );
+        assert_eq!(v["msg"], "PHP Fatal error: x\nStack trace:\n#0 {main}");
+    }
+
+    #[test]
+    fn held_bytes_count_against_the_queue() {
+        let stdout = std::io::stdout();
+        let mut out = Output::new(stdout.as_fd(), LogFormat::Json, Level::Info);
+        assert!(out.has_room());
+        out.held_changed(0, QUEUE_LIMIT);
+        assert!(!out.has_room());
+        out.held_changed(QUEUE_LIMIT, 10);
+        assert!(out.has_room());
+        out.held_changed(10, 0);
+        assert_eq!(out.held, 0);
+    }
+}
