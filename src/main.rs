@@ -106,13 +106,13 @@ fn run() -> u8 {
             };
             let prepared = match startup::prepare(&request) {
                 Ok(p) => p,
-                Err((failure, partial)) => {
+                Err(stopped) => {
                     if dry_run {
                         say(&supervisor::describe_plan(&c));
-                        say(&partial.text);
+                        say(&stopped.partial.text);
                     }
-                    eprintln!("phpeek-pm: {}", failure.msg);
-                    return failure.code;
+                    eprintln!("phpeek-pm: {}", stopped.failure.msg);
+                    return stopped.failure.code;
                 }
             };
             if dry_run {

@@ -13,6 +13,8 @@ use crate::config::model::Config;
 use crate::supervisor::Note;
 
 /// What a step gets to work with.
+// A build without any start-up feature has no step to read it.
+#[allow(dead_code)]
 pub struct Request<'a> {
     pub config: &'a Config,
     /// `--php-fpm-profile`.
@@ -85,12 +87,22 @@ const STEPS: &[Step] = &[
 
 static REPORT: OnceLock<Report> = OnceLock::new();
 
+/// Start-up stopped: the failure, and what the steps before it produced (for `--dry-run`).
+#[derive(Debug)]
+pub struct Stopped {
+    pub failure: Failure,
+    pub partial: Prepared,
+}
+
 /// Runs every step; on success the report becomes readable through `report()`.
-pub fn prepare(req: &Request<'_>) -> Result<Prepared, (Failure, Prepared)> {
+pub fn prepare(req: &Request<'_>) -> Result<Prepared, Box<Stopped>> {
     let mut p = Prepared::default();
     for step in STEPS {
-        if let Err(f) = step(req, &mut p) {
-            return Err((f, p));
+        if let Err(failure) = step(req, &mut p) {
+            return Err(Box::new(Stopped {
+                failure,
+                partial: p,
+            }));
         }
     }
     let _ = REPORT.set(p.report.clone());
