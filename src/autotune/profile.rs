@@ -441,6 +441,28 @@ mod tests {
         assert_eq!(run("medium", 2048, 4).unwrap().pool.max_requests, 1000);
     }
 
+    /// The extra rows of docs/PHP-FPM-AUTOTUNE.md (fractional CPUs), also checked in a real
+    /// container by tests/container/autotune.sh.
+    #[test]
+    fn documented_fractional_cpu_rows() {
+        let at = |name, mib, cpu_millis| {
+            let s = size(
+                by_name(name).unwrap(),
+                Input {
+                    memory_bytes: mib * MIB,
+                    cpu_millis,
+                    share_ppm: None,
+                },
+            )
+            .unwrap();
+            let p = s.pool;
+            (s.by_memory, p.max_children, p.start_servers, p.min_spare, p.max_spare)
+        };
+        assert_eq!(at("light", 512, 1500), (3, 3, 1, 1, 2));
+        assert_eq!(at("medium", 1024, 500), (10, 4, 2, 1, 2));
+        assert_eq!(at("dev", 512, 2000), (4, 2, 2, 2, 2));
+    }
+
     #[test]
     fn smallest_memory_per_profile() {
         for (name, min) in [
