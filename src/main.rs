@@ -15,6 +15,7 @@ mod features;
 mod output;
 mod reactor;
 mod startup;
+mod status;
 mod supervisor;
 mod sys;
 

@@ -118,3 +118,45 @@ pub fn report() -> &'static Report {
     };
     REPORT.get().unwrap_or(&EMPTY)
 }
+
+/// Puts what start-up found into the status snapshot's manager part (the API and `/metrics`
+/// call this when they build a snapshot).
+#[allow(dead_code)]
+pub fn fill(view: &mut crate::status::ManagerView) {
+    let r = report();
+    view.framework = r.framework.map(str::to_owned);
+    view.autotune = r.autotune.as_ref().map(|a| {
+        a.vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_fills_the_snapshot() {
+        let mut view = crate::status::ManagerView::default();
+        fill(&mut view);
+        // Nothing prepared in this test process: the snapshot says so.
+        assert_eq!((view.framework, view.autotune), (None, None));
+        let _ = REPORT.set(Report {
+            framework: Some("laravel"),
+            autotune: Some(PoolReport {
+                profile: "medium",
+                vars: vec![("PHP_FPM_MAX_CHILDREN", "16".to_owned())],
+                ..PoolReport::default()
+            }),
+        });
+        let mut view = crate::status::ManagerView::default();
+        fill(&mut view);
+        assert_eq!(view.framework.as_deref(), Some("laravel"));
+        assert_eq!(
+            view.autotune,
+            Some(vec![("PHP_FPM_MAX_CHILDREN".to_owned(), "16".to_owned())])
+        );
+    }
+}

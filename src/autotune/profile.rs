@@ -456,7 +456,13 @@ mod tests {
             )
             .unwrap();
             let p = s.pool;
-            (s.by_memory, p.max_children, p.start_servers, p.min_spare, p.max_spare)
+            (
+                s.by_memory,
+                p.max_children,
+                p.start_servers,
+                p.min_spare,
+                p.max_spare,
+            )
         };
         assert_eq!(at("light", 512, 1500), (3, 3, 1, 1, 2));
         assert_eq!(at("medium", 1024, 500), (10, 4, 2, 1, 2));
