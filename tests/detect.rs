@@ -224,3 +224,53 @@ fn framework_setup_false_turns_the_setup_off() {
     );
     assert!(!app.path.join("storage").exists());
 }
+
+#[test]
+fn an_unprivileged_manager_creates_but_cannot_give_away_and_says_so_once() {
+    // The manager runs as nobody in a directory nobody owns; php-fpm's user is root (uid 0):
+    // mkdir works, chown does not (EPERM).
+    let app = TestDir::new("det-unpriv");
+    touch(&app.path, "artisan");
+    let cfg = app.write(
+        "c.yaml",
+        "processes:\n  php-fpm:\n    type: oneshot\n    user: root\n    command: [true]\n",
+    );
+    std::os::unix::fs::chown(&app.path, Some(65534), Some(65534)).unwrap();
+    std::os::unix::fs::chown(&cfg, Some(65534), Some(65534)).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            bin(),
+            "-c",
+        ])
+        .arg(&cfg)
+        .current_dir(&app.path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("setpriv");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let recs = records(&stdout);
+    let warnings: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["event"] == "framework_setup" && r["level"] == "warn")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stdout}");
+    let msg = warnings[0]["msg"].as_str().unwrap_or("");
+    assert!(msg.contains("cannot give them to root (0:0)"), "{msg}");
+    let m = std::fs::metadata(app.path.join("bootstrap/cache")).unwrap();
+    assert_eq!(m.uid(), 65534, "created by the manager's own user");
+    // The info event does not claim root owns them.
+    let info = recs
+        .iter()
+        .find(|r| r["event"] == "framework_setup" && r["level"] == "info")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        info["msg"]
+            .as_str()
+            .unwrap_or("")
+            .contains("owned by uid 65534"),
+        "{info}"
+    );
+}

@@ -115,6 +115,8 @@ pub struct SetupResult {
     /// Directories created (relative), parents first.
     pub created: Vec<String>,
     pub warnings: Vec<String>,
+    /// Some created directory could not be given to the owner (a warning says which).
+    pub owner_failed: bool,
 }
 
 /// Creates the missing Laravel directories under `app`, owned by `owner`.
@@ -160,28 +162,50 @@ pub fn setup_laravel(
         r.created = missing.iter().map(|m| m.display().to_string()).collect();
         return r;
     }
+    let mut not_given: Vec<String> = Vec::new();
+    let mut chown_error = None;
     for rel in &missing {
         let path = app.join(rel);
-        if let Err(e) = create(&path, owner) {
-            r.warnings
-                .push(format!("cannot create {}: {e}", path.display()));
-            // Its children cannot be created either; go on with the other branches.
-            continue;
+        match create(&path, owner) {
+            Err(e) => {
+                r.warnings
+                    .push(format!("cannot create {}: {e}", path.display()));
+                // Its children cannot be created either; go on with the other branches.
+                continue;
+            }
+            Ok(Err(e)) => {
+                not_given.push(rel.display().to_string());
+                chown_error = Some(e);
+            }
+            Ok(Ok(())) => {}
         }
         r.created.push(rel.display().to_string());
+    }
+    r.owner_failed = chown_error.is_some();
+    if let (Some(o), Some(e)) = (owner, chown_error) {
+        // One warning for all of them: typically the manager does not run as root.
+        r.warnings.push(format!(
+            "created {} but cannot give them to {} ({}:{}): {e}",
+            not_given.join(", "),
+            o.name,
+            o.uid,
+            o.gid
+        ));
     }
     r
 }
 
-fn create(path: &Path, owner: Option<&Owner>) -> std::io::Result<()> {
+/// Creates one directory (mode 0775) and gives it to `owner`. The outer error: it could not
+/// be created; the inner one: created, but the ownership could not be changed.
+fn create(path: &Path, owner: Option<&Owner>) -> std::io::Result<std::io::Result<()>> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir(path)?;
     // The umask would take the group's write bit away.
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(DIR_MODE))?;
-    if let Some(o) = owner {
-        std::os::unix::fs::chown(path, Some(o.uid), Some(o.gid))?;
-    }
-    Ok(())
+    Ok(match owner {
+        Some(o) => std::os::unix::fs::chown(path, Some(o.uid), Some(o.gid)),
+        None => Ok(()),
+    })
 }
 
 /// Whether `dir` is on a read-only filesystem (or the user says the root is read-only).
@@ -265,7 +289,7 @@ pub fn run(req: &Request<'_>, app: &Path, read_only: bool, out: &mut Prepared) {
         }
     };
     let r = setup_laravel(app, owner.as_ref(), read_only, req.dry_run);
-    let who = owner.as_ref().map_or_else(
+    let who = owner.as_ref().filter(|_| !r.owner_failed).map_or_else(
         || format!("uid {}", crate::sys::uid()),
         |o| {
             format!(
