@@ -31,6 +31,10 @@ pub const EXIT_TOO_LITTLE_MEMORY: u8 = 1;
 /// Exit code for a bad profile name, threshold or user-set `PHP_FPM_*` value.
 pub const EXIT_USAGE: u8 = 2;
 
+/// Where `/proc` and `/sys/fs/cgroup` are read from (tests read fixture trees instead, through
+/// `cgroup::read`).
+const SYSTEM_ROOT: &str = "/";
+
 /// The exported variables, in the order the README's pool file lists them.
 pub const VARS: [&str; 6] = [
     "PHP_FPM_PM",
@@ -57,7 +61,7 @@ pub fn step(req: &Request<'_>, out: &mut Prepared) -> Result<(), Failure> {
         }
         return Ok(());
     };
-    let limits = cgroup::read(Path::new("/"));
+    let limits = cgroup::read(Path::new(SYSTEM_ROOT));
     let host_cpus = rustix::thread::sched_getaffinity(None).map_or(1, |s| s.count().max(1));
     let r = plan(&choice, &limits, u64::from(host_cpus), req);
     out.text.push_str(&r.text);
@@ -201,7 +205,7 @@ fn resources(l: &cgroup::Limits, host_cpus: u64) -> Result<Resources, String> {
             );
         }
     };
-    let host_millis = host_cpus.max(1) * 1000;
+    let host_millis = host_cpus.max(1) * profile::PERMILLE;
     let (cpu_millis, cpu_from) = match &l.cpu.limit {
         Some(c) if c.value < host_millis => (c.value, c.source.clone()),
         Some(c) => (
