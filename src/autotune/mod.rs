@@ -539,13 +539,12 @@ fn merge(p: &Profile, computed: &Pool, user: &[Option<&str>]) -> Result<Pool, St
             ));
         }
     };
-    let mc = num(1)?.unwrap_or(computed.max_children);
-    let derived = |permille: u64, fallback: u64| {
-        if num(1).ok().flatten().is_some() {
-            (mc * permille).div_ceil(profile::PERMILLE)
-        } else {
-            fallback
-        }
+    let user_mc = num(1)?;
+    let mc = user_mc.unwrap_or(computed.max_children);
+    // With the user's max_children the spares follow it; otherwise they are the computed ones.
+    let derived = |permille: u64, computed_value: u64| match user_mc {
+        Some(_) => (mc * permille).div_ceil(profile::PERMILLE),
+        None => computed_value,
     };
     let (d_start, d_min, d_max) = match p.pm {
         Pm::Static => (mc, mc, mc),
@@ -559,6 +558,8 @@ fn merge(p: &Profile, computed: &Pool, user: &[Option<&str>]) -> Result<Pool, St
         }
     };
     let pool = Pool {
+        // `ondemand` has no `Pm` value; the variable keeps the user's text, and nothing here
+        // depends on the style but the ordering check below (dynamic only).
         pm: pm.unwrap_or(Pm::Dynamic),
         max_children: mc,
         start_servers: num(2)?.unwrap_or(d_start),
@@ -590,7 +591,6 @@ fn merge(p: &Profile, computed: &Pool, user: &[Option<&str>]) -> Result<Pool, St
             ));
         }
     }
-    // An `ondemand` pool keeps its own name in the environment (the user set it).
     Ok(pool)
 }
 
