@@ -59,15 +59,13 @@ impl Feature {
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
         match self {
-            Feature::LogProcessing => true,
+            Feature::LogProcessing | Feature::Autotune | Feature::Detect => true,
             Feature::Health
             | Feature::Hooks
             | Feature::Api
             | Feature::Metrics
             | Feature::Scheduler
-            | Feature::Heartbeat
-            | Feature::Autotune
-            | Feature::Detect => false,
+            | Feature::Heartbeat => false,
         }
     }
 

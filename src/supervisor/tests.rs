@@ -35,9 +35,12 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             stable_after: 5_000,
             max_restart_attempts: None,
             dependency_timeout: None,
+            autotune_memory_threshold: None,
+            framework_setup: true,
             logging: Default::default(),
         },
         processes,
+        child_env: Vec::new(),
     }
 }
 
