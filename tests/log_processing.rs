@@ -376,3 +376,78 @@ fn an_invalid_regex_is_a_configuration_error_with_its_line() {
         }
     }
 }
+
+/// 20,000 traces of 10 lines (2,000,000 bytes) as fast as a child can write them, with
+/// multiline, redaction and filters on: every line arrives, in order, in one record per trace,
+/// and the manager's memory stays bounded (held records count against the output queue).
+#[test]
+fn trace_flood_keeps_every_line_in_order_with_bounded_memory() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    const TRACES: u64 = 20_000;
+    const FRAMES: u64 = 9;
+    let dir = TestDir::new("logproc-flood");
+    let ready = dir.s("flooded");
+    let script = format!(
+        r#"
+import os, sys
+w = sys.stdout.buffer.write
+for t in range({TRACES}):
+    w(b"Exception: trace %d password=hunter2\n" % t + b"".join(b"  #%d frame of %d\n" % (f, t) for f in range({FRAMES})))
+sys.stdout.flush()
+open({ready:?}, "w").close()
+os.execvp("sleep", ["sleep", "600"])
+"#
+    );
+    let cfg = format!(
+        r#"global:
+  log_multiline_enabled: true
+  log_multiline_timeout: 200
+  log_filter_enabled: true
+  log_filter_patterns: [health_check]
+processes:
+  flood:
+    command: {cmd}
+"#,
+        cmd = py(&script),
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let records = Arc::new(AtomicU64::new(0));
+    let problems: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (r2, p2) = (Arc::clone(&records), Arc::clone(&problems));
+    let mut next = 0u64;
+    let tap: Tap = Box::new(move |line, _| {
+        let Ok(v) = serde_json::from_slice::<Value>(line) else {
+            return false;
+        };
+        if v.instance() != Some("flood-0") || !v.is_output() {
+            return false;
+        }
+        let mut want = format!("Exception: trace {next} password=***REDACTED***");
+        for f in 0..FRAMES {
+            want.push_str(&format!("\n  #{f} frame of {next}"));
+        }
+        if v.msg() != want || v.i("lines") != Some(FRAMES as i64 + 1) {
+            let mut p = p2.lock().unwrap();
+            if p.len() < 5 {
+                p.push(format!("record {next}: {v}"));
+            }
+        }
+        next += 1;
+        r2.store(next, Ordering::Relaxed);
+        true
+    });
+    let mut m = Launch::new(Mode::Pid1).config(&path).tap(tap).spawn();
+    poll_until(secs(60.0), "every trace through the manager", || {
+        (records.load(Ordering::Relaxed) >= TRACES).then_some(())
+    });
+    assert!(std::path::Path::new(&ready).exists());
+    let hwm = status_kib(m.pid(), "VmHWM").expect("manager VmHWM");
+    println!("manager peak RSS during the trace flood: {hwm} KiB");
+    assert!(hwm < 32 * 1024, "manager peak RSS {hwm} KiB");
+    let problems = problems.lock().unwrap().clone();
+    assert!(problems.is_empty(), "out of order or split: {problems:#?}");
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(20.0)), 0);
+    assert_eq!(records.load(Ordering::Relaxed), TRACES, "extra records");
+}

@@ -232,7 +232,8 @@ impl Redactor {
             let end = b[start..]
                 .iter()
                 .position(|&c| {
-                    matches!(c, b'/' | b' ' | b'\t' | b'"' | b'\'' | b'?' | b'#' | b'\\')
+                    c.is_ascii_whitespace()
+                        || matches!(c, b'/' | b'"' | b'\'' | b'?' | b'#' | b'\\')
                 })
                 .map_or(b.len(), |e| start + e);
             let Some(at) = b[start..end].iter().rposition(|&c| c == b'@') else {
@@ -353,15 +354,16 @@ fn value_after(b: &[u8], sep: usize) -> Option<(usize, usize)> {
         let q = b[v + 1];
         let vs = v + 2;
         let mut k = vs;
-        while k + 1 < b.len() && !(b[k] == b'\\' && b[k + 1] == q) {
+        while k + 1 < b.len() && !(b[k] == b'\\' && b[k + 1] == q) && b[k] != b'\n' {
             k += 1;
         }
         return Some((vs, if k + 1 < b.len() { k } else { b.len() }));
     }
     if let Some(&q @ (b'"' | b'\'')) = b.get(v) {
         let vs = v + 1;
+        // A value never runs past the end of its line (multiline records hold several).
         let mut k = vs;
-        while k < b.len() && b[k] != q {
+        while k < b.len() && b[k] != q && b[k] != b'\n' {
             if b[k] == b'\\' {
                 k += 1;
             }
@@ -373,10 +375,8 @@ fn value_after(b: &[u8], sep: usize) -> Option<(usize, usize)> {
         from + b[from..]
             .iter()
             .position(|&c| {
-                matches!(
-                    c,
-                    b' ' | b'\t' | b',' | b';' | b'&' | b')' | b'}' | b']' | b'"' | b'\''
-                )
+                c.is_ascii_whitespace()
+                    || matches!(c, b',' | b';' | b'&' | b')' | b'}' | b']' | b'"' | b'\'')
             })
             .unwrap_or(b.len() - from)
     };

@@ -632,6 +632,28 @@ fn leaves_lines_without_secrets_alone() {
 }
 
 #[test]
+fn redaction_stays_within_each_line_of_a_multiline_record() {
+    let r = redactor();
+    let cases: &[(&str, &str)] = &[
+        (
+            "Exception: password=hunter2\n  #0 frame",
+            "Exception: password=***REDACTED***\n  #0 frame",
+        ),
+        (
+            "token: \"abc\n  #0 \"x\"",
+            "token: \"***REDACTED***\n  #0 \"x\"",
+        ),
+        (
+            "dsn mysql://u:p@h\nnext: mysql://v:q@i",
+            "dsn mysql://u:***REDACTED***@h\nnext: mysql://v:***REDACTED***@i",
+        ),
+    ];
+    for (input, want) in cases {
+        assert_eq!(r.text(input), *want, "{input}");
+    }
+}
+
+#[test]
 fn emails_user_keys_and_user_regexes() {
     let r = Redactor {
         emails: true,
