@@ -106,7 +106,7 @@ pub fn global(ctx: &Ctx<'_>, g: &RawGlobal, ov: &[Applied]) -> Res<Settings> {
         stderr: true,
     };
     if let Some(v) = &g.log_multiline_timeout {
-        s.ml_timeout = timeout(ctx, &gp("log_multiline_timeout"), v, ov)?;
+        s.ml_timeout = timeout(ctx, &gp("log_multiline_timeout"), v, ov, Bare::Millis)?;
     }
     if let Some(n) = g.log_multiline_max_lines {
         s.ml_max_lines = max_lines(ctx, &gp("log_multiline_max_lines"), n, ov)?;
@@ -188,7 +188,7 @@ pub fn process(
                 });
             }
             if let Some(v) = get(&ml, "timeout") {
-                s.ml_timeout = timeout(ctx, &at(&["multiline", "timeout"]), &v, ov)?;
+                s.ml_timeout = timeout(ctx, &at(&["multiline", "timeout"]), &v, ov, Bare::Seconds)?;
             }
             if let Some(v) = get(&ml, "max_lines") {
                 let path = at(&["multiline", "max_lines"]);
@@ -423,16 +423,34 @@ fn level(ctx: &Ctx<'_>, path: &[String], s: &str, ov: &[Applied]) -> Res<Severit
     })
 }
 
-/// `log_multiline_timeout`: a bare number means milliseconds here (as the product README
-/// writes it), a string may carry a unit (`500ms`, `1s`).
-fn timeout(ctx: &Ctx<'_>, path: &[String], v: &Value, ov: &[Applied]) -> Res<u64> {
+/// How a bare number is read in a multiline timeout.
+#[derive(Clone, Copy)]
+enum Bare {
+    /// `log_multiline_timeout: 500`, as the product README writes it.
+    Millis,
+    /// `logging.multiline.timeout: 1`, as the original tool reads it (and as every other
+    /// duration of phpeek-pm is read).
+    Seconds,
+}
+
+/// A multiline timeout in milliseconds: a bare number per `bare`, or a string with a unit
+/// (`500ms`, `2s`).
+fn timeout(ctx: &Ctx<'_>, path: &[String], v: &Value, ov: &[Applied], bare: Bare) -> Res<u64> {
+    let scale = match bare {
+        Bare::Millis => 1,
+        Bare::Seconds => 1000,
+    };
     let ms = match v {
-        Value::Number(n) => n.as_u64(),
+        Value::Number(n) => n.as_u64().and_then(|n| n.checked_mul(scale)),
         Value::String(s) => match s.trim().parse::<u64>() {
-            Ok(n) => Some(n),
+            Ok(n) => n.checked_mul(scale),
             Err(_) => Some(duration::parse(s).map_err(|e| ctx.at(path, ov, e))?.ms()),
         },
         _ => None,
+    };
+    let unit = match bare {
+        Bare::Millis => "milliseconds",
+        Bare::Seconds => "seconds",
     };
     match ms {
         Some(ms) if (1..=logproc::MAX_MULTILINE_TIMEOUT_MS).contains(&ms) => Ok(ms),
@@ -440,7 +458,7 @@ fn timeout(ctx: &Ctx<'_>, path: &[String], v: &Value, ov: &[Applied]) -> Res<u64
             path,
             ov,
             format!(
-                "{} must be between 1 and {} milliseconds (a number means milliseconds; \
+                "{} must be between 1 ms and {} ms (a bare number means {unit} here; \
                  \"500ms\" and \"2s\" work too)",
                 path.join("."),
                 logproc::MAX_MULTILINE_TIMEOUT_MS
@@ -657,7 +675,7 @@ processes:
                 ),
                 (
                     "PHPEEK_PM_PROCESS_QUEUE_DEFAULT_LOGGING_MULTILINE_TIMEOUT",
-                    "250",
+                    "250ms",
                 ),
                 ("PHPEEK_PM_GLOBAL_LOG_FILTER_ENABLED", "true"),
                 (
@@ -700,9 +718,14 @@ processes:
                 &["log_multiline_timeout", "milliseconds"],
             ),
             (
+                "processes:\n  a:\n    command: [x]\n    logging:\n      multiline: {timeout: 120}\n",
+                5,
+                &["multiline.timeout", "seconds"],
+            ),
+            (
                 "global:\n  log_multiline_timeout: 2m\nprocesses:\n  a: {command: [x]}\n",
                 2,
-                &["between 1 and 60000"],
+                &["between 1 ms and 60000 ms"],
             ),
             (
                 "global:\n  log_multiline_max_lines: 5000\nprocesses:\n  a: {command: [x]}\n",
