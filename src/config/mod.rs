@@ -12,6 +12,60 @@ pub mod raw;
 pub mod schema;
 pub mod users;
 
+// Feature sections: the real parsers when the feature is built, else stubs that never see a
+// value (the key walk has already refused the keys of a missing feature).
+#[cfg(any(feature = "health", feature = "hooks"))]
+mod fields;
+#[cfg(feature = "health")]
+mod health;
+#[cfg(not(feature = "health"))]
+mod health {
+    //! Stub: this build has no feature `health`.
+    use super::model::{HealthSpec, ReadinessSpec};
+    use super::{ConfigError, Ctx, env, raw::RawGlobal};
+    pub(super) fn parse(
+        _: &Ctx<'_>,
+        _: &[env::Applied],
+        _: Vec<String>,
+        _: Option<&yaml_serde::Value>,
+    ) -> Result<Option<HealthSpec>, ConfigError> {
+        Ok(None)
+    }
+    pub(super) fn readiness(
+        _: &Ctx<'_>,
+        _: &[env::Applied],
+        _: &RawGlobal,
+        _: &[(&str, bool)],
+    ) -> Result<Option<ReadinessSpec>, ConfigError> {
+        Ok(None)
+    }
+}
+#[cfg(feature = "hooks")]
+mod hooks;
+#[cfg(not(feature = "hooks"))]
+mod hooks {
+    //! Stub: this build has no feature `hooks`.
+    use super::model::{HookSet, ProcessHooks};
+    use super::{ConfigError, Ctx, env, raw::RawProcess};
+    use crate::sys::spawn::Credentials;
+    pub(super) fn global(
+        _: &Ctx<'_>,
+        _: &[env::Applied],
+        _: Option<&yaml_serde::Value>,
+    ) -> Result<HookSet, ConfigError> {
+        Ok(HookSet::default())
+    }
+    pub(super) fn process(
+        _: &Ctx<'_>,
+        _: &[env::Applied],
+        _: &str,
+        _: &RawProcess,
+        _: Option<&Credentials>,
+    ) -> Result<ProcessHooks, ConfigError> {
+        Ok(ProcessHooks::default())
+    }
+}
+
 use std::fmt;
 
 use yaml_serde::Value;
@@ -193,6 +247,11 @@ impl<'a> Ctx<'a> {
                 let msg = feature.unavailable(&dotted(&path));
                 self.at(&path, overrides, msg)
             }
+            schema::KeyProblem::NotAList { path } => self.at(
+                &path,
+                overrides,
+                format!("{} must be a list", dotted(&path)),
+            ),
             schema::KeyProblem::NotAMapping { path } => {
                 let what = if path.is_empty() {
                     "the configuration".to_owned()
@@ -298,7 +357,9 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             Some(d) if d.ms() == 0 => None,
             Some(d) => Some(d.ms()),
         },
+        readiness: None,
     };
+    let global_hooks = hooks::global(ctx, ov, raw.hooks.as_ref())?;
 
     // Enabled processes, then dependencies by name.
     let all = raw.processes.unwrap_or_default();
@@ -427,6 +488,8 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
         } else {
             None
         };
+        let health = health::parse(ctx, ov, pp(&["health_check"]), p.health_check.as_ref())?;
+        let hooks = hooks::process(ctx, ov, name, p, credentials.as_ref())?;
         specs.push(ProcessSpec {
             name: name.clone(),
             command: command.0.clone(),
@@ -448,6 +511,8 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             stop_timeout: sd
                 .and_then(|s| s.timeout)
                 .map_or(defaults::STOP_TIMEOUT_MS, |d| d.ms()),
+            health,
+            hooks,
         });
     }
     // Indices of dependencies, then the start order.
@@ -494,10 +559,16 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             processes.push(s);
         }
     }
+    let names: Vec<(&str, bool)> = processes
+        .iter()
+        .map(|p| (p.name.as_str(), p.kind == ProcessKind::Longrun))
+        .collect();
+    let readiness = health::readiness(ctx, ov, &g, &names)?;
     Ok(Config {
         path: ctx.inputs.file.map(|(p, _)| p.to_owned()),
-        global,
+        global: Global { readiness, ..global },
         processes,
+        hooks: global_hooks,
     })
 }
 
