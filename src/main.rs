@@ -10,6 +10,7 @@ mod config;
 mod features;
 mod output;
 mod reactor;
+mod status;
 mod supervisor;
 mod sys;
 
