@@ -9,6 +9,8 @@ mod cli;
 mod config;
 mod features;
 mod output;
+#[cfg(feature = "health")]
+mod health;
 mod reactor;
 mod status;
 mod supervisor;

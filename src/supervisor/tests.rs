@@ -19,6 +19,8 @@ fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
         critical: false,
         stop_signal: signals::SIGTERM,
         stop_timeout: 1_000,
+        health: None,
+        hooks: Default::default(),
     }
 }
 
@@ -34,8 +36,10 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             stable_after: 5_000,
             max_restart_attempts: None,
             dependency_timeout: None,
+            readiness: None,
         },
         processes,
+        hooks: Default::default(),
     }
 }
 
