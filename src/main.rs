@@ -11,6 +11,8 @@ mod features;
 mod output;
 #[cfg(feature = "health")]
 mod health;
+#[cfg(feature = "hooks")]
+mod hooks;
 mod reactor;
 mod status;
 mod supervisor;

@@ -276,6 +276,121 @@ pub(super) fn readiness(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, Inputs, Origin, load};
+
+    fn load_with(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(a, b)| ((*a).into(), (*b).into()))
+            .collect();
+        load(&Inputs {
+            file: Some(("t.yaml", text)),
+            env: &env,
+            passwd: &|| (String::new(), String::new()),
+        })
+    }
+
+    fn line(e: &ConfigError) -> Option<usize> {
+        match e.origin {
+            Origin::File { line, .. } => line,
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn checks_parse_with_defaults_and_aliases() {
+        let c = load_with(
+            "processes:\n  fpm:\n    command: [x]\n    health_check:\n      type: tcp\n      address: 127.0.0.1:9000\n  web:\n    command: [y]\n    health_check:\n      type: http\n      url: http://127.0.0.1:8080/up\n      interval: 2s\n      retries: 5\n      timeout: 1s\n      expected_body: ok\n      mode: readiness\n",
+            &[],
+        )
+        .unwrap();
+        let fpm = c.processes.iter().find(|p| p.name == "fpm").unwrap();
+        let h = fpm.health.as_ref().unwrap();
+        assert_eq!(
+            (h.initial_delay, h.period, h.timeout, h.failure_threshold, h.success_threshold, h.mode),
+            (5_000, 10_000, 3_000, 3, 1, HealthMode::Both)
+        );
+        let web = c.processes.iter().find(|p| p.name == "web").unwrap();
+        let h = web.health.as_ref().unwrap();
+        assert_eq!((h.period, h.failure_threshold, h.mode), (2_000, 5, HealthMode::Readiness));
+        assert_eq!(
+            h.probe,
+            ProbeKind::Http {
+                host: "127.0.0.1".into(),
+                port: 8080,
+                path: "/up".into(),
+                expected_status: None,
+                expected_body: Some("ok".into())
+            }
+        );
+    }
+
+    #[test]
+    fn bad_checks_point_at_their_line() {
+        let head = "processes:\n  web:\n    command: [x]\n    health_check:\n";
+        let cases: &[(&str, usize, &str)] = &[
+            ("      type: tcp\n", 5, "needs address"),
+            ("      type: http\n      address: 127.0.0.1:80\n", 5, "needs url"),
+            ("      type: http\n      url: https://127.0.0.1/\n", 6, "https"),
+            ("      type: exec\n", 5, "needs command"),
+            ("      type: grpc\n", 5, "tcp, http or exec"),
+            ("      address: 127.0.0.1:1\n", 4, "type is required"),
+            ("      type: tcp\n      address: 127.0.0.1:1\n      failure_threshold: 0\n", 7, "between 1"),
+            ("      type: tcp\n      address: 127.0.0.1:1\n      success_threshold: 0\n", 7, "between 1"),
+            ("      type: tcp\n      address: 127.0.0.1:1\n      period: 1s\n      timeout: 2s\n", 8, "longer than its period"),
+            ("      type: tcp\n      address: 127.0.0.1:1\n      mode: sometimes\n", 7, "liveness"),
+            ("      type: tcp\n      adress: 127.0.0.1:1\n", 6, "did you mean \"address\""),
+        ];
+        for (body, want_line, want) in cases {
+            let e = load_with(&format!("{head}{body}"), &[]).unwrap_err();
+            assert_eq!(line(&e), Some(*want_line), "{body}: {e}");
+            assert!(e.msg.contains(want), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn env_overrides_reach_into_the_check() {
+        let text = "processes:\n  nginx:\n    command: [x]\n    health_check:\n      type: tcp\n      address: 127.0.0.1:80\n";
+        let c = load_with(
+            text,
+            &[("PHPEEK_PM_PROCESS_NGINX_HEALTH_CHECK_FAILURE_THRESHOLD", "7")],
+        )
+        .unwrap();
+        assert_eq!(c.processes[0].health.as_ref().unwrap().failure_threshold, 7);
+        let e = load_with(
+            text,
+            &[("PHPEEK_PM_PROCESS_NGINX_HEALTH_CHECK_FAILURE_THRESHOLD", "0")],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.origin,
+            Origin::Env("PHPEEK_PM_PROCESS_NGINX_HEALTH_CHECK_FAILURE_THRESHOLD".into())
+        );
+    }
+
+    #[test]
+    fn readiness_file_and_block() {
+        let c = load_with(
+            "global:\n  readiness_file: /tmp/r\nprocesses:\n  a: {command: [x]}\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.global.readiness.unwrap().path, "/tmp/r");
+        let c = load_with(
+            "global:\n  readiness:\n    enabled: true\n    mode: all_running\n    processes: [a]\nprocesses:\n  a: {command: [x]}\n  b: {command: [y]}\n",
+            &[],
+        )
+        .unwrap();
+        let r = c.global.readiness.unwrap();
+        assert_eq!((r.path.as_str(), r.mode), ("/tmp/phpeek-ready", ReadinessMode::AllRunning));
+        assert_eq!(r.processes.len(), 1);
+        let e = load_with(
+            "global:\n  readiness:\n    enabled: true\n    processes: [zz]\nprocesses:\n  a: {command: [x]}\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(line(&e), Some(4), "{e}");
+    }
 
     #[test]
     fn urls_and_addresses() {

@@ -168,3 +168,69 @@ fn hook(
         credentials,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, Inputs, Origin, load};
+
+    fn load_with(text: &str) -> Result<Config, ConfigError> {
+        load(&Inputs {
+            file: Some(("t.yaml", text)),
+            env: &[],
+            passwd: &|| {
+                (
+                    "www-data:x:33:33::/var/www:/bin/sh\n".into(),
+                    "www-data:x:33:\n".into(),
+                )
+            },
+        })
+    }
+
+    fn line(e: &ConfigError) -> Option<usize> {
+        match e.origin {
+            Origin::File { line, .. } => line,
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn readme_hooks_load() {
+        let c = load_with(
+            "hooks:\n  pre-start:\n    - name: migrate\n      command: [\"php\", \"artisan\", \"migrate\", \"--force\"]\n      timeout: 300\n  post_stop:\n    - command: [echo, bye]\nprocesses:\n  horizon:\n    command: [php, artisan, horizon]\n    user: www-data\n    shutdown:\n      pre_stop_hook:\n        command: [\"php\", \"artisan\", \"horizon:terminate\"]\n        timeout: 60\n      wait_for_exit: false\n",
+        )
+        .unwrap();
+        assert_eq!(c.hooks.pre_start[0].name, "migrate");
+        assert_eq!(c.hooks.pre_start[0].timeout, 300_000);
+        assert_eq!(c.hooks.post_stop[0].name, "post_stop-1");
+        assert_eq!(c.hooks.post_stop[0].timeout, defaults::HOOK_TIMEOUT_MS);
+        let h = &c.processes[0].hooks;
+        assert!(!h.wait_for_exit);
+        assert_eq!(h.set.pre_stop[0].name, "horizon-pre-stop");
+        assert_eq!(h.set.pre_stop[0].timeout, 60_000);
+        // Per-process hooks run as the process's user unless they say otherwise.
+        assert_eq!(h.set.pre_stop[0].credentials.as_ref().map(|c| c.uid), Some(33));
+    }
+
+    #[test]
+    fn bad_hooks_point_at_their_line() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("hooks:\n  pre-start:\n    - name: a\n      command: [x]\n    - name: b\n      command: []\n", 6, "must not be empty"),
+            ("hooks:\n  pre-start:\n    - name: a\n      command: [x]\n    - name: b\n      command: [y]\n      retry: -1\n", 7, "0 or more"),
+            ("hooks:\n  pre-start:\n    - name: a\n      command: [x]\n      retries: 2\n", 5, "unknown key"),
+            ("hooks:\n  pre-start:\n    - name: a\n", 3, "needs a command"),
+            ("hooks:\n  pre_begin: []\n", 2, "unknown key"),
+            ("hooks:\n  pre-start: {name: a}\n", 2, "must be a list"),
+        ];
+        for (head, want_line, want) in cases {
+            let e = load_with(&format!("{head}processes:\n  a: {{command: [x]}}\n")).unwrap_err();
+            assert_eq!(line(&e), Some(*want_line), "{head}: {e}");
+            assert!(e.msg.contains(want), "{head}: {e}");
+        }
+        let e = load_with(
+            "processes:\n  a:\n    command: [x]\n    shutdown:\n      pre_stop_hook:\n        command: [y]\n        timout: 5\n",
+        )
+        .unwrap_err();
+        assert_eq!(line(&e), Some(7), "{e}");
+    }
+}
