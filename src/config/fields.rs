@@ -47,6 +47,7 @@ impl<'a> Section<'a> {
         }
     }
 
+    #[cfg_attr(not(feature = "health"), allow(dead_code))]
     pub fn has(&self, key: &str) -> bool {
         self.raw(key).is_some()
     }
@@ -68,6 +69,7 @@ impl<'a> Section<'a> {
     }
 
     /// The first of several spellings of one key that is present (`period` / `interval`).
+    #[cfg_attr(not(feature = "health"), allow(dead_code))]
     pub fn get_any<T: DeserializeOwned>(
         &self,
         keys: &[&'static str],

@@ -122,6 +122,7 @@ pub struct ProcessSpec {
     pub hooks: ProcessHooks,
 }
 
+#[cfg_attr(not(feature = "health"), allow(dead_code))]
 /// How a probe reaches the instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeKind {
@@ -141,6 +142,7 @@ pub enum ProbeKind {
     Exec { argv: Vec<String> },
 }
 
+#[cfg_attr(not(feature = "health"), allow(dead_code))]
 impl ProbeKind {
     pub const fn as_str(&self) -> &'static str {
         match self {
@@ -151,6 +153,7 @@ impl ProbeKind {
     }
 }
 
+#[cfg_attr(not(feature = "health"), allow(dead_code))]
 /// What a health check's result is used for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HealthMode {
@@ -161,19 +164,13 @@ pub enum HealthMode {
     Both,
 }
 
+#[cfg_attr(not(feature = "health"), allow(dead_code))]
 impl HealthMode {
     pub const fn readiness(self) -> bool {
         matches!(self, HealthMode::Readiness | HealthMode::Both)
     }
     pub const fn liveness(self) -> bool {
         matches!(self, HealthMode::Liveness | HealthMode::Both)
-    }
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            HealthMode::Liveness => "liveness",
-            HealthMode::Readiness => "readiness",
-            HealthMode::Both => "both",
-        }
     }
 }
 
@@ -205,6 +202,7 @@ pub struct HookSpec {
     pub credentials: Option<Credentials>,
 }
 
+#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
 /// When a hook runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HookPhase {
@@ -214,13 +212,8 @@ pub enum HookPhase {
     PostStop,
 }
 
+#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
 impl HookPhase {
-    pub const ALL: [HookPhase; 4] = [
-        HookPhase::PreStart,
-        HookPhase::PostStart,
-        HookPhase::PreStop,
-        HookPhase::PostStop,
-    ];
     /// The metric label (`type`) and log name.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -241,6 +234,7 @@ pub struct HookSet {
     pub post_stop: Vec<HookSpec>,
 }
 
+#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
 impl HookSet {
     pub fn get(&self, phase: HookPhase) -> &[HookSpec] {
         match phase {
@@ -257,9 +251,6 @@ impl HookSet {
             HookPhase::PreStop => &mut self.pre_stop,
             HookPhase::PostStop => &mut self.post_stop,
         }
-    }
-    pub fn is_empty(&self) -> bool {
-        HookPhase::ALL.iter().all(|p| self.get(*p).is_empty())
     }
 }
 
@@ -281,6 +272,7 @@ impl Default for ProcessHooks {
     }
 }
 
+#[cfg_attr(not(feature = "health"), allow(dead_code))]
 /// When the readiness file says "ready".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadinessMode {
@@ -312,6 +304,7 @@ pub struct Config {
     pub hooks: HookSet,
 }
 
+#[cfg_attr(not(all(feature = "health", feature = "hooks")), allow(dead_code))]
 pub mod defaults {
     pub const SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
     pub const STOP_TIMEOUT_MS: u64 = 30_000;

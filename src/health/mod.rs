@@ -108,11 +108,6 @@ impl Health {
         }
     }
 
-    /// Whether any process has a check (otherwise the component can be left out entirely).
-    pub fn any(&self) -> bool {
-        self.specs.iter().any(Option::is_some)
-    }
-
     /// The check of process `p`.
     pub fn spec(&self, p: usize) -> Option<&HealthSpec> {
         self.specs.get(p).and_then(Option::as_ref)
@@ -244,6 +239,7 @@ impl Health {
     }
 
     /// Whether the instance currently passes its readiness check.
+    #[cfg(test)]
     pub fn is_ready(&self, inst: InstId) -> bool {
         self.slots
             .get(inst)

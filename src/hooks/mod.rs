@@ -52,7 +52,7 @@ impl Owner {
 pub struct SeqId(pub usize);
 
 /// One attempt of one hook, as handed to the reactor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RunId(pub u64);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,11 +177,6 @@ impl Hooks {
     /// Whether any sequence is running.
     pub fn busy(&self) -> bool {
         self.seqs.iter().any(Option::is_some)
-    }
-
-    /// Whether a sequence of `owner` runs.
-    pub fn running(&self, owner: Owner) -> bool {
-        self.seqs.iter().flatten().any(|s| s.owner == owner)
     }
 
     /// Cancels a sequence: its running hook is stopped (its end is still awaited), a pending

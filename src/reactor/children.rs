@@ -53,7 +53,17 @@ pub struct AuxSpec {
 /// Who started an aux child and gets its [`AuxDone`]. Each feature adds its variant (gated on
 /// the variant line) and its arm in `Reactor::aux_finished`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuxOwner {}
+pub enum AuxOwner {
+    /// An exec health probe of an instance.
+    #[cfg(feature = "health")]
+    Probe {
+        inst: crate::supervisor::InstId,
+        probe: crate::health::ProbeId,
+    },
+    /// One attempt of a lifecycle hook.
+    #[cfg(feature = "hooks")]
+    Hook(crate::hooks::RunId),
+}
 
 /// How an aux child ended.
 #[derive(Clone, Debug)]
@@ -365,6 +375,11 @@ impl super::Reactor<'_> {
 
     /// Routes a finished aux child to the component that started it (one arm per feature).
     fn aux_finished(&mut self, done: AuxDone) {
-        match done.owner {}
+        match done.owner {
+            #[cfg(feature = "health")]
+            AuxOwner::Probe { inst, probe } => self.probe_finished(inst, probe, done),
+            #[cfg(feature = "hooks")]
+            AuxOwner::Hook(run) => self.hook_finished(run, done),
+        }
     }
 }

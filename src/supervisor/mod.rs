@@ -125,6 +125,19 @@ pub struct Instance {
     pub held: bool,
     /// Removed by a scale-down: no longer an instance of its process.
     pub retired: bool,
+    /// Where a graceful stop is (meaningful in `Stopping`).
+    stop_step: StopStep,
+}
+
+/// The steps of one graceful stop ([`Supervisor::begin_stop`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StopStep {
+    /// Its pre-stop hooks run.
+    Hook,
+    /// They ended; waiting for the process to exit on its own.
+    WaitExit,
+    /// The stop signal went to its group; SIGKILL at the deadline.
+    Signal,
 }
 
 impl Instance {
@@ -146,6 +159,7 @@ impl Instance {
             then: None,
             held: false,
             retired: false,
+            stop_step: StopStep::Signal,
         }
     }
 }
@@ -168,6 +182,14 @@ pub enum Event {
     ShutdownSignal { signal: i32 },
     /// A signal to pass on to every running process group (SIGHUP, SIGUSR1, ...).
     Forward { signal: i32 },
+    /// The pre-stop step asked for with `Action::PreStop` has finished.
+    PreStopDone { inst: InstId },
+    /// The instance passed its readiness check: dependents may start.
+    #[cfg(feature = "health")]
+    Ready { inst: InstId },
+    /// It failed its readiness check after passing it: not ready (nothing is stopped).
+    #[cfg(feature = "health")]
+    NotReady { inst: InstId },
 }
 
 /// A value in a log record.
@@ -197,6 +219,8 @@ pub enum Action {
         signal: i32,
     },
     Log(Note),
+    /// Run the instance's pre-stop step (its `pre_stop_hook`s), then answer `PreStopDone`.
+    PreStop(InstId),
     /// Everything is down: exit with this code.
     Exit(u8),
 }
@@ -233,6 +257,13 @@ struct Proc {
     stop_timeout: Millis,
     /// Instances wanted (the configured `scale`, then whatever a scale request asked for).
     desired_scale: u32,
+    /// A running longrun is ready only when a readiness check says so (`Event::Ready`).
+    gated: bool,
+    /// A graceful stop first runs the instance's pre-stop step (`Action::PreStop`).
+    pre_stop: bool,
+    /// After the pre-stop step, wait up to `stop_timeout` for the process to exit on its own
+    /// before the stop signal.
+    wait_for_exit: bool,
 }
 
 /// Restart and shutdown settings of the whole manager (milliseconds).
@@ -253,6 +284,10 @@ pub struct Supervisor {
     phase: Phase,
     actions: VecDeque<Action>,
     rng: u64,
+    /// Shutdown waits for [`Supervisor::release_shutdown`] before signalling anything (the
+    /// global pre-stop hooks run first).
+    hold_shutdown: bool,
+    held: bool,
 }
 
 impl Supervisor {
@@ -272,6 +307,10 @@ impl Supervisor {
                 stop_signal: p.stop_signal,
                 stop_timeout: p.stop_timeout,
                 desired_scale: p.scale,
+                gated: p.kind == ProcessKind::Longrun
+                    && p.health.as_ref().is_some_and(|h| h.mode.readiness()),
+                pre_stop: !p.hooks.set.pre_stop.is_empty(),
+                wait_for_exit: p.hooks.wait_for_exit,
             })
             .collect();
         for i in 0..procs.len() {
@@ -301,6 +340,8 @@ impl Supervisor {
             phase: Phase::Running,
             actions: VecDeque::new(),
             rng: seed | 1,
+            hold_shutdown: !config.hooks.pre_stop.is_empty(),
+            held: false,
         }
     }
 
@@ -378,6 +419,11 @@ impl Supervisor {
                 group_alive,
             } => self.step(inst, Input::Exited(status, group_alive), now),
             Event::GroupEmpty { inst } => self.step(inst, Input::GroupEmpty, now),
+            Event::PreStopDone { inst } => self.step(inst, Input::PreStopDone, now),
+            #[cfg(feature = "health")]
+            Event::Ready { inst } => self.step(inst, Input::Ready(true), now),
+            #[cfg(feature = "health")]
+            Event::NotReady { inst } => self.step(inst, Input::Ready(false), now),
         }
         self.settle(now);
     }
@@ -456,8 +502,10 @@ impl Supervisor {
                     self.begin_stop(id, now);
                     return;
                 }
-                // Readiness: no probes yet, so a running longrun is ready at once.
-                if self.procs[self.insts[id].process].kind == ProcessKind::Longrun {
+                // Readiness: a longrun without a readiness check is ready as soon as it runs;
+                // with one, it stays `Running` until the check passes (`Input::Ready`).
+                let p = &self.procs[self.insts[id].process];
+                if p.kind == ProcessKind::Longrun && !p.gated {
                     self.insts[id].state = State::Ready;
                     self.note(
                         Some(id),
@@ -507,6 +555,51 @@ impl Supervisor {
             }
             (State::Draining, Input::GroupEmpty) => self.stopped(id, now),
             (_, Input::GroupEmpty) => self.insts[id].lingering = None,
+            #[cfg(feature = "health")]
+            (State::Running, Input::Ready(true)) => {
+                self.insts[id].state = State::Ready;
+                self.note(
+                    Some(id),
+                    Level::Info,
+                    "ready",
+                    "process ready (readiness check passed)".to_owned(),
+                    vec![],
+                );
+            }
+            #[cfg(feature = "health")]
+            (State::Ready, Input::Ready(false)) => {
+                // Dependents already running keep running; new ones wait again.
+                self.insts[id].state = State::Running;
+                self.note(
+                    Some(id),
+                    Level::Warn,
+                    "not_ready",
+                    "process not ready (readiness check failing)".to_owned(),
+                    vec![],
+                );
+            }
+            (State::Stopping, Input::PreStopDone) if self.insts[id].stop_step == StopStep::Hook => {
+                if self.procs[self.insts[id].process].wait_for_exit {
+                    // The deadline set by begin_stop still bounds the wait.
+                    self.insts[id].stop_step = StopStep::WaitExit;
+                } else {
+                    self.send_stop_signal(id, now);
+                }
+            }
+            (State::Stopping, Input::Deadline) if self.insts[id].stop_step != StopStep::Signal => {
+                let why = match self.insts[id].stop_step {
+                    StopStep::Hook => "pre-stop hook still running",
+                    _ => "did not exit after its pre-stop hook",
+                };
+                self.note(
+                    Some(id),
+                    Level::Info,
+                    "pre_stop_timeout",
+                    format!("{why} within shutdown.timeout"),
+                    vec![],
+                );
+                self.send_stop_signal(id, now);
+            }
             (State::Stopping | State::Draining, Input::Deadline) => {
                 let inst = &mut self.insts[id];
                 let (pgid, draining) = (inst.pgid, inst.state == State::Draining);
@@ -735,6 +828,7 @@ impl Supervisor {
                     }
                 };
                 self.note(None, Level::Info, "shutdown", msg, vec![]);
+                self.held = self.hold_shutdown;
                 self.phase = Phase::ShuttingDown {
                     reason,
                     deadline: now + self.limits.shutdown_timeout,
@@ -808,7 +902,7 @@ impl Supervisor {
             Phase::ShuttingDown { .. } | Phase::Done => {}
         }
         if let Phase::ShuttingDown { reason, forced, .. } = self.phase {
-            if !forced {
+            if !forced && !self.held {
                 self.stop_ready(now);
             }
             if !self.insts.iter().any(|i| i.state.live()) {
@@ -968,6 +1062,10 @@ enum Input {
     Exited(ExitStatus, bool),
     GroupEmpty,
     Deadline,
+    PreStopDone,
+    /// A readiness check passed (`true`) or failed after passing (`false`).
+    #[cfg(feature = "health")]
+    Ready(bool),
 }
 
 /// The start plan in words, for `--dry-run`.
