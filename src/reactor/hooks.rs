@@ -83,7 +83,9 @@ impl Reactor<'_> {
 
     pub(super) fn hooks_deadline(&self) -> Option<Millis> {
         let shutdown = self.hooks.exit_by.filter(|_| self.hooks.hooks.busy());
-        [self.hooks.hooks.next_deadline(), shutdown]
+        // A phase that is due is started by the next turn, at once.
+        let due = self.phase_due().then_some(0);
+        [self.hooks.hooks.next_deadline(), shutdown, due]
             .into_iter()
             .flatten()
             .min()
@@ -222,6 +224,17 @@ impl Reactor<'_> {
     /// Hook counters for the status snapshot.
     pub(super) fn hooks_snapshot(&self, snap: &mut Snapshot) {
         snap.hooks = self.hooks.hooks.views();
+    }
+
+    /// A global phase waits for `hooks_turn` to start it.
+    fn phase_due(&self) -> bool {
+        let g = &self.hooks;
+        (self.sup.shutdown_held() && g.pre_stop == Stage::NotYet)
+            || (g.pending_exit.is_some() && g.post_stop == Stage::NotYet && !g.hooks.busy())
+            || (g.started
+                && g.post_start == Stage::NotYet
+                && !self.sup.shutting_down()
+                && self.stack_up())
     }
 
     /// Every longrun instance is ready (or finished), and no oneshot is still to run.

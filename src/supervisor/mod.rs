@@ -288,6 +288,8 @@ pub struct Supervisor {
     /// global pre-stop hooks run first).
     hold_shutdown: bool,
     held: bool,
+    /// `start` was called.
+    started: bool,
 }
 
 impl Supervisor {
@@ -342,11 +344,13 @@ impl Supervisor {
             rng: seed | 1,
             hold_shutdown: !config.hooks.pre_stop.is_empty(),
             held: false,
+            started: false,
         }
     }
 
     /// Starts every instance whose dependencies allow it.
     pub fn start(&mut self, now: Millis) {
+        self.started = true;
         if let Some(t) = self.limits.dependency_timeout {
             for inst in &mut self.insts {
                 inst.deadline = Some(now + t);
@@ -888,6 +892,8 @@ impl Supervisor {
     /// After every input: start what may start, notice the end of the work, advance shutdown.
     fn settle(&mut self, now: Millis) {
         match self.phase {
+            // Nothing starts before `start` (global pre-start hooks may run first).
+            Phase::Running if !self.started => {}
             Phase::Running => {
                 self.start_ready(now);
                 let mut active = self.insts.iter().filter(|i| !i.retired);
