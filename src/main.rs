@@ -8,11 +8,11 @@
 mod cli;
 mod config;
 mod features;
-mod output;
 #[cfg(feature = "health")]
 mod health;
 #[cfg(feature = "hooks")]
 mod hooks;
+mod output;
 mod reactor;
 mod status;
 mod supervisor;

@@ -50,7 +50,9 @@ fn dependency_waits_for_the_port(mode: Mode) {
              print('listening', int(time.time()*1000), flush=True)\n\
              while True:\n  c,_=s.accept(); c.close()"
         )),
-        nginx = py("import time\nprint('nginx-start', int(time.time()*1000), flush=True)\ntime.sleep(1000)"),
+        nginx = py(
+            "import time\nprint('nginx-start', int(time.time()*1000), flush=True)\ntime.sleep(1000)"
+        ),
     );
     let path = dir.write("c.yaml", &cfg);
     let mut m = Manager::start(mode, &path);
@@ -68,7 +70,10 @@ fn dependency_waits_for_the_port(mode: Mode) {
     let nginx_started = m.wait_for(secs(1.0), "nginx started", |r| r.is("started", "nginx-0"));
     assert!(ready.line_no() < nginx_started.line_no());
     // No failed probe was taken for readiness, and nothing was restarted.
-    assert!(m.find(|r| r.event() == Some("restart_scheduled")).is_empty());
+    assert!(
+        m.find(|r| r.event() == Some("restart_scheduled"))
+            .is_empty()
+    );
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_code(secs(10.0)), 0);
 }
@@ -245,9 +250,7 @@ fn hanging_exec_probes_are_killed_and_leak_nothing() {
       failure_threshold: 1
 "#,
         // Each run notes itself, then hangs (with a background child in its group).
-        probe = sh(&format!(
-            "echo x >> {runs}; sleep 1000 & exec sleep 1000"
-        )),
+        probe = sh(&format!("echo x >> {runs}; sleep 1000 & exec sleep 1000")),
     );
     let path = dir.write("c.yaml", &cfg);
     let mut m = Manager::start(Mode::Subreaper, &path);
@@ -261,7 +264,10 @@ fn hanging_exec_probes_are_killed_and_leak_nothing() {
         (lines(&runs) >= 202).then_some(())
     });
     let after = fds_and_zombies(pid);
-    assert_eq!(after, first, "(fds, zombies) after 200 cycles vs after the first");
+    assert_eq!(
+        after, first,
+        "(fds, zombies) after 200 cycles vs after the first"
+    );
     let bad = m.wait_for(secs(1.0), "not ready", |r| {
         r.is("health", "app-0") && r.s("health") == Some("unhealthy")
     });
@@ -321,16 +327,16 @@ fn unanswered_probes_time_out_and_signals_still_flow() {
              s.bind(('127.0.0.1',{http_port})); s.listen(16)\nprint('up', flush=True)\nkeep=[]\n\
              while True:\n  c,_=s.accept(); keep.append(c); print('accepted', flush=True)"
         )),
-        listener = py(
-            "import signal,time\n\
+        listener = py("import signal,time\n\
              signal.signal(signal.SIGUSR1, lambda *a: print('usr1', int(time.time()*1000), flush=True))\n\
              print('waiting', flush=True)\n\
-             while True: time.sleep(1000)"
-        ),
+             while True: time.sleep(1000)"),
     );
     let path = dir.write("c.yaml", &cfg);
     let mut m = Manager::start(Mode::Pid1, &path);
-    m.wait_for(secs(10.0), "listener ready", |r| r.says("listener-0", "waiting"));
+    m.wait_for(secs(10.0), "listener ready", |r| {
+        r.says("listener-0", "waiting")
+    });
     m.wait_for(secs(10.0), "backlog full", |r| r.says("backlog-0", "full"));
     // The http probe is connected and waiting for an answer that never comes; the tcp probe
     // started at the same moment and hangs in its handshake.
@@ -358,7 +364,9 @@ fn unanswered_probes_time_out_and_signals_still_flow() {
             r.is("health", inst) && r.s("health") == Some("unhealthy")
         });
         assert!(
-            r.s("error").unwrap_or("").contains("timed out after 2000 ms"),
+            r.s("error")
+                .unwrap_or("")
+                .contains("timed out after 2000 ms"),
             "{inst}: {r}"
         );
     }
@@ -396,7 +404,9 @@ processes:
     assert!(!exists(), "the file appeared before app was ready");
     for round in 0..2 {
         std::fs::write(&ok, "").unwrap();
-        poll_until(secs(5.0), "readiness file created", || exists().then_some(()));
+        poll_until(secs(5.0), "readiness file created", || {
+            exists().then_some(())
+        });
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(text.starts_with("ready\ntimestamp="), "{text:?}");
         std::fs::remove_file(&ok).unwrap();
@@ -431,13 +441,21 @@ fn bad_checks_exit_2_with_file_and_line() {
         ("type: tcp", "needs address"),
         ("type: http\n      url: https://127.0.0.1/", "https"),
         ("type: udp", "tcp, http or exec"),
-        ("type: tcp\n      address: 127.0.0.1:1\n      failure_threshold: 0", "between 1"),
-        ("type: tcp\n      address: 127.0.0.1:1\n      period: 1s\n      timeout: 5s", "longer than its period"),
+        (
+            "type: tcp\n      address: 127.0.0.1:1\n      failure_threshold: 0",
+            "between 1",
+        ),
+        (
+            "type: tcp\n      address: 127.0.0.1:1\n      period: 1s\n      timeout: 5s",
+            "longer than its period",
+        ),
     ];
     for (i, (body, want)) in cases.iter().enumerate() {
         let p = dir.write(
             &format!("bad{i}.yaml"),
-            &format!("processes:\n  web:\n    command: [sleep, '1']\n    health_check:\n      {body}\n"),
+            &format!(
+                "processes:\n  web:\n    command: [sleep, '1']\n    health_check:\n      {body}\n"
+            ),
         );
         let ps = p.to_string_lossy().into_owned();
         for args in [vec!["check-config", "-c", &ps], vec!["serve", "-c", &ps]] {

@@ -62,7 +62,8 @@ processes:
     let line = |m: &mut Manager, inst: &str, text: &str| -> i64 {
         let t = text.to_owned();
         let i = inst.to_owned();
-        m.wait_for(secs(5.0), text, move |r| r.says(&i, &t)).line_no()
+        m.wait_for(secs(5.0), text, move |r| r.says(&i, &t))
+            .line_no()
     };
     let cc = line(&mut m, "hook:config-cache", "artisan config:cache");
     let rc = line(&mut m, "hook:route-cache", "artisan route:cache");
@@ -147,7 +148,9 @@ processes:
     );
     let path = dir.write("c.yaml", &cfg);
     let mut m = Manager::start(Mode::Pid1, &path);
-    m.wait_for(secs(5.0), "graceful working", |r| r.says("graceful-0", "working"));
+    m.wait_for(secs(5.0), "graceful working", |r| {
+        r.says("graceful-0", "working")
+    });
     m.wait_for(secs(5.0), "eager working", |r| r.says("eager-0", "working"));
     let t0 = Instant::now();
     m.signal(libc::SIGTERM);
@@ -159,7 +162,10 @@ processes:
     });
     let graceful = m.output_of("graceful-0");
     assert!(graceful.contains(&"job done".to_owned()), "{graceful:?}");
-    assert!(!graceful.contains(&"got SIGTERM".to_owned()), "{graceful:?}");
+    assert!(
+        !graceful.contains(&"got SIGTERM".to_owned()),
+        "{graceful:?}"
+    );
     assert!(
         m.find(|r| r.is("stopping", "graceful-0") && r.s("signal").is_some())
             .is_empty(),
@@ -201,7 +207,9 @@ processes:
 fn retries_pass_fail_or_continue() {
     // retry: 2 → three attempts, the third passes.
     let (mut m, _d) = flaky_startup("      retry: 2");
-    m.wait_for(secs(10.0), "app running", |r| r.says("app-0", "app running"));
+    m.wait_for(secs(10.0), "app running", |r| {
+        r.says("app-0", "app running")
+    });
     let retries = m.find(|r| r.event() == Some("hook_retry"));
     assert_eq!(retries.len(), 2, "{}", m.dump());
     m.signal(libc::SIGTERM);
@@ -210,12 +218,17 @@ fn retries_pass_fail_or_continue() {
     // retry: 1 → two failures: start-up fails with exit 1, naming the hook and its output.
     let (mut m, _d) = flaky_startup("      retry: 1");
     assert_eq!(m.wait_code(secs(10.0)), 1);
-    let failed = m.wait_for(secs(1.0), "hook_failed", |r| r.event() == Some("hook_failed"));
+    let failed = m.wait_for(secs(1.0), "hook_failed", |r| {
+        r.event() == Some("hook_failed")
+    });
     assert!(failed.msg().contains("flaky"), "{failed}");
     assert!(failed.msg().contains("exit code 7"), "{failed}");
     assert_eq!(failed.i("exit_code"), Some(7));
     assert!(
-        failed.s("output").unwrap_or("").contains("database not reachable"),
+        failed
+            .s("output")
+            .unwrap_or("")
+            .contains("database not reachable"),
         "{failed}"
     );
     m.wait_for(secs(1.0), "startup_failed", |r| {
@@ -225,7 +238,9 @@ fn retries_pass_fail_or_continue() {
 
     // continue_on_error → start-up goes on after the failure.
     let (mut m, _d) = flaky_startup("      continue_on_error: true");
-    m.wait_for(secs(10.0), "app running", |r| r.says("app-0", "app running"));
+    m.wait_for(secs(10.0), "app running", |r| {
+        r.says("app-0", "app running")
+    });
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_code(secs(10.0)), 0);
 }
@@ -298,8 +313,15 @@ processes:
     let took = t0.elapsed();
     assert_eq!(code, 0, "a requested stop exits 0\n{}", m.dump());
     assert!(took < secs(6.0), "took {took:?}");
-    assert!(m.find(|r| r.event() == Some("started")).is_empty(), "{}", m.dump());
-    assert!(!m.output_of("hook:slow-migrate").contains(&"migrated".to_owned()));
+    assert!(
+        m.find(|r| r.event() == Some("started")).is_empty(),
+        "{}",
+        m.dump()
+    );
+    assert!(
+        !m.output_of("hook:slow-migrate")
+            .contains(&"migrated".to_owned())
+    );
     m.wait_for(secs(1.0), "post-stop ran", |r| {
         r.says("hook:cleanup", "cleaned up")
     });
@@ -346,7 +368,12 @@ fn bad_hooks_exit_2_with_file_and_line() {
         "proc.yaml",
         "processes:\n  a:\n    command: [sleep, '1']\n    shutdown:\n      pre_stop_hook:\n        command: [x]\n        timout: 5\n",
     );
-    let o = run_cmd(&["check-config", "-c", &p.to_string_lossy()], &[], None, secs(10.0));
+    let o = run_cmd(
+        &["check-config", "-c", &p.to_string_lossy()],
+        &[],
+        None,
+        secs(10.0),
+    );
     assert_eq!(o.code, Some(2));
     assert!(o.stderr.contains("proc.yaml:7:"), "{}", o.stderr);
     let o = run_cmd(
@@ -355,5 +382,9 @@ fn bad_hooks_exit_2_with_file_and_line() {
         None,
         secs(10.0),
     );
-    assert!(o.stderr.contains("did you mean \"timeout\""), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("did you mean \"timeout\""),
+        "{}",
+        o.stderr
+    );
 }

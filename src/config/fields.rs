@@ -147,14 +147,22 @@ fn locate_item(text: &str, list: &[String], index: usize, key: Option<&str>) -> 
 }
 
 /// A count written as an integer, within `min..=max`.
-pub(super) fn count(s: &Section<'_>, key: &str, min: i64, max: i64) -> Result<Option<u32>, ConfigError> {
+pub(super) fn count(
+    s: &Section<'_>,
+    key: &str,
+    min: i64,
+    max: i64,
+) -> Result<Option<u32>, ConfigError> {
     let Some(n) = s.get::<i64>(key)? else {
         return Ok(None);
     };
     if n < min || n > max {
         return Err(s.err(
             Some(key),
-            format!("{}.{key} must be between {min} and {max}, not {n}", s.dotted()),
+            format!(
+                "{}.{key} must be between {min} and {max}, not {n}",
+                s.dotted()
+            ),
         ));
     }
     Ok(Some(n as u32))

@@ -29,10 +29,7 @@ pub(super) fn parse(
     let kind: Option<String> = s.get("type")?;
     let probe = match kind.as_deref() {
         None => {
-            return Err(s.err(
-                None,
-                format!("{d}.type is required: tcp, http or exec"),
-            ));
+            return Err(s.err(None, format!("{d}.type is required: tcp, http or exec")));
         }
         Some("tcp") => {
             let Some(a) = s.get::<String>("address")? else {
@@ -41,7 +38,8 @@ pub(super) fn parse(
                     format!("{d}: a tcp check needs address (host:port, e.g. \"127.0.0.1:9000\")"),
                 ));
             };
-            let (host, port) = host_port(&a).map_err(|m| s.err(Some("address"), format!("{d}.address: {m}")))?;
+            let (host, port) =
+                host_port(&a).map_err(|m| s.err(Some("address"), format!("{d}.address: {m}")))?;
             ProbeKind::Tcp { host, port }
         }
         Some("http") => {
@@ -56,7 +54,8 @@ pub(super) fn parse(
                     format!("{d}: an http check needs url (e.g. \"http://127.0.0.1/up\"){hint}"),
                 ));
             };
-            let (host, port, path) = parse_url(&u).map_err(|m| s.err(Some("url"), format!("{d}.url: {m}")))?;
+            let (host, port, path) =
+                parse_url(&u).map_err(|m| s.err(Some("url"), format!("{d}.url: {m}")))?;
             let expected_status = match s.get::<i64>("expected_status")? {
                 None => None,
                 Some(n) if (100..=599).contains(&n) => Some(n as u16),
@@ -79,7 +78,9 @@ pub(super) fn parse(
             let Some(c) = s.get::<CommandLine>("command")? else {
                 return Err(s.err(
                     Some("type"),
-                    format!("{d}: an exec check needs command (a list, e.g. [\"php-fpm-healthcheck\"])"),
+                    format!(
+                        "{d}: an exec check needs command (a list, e.g. [\"php-fpm-healthcheck\"])"
+                    ),
                 ));
             };
             ProbeKind::Exec { argv: c.0 }
@@ -99,7 +100,10 @@ pub(super) fn parse(
     let (period, period_key) = ms(&["period", "interval"], defaults::HEALTH_PERIOD_MS)?;
     let (timeout, timeout_key) = ms(&["timeout"], defaults::HEALTH_TIMEOUT_MS)?;
     if period == 0 {
-        return Err(s.err(Some(period_key), format!("{d}.{period_key} must be more than 0")));
+        return Err(s.err(
+            Some(period_key),
+            format!("{d}.{period_key} must be more than 0"),
+        ));
     }
     if timeout == 0 {
         return Err(s.err(Some("timeout"), format!("{d}.timeout must be more than 0")));
@@ -115,10 +119,12 @@ pub(super) fn parse(
     }
     let failure_threshold = match count(&s, "failure_threshold", 1, MAX_THRESHOLD)? {
         Some(n) => n,
-        None => count(&s, "retries", 1, MAX_THRESHOLD)?.unwrap_or(defaults::HEALTH_FAILURE_THRESHOLD),
+        None => {
+            count(&s, "retries", 1, MAX_THRESHOLD)?.unwrap_or(defaults::HEALTH_FAILURE_THRESHOLD)
+        }
     };
-    let success_threshold =
-        count(&s, "success_threshold", 1, MAX_THRESHOLD)?.unwrap_or(defaults::HEALTH_SUCCESS_THRESHOLD);
+    let success_threshold = count(&s, "success_threshold", 1, MAX_THRESHOLD)?
+        .unwrap_or(defaults::HEALTH_SUCCESS_THRESHOLD);
     let mode = match s.get::<String>("mode")?.as_deref() {
         None | Some("both") => HealthMode::Both,
         Some("liveness") => HealthMode::Liveness,
@@ -148,7 +154,11 @@ pub fn host_port(a: &str) -> Result<(String, u16), String> {
         let (h, p) = rest
             .split_once(']')
             .ok_or_else(|| format!("{a:?} is not host:port"))?;
-        (h, p.strip_prefix(':').ok_or_else(|| format!("{a:?} has no port"))?)
+        (
+            h,
+            p.strip_prefix(':')
+                .ok_or_else(|| format!("{a:?} has no port"))?,
+        )
     } else {
         a.rsplit_once(':')
             .ok_or_else(|| format!("{a:?} is not host:port (e.g. \"127.0.0.1:9000\")"))?
@@ -189,7 +199,9 @@ pub fn parse_url(u: &str) -> Result<(String, u16, String), String> {
         None => (rest, "/"),
     };
     if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Err(format!("{u:?}: the path contains spaces or control characters"));
+        return Err(format!(
+            "{u:?}: the path contains spaces or control characters"
+        ));
     }
     let (host, port) = if authority.starts_with('[') || authority.contains(':') {
         host_port(authority)?
@@ -221,7 +233,11 @@ pub(super) fn readiness(
     }
     if let Some(p) = &g.readiness_file {
         if p.is_empty() {
-            return Err(ctx.at(&gp("readiness_file"), ov, "readiness_file is empty".to_owned()));
+            return Err(ctx.at(
+                &gp("readiness_file"),
+                ov,
+                "readiness_file is empty".to_owned(),
+            ));
         }
         return Ok(Some(ReadinessSpec {
             path: p.clone(),
@@ -307,12 +323,22 @@ mod tests {
         let fpm = c.processes.iter().find(|p| p.name == "fpm").unwrap();
         let h = fpm.health.as_ref().unwrap();
         assert_eq!(
-            (h.initial_delay, h.period, h.timeout, h.failure_threshold, h.success_threshold, h.mode),
+            (
+                h.initial_delay,
+                h.period,
+                h.timeout,
+                h.failure_threshold,
+                h.success_threshold,
+                h.mode
+            ),
             (5_000, 10_000, 3_000, 3, 1, HealthMode::Both)
         );
         let web = c.processes.iter().find(|p| p.name == "web").unwrap();
         let h = web.health.as_ref().unwrap();
-        assert_eq!((h.period, h.failure_threshold, h.mode), (2_000, 5, HealthMode::Readiness));
+        assert_eq!(
+            (h.period, h.failure_threshold, h.mode),
+            (2_000, 5, HealthMode::Readiness)
+        );
         assert_eq!(
             h.probe,
             ProbeKind::Http {
@@ -330,16 +356,44 @@ mod tests {
         let head = "processes:\n  web:\n    command: [x]\n    health_check:\n";
         let cases: &[(&str, usize, &str)] = &[
             ("      type: tcp\n", 5, "needs address"),
-            ("      type: http\n      address: 127.0.0.1:80\n", 5, "needs url"),
-            ("      type: http\n      url: https://127.0.0.1/\n", 6, "https"),
+            (
+                "      type: http\n      address: 127.0.0.1:80\n",
+                5,
+                "needs url",
+            ),
+            (
+                "      type: http\n      url: https://127.0.0.1/\n",
+                6,
+                "https",
+            ),
             ("      type: exec\n", 5, "needs command"),
             ("      type: grpc\n", 5, "tcp, http or exec"),
             ("      address: 127.0.0.1:1\n", 4, "type is required"),
-            ("      type: tcp\n      address: 127.0.0.1:1\n      failure_threshold: 0\n", 7, "between 1"),
-            ("      type: tcp\n      address: 127.0.0.1:1\n      success_threshold: 0\n", 7, "between 1"),
-            ("      type: tcp\n      address: 127.0.0.1:1\n      period: 1s\n      timeout: 2s\n", 8, "longer than its period"),
-            ("      type: tcp\n      address: 127.0.0.1:1\n      mode: sometimes\n", 7, "liveness"),
-            ("      type: tcp\n      adress: 127.0.0.1:1\n", 6, "did you mean \"address\""),
+            (
+                "      type: tcp\n      address: 127.0.0.1:1\n      failure_threshold: 0\n",
+                7,
+                "between 1",
+            ),
+            (
+                "      type: tcp\n      address: 127.0.0.1:1\n      success_threshold: 0\n",
+                7,
+                "between 1",
+            ),
+            (
+                "      type: tcp\n      address: 127.0.0.1:1\n      period: 1s\n      timeout: 2s\n",
+                8,
+                "longer than its period",
+            ),
+            (
+                "      type: tcp\n      address: 127.0.0.1:1\n      mode: sometimes\n",
+                7,
+                "liveness",
+            ),
+            (
+                "      type: tcp\n      adress: 127.0.0.1:1\n",
+                6,
+                "did you mean \"address\"",
+            ),
         ];
         for (body, want_line, want) in cases {
             let e = load_with(&format!("{head}{body}"), &[]).unwrap_err();
@@ -353,13 +407,19 @@ mod tests {
         let text = "processes:\n  nginx:\n    command: [x]\n    health_check:\n      type: tcp\n      address: 127.0.0.1:80\n";
         let c = load_with(
             text,
-            &[("PHPEEK_PM_PROCESS_NGINX_HEALTH_CHECK_FAILURE_THRESHOLD", "7")],
+            &[(
+                "PHPEEK_PM_PROCESS_NGINX_HEALTH_CHECK_FAILURE_THRESHOLD",
+                "7",
+            )],
         )
         .unwrap();
         assert_eq!(c.processes[0].health.as_ref().unwrap().failure_threshold, 7);
         let e = load_with(
             text,
-            &[("PHPEEK_PM_PROCESS_NGINX_HEALTH_CHECK_FAILURE_THRESHOLD", "0")],
+            &[(
+                "PHPEEK_PM_PROCESS_NGINX_HEALTH_CHECK_FAILURE_THRESHOLD",
+                "0",
+            )],
         )
         .unwrap_err();
         assert_eq!(
@@ -382,7 +442,10 @@ mod tests {
         )
         .unwrap();
         let r = c.global.readiness.unwrap();
-        assert_eq!((r.path.as_str(), r.mode), ("/tmp/phpeek-ready", ReadinessMode::AllRunning));
+        assert_eq!(
+            (r.path.as_str(), r.mode),
+            ("/tmp/phpeek-ready", ReadinessMode::AllRunning)
+        );
         assert_eq!(r.processes.len(), 1);
         let e = load_with(
             "global:\n  readiness:\n    enabled: true\n    processes: [zz]\nprocesses:\n  a: {command: [x]}\n",
@@ -406,9 +469,17 @@ mod tests {
             parse_url("http://[::1]:81/a?b=c").unwrap(),
             ("::1".into(), 81, "/a?b=c".into())
         );
-        assert!(parse_url("https://127.0.0.1/").unwrap_err().contains("https"));
+        assert!(
+            parse_url("https://127.0.0.1/")
+                .unwrap_err()
+                .contains("https")
+        );
         assert!(parse_url("ftp://x").is_err());
-        assert!(parse_url("http://example.com/").unwrap_err().contains("IP address"));
+        assert!(
+            parse_url("http://example.com/")
+                .unwrap_err()
+                .contains("IP address")
+        );
         assert_eq!(host_port(":9000").unwrap(), ("127.0.0.1".into(), 9000));
         assert_eq!(host_port("[::1]:9000").unwrap(), ("::1".into(), 9000));
         assert!(host_port("127.0.0.1").is_err());

@@ -49,14 +49,26 @@ pub(super) fn process(
     };
     let mut set = block(ctx, ov, base(&["hooks"]), p.hooks.as_ref(), creds)?;
     let single = [
-        (HookPhase::PreStart, p.pre_start_hook.as_ref(), base(&["pre_start_hook"])),
-        (HookPhase::PostStart, p.post_start_hook.as_ref(), base(&["post_start_hook"])),
+        (
+            HookPhase::PreStart,
+            p.pre_start_hook.as_ref(),
+            base(&["pre_start_hook"]),
+        ),
+        (
+            HookPhase::PostStart,
+            p.post_start_hook.as_ref(),
+            base(&["post_start_hook"]),
+        ),
         (
             HookPhase::PreStop,
             p.shutdown.as_ref().and_then(|s| s.pre_stop_hook.as_ref()),
             base(&["shutdown", "pre_stop_hook"]),
         ),
-        (HookPhase::PostStop, p.post_stop_hook.as_ref(), base(&["post_stop_hook"])),
+        (
+            HookPhase::PostStop,
+            p.post_stop_hook.as_ref(),
+            base(&["post_stop_hook"]),
+        ),
     ];
     for (phase, v, path) in single {
         let Some(v) = v.filter(|v| !v.is_null()) else {
@@ -209,16 +221,35 @@ mod tests {
         assert_eq!(h.set.pre_stop[0].name, "horizon-pre-stop");
         assert_eq!(h.set.pre_stop[0].timeout, 60_000);
         // Per-process hooks run as the process's user unless they say otherwise.
-        assert_eq!(h.set.pre_stop[0].credentials.as_ref().map(|c| c.uid), Some(33));
+        assert_eq!(
+            h.set.pre_stop[0].credentials.as_ref().map(|c| c.uid),
+            Some(33)
+        );
     }
 
     #[test]
     fn bad_hooks_point_at_their_line() {
         let cases: &[(&str, usize, &str)] = &[
-            ("hooks:\n  pre-start:\n    - name: a\n      command: [x]\n    - name: b\n      command: []\n", 6, "must not be empty"),
-            ("hooks:\n  pre-start:\n    - name: a\n      command: [x]\n    - name: b\n      command: [y]\n      retry: -1\n", 7, "0 or more"),
-            ("hooks:\n  pre-start:\n    - name: a\n      command: [x]\n      retries: 2\n", 5, "unknown key"),
-            ("hooks:\n  pre-start:\n    - name: a\n", 3, "needs a command"),
+            (
+                "hooks:\n  pre-start:\n    - name: a\n      command: [x]\n    - name: b\n      command: []\n",
+                6,
+                "must not be empty",
+            ),
+            (
+                "hooks:\n  pre-start:\n    - name: a\n      command: [x]\n    - name: b\n      command: [y]\n      retry: -1\n",
+                7,
+                "0 or more",
+            ),
+            (
+                "hooks:\n  pre-start:\n    - name: a\n      command: [x]\n      retries: 2\n",
+                5,
+                "unknown key",
+            ),
+            (
+                "hooks:\n  pre-start:\n    - name: a\n",
+                3,
+                "needs a command",
+            ),
             ("hooks:\n  pre_begin: []\n", 2, "unknown key"),
             ("hooks:\n  pre-start: {name: a}\n", 2, "must be a list"),
         ];

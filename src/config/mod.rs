@@ -566,7 +566,10 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
     let readiness = health::readiness(ctx, ov, &g, &names)?;
     Ok(Config {
         path: ctx.inputs.file.map(|(p, _)| p.to_owned()),
-        global: Global { readiness, ..global },
+        global: Global {
+            readiness,
+            ..global
+        },
         processes,
         hooks: global_hooks,
     })

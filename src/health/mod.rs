@@ -56,9 +56,15 @@ pub struct ProbeId(pub u64);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Run the instance's probe (its spec: [`Health::spec`]) and answer with `result`.
-    Probe { inst: InstId, probe: ProbeId },
+    Probe {
+        inst: InstId,
+        probe: ProbeId,
+    },
     /// Give up on a probe: close its socket or kill its child. Its result is not wanted.
-    Abort { inst: InstId, probe: ProbeId },
+    Abort {
+        inst: InstId,
+        probe: ProbeId,
+    },
     /// The instance passed its readiness check.
     Ready(InstId),
     /// The instance failed its readiness check after having passed it.
@@ -165,7 +171,13 @@ impl Health {
     }
 
     /// A probe's outcome: `Ok` or why it failed.
-    pub fn result(&mut self, inst: InstId, probe: ProbeId, outcome: Result<(), String>, now: Millis) {
+    pub fn result(
+        &mut self,
+        inst: InstId,
+        probe: ProbeId,
+        outcome: Result<(), String>,
+        now: Millis,
+    ) {
         let Some(Some(s)) = self.slots.get_mut(inst) else {
             return;
         };

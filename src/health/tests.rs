@@ -94,7 +94,11 @@ fn liveness_failures_restart_once_and_pause_probing() {
         a.iter()
             .any(|x| matches!(x, Action::Log(n) if n.event == "health" && n.level == Level::Warn))
     );
-    assert_eq!(h.next_deadline(), None, "probing paused until it runs again");
+    assert_eq!(
+        h.next_deadline(),
+        None,
+        "probing paused until it runs again"
+    );
     h.stopped(0);
     h.started(0, 0, 10_000);
     assert_eq!(h.view(0).unwrap().status, "unknown");
@@ -107,7 +111,11 @@ fn readiness_only_never_restarts_and_recovers() {
     h.started(0, 0, 0);
     probe_at(&mut h, 1_000, Ok(()));
     let a = probe_at(&mut h, 2_000, Ok(()));
-    assert_eq!(non_log(&a), [Action::Ready(0)], "after success_threshold passes");
+    assert_eq!(
+        non_log(&a),
+        [Action::Ready(0)],
+        "after success_threshold passes"
+    );
     probe_at(&mut h, 3_000, fail());
     let a = probe_at(&mut h, 4_000, fail());
     assert_eq!(non_log(&a), [Action::NotReady(0)]);
@@ -122,7 +130,10 @@ fn liveness_only_does_not_gate_readiness() {
     let mut h = Health::from_specs(vec![Some(spec(HealthMode::Liveness, 1, 1))]);
     h.started(0, 0, 0);
     assert!(non_log(&probe_at(&mut h, 1_000, Ok(()))).is_empty());
-    assert_eq!(non_log(&probe_at(&mut h, 2_000, fail())), [Action::Restart(0)]);
+    assert_eq!(
+        non_log(&probe_at(&mut h, 2_000, fail())),
+        [Action::Restart(0)]
+    );
 }
 
 #[test]

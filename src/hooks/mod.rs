@@ -60,7 +60,10 @@ pub enum Outcome {
     Ok,
     /// A hook failed for good and the sequence stopped (pre-start without
     /// `continue_on_error`); `reason` is already in the log.
-    Failed { hook: String, reason: String },
+    Failed {
+        hook: String,
+        reason: String,
+    },
     /// Cancelled (shutdown during the sequence).
     Cancelled,
 }
@@ -503,7 +506,10 @@ fn describe(r: &RunResult, hook: &HookSpec) -> String {
         return format!("could not start {}: {e}", hook.command[0]);
     }
     if r.timed_out {
-        return format!("timed out after {} ms (its process group was killed)", hook.timeout);
+        return format!(
+            "timed out after {} ms (its process group was killed)",
+            hook.timeout
+        );
     }
     match r.status {
         Some(ExitStatus::Code(c)) => format!("exit code {c}"),

@@ -45,7 +45,12 @@ const PRE: Owner = Owner::Global(HookPhase::PreStart);
 #[test]
 fn hooks_run_in_order_one_at_a_time() {
     let mut h = Hooks::default();
-    h.start(PRE, &[hook("a", 0, 0, false), hook("b", 0, 0, false)], None, 0);
+    h.start(
+        PRE,
+        &[hook("a", 0, 0, false), hook("b", 0, 0, false)],
+        None,
+        0,
+    );
     let (runs, done, _) = drain(&mut h);
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].0, "a");
@@ -92,7 +97,12 @@ fn retries_wait_retry_delay_then_pass() {
 #[test]
 fn a_pre_start_failure_stops_the_sequence_and_names_the_hook() {
     let mut h = Hooks::default();
-    h.start(PRE, &[hook("migrate", 1, 0, false), hook("never", 0, 0, false)], None, 0);
+    h.start(
+        PRE,
+        &[hook("migrate", 1, 0, false), hook("never", 0, 0, false)],
+        None,
+        0,
+    );
     for _ in 0..2 {
         let (runs, _, _) = drain(&mut h);
         h.finished(runs[0].1, &exit(3), 0);
@@ -120,7 +130,12 @@ fn a_pre_start_failure_stops_the_sequence_and_names_the_hook() {
 #[test]
 fn continue_on_error_and_other_phases_go_on() {
     let mut h = Hooks::default();
-    h.start(PRE, &[hook("optional", 0, 0, true), hook("next", 0, 0, false)], None, 0);
+    h.start(
+        PRE,
+        &[hook("optional", 0, 0, true), hook("next", 0, 0, false)],
+        None,
+        0,
+    );
     let (runs, _, _) = drain(&mut h);
     h.finished(runs[0].1, &exit(1), 0);
     let (runs, done, _) = drain(&mut h);
@@ -131,12 +146,21 @@ fn continue_on_error_and_other_phases_go_on() {
 
     // A pre-stop failure is a warning; the following hook still runs.
     let owner = Owner::Global(HookPhase::PreStop);
-    h.start(owner, &[hook("x", 0, 0, false), hook("y", 0, 0, false)], None, 0);
+    h.start(
+        owner,
+        &[hook("x", 0, 0, false), hook("y", 0, 0, false)],
+        None,
+        0,
+    );
     let (runs, _, _) = drain(&mut h);
     h.finished(runs[0].1, &exit(1), 0);
     let (runs, _, notes) = drain(&mut h);
     assert_eq!(runs[0].0, "y");
-    assert!(notes.iter().any(|n| n.event == "hook_failed" && n.level == Level::Warn));
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.event == "hook_failed" && n.level == Level::Warn)
+    );
 }
 
 #[test]

@@ -219,9 +219,10 @@ impl Reactor<'_> {
         self.health.file_ready = ready;
         let path = spec.path.clone();
         let result = if ready {
-            let content = spec.content.clone().unwrap_or_else(|| {
-                format!("ready\ntimestamp={}\n", sys::realtime().0)
-            });
+            let content = spec
+                .content
+                .clone()
+                .unwrap_or_else(|| format!("ready\ntimestamp={}\n", sys::realtime().0));
             // Written next to it and renamed, so a reader never sees half a file.
             let tmp = format!("{path}.tmp");
             std::fs::write(&tmp, content).and_then(|()| std::fs::rename(&tmp, &path))
@@ -232,7 +233,10 @@ impl Reactor<'_> {
             }
         };
         let (level, msg) = match (&result, ready) {
-            (Ok(()), true) => (Level::Info, format!("every process is ready: created {path}")),
+            (Ok(()), true) => (
+                Level::Info,
+                format!("every process is ready: created {path}"),
+            ),
             (Ok(()), false) => (Level::Info, format!("not ready: removed {path}")),
             (Err(e), _) => (Level::Warn, format!("readiness file {path}: {e}")),
         };
@@ -265,6 +269,5 @@ impl Reactor<'_> {
 
 /// The address of a validated host (an IP literal or `localhost`).
 fn ip(host: &str) -> IpAddr {
-    host.parse()
-        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    host.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }

@@ -104,7 +104,9 @@ impl Reactor<'_> {
                 ),
                 &[],
             );
-            self.hooks.hooks.cancel_owner(Owner::Global(HookPhase::PreStart));
+            self.hooks
+                .hooks
+                .cancel_owner(Owner::Global(HookPhase::PreStart));
         } else if self.sup.shutting_down() {
             // A second signal: hooks are stopped too.
             self.hooks.hooks.cancel_all();
@@ -244,7 +246,10 @@ impl Reactor<'_> {
             self.sup.instances_of(p).iter().all(|&i| {
                 let st = self.sup.instance(i).state;
                 if longrun {
-                    matches!(st, State::Ready | State::Exited | State::Failed | State::Stopped)
+                    matches!(
+                        st,
+                        State::Ready | State::Exited | State::Failed | State::Stopped
+                    )
                 } else {
                     !matches!(st, State::Waiting | State::Starting | State::Running)
                 }
@@ -392,7 +397,10 @@ impl Reactor<'_> {
         };
         env.extend(hook.env.iter().cloned());
         env.push(("PHPEEK_PM_HOOK_NAME".into(), hook.name.clone()));
-        env.push(("PHPEEK_PM_HOOK_PHASE".into(), owner.phase().as_str().to_owned()));
+        env.push((
+            "PHPEEK_PM_HOOK_PHASE".into(),
+            owner.phase().as_str().to_owned(),
+        ));
         AuxSpec {
             argv: hook.command.clone(),
             env,

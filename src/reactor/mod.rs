@@ -210,8 +210,8 @@ impl<'a> Reactor<'a> {
                     self.hooks_deadline(),
                 ]
                 .into_iter()
-                    .flatten()
-                    .min();
+                .flatten()
+                .min();
                 let mut wait = next.map(|d| d.saturating_sub(now));
                 if self.sup.watched_groups().next().is_some() {
                     wait = Some(wait.map_or(GROUP_CHECK_MS, |w| w.min(GROUP_CHECK_MS)));

@@ -228,7 +228,13 @@ fn decided(http: &HttpGet, response: &[u8]) -> Option<Result<(), String>> {
         .headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse::<usize>().ok());
+        .and_then(|h| {
+            std::str::from_utf8(h.value)
+                .ok()?
+                .trim()
+                .parse::<usize>()
+                .ok()
+        });
     match length {
         Some(n) if body.len() >= n => Some(Err(body_missing(needle))),
         _ => None,
@@ -305,6 +311,10 @@ mod tests {
         assert_eq!(decided(&get(None, Some("ok")), part), None);
         assert!(judge(&get(None, Some("ok")), part, true).is_err());
         assert!(judge(&get(None, None), b"", true).is_err());
-        assert!(decided(&get(None, None), b"garbage\r\n\r\n").unwrap().is_err());
+        assert!(
+            decided(&get(None, None), b"garbage\r\n\r\n")
+                .unwrap()
+                .is_err()
+        );
     }
 }
