@@ -478,13 +478,18 @@ impl Supervisor {
         let state = self.insts[id].state;
         match (state, input) {
             (State::Waiting, Input::Deadline) => {
-                self.note(
-                    Some(id),
-                    Level::Error,
-                    "dependency_timeout",
-                    "gave up waiting for dependencies".to_owned(),
-                    vec![],
+                let p = self.insts[id].process;
+                let waiting_for: Vec<&str> = self.procs[p]
+                    .deps
+                    .iter()
+                    .filter(|&&d| self.readiness(d) != Readiness::Ready)
+                    .map(|&d| self.procs[d].name.as_str())
+                    .collect();
+                let msg = format!(
+                    "gave up waiting for dependencies (dependency_timeout): not ready: {}",
+                    waiting_for.join(", ")
                 );
+                self.note(Some(id), Level::Error, "dependency_timeout", msg, vec![]);
                 self.fail(id, now);
             }
             (State::Starting, Input::Spawned(pid)) => {
