@@ -88,7 +88,10 @@ impl Reactor<'_> {
             (Some(e), _, _) => Err(format!("could not run the check: {e}")),
             (_, _, true) => Err("timed out".to_owned()),
             (_, Some(sys::ExitStatus::Code(0)), _) => Ok(()),
-            (_, Some(sys::ExitStatus::Code(c)), _) => Err(format!("exit code {c}")),
+            (_, Some(sys::ExitStatus::Code(c)), _) => Err(match done.tail.last() {
+                Some(line) => format!("exit code {c}: {line}"),
+                None => format!("exit code {c}"),
+            }),
             (_, Some(sys::ExitStatus::Signal(s)), _) => {
                 Err(format!("killed by {}", signals::name(s)))
             }
