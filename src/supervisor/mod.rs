@@ -19,9 +19,16 @@
 //!                                              └──timeout: SIGKILL to the group──┘
 //! ```
 //!
-//! Readiness is its own state so that health probes can later hold an instance in `running`
-//! until a check passes; for now a longrun is ready as soon as it runs, and a oneshot is ready
-//! (for its dependents) once it exited 0.
+//! Readiness is its own state: a longrun with a readiness check (feature `health`) stays
+//! `running` until the check passes (`Event::Ready`) and goes back to `running` when it fails
+//! (`Event::NotReady`); without one it is ready as soon as it runs. A oneshot is ready (for its
+//! dependents) once it exited 0.
+//!
+//! A graceful stop with a pre-stop step (feature `hooks`) first asks for it (`Action::PreStop`),
+//! then waits for the process to exit on its own until the stop's deadline, and only then sends
+//! the stop signal (see `control.rs`). Nothing starts before [`Supervisor::start`] (global
+//! pre-start hooks run first), and with global pre-stop hooks shutdown is held until
+//! [`Supervisor::release_shutdown`].
 
 mod control;
 pub mod dag;
