@@ -388,3 +388,91 @@ fn bad_hooks_exit_2_with_file_and_line() {
         o.stderr
     );
 }
+
+#[test]
+fn per_instance_hooks_run_with_the_instance_environment() {
+    let dir = TestDir::new("hooks-instance");
+    let log = dir.s("log");
+    let note = |what: &str| {
+        sh(&format!(
+            "echo {what} $PHPEEK_PM_INSTANCE_ID $PHPEEK_PM_HOOK_NAME $MODE >> {log}"
+        ))
+    };
+    let cfg = format!(
+        r#"processes:
+  worker:
+    command: {worker}
+    scale: 2
+    env:
+      MODE: queue
+    pre_start_hook:
+      name: prepare
+      command: {pre}
+    post_start_hook:
+      command: {post}
+    post_stop_hook:
+      command: {stop}
+"#,
+        worker = sh(&format!(
+            "echo run $PHPEEK_PM_INSTANCE_ID >> {log}; exec sleep 1000"
+        )),
+        pre = note("pre"),
+        post = note("post"),
+        stop = note("stopped"),
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Manager::start(Mode::Pid1, &path);
+    m.wait_count(2, secs(10.0), "post-start hooks", |r| {
+        r.event() == Some("hook_finished") && r.s("phase") == Some("post_start")
+    });
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(15.0)), 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    for id in ["worker-0", "worker-1"] {
+        let mine: Vec<&str> = text.lines().filter(|l| l.contains(id)).collect();
+        let kinds: Vec<&str> = mine.iter().map(|l| l.split(' ').next().unwrap()).collect();
+        assert_eq!(kinds, ["pre", "run", "post", "stopped"], "{id}: {text}");
+        assert!(
+            mine[0].ends_with(&format!("{id} prepare queue")),
+            "{}",
+            mine[0]
+        );
+        assert!(
+            mine[2].ends_with(&format!("{id} worker-post-start queue")),
+            "{}",
+            mine[2]
+        );
+    }
+}
+
+#[test]
+fn a_failing_pre_start_hook_is_a_failed_start() {
+    let dir = TestDir::new("hooks-instance-fail");
+    let cfg = format!(
+        r#"processes:
+  app:
+    command: ["sleep", "1000"]
+    restart: never
+    pre_start_hook:
+      name: check-db
+      command: {fail}
+  other:
+    command: ["sleep", "1000"]
+"#,
+        fail = sh("echo no database >&2; exit 3"),
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Manager::start(Mode::Pid1, &path);
+    let failed = m.wait_for(secs(10.0), "spawn failed", |r| {
+        r.is("spawn_failed", "app-0")
+    });
+    assert!(
+        failed.msg().contains("pre-start hook check-db failed"),
+        "{failed}"
+    );
+    assert!(failed.msg().contains("exit code 3"), "{failed}");
+    assert!(m.events("started", "app-0").is_empty());
+    m.wait_for(secs(5.0), "other runs", |r| r.is("started", "other-0"));
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+}

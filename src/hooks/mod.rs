@@ -200,8 +200,13 @@ impl Hooks {
 
     /// Cancels every sequence of `owner`.
     pub fn cancel_owner(&mut self, owner: Owner) {
+        self.cancel_where(|o| o == owner);
+    }
+
+    /// Cancels every sequence whose owner matches.
+    pub fn cancel_where(&mut self, matches: impl Fn(Owner) -> bool) {
         let ids: Vec<usize> = (0..self.seqs.len())
-            .filter(|&i| self.seqs[i].as_ref().is_some_and(|s| s.owner == owner))
+            .filter(|&i| self.seqs[i].as_ref().is_some_and(|s| matches(s.owner)))
             .collect();
         for i in ids {
             self.cancel(SeqId(i));

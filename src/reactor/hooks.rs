@@ -153,6 +153,16 @@ impl Reactor<'_> {
         self.hooks.hooks.handle_timeout(now);
         if self.sup.shutting_down() && self.hooks.exit_by.is_none() {
             self.hooks.exit_by = Some(now + self.config.global.shutdown_timeout);
+            // Instances about to start will not: their pre-start hooks stop now.
+            self.hooks.hooks.cancel_where(|o| {
+                matches!(
+                    o,
+                    Owner::Instance {
+                        phase: HookPhase::PreStart,
+                        ..
+                    }
+                )
+            });
         }
         // Global pre-stop: shutdown is held until these end (skipped if nothing was started).
         if self.sup.shutdown_held() && self.hooks.pre_stop == Stage::NotYet {
