@@ -97,6 +97,11 @@ pub struct Global {
     pub dependency_timeout: Option<u64>,
     /// The container readiness file (feature `health`).
     pub readiness: Option<ReadinessSpec>,
+    /// PHP-FPM auto-tuning's share of the memory limit, in millionths (feature `autotune`);
+    /// `None` = the profile's own.
+    pub autotune_memory_threshold: Option<u64>,
+    /// Create the directories a detected framework needs (feature `detect`).
+    pub framework_setup: bool,
 }
 
 /// One process definition (a program and how to run it), possibly several instances.
@@ -302,6 +307,9 @@ pub struct Config {
     pub processes: Vec<ProcessSpec>,
     /// Global lifecycle hooks (feature `hooks`; empty in builds without it).
     pub hooks: HookSet,
+    /// Variables every child gets on top of the manager's own environment (and below its
+    /// process `env`): what start-up computed, e.g. auto-tuning's `PHP_FPM_*`.
+    pub child_env: Vec<(String, String)>,
 }
 
 #[cfg_attr(not(all(feature = "health", feature = "hooks")), allow(dead_code))]
@@ -323,4 +331,7 @@ pub mod defaults {
     pub const READINESS_PATH: &str = "/tmp/phpeek-ready";
     // Hooks.
     pub const HOOK_TIMEOUT_MS: u64 = 30_000;
+    /// Largest `autotune_memory_threshold`: a pool planned for more than the memory limit can
+    /// never pass auto-tuning's safety check.
+    pub const MAX_MEMORY_THRESHOLD: f64 = 1.0;
 }

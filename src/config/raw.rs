@@ -63,6 +63,8 @@ pub struct RawGlobal {
     // Feature `health`: the container readiness file.
     pub readiness_file: Option<String>,
     pub readiness: Option<Value>,
+    // Feature `detect`.
+    pub framework_setup: Option<bool>,
 }
 
 // Keys of features that are not built yet are held as written: typed and read when they land.

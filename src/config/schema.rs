@@ -149,7 +149,8 @@ pub const GLOBAL: &[Key] = &[
     k("api_host", Str),
     k("api_socket", Str),
     k("api_auth", Str),
-    k("autotune_memory_threshold", Float),
+    f("autotune_memory_threshold", Float, Feature::Autotune),
+    f("framework_setup", Bool, Feature::Detect),
     f("readiness_file", Str, Feature::Health),
     f("readiness", Section(READINESS), Feature::Health),
 ];

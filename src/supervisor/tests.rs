@@ -37,9 +37,12 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             max_restart_attempts: None,
             dependency_timeout: None,
             readiness: None,
+            autotune_memory_threshold: None,
+            framework_setup: true,
         },
         processes,
         hooks: Default::default(),
+        child_env: Vec::new(),
     }
 }
 
