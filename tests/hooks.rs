@@ -59,6 +59,9 @@ processes:
     let up = m.wait_for(secs(10.0), "post-start hook output", |r| {
         r.says("hook:announce", "artisan up")
     });
+    m.wait_for(secs(5.0), "post-start hook done", |r| {
+        r.event() == Some("hook_finished") && r.s("hook") == Some("announce")
+    });
     let line = |m: &mut Manager, inst: &str, text: &str| -> i64 {
         let t = text.to_owned();
         let i = inst.to_owned();
@@ -424,6 +427,10 @@ fn per_instance_hooks_run_with_the_instance_environment() {
     let mut m = Manager::start(Mode::Pid1, &path);
     m.wait_count(2, secs(10.0), "post-start hooks", |r| {
         r.event() == Some("hook_finished") && r.s("phase") == Some("post_start")
+    });
+    poll_until(secs(5.0), "both workers running", || {
+        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        (t.lines().filter(|l| l.starts_with("run ")).count() == 2).then_some(())
     });
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_code(secs(15.0)), 0);
