@@ -403,6 +403,17 @@ mod tests {
     }
 
     #[test]
+    fn oneshots_have_no_checks() {
+        let e = load_with(
+            "processes:\n  m:\n    type: oneshot\n    command: [x]\n    health_check:\n      type: exec\n      command: [y]\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(line(&e), Some(5), "{e}");
+        assert!(e.msg.contains("oneshot"), "{e}");
+    }
+
+    #[test]
     fn env_overrides_reach_into_the_check() {
         let text = "processes:\n  nginx:\n    command: [x]\n    health_check:\n      type: tcp\n      address: 127.0.0.1:80\n";
         let c = load_with(

@@ -508,6 +508,13 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             None
         };
         let health = health::parse(ctx, ov, pp(&["health_check"]), p.health_check.as_ref())?;
+        if health.is_some() && kind == ProcessKind::Oneshot {
+            return Err(ctx.at(
+                &pp(&["health_check"]),
+                ov,
+                "a oneshot cannot have a health_check: it is ready when it exits 0".to_owned(),
+            ));
+        }
         let hooks = hooks::process(ctx, ov, name, p, credentials.as_ref())?;
         specs.push(ProcessSpec {
             name: name.clone(),
