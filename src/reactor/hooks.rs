@@ -153,14 +153,15 @@ impl Reactor<'_> {
         self.hooks.hooks.handle_timeout(now);
         if self.sup.shutting_down() && self.hooks.exit_by.is_none() {
             self.hooks.exit_by = Some(now + self.config.global.shutdown_timeout);
-            // Instances about to start will not: their pre-start hooks stop now.
+            // Instances about to start will not, and the stack will not be "up": their
+            // pre-start hooks and the global post-start hooks stop now.
             self.hooks.hooks.cancel_where(|o| {
                 matches!(
                     o,
                     Owner::Instance {
                         phase: HookPhase::PreStart,
                         ..
-                    }
+                    } | Owner::Global(HookPhase::PostStart)
                 )
             });
         }
