@@ -59,13 +59,12 @@ impl Feature {
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
         match self {
-            Feature::LogProcessing | Feature::Autotune | Feature::Detect => true,
             Feature::Health
             | Feature::Hooks
-            | Feature::Api
-            | Feature::Metrics
-            | Feature::Scheduler
-            | Feature::Heartbeat => false,
+            | Feature::LogProcessing
+            | Feature::Autotune
+            | Feature::Detect => true,
+            Feature::Api | Feature::Metrics | Feature::Scheduler | Feature::Heartbeat => false,
         }
     }
 

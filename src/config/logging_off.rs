@@ -4,6 +4,7 @@
 use yaml_serde::Value;
 
 use super::env::Applied;
+use super::model::LogRules;
 use super::raw::RawGlobal;
 use super::{ConfigError, Ctx};
 
@@ -21,10 +22,10 @@ pub fn process(
     _: &str,
     _: Option<&Value>,
     _: &[Applied],
-) -> Result<(), ConfigError> {
-    Ok(())
+) -> Result<LogRules, ConfigError> {
+    Ok(LogRules)
 }
 
-pub fn unowned(_: &Ctx<'_>, _: &Settings, _: &[Applied]) -> Result<(), ConfigError> {
-    Ok(())
+pub fn unowned(_: &Ctx<'_>, _: &Settings, _: &[Applied]) -> Result<LogRules, ConfigError> {
+    Ok(LogRules)
 }

@@ -50,8 +50,12 @@ pub trait ShaperFor {
     fn shaper(&self, stream: Stream) -> Shaper;
 }
 
-/// Builds without log processing have no rules: every line is a plain record.
-impl ShaperFor for () {
+/// The log rules of a build without log processing: none, every line is a plain record.
+#[cfg_attr(feature = "log-processing", allow(dead_code))]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlainRules;
+
+impl ShaperFor for PlainRules {
     fn shaper(&self, _: Stream) -> Shaper {
         Shaper::Plain
     }
