@@ -451,3 +451,54 @@ processes:
     assert_eq!(m.wait_code(secs(20.0)), 0);
     assert_eq!(records.load(Ordering::Relaxed), TRACES, "extra records");
 }
+
+/// Hooks are children like any other: their output is processed with their process's rules
+/// (global hooks: the global rules) before it is written.
+#[cfg(feature = "hooks")]
+#[test]
+fn hook_output_is_levelled_and_redacted() {
+    let dir = TestDir::new("logproc-hooks");
+    let cfg = format!(
+        r#"global:
+  log_redaction_placeholder: "[global]"
+hooks:
+  pre-start:
+    - name: warm
+      command: {warm}
+processes:
+  app:
+    type: oneshot
+    command: {app}
+    pre_start_hook:
+      name: prep
+      command: {prep}
+    logging:
+      redaction: {{placeholder: "[app]"}}
+"#,
+        warm = sh("echo '[ERROR] warming failed password=hunter2'"),
+        app = sh("echo done"),
+        prep = sh("echo 'WARNING: token=abc123' >&2"),
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Manager::start(Mode::Subreaper, &path);
+    assert_eq!(m.wait_code(secs(20.0)), 0, "{}", m.dump());
+    let all: Vec<String> = m.records().iter().map(|r| r.to_string()).collect();
+    assert!(
+        !all.iter()
+            .any(|r| r.contains("hunter2") || r.contains("abc123")),
+        "{}",
+        m.dump()
+    );
+    let warm = m
+        .find(|r| r.is_output() && r.instance() == Some("hook:warm"))
+        .pop()
+        .unwrap_or_else(|| panic!("no hook output\n{}", m.dump()));
+    assert_eq!(warm.msg(), "[ERROR] warming failed password=[global]");
+    assert_eq!(warm.s("level"), Some("error"));
+    let prep = m
+        .find(|r| r.is_output() && r.instance() == Some("app-0:hook:prep"))
+        .pop()
+        .unwrap_or_else(|| panic!("no per-process hook output\n{}", m.dump()));
+    assert_eq!(prep.msg(), "WARNING: token=[app]");
+    assert_eq!(prep.s("level"), Some("warn"));
+}
