@@ -8,6 +8,8 @@
 mod cli;
 mod config;
 mod features;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod http;
 mod output;
 mod reactor;
 mod supervisor;
