@@ -12,6 +12,7 @@ mod features;
 mod http;
 mod output;
 mod reactor;
+mod status;
 mod supervisor;
 mod sys;
 

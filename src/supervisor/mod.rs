@@ -23,7 +23,11 @@
 //! until a check passes; for now a longrun is ready as soon as it runs, and a oneshot is ready
 //! (for its dependents) once it exited 0.
 
+mod control;
 pub mod dag;
+mod snapshot;
+
+pub use control::{RestartReason, Then};
 
 use std::collections::VecDeque;
 
@@ -107,12 +111,43 @@ pub struct Instance {
     pub attempts: u32,
     /// Restarts in total.
     pub restarts: u32,
+    /// Restarts by cause, indexed by [`RestartReason::index`].
+    pub restarts_by_reason: [u32; RestartReason::COUNT],
     pub last_ending: Option<Ending>,
     /// The group of a leader that ended unexpectedly while other members lived on: they were
     /// sent the stop signal, and get SIGKILL before the instance restarts if still there.
     pub lingering: Option<i32>,
     deadline: Option<Millis>,
     killed: bool,
+    /// What to do once a stop requested outside shutdown ([`Supervisor::stop_instance`]) ends.
+    then: Option<Then>,
+    /// Stopped on request: it stays down and does not count as "finished" for the manager.
+    pub held: bool,
+    /// Removed by a scale-down: no longer an instance of its process.
+    pub retired: bool,
+}
+
+impl Instance {
+    fn new(process: usize, id: String) -> Self {
+        Instance {
+            process,
+            id,
+            state: State::Waiting,
+            pid: None,
+            pgid: None,
+            started_at: 0,
+            attempts: 0,
+            restarts: 0,
+            restarts_by_reason: [0; RestartReason::COUNT],
+            last_ending: None,
+            lingering: None,
+            deadline: None,
+            killed: false,
+            then: None,
+            held: false,
+            retired: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,6 +231,8 @@ struct Proc {
     critical: bool,
     stop_signal: i32,
     stop_timeout: Millis,
+    /// Instances wanted (the configured `scale`, then whatever a scale request asked for).
+    desired_scale: u32,
 }
 
 /// Restart and shutdown settings of the whole manager (milliseconds).
@@ -234,6 +271,7 @@ impl Supervisor {
                 critical: p.critical,
                 stop_signal: p.stop_signal,
                 stop_timeout: p.stop_timeout,
+                desired_scale: p.scale,
             })
             .collect();
         for i in 0..procs.len() {
@@ -245,20 +283,7 @@ impl Supervisor {
         for (pi, p) in config.processes.iter().enumerate() {
             for n in 0..p.scale {
                 procs[pi].instances.push(insts.len());
-                insts.push(Instance {
-                    process: pi,
-                    id: format!("{}-{n}", p.name),
-                    state: State::Waiting,
-                    pid: None,
-                    pgid: None,
-                    started_at: 0,
-                    attempts: 0,
-                    restarts: 0,
-                    last_ending: None,
-                    lingering: None,
-                    deadline: None,
-                    killed: false,
-                });
+                insts.push(Instance::new(pi, format!("{}-{n}", p.name)));
             }
         }
         let g = &config.global;
@@ -426,6 +451,11 @@ impl Supervisor {
                     "process started".to_owned(),
                     vec![("pid", Field::Int(pid.into()))],
                 );
+                if self.insts[id].then.is_some() {
+                    // A stop was requested while it was being spawned.
+                    self.begin_stop(id, now);
+                    return;
+                }
                 // Readiness: no probes yet, so a running longrun is ready at once.
                 if self.procs[self.insts[id].process].kind == ProcessKind::Longrun {
                     self.insts[id].state = State::Ready;
@@ -472,10 +502,10 @@ impl Supervisor {
                 if group_alive && !inst.killed {
                     inst.state = State::Draining;
                 } else {
-                    self.stopped(id);
+                    self.stopped(id, now);
                 }
             }
-            (State::Draining, Input::GroupEmpty) => self.stopped(id),
+            (State::Draining, Input::GroupEmpty) => self.stopped(id, now),
             (_, Input::GroupEmpty) => self.insts[id].lingering = None,
             (State::Stopping | State::Draining, Input::Deadline) => {
                 let inst = &mut self.insts[id];
@@ -495,7 +525,7 @@ impl Supervisor {
                     });
                 }
                 if draining {
-                    self.stopped(id);
+                    self.stopped(id, now);
                 }
             }
             (State::Backoff, Input::Deadline) => {
@@ -611,6 +641,7 @@ impl Supervisor {
             let inst = &mut self.insts[id];
             inst.attempts += 1;
             inst.restarts += 1;
+            inst.restarts_by_reason[RestartReason::Exit.index()] += 1;
             inst.state = State::Backoff;
             inst.deadline = Some(now + delay);
             let attempt = inst.attempts;
@@ -657,7 +688,7 @@ impl Supervisor {
         }
     }
 
-    fn stopped(&mut self, id: InstId) {
+    fn stopped(&mut self, id: InstId, now: Millis) {
         let inst = &mut self.insts[id];
         inst.state = State::Stopped;
         inst.deadline = None;
@@ -671,6 +702,11 @@ impl Supervisor {
             "process stopped".to_owned(),
             vec![],
         );
+        if let Some(then) = self.insts[id].then.take() {
+            if matches!(self.phase, Phase::Running) {
+                self.after_stop(id, then, now);
+            }
+        }
     }
 
     /// `initial × 2^attempts`, capped at the maximum, with ±10 % jitter.
@@ -748,7 +784,7 @@ impl Supervisor {
                 });
             }
             match inst.state {
-                State::Draining => self.stopped(id),
+                State::Draining => self.stopped(id, now),
                 State::Running | State::Ready => self.insts[id].state = State::Stopping,
                 _ => {}
             }
@@ -760,8 +796,12 @@ impl Supervisor {
         match self.phase {
             Phase::Running => {
                 self.start_ready(now);
-                if self.insts.iter().all(|i| i.state.finished()) {
-                    let failed = self.insts.iter().any(|i| i.state == State::Failed);
+                let mut active = self.insts.iter().filter(|i| !i.retired);
+                if active.all(|i| i.state.finished() && !i.held) {
+                    let failed = self
+                        .insts
+                        .iter()
+                        .any(|i| !i.retired && i.state == State::Failed);
                     self.begin_shutdown(Reason::AllFinished { failed }, now);
                 }
             }
@@ -887,26 +927,11 @@ impl Supervisor {
             if dependents_live {
                 continue;
             }
-            let (signal, timeout) = (self.procs[p].stop_signal, self.procs[p].stop_timeout);
             for k in 0..self.procs[p].instances.len() {
                 let i = self.procs[p].instances[k];
-                if !matches!(self.insts[i].state, State::Running | State::Ready) {
-                    continue;
+                if matches!(self.insts[i].state, State::Running | State::Ready) {
+                    self.begin_stop(i, now);
                 }
-                let inst = &mut self.insts[i];
-                inst.state = State::Stopping;
-                inst.deadline = Some(now + timeout);
-                if let Some(g) = inst.pgid {
-                    self.actions
-                        .push_back(Action::SignalGroup { pgid: g, signal });
-                }
-                self.note(
-                    Some(i),
-                    Level::Info,
-                    "stopping",
-                    format!("sending {} to its process group", signals::name(signal)),
-                    vec![("signal", Field::Str(signals::name(signal)))],
-                );
             }
         }
     }

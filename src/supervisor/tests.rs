@@ -495,3 +495,97 @@ fn leftovers_of_a_crash_are_stopped_and_killed_before_the_restart() {
         1
     );
 }
+
+#[test]
+fn stop_instance_stay_holds_it_without_ending_the_manager() {
+    let mut w = World::new(&config(vec![spec("a", &[])]));
+    assert_eq!(w.state(0), State::Ready);
+    let now = w.now;
+    w.sup.stop_instance(0, Then::Stay, now);
+    w.pump();
+    assert_eq!(w.state(0), State::Stopping);
+    assert_eq!(w.signals(), vec![(100, signals::SIGTERM)]);
+    w.exit(0, 0);
+    assert_eq!(w.state(0), State::Stopped);
+    assert!(w.sup.instance(0).held);
+    // The only process is down on request: the manager keeps running.
+    assert_eq!(w.exit, None);
+    assert!(w.sup.start_instance(0, w.now));
+    w.pump();
+    assert_eq!(w.spawned(), vec!["a-0", "a-0"]);
+    assert_eq!(w.state(0), State::Ready);
+    assert!(!w.sup.instance(0).held);
+}
+
+#[test]
+fn manual_restart_is_immediate_health_restart_backs_off() {
+    let mut w = World::new(&config(vec![spec("a", &[])]));
+    let now = w.now;
+    w.sup
+        .stop_instance(0, Then::Restart(RestartReason::Manual), now);
+    w.pump();
+    w.exit(0, 0);
+    assert_eq!(w.spawned().len(), 2, "manual restart spawns at once");
+    assert_eq!(w.sup.instance(0).restarts_by_reason, [0, 0, 1]);
+
+    let now = w.now;
+    w.sup
+        .stop_instance(0, Then::Restart(RestartReason::HealthCheck), now);
+    w.pump();
+    w.exit(0, 143);
+    assert_eq!(w.state(0), State::Backoff);
+    assert_eq!(w.spawned().len(), 2);
+    w.at(w.now + 2_000);
+    assert_eq!(w.spawned().len(), 3, "restarted after the backoff delay");
+    assert_eq!(w.sup.instance(0).restarts_by_reason, [0, 1, 1]);
+    assert_eq!(w.sup.instance(0).restarts, 2);
+}
+
+#[test]
+fn scale_up_and_down_keeps_names_and_stops_the_highest() {
+    let mut w = World::new(&config(vec![spec("a", &[])]));
+    let now = w.now;
+    w.sup.set_scale(0, 3, now);
+    w.pump();
+    assert_eq!(w.spawned(), vec!["a-0", "a-1", "a-2"]);
+    let now = w.now;
+    w.sup.set_scale(0, 1, now);
+    w.pump();
+    // a-2 (pid 102) then a-1 (pid 101) get their stop signal; a-0 is left alone.
+    assert_eq!(
+        w.signals(),
+        vec![(102, signals::SIGTERM), (101, signals::SIGTERM)]
+    );
+    w.exit(2, 0);
+    w.exit(1, 0);
+    let ids: Vec<&str> = w
+        .sup
+        .instances_of(0)
+        .iter()
+        .map(|&i| w.sup.instance(i).id.as_str())
+        .collect();
+    assert_eq!(ids, vec!["a-0"]);
+    assert_eq!(w.sup.desired_scale(0), 1);
+    assert_eq!(w.exit, None);
+    // Scaling up again reuses the retired slot and its name.
+    let now = w.now;
+    let added = w.sup.set_scale(0, 2, now);
+    w.pump();
+    assert_eq!(added, vec![1]);
+    assert_eq!(w.sup.instance(1).id, "a-1");
+    assert_eq!(w.state(1), State::Ready);
+    let snap = w.sup.snapshot(w.now, 1_000.0);
+    assert_eq!(snap.processes[0].instances.len(), 2);
+    assert_eq!(snap.processes[0].state, "ready");
+}
+
+#[test]
+fn stop_request_during_spawn_stops_after_spawned() {
+    let mut w = World::new(&config(vec![spec("a", &[])]));
+    w.sup.insts[0].state = State::Starting;
+    let now = w.now;
+    w.sup.stop_instance(0, Then::Stay, now);
+    w.send(Event::Spawned { inst: 0, pid: 200 });
+    assert_eq!(w.state(0), State::Stopping);
+    assert_eq!(w.signals(), vec![(200, signals::SIGTERM)]);
+}
