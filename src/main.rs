@@ -10,6 +10,8 @@ mod config;
 mod features;
 #[cfg(any(feature = "api", feature = "metrics"))]
 mod http;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod output;
 mod reactor;
 mod status;

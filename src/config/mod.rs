@@ -7,6 +7,7 @@
 pub mod duration;
 pub mod env;
 pub mod expand;
+mod http;
 pub mod model;
 pub mod raw;
 pub mod schema;
@@ -281,6 +282,7 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
         Some(n) if n < 0 => None,
         Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
     };
+    let (api, metrics) = http::settings(ctx, &g, ov)?;
     let global = Global {
         shutdown_timeout: g
             .shutdown_timeout
@@ -298,6 +300,8 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             Some(d) if d.ms() == 0 => None,
             Some(d) => Some(d.ms()),
         },
+        api,
+        metrics,
     };
 
     // Enabled processes, then dependencies by name.

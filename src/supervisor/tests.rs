@@ -34,6 +34,8 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             stable_after: 5_000,
             max_restart_attempts: None,
             dependency_timeout: None,
+            api: None,
+            metrics: None,
         },
         processes,
     }

@@ -1,0 +1,87 @@
+//! Validation of the HTTP listeners' keys: `api_*` (feature `api`) and `metrics_*` (feature
+//! `metrics`). The key table already refuses `api_enabled: true` / `metrics_enabled: true` in a
+//! build without the feature, so here they are only checked for meaning.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::model::{ApiSettings, MetricsSettings, defaults};
+use super::raw::RawGlobal;
+use super::{ConfigError, Ctx, env, path};
+
+/// The API and metrics settings, each `None` unless switched on.
+pub(super) fn settings(
+    ctx: &Ctx<'_>,
+    g: &RawGlobal,
+    ov: &[env::Applied],
+) -> Result<(Option<ApiSettings>, Option<MetricsSettings>), ConfigError> {
+    let gp = |k: &str| path(&["global", k]);
+    let host = |key: &str, value: Option<&str>, default: &str| -> Result<IpAddr, ConfigError> {
+        let v = value.unwrap_or(default);
+        let v = if v == "localhost" { "127.0.0.1" } else { v };
+        v.trim_matches(['[', ']']).parse::<IpAddr>().map_err(|_| {
+            ctx.at(
+                &gp(key),
+                ov,
+                format!("{key} must be an IP address such as 127.0.0.1, 0.0.0.0 or ::1, not {v:?}"),
+            )
+        })
+    };
+    let port = |key: &str, value: Option<i64>, default: u16| -> Result<u16, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(p) => u16::try_from(p).map_err(|_| {
+                ctx.at(
+                    &gp(key),
+                    ov,
+                    format!("{key} must be between 0 and 65535 (0 = any free port), not {p}"),
+                )
+            }),
+        }
+    };
+    let api = if g.api_enabled == Some(true) {
+        let socket = match g.api_socket.as_deref() {
+            None => None,
+            Some("") => {
+                return Err(ctx.at(&gp("api_socket"), ov, "api_socket must not be empty".into()));
+            }
+            Some(s) => Some(s.to_owned()),
+        };
+        // With a Unix socket, TCP is on only when asked for explicitly.
+        let tcp_wanted = socket.is_none() || g.api_port.is_some() || g.api_host.is_some();
+        let tcp = if tcp_wanted {
+            Some(SocketAddr::new(
+                host("api_host", g.api_host.as_deref(), defaults::API_HOST)?,
+                port("api_port", g.api_port, defaults::API_PORT)?,
+            ))
+        } else {
+            None
+        };
+        Some(ApiSettings {
+            tcp,
+            socket,
+            auth: g.api_auth.clone().filter(|a| !a.is_empty()),
+        })
+    } else {
+        None
+    };
+    let metrics = if g.metrics_enabled == Some(true) {
+        let p = g.metrics_path.as_deref().unwrap_or(defaults::METRICS_PATH);
+        if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
+            return Err(ctx.at(
+                &gp("metrics_path"),
+                ov,
+                format!("metrics_path must be a path starting with '/', such as /metrics, not {p:?}"),
+            ));
+        }
+        Some(MetricsSettings {
+            addr: SocketAddr::new(
+                host("metrics_host", g.metrics_host.as_deref(), defaults::METRICS_HOST)?,
+                port("metrics_port", g.metrics_port, defaults::METRICS_PORT)?,
+            ),
+            path: p.to_owned(),
+        })
+    } else {
+        None
+    };
+    Ok((api, metrics))
+}
