@@ -5,6 +5,8 @@
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+#[cfg(feature = "api")]
+mod api;
 mod cli;
 mod config;
 mod features;
