@@ -58,7 +58,10 @@ impl Feature {
     /// Whether this version of phpeek-pm implements the feature at all. Features are declared
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
-        false
+        match self {
+            Feature::Api | Feature::Metrics => true,
+            _ => false,
+        }
     }
 
     /// Whether this binary was built with the feature.

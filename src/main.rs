@@ -27,7 +27,7 @@ use std::process::ExitCode;
 use config::model::Level;
 
 /// Exit codes of INTERFACE.md.
-mod exit {
+pub mod exit {
     pub const OK: u8 = 0;
     pub const STARTUP: u8 = 1;
     pub const USAGE: u8 = 2;

@@ -93,7 +93,6 @@ pub struct Response {
 }
 
 pub const JSON: &str = "application/json";
-pub const TEXT: &str = "text/plain; charset=utf-8";
 /// Prometheus text exposition format 0.0.4.
 pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 

@@ -46,10 +46,10 @@ fn pipelined_requests_are_answered_in_order() {
     );
     let a = c.poll_request(1_000).unwrap();
     assert_eq!((a.path.as_str(), a.body.as_slice()), ("/a", &b"abc"[..]));
-    c.respond(&Response::new(200, TEXT, b"A".to_vec()), 1_000);
+    c.respond(&Response::new(200, JSON, b"A".to_vec()), 1_000);
     let b = c.poll_request(1_000).unwrap();
     assert_eq!(b.path, "/b");
-    c.respond(&Response::new(200, TEXT, b"B".to_vec()), 1_000);
+    c.respond(&Response::new(200, JSON, b"B".to_vec()), 1_000);
     let t = text(&c);
     assert!(t.find("\r\n\r\nA").unwrap() < t.find("\r\n\r\nB").unwrap());
 }
@@ -130,7 +130,7 @@ fn a_client_that_does_not_read_is_dropped() {
     let mut c = conn();
     c.received(b"GET / HTTP/1.1\r\n\r\n", 1_000);
     c.poll_request(1_000).unwrap();
-    c.respond(&Response::new(200, TEXT, vec![b'x'; 100]), 1_000);
+    c.respond(&Response::new(200, JSON, vec![b'x'; 100]), 1_000);
     c.wrote(10, 1_500);
     assert_eq!(c.next_deadline(), Some(1_500 + WRITE_TIMEOUT_MS));
     assert_eq!(c.handle_timeout(1_500 + WRITE_TIMEOUT_MS), Outcome::Close);
@@ -143,7 +143,7 @@ fn busy_connection_has_no_timer_and_close_requests_close() {
     let r = c.poll_request(1_000).unwrap();
     assert!(!r.keep_alive);
     assert_eq!(c.next_deadline(), None);
-    c.respond(&Response::new(200, TEXT, Vec::new()), 9_000_000);
+    c.respond(&Response::new(200, JSON, Vec::new()), 9_000_000);
     assert!(text(&c).contains("Connection: close"));
     let n = c.output().len();
     c.wrote(n, 9_000_001);
@@ -157,7 +157,7 @@ fn peer_shutdown_after_request_still_gets_the_answer() {
     c.peer_closed();
     let r = c.poll_request(1_000).unwrap();
     assert_eq!(r.path, "/x");
-    c.respond(&Response::new(200, TEXT, b"ok".to_vec()), 1_000);
+    c.respond(&Response::new(200, JSON, b"ok".to_vec()), 1_000);
     let n = c.output().len();
     c.wrote(n, 1_000);
     assert!(c.is_closed());
@@ -174,7 +174,7 @@ fn head_has_no_body() {
     let mut c = conn();
     c.received(b"HEAD /m HTTP/1.1\r\n\r\n", 1_000);
     c.poll_request(1_000).unwrap();
-    c.respond(&Response::new(200, TEXT, b"body".to_vec()), 1_000);
+    c.respond(&Response::new(200, JSON, b"body".to_vec()), 1_000);
     let t = text(&c);
     assert!(t.contains("Content-Length: 4\r\n") && t.ends_with("\r\n\r\n"), "{t}");
 }

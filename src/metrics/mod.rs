@@ -120,7 +120,7 @@ pub fn render(s: &Snapshot, out: &mut Vec<u8>) {
     .sample(&[], m.start_time_unix);
     Family::new(
         out,
-        "phpeek_pm_manager_process_count",
+        "phpeek_pm_manager_processes",
         "gauge",
         "Configured processes and scheduled tasks.",
     )

@@ -4,7 +4,14 @@
 //! (signalfd, child pipes, pidfds, stdout) → feed the supervisor → run its actions → write
 //! output. With nothing due the wait has no timeout: an idle manager does not wake up.
 
+#[cfg(feature = "api")]
+mod api;
 mod children;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod http;
+#[cfg(not(any(feature = "api", feature = "metrics")))]
+#[path = "http_off.rs"]
+mod http;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -31,6 +38,8 @@ const STDOUT: Token = Token(1 << 3);
 const KIND_PIPE: usize = 1;
 const KIND_PIDFD: usize = 2;
 const KIND_AUX_PIDFD: usize = 3;
+const KIND_LISTENER: usize = 5;
+const KIND_CONN: usize = 6;
 
 /// Bytes read from all pipes together per loop turn, so floods cannot starve signals.
 const READ_BUDGET: usize = 1024 * 1024;
@@ -118,6 +127,10 @@ pub struct Reactor<'a> {
     rr: usize,
     exit: Option<u8>,
     pidfd_missing_noted: bool,
+    /// Listeners and connections of the API and metrics endpoints (empty without them).
+    http: http::Servers,
+    /// Unix time the manager started, in seconds.
+    started_unix: f64,
 }
 
 impl<'a> Reactor<'a> {
@@ -128,6 +141,9 @@ impl<'a> Reactor<'a> {
         out: Output<'a>,
         pid1: bool,
     ) -> io::Result<Self> {
+        let mut out = out;
+        // Recent output is kept for the API's logs route only when the API is on.
+        out.recent = output::recent::Recent::new(config.global.api.is_some());
         let poll = Poll::new()?;
         poll.registry().register(
             &mut SourceFd(&sigfd.as_raw_fd()),
@@ -162,17 +178,30 @@ impl<'a> Reactor<'a> {
             rr: 0,
             exit: None,
             pidfd_missing_noted: false,
+            http: http::Servers::default(),
+            started_unix: {
+                let (s, ms) = sys::realtime();
+                s as f64 + f64::from(ms) / 1000.0
+            },
         })
     }
 
     /// Runs until every process is down; returns the exit code.
     pub fn run(mut self) -> u8 {
         let mut events = Events::with_capacity(256);
+        // The API listens before anything starts, so a stuck start-up can be inspected.
+        if let Err(e) = self.http_start() {
+            self.log(Level::Error, "listen_failed", &e);
+            self.http_stop();
+            self.out.flush_blocking();
+            return crate::exit::STARTUP;
+        }
         self.sup.start(sys::monotonic_ms());
         self.run_actions();
         self.flush();
         loop {
             if let Some(code) = self.exit.filter(|_| self.aux.is_empty()) {
+                self.http_stop();
                 self.final_sweep();
                 self.out.flush_blocking();
                 return code;
@@ -180,10 +209,14 @@ impl<'a> Reactor<'a> {
             let now = sys::monotonic_ms();
             let more_to_read =
                 self.out.has_room() && self.pipes.iter().flatten().any(|p| p.readable);
-            let timeout = if more_to_read {
+            let timeout = if more_to_read || self.http_busy() {
                 Some(std::time::Duration::ZERO)
             } else {
-                let next = [self.sup.next_deadline(), self.aux.next_deadline()]
+                let next = [
+                    self.sup.next_deadline(),
+                    self.aux.next_deadline(),
+                    self.http_deadline(),
+                ]
                     .into_iter()
                     .flatten()
                     .min();
@@ -215,6 +248,7 @@ impl<'a> Reactor<'a> {
                         }
                     }
                     (KIND_PIDFD | KIND_AUX_PIDFD, _) => reap = true,
+                    (kind @ (KIND_LISTENER | KIND_CONN), slot) => self.http_event(kind, slot, ev),
                     _ => {}
                 }
             }
@@ -227,8 +261,24 @@ impl<'a> Reactor<'a> {
             self.sup.handle_timeout(sys::monotonic_ms());
             self.run_actions();
             self.deliver_aux();
+            // Commands started by requests queue supervisor actions; answers follow its state.
+            self.http_turn();
+            self.run_actions();
             self.flush();
         }
+    }
+
+    /// The status snapshot: the supervisor's view plus the manager's own facts (and, as
+    /// features fill them, health, hooks and tasks). Rendered by the API and `/metrics`.
+    #[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
+    fn snapshot(&self) -> crate::status::Snapshot {
+        let now = sys::monotonic_ms();
+        let (s, ms) = sys::realtime();
+        let mut snap = self.sup.snapshot(now, s as f64 + f64::from(ms) / 1000.0);
+        snap.manager.version = env!("CARGO_PKG_VERSION");
+        snap.manager.pid = sys::pid();
+        snap.manager.start_time_unix = self.started_unix;
+        snap
     }
 
     /// Reads every pending signal; returns whether children may have exited.
