@@ -36,8 +36,13 @@ impl Reply {
     }
 }
 
-/// Runs `curl -sS` with `args` (and a 30 s cap), returning status, headers and body.
+/// Runs `curl -sS` with `args` (and a 60 s cap), returning status, headers and body.
 pub fn curl(args: &[&str]) -> Reply {
+    try_curl(args).unwrap_or_else(|e| panic!("curl {args:?} got no HTTP answer: {e}"))
+}
+
+/// Like [`curl`], but `Err(curl's message)` when there is no HTTP answer at all.
+pub fn try_curl(args: &[&str]) -> Result<Reply, String> {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "60", "-D", "/dev/stderr", "-o", "-"])
         .args(args)
@@ -50,12 +55,12 @@ pub fn curl(args: &[&str]) -> Reply {
         .last()
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("curl {args:?} got no HTTP answer: {headers}"));
-    Reply {
+        .ok_or_else(|| headers.clone())?;
+    Ok(Reply {
         status,
         body: String::from_utf8_lossy(&out.stdout).into_owned(),
         headers,
-    }
+    })
 }
 
 /// `curl` with a bearer token.
