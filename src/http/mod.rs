@@ -39,6 +39,11 @@ pub mod limits {
     pub const WRITE_TIMEOUT_MS: u64 = 10_000;
     /// Responses queued but not yet taken by the client; past this, pipelined requests wait.
     pub const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+    /// After an error answer, the rest of what the client sends is read and dropped for this
+    /// long (or [`LINGER_BYTES`]) before closing, so that closing with unread data (which makes
+    /// the kernel send a reset) does not destroy the answer before the client reads it.
+    pub const LINGER_MS: u64 = 2_000;
+    pub const LINGER_BYTES: usize = 2 * 1024 * 1024;
 }
 
 use limits::*;
@@ -208,6 +213,9 @@ enum Phase {
     Busy,
     /// The last response is queued; nothing more is read. Closes once it is written.
     Closing,
+    /// The last response is written and our side shut down; what the client still sends is
+    /// dropped until it closes (see [`limits::LINGER_MS`]).
+    Lingering,
     /// Done: the reactor closes the socket.
     Closed,
 }
@@ -232,6 +240,10 @@ pub struct Conn {
     continued: bool,
     /// The peer shut down its side: answer what is in flight, then close.
     peer_closed: bool,
+    /// The reactor should shut down the writing side of the socket (once).
+    shutdown_due: bool,
+    /// Bytes dropped while lingering.
+    dropped: usize,
 }
 
 /// What a request timer, or a broken request, makes of the connection.
@@ -256,11 +268,20 @@ impl Conn {
             head_only: false,
             continued: false,
             peer_closed: false,
+            shutdown_due: false,
+            dropped: 0,
         }
     }
 
     /// Bytes arrived from the client.
     pub fn received(&mut self, data: &[u8], now: Millis) {
+        if self.phase == Phase::Lingering {
+            self.dropped += data.len();
+            if self.dropped > LINGER_BYTES {
+                self.phase = Phase::Closed;
+            }
+            return;
+        }
         if matches!(self.phase, Phase::Closing | Phase::Closed) || data.is_empty() {
             return;
         }
@@ -276,6 +297,7 @@ impl Conn {
     pub fn peer_closed(&mut self) {
         self.peer_closed = true;
         match self.phase {
+            Phase::Lingering => self.phase = Phase::Closed,
             // Nothing in flight.
             Phase::Idle if self.input.is_empty() && self.output().is_empty() => {
                 self.phase = Phase::Closed;
@@ -290,6 +312,9 @@ impl Conn {
     /// Whether the reactor should read from the socket: not while a response is being
     /// handled or the buffers are full (back-pressure on pipelining clients).
     pub fn wants_read(&self) -> bool {
+        if self.phase == Phase::Lingering {
+            return true;
+        }
         matches!(self.phase, Phase::Idle | Phase::Reading | Phase::Busy)
             && !self.peer_closed
             && self.input.len() < MAX_HEAD_BYTES + MAX_BODY_BYTES
@@ -384,7 +409,12 @@ impl Conn {
                 self.output.shrink_to(4 * 1024);
             }
             match self.phase {
-                Phase::Closing => self.phase = Phase::Closed,
+                Phase::Closing if self.peer_closed => self.phase = Phase::Closed,
+                Phase::Closing => {
+                    self.phase = Phase::Lingering;
+                    self.shutdown_due = true;
+                    self.deadline = now + LINGER_MS;
+                }
                 Phase::Idle if self.peer_closed && self.input.is_empty() => {
                     self.phase = Phase::Closed;
                 }
@@ -397,6 +427,11 @@ impl Conn {
         } else if n > 0 && matches!(self.phase, Phase::Idle | Phase::Closing) {
             self.deadline = now + WRITE_TIMEOUT_MS;
         }
+    }
+
+    /// Whether the reactor should now shut down the writing side of the socket (true once).
+    pub fn take_shutdown(&mut self) -> bool {
+        std::mem::take(&mut self.shutdown_due)
     }
 
     /// The reactor should close the socket.

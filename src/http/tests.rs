@@ -91,8 +91,29 @@ fn errors_close_the_connection() {
         assert!(!c.wants_read());
         let n = c.output().len();
         c.wrote(n, 1_001);
+        // Our side is shut down; what the client still sends is dropped until it closes.
+        assert!(c.take_shutdown() && !c.take_shutdown());
+        assert!(!c.is_closed() && c.wants_read());
+        c.received(&[0u8; 1000], 1_002);
+        assert_eq!(c.poll_request(1_002), None);
+        assert!(c.output().is_empty());
+        c.peer_closed();
         assert!(c.is_closed());
     }
+}
+
+#[test]
+fn lingering_is_bounded() {
+    let (_, mut c) = error_of(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n");
+    let n = c.output().len();
+    c.wrote(n, 1_000);
+    assert_eq!(c.next_deadline(), Some(1_000 + LINGER_MS));
+    assert_eq!(c.handle_timeout(1_000 + LINGER_MS), Outcome::Close);
+    let (_, mut c) = error_of(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n");
+    let n = c.output().len();
+    c.wrote(n, 1_000);
+    c.received(&vec![0u8; LINGER_BYTES + 1], 1_001);
+    assert!(c.is_closed());
 }
 
 #[test]
@@ -147,6 +168,7 @@ fn busy_connection_has_no_timer_and_close_requests_close() {
     assert!(text(&c).contains("Connection: close"));
     let n = c.output().len();
     c.wrote(n, 9_000_001);
+    c.peer_closed();
     assert!(c.is_closed());
 }
 

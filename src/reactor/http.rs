@@ -56,6 +56,14 @@ impl Stream {
         }
     }
 
+    /// Half-close: the client sees the end of our answer, we still drain what it sends.
+    fn shutdown_write(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+
     fn source(&mut self) -> &mut dyn mio::event::Source {
         match self {
             Stream::Tcp(s) => s,
@@ -409,6 +417,9 @@ impl Reactor<'_> {
                         return;
                     }
                 }
+            }
+            if c.http.take_shutdown() {
+                c.stream.shutdown_write();
             }
             if c.http.is_closed() {
                 self.close_conn(slot);
