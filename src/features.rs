@@ -59,8 +59,15 @@ impl Feature {
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
         match self {
-            Feature::Api | Feature::Metrics => true,
-            _ => false,
+            Feature::Health => false,
+            Feature::Hooks => false,
+            Feature::Api => true,
+            Feature::Metrics => true,
+            Feature::Scheduler => false,
+            Feature::Heartbeat => false,
+            Feature::LogProcessing => false,
+            Feature::Autotune => false,
+            Feature::Detect => false,
         }
     }
 

@@ -56,16 +56,31 @@ processes:
 
     // Liveness and readiness need no token.
     let r = curl(&[&url("/health")]);
-    assert_eq!((r.status, r.json()), (200, serde_json::json!({"status":"healthy"})));
+    assert_eq!(
+        (r.status, r.json()),
+        (200, serde_json::json!({"status":"healthy"}))
+    );
     conforms(&api, "get", "/api/v1/health", 200, &r.json());
-    poll_until(secs(10.0), "ready", || (curl(&[&url("/ready")]).status == 200).then_some(()));
-    conforms(&api, "get", "/api/v1/ready", 200, &curl(&[&url("/ready")]).json());
+    poll_until(secs(10.0), "ready", || {
+        (curl(&[&url("/ready")]).status == 200).then_some(())
+    });
+    conforms(
+        &api,
+        "get",
+        "/api/v1/ready",
+        200,
+        &curl(&[&url("/ready")]).json(),
+    );
 
     // Everything else does.
     for r in [
         curl(&[&url("/processes")]),
         curl(&["-H", "Authorization: Bearer wrong", &url("/processes")]),
-        curl(&["-H", &format!("Authorization: Basic {TOKEN}"), &url("/processes")]),
+        curl(&[
+            "-H",
+            &format!("Authorization: Basic {TOKEN}"),
+            &url("/processes"),
+        ]),
         curl(&[&url("/nope")]),
     ] {
         assert_eq!(r.status, 401, "{r:?}");
@@ -91,7 +106,13 @@ processes:
         let r = curl_auth(TOKEN, &[&url("/processes/web/logs?limit=1")]);
         (r.json()["count"] == 1).then_some(r)
     });
-    conforms(&api, "get", "/api/v1/processes/{name}/logs", 200, &logs.json());
+    conforms(
+        &api,
+        "get",
+        "/api/v1/processes/{name}/logs",
+        200,
+        &logs.json(),
+    );
     assert_eq!(logs.json()["logs"][0]["msg"], "warn web-0");
     assert_eq!(logs.json()["logs"][0]["stream"], "stderr");
     let all = curl_auth(TOKEN, &[&url("/processes/web/logs")]).json();
@@ -99,20 +120,83 @@ processes:
     assert_eq!(all["logs"][1]["msg"], "hello from web-0");
 
     // Errors, each with {"error": ...} and Connection: close.
-    let big = dir.write("big.json", &format!("{{\"desired\":{}}}", " ".repeat(100_000)));
+    let big = dir.write(
+        "big.json",
+        &format!("{{\"desired\":{}}}", " ".repeat(100_000)),
+    );
     let big_arg = format!("@{}", big.display());
     for (args, status, route) in [
-        (vec![url("/processes/nope")], 404, ("get", "/api/v1/processes/{name}")),
-        (vec![url("/processes/nope/logs")], 404, ("get", "/api/v1/processes/{name}/logs")),
-        (vec!["-X".into(), "POST".into(), url("/processes/nope/restart")], 404, ("post", "/api/v1/processes/{name}/restart")),
-        (vec![url("/processes/web/logs?limit=zero")], 400, ("get", "/api/v1/processes/{name}/logs")),
-        (vec!["-d".into(), "{\"desired\":".into(), url("/processes/web/scale")], 400, ("post", "/api/v1/processes/{name}/scale")),
-        (vec!["-d".into(), "{\"desired\":0}".into(), url("/processes/web/scale")], 400, ("post", "/api/v1/processes/{name}/scale")),
-        (vec!["-d".into(), "{\"desired\":2}".into(), url("/processes/once/scale")], 400, ("post", "/api/v1/processes/{name}/scale")),
-        (vec!["--data-binary".into(), big_arg.clone(), url("/processes/web/scale")], 413, ("post", "/api/v1/processes/{name}/scale")),
-        (vec!["-X".into(), "PUT".into(), url("/processes")], 405, ("get", "/api/v1/processes")),
-        (vec![url("/processes/web/restart")], 405, ("post", "/api/v1/processes/{name}/restart")),
-        (vec!["-X".into(), "DELETE".into(), url("/processes/web")], 405, ("get", "/api/v1/processes/{name}")),
+        (
+            vec![url("/processes/nope")],
+            404,
+            ("get", "/api/v1/processes/{name}"),
+        ),
+        (
+            vec![url("/processes/nope/logs")],
+            404,
+            ("get", "/api/v1/processes/{name}/logs"),
+        ),
+        (
+            vec!["-X".into(), "POST".into(), url("/processes/nope/restart")],
+            404,
+            ("post", "/api/v1/processes/{name}/restart"),
+        ),
+        (
+            vec![url("/processes/web/logs?limit=zero")],
+            400,
+            ("get", "/api/v1/processes/{name}/logs"),
+        ),
+        (
+            vec![
+                "-d".into(),
+                "{\"desired\":".into(),
+                url("/processes/web/scale"),
+            ],
+            400,
+            ("post", "/api/v1/processes/{name}/scale"),
+        ),
+        (
+            vec![
+                "-d".into(),
+                "{\"desired\":0}".into(),
+                url("/processes/web/scale"),
+            ],
+            400,
+            ("post", "/api/v1/processes/{name}/scale"),
+        ),
+        (
+            vec![
+                "-d".into(),
+                "{\"desired\":2}".into(),
+                url("/processes/once/scale"),
+            ],
+            400,
+            ("post", "/api/v1/processes/{name}/scale"),
+        ),
+        (
+            vec![
+                "--data-binary".into(),
+                big_arg.clone(),
+                url("/processes/web/scale"),
+            ],
+            413,
+            ("post", "/api/v1/processes/{name}/scale"),
+        ),
+        (
+            vec!["-X".into(), "PUT".into(), url("/processes")],
+            405,
+            ("get", "/api/v1/processes"),
+        ),
+        (
+            vec![url("/processes/web/restart")],
+            405,
+            ("post", "/api/v1/processes/{name}/restart"),
+        ),
+        (
+            vec!["-X".into(), "DELETE".into(), url("/processes/web")],
+            405,
+            ("get", "/api/v1/processes/{name}"),
+        ),
     ] {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let r = curl_auth(TOKEN, &a);
@@ -122,58 +206,118 @@ processes:
     }
 
     // Scale 1 → 3: new instances continue the numbering and are running when it answers.
-    let r = curl_auth(TOKEN, &["-d", r#"{"desired":3}"#, &url("/processes/web/scale")]);
+    let r = curl_auth(
+        TOKEN,
+        &["-d", r#"{"desired":3}"#, &url("/processes/web/scale")],
+    );
     assert_eq!(r.status, 200, "{r:?}");
-    conforms(&api, "post", "/api/v1/processes/{name}/scale", 200, &r.json());
-    assert_eq!(r.json(), serde_json::json!({"status":"scaled","process":"web","desired":3}));
+    conforms(
+        &api,
+        "post",
+        "/api/v1/processes/{name}/scale",
+        200,
+        &r.json(),
+    );
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"status":"scaled","process":"web","desired":3})
+    );
     let now = instances(&curl_auth(TOKEN, &[&url("/processes")]).json(), "web");
     let ids: Vec<&str> = now.iter().map(|i| i["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["web-0", "web-1", "web-2"]);
-    assert!(now.iter().all(|i| i["state"] == "ready" && i["pid"].is_i64()), "{now:?}");
+    assert!(
+        now.iter()
+            .all(|i| i["state"] == "ready" && i["pid"].is_i64()),
+        "{now:?}"
+    );
     assert_eq!(now[0]["pid"], pid0);
 
     // 3 → 1 with a delta: the highest ones stop gracefully (their TERM handlers ran).
-    let r = curl_auth(TOKEN, &["-d", r#"{"delta":-2}"#, &url("/processes/web/scale")]);
+    let r = curl_auth(
+        TOKEN,
+        &["-d", r#"{"delta":-2}"#, &url("/processes/web/scale")],
+    );
     assert_eq!(r.status, 200, "{r:?}");
     let now = instances(&curl_auth(TOKEN, &[&url("/processes")]).json(), "web");
     assert_eq!(now.len(), 1, "{now:?}");
-    assert_eq!((now[0]["id"].as_str(), now[0]["pid"].as_i64()), (Some("web-0"), Some(pid0)));
+    assert_eq!(
+        (now[0]["id"].as_str(), now[0]["pid"].as_i64()),
+        (Some("web-0"), Some(pid0))
+    );
     let terms = std::fs::read_to_string(&termlog).unwrap_or_default();
     let mut t: Vec<&str> = terms.lines().collect();
     t.sort_unstable();
-    assert_eq!(t, ["term web-1", "term web-2"], "TERM handlers of the removed instances");
+    assert_eq!(
+        t,
+        ["term web-1", "term web-2"],
+        "TERM handlers of the removed instances"
+    );
     m.wait_for(secs(5.0), "web-2 retired", |r| r.is("retired", "web-2"));
 
     // Stop answers when stopped (gracefully); start when running again; restart with a new pid.
     let r = curl_auth(TOKEN, &["-X", "POST", &url("/processes/web/stop")]);
-    assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("stopped")), "{r:?}");
-    conforms(&api, "post", "/api/v1/processes/{name}/stop", 200, &r.json());
-    assert!(std::fs::read_to_string(&termlog).unwrap().contains("term web-0"));
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (200, Some("stopped")),
+        "{r:?}"
+    );
+    conforms(
+        &api,
+        "post",
+        "/api/v1/processes/{name}/stop",
+        200,
+        &r.json(),
+    );
+    assert!(
+        std::fs::read_to_string(&termlog)
+            .unwrap()
+            .contains("term web-0")
+    );
     let w = instances(&curl_auth(TOKEN, &[&url("/processes")]).json(), "web");
-    assert_eq!((w[0]["state"].as_str(), w[0]["pid"].is_null()), (Some("stopped"), true));
+    assert_eq!(
+        (w[0]["state"].as_str(), w[0]["pid"].is_null()),
+        (Some("stopped"), true)
+    );
     // A held process does not make the manager exit, and /ready says so.
     let r = curl(&[&url("/ready")]);
     assert_eq!(r.status, 503);
     conforms(&api, "get", "/api/v1/ready", 503, &r.json());
     assert_eq!(r.json()["not_ready"][0]["instance"], "web-0");
     let r = curl_auth(TOKEN, &["-X", "POST", &url("/processes/web/start")]);
-    assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("started")), "{r:?}");
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (200, Some("started")),
+        "{r:?}"
+    );
     let w = instances(&curl_auth(TOKEN, &[&url("/processes")]).json(), "web");
     assert_eq!(w[0]["state"], "ready");
     let pid1 = w[0]["pid"].as_i64().unwrap();
     assert_ne!(pid1, pid0);
     let r = curl_auth(TOKEN, &["-X", "POST", &url("/processes/web/restart")]);
-    assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("restarted")), "{r:?}");
+    assert_eq!(
+        (r.status, r.json()["status"].as_str()),
+        (200, Some("restarted")),
+        "{r:?}"
+    );
     let w = instances(&curl_auth(TOKEN, &[&url("/processes")]).json(), "web");
-    assert!(w[0]["pid"].as_i64().unwrap() != pid1 && w[0]["state"] == "ready", "{w:?}");
+    assert!(
+        w[0]["pid"].as_i64().unwrap() != pid1 && w[0]["state"] == "ready",
+        "{w:?}"
+    );
     assert_eq!(w[0]["restart_count"], 1);
 
     // The Unix socket: owner-only, same API, removed at exit.
     let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "socket mode {mode:o}");
-    let r = curl_auth(TOKEN, &["--unix-socket", &sock, "http://x/api/v1/processes/web"]);
+    let r = curl_auth(
+        TOKEN,
+        &["--unix-socket", &sock, "http://x/api/v1/processes/web"],
+    );
     assert_eq!((r.status, r.json()["name"].as_str()), (200, Some("web")));
-    assert_eq!(curl(&["--unix-socket", &sock, "http://x/api/v1/processes"]).status, 401);
+    assert_eq!(
+        curl(&["--unix-socket", &sock, "http://x/api/v1/processes"]).status,
+        401
+    );
 
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(secs(20.0)).code(), Some(0));
@@ -185,13 +329,13 @@ fn concurrent_restarts_leave_one_instance() {
     let dir = TestDir::new("api-race");
     let marker = format!("race-{}", unique_digits());
     let _guard = MarkerGuard(marker.clone());
+    let command = format!(
+        "[\"/bin/sh\", \"-c\", {}, {}]",
+        q("trap 'sleep 0.2; exit 0' TERM; while :; do sleep 0.05; done"),
+        q(&marker)
+    );
     let cfg = format!(
-        "global:\n  api_enabled: true\n  api_port: 0\nprocesses:\n  web:\n    command: {}\n",
-        format!(
-            "[\"/bin/sh\", \"-c\", {}, {}]",
-            q("trap 'sleep 0.2; exit 0' TERM; while :; do sleep 0.05; done"),
-            q(&marker)
-        )
+        "global:\n  api_enabled: true\n  api_port: 0\nprocesses:\n  web:\n    command: {command}\n"
     );
     let mut m = Manager::start(Mode::Subreaper, &dir.write("c.yaml", &cfg));
     let addr = listen_addr(&mut m, "API");
@@ -206,7 +350,10 @@ fn concurrent_restarts_leave_one_instance() {
         })
         .collect();
     let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
     assert!(statuses.contains(&200), "{statuses:?}");
     let list = curl(&[&format!("http://{addr}/api/v1/processes")]).json();
     let w = instances(&list, "web");
@@ -241,7 +388,12 @@ fn answers_while_a_dependency_is_starting() {
     assert_eq!(instances(&doc, "migrate")[0]["state"], "running", "{doc}");
     let ready = curl(&[&format!("http://{addr}/api/v1/ready")]);
     assert_eq!(ready.status, 503);
-    assert_eq!(ready.json()["not_ready"][0]["instance"], "app-0", "{:?}", ready.body);
+    assert_eq!(
+        ready.json()["not_ready"][0]["instance"],
+        "app-0",
+        "{:?}",
+        ready.body
+    );
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(secs(20.0)).code(), Some(0));
 }

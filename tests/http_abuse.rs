@@ -100,7 +100,10 @@ fn abusive_clients_do_not_stall_the_loop() {
         worst = worst.max(took);
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(worst < Duration::from_millis(100), "a normal request took {worst:?}");
+    assert!(
+        worst < Duration::from_millis(100),
+        "a normal request took {worst:?}"
+    );
 
     let big = huge.join().unwrap();
     assert!(big.starts_with("HTTP/1.1 431 "), "1 MB header got {big:?}");

@@ -60,7 +60,8 @@ fn promtool_is_clean_and_values_follow_state() {
     let r = curl(&[&format!("http://{addr}/prom")]);
     assert_eq!(r.status, 200);
     assert!(
-        r.headers.contains("Content-Type: text/plain; version=0.0.4"),
+        r.headers
+            .contains("Content-Type: text/plain; version=0.0.4"),
         "{}",
         r.headers
     );
@@ -83,12 +84,21 @@ fn promtool_is_clean_and_values_follow_state() {
     for (series, want) in [
         ("phpeek_pm_process_up{name=\"web\",instance=\"web-0\"}", 1.0),
         ("phpeek_pm_process_up{name=\"web\",instance=\"web-1\"}", 1.0),
-        ("phpeek_pm_process_up{name=\"broken\",instance=\"broken-0\"}", 0.0),
-        ("phpeek_pm_process_last_exit_code{name=\"broken\",instance=\"broken-0\"}", 3.0),
+        (
+            "phpeek_pm_process_up{name=\"broken\",instance=\"broken-0\"}",
+            0.0,
+        ),
+        (
+            "phpeek_pm_process_last_exit_code{name=\"broken\",instance=\"broken-0\"}",
+            3.0,
+        ),
         ("phpeek_pm_process_desired_scale{name=\"web\"}", 2.0),
         ("phpeek_pm_process_current_scale{name=\"web\"}", 2.0),
         ("phpeek_pm_process_current_scale{name=\"broken\"}", 0.0),
-        ("phpeek_pm_process_restarts_total{name=\"web\",reason=\"exit\"}", 0.0),
+        (
+            "phpeek_pm_process_restarts_total{name=\"web\",reason=\"exit\"}",
+            0.0,
+        ),
         ("phpeek_pm_manager_processes ", 2.0),
     ] {
         assert_eq!(line_value(&text, series), Some(want), "{series} in\n{text}");
@@ -98,10 +108,16 @@ fn promtool_is_clean_and_values_follow_state() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    assert!((now - started).abs() < 60.0, "start time {started} vs now {now}");
+    assert!(
+        (now - started).abs() < 60.0,
+        "start time {started} vs now {now}"
+    );
     // Other paths are not the endpoint; the state changes are seen at the next scrape.
     assert_eq!(curl(&[&format!("http://{addr}/metrics")]).status, 404);
-    assert_eq!(curl(&["-X", "POST", &format!("http://{addr}/prom")]).status, 405);
+    assert_eq!(
+        curl(&["-X", "POST", &format!("http://{addr}/prom")]).status,
+        405
+    );
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(secs(20.0)).code(), Some(0));
 }
@@ -143,23 +159,30 @@ fn prometheus_scrapes_it() {
         (res["value"][1] == "1").then_some(res)
     });
     assert_eq!(up["metric"]["instance"], addr.as_str());
-    let series = poll_until(secs(20.0), "phpeek_pm_process_up for every instance", || {
-        let v = query("phpeek_pm_process_up")?;
-        let mut got: Vec<(String, String)> = v["data"]["result"]
-            .as_array()?
-            .iter()
-            .map(|r| {
-                // Our `instance` label clashes with the target's, so Prometheus keeps ours
-                // as `exported_instance` (unless honor_labels is set).
-                (
-                    r["metric"]["exported_instance"].as_str().unwrap_or("").to_owned(),
-                    r["value"][1].as_str().unwrap_or("").to_owned(),
-                )
-            })
-            .collect();
-        got.sort();
-        (got.len() == 3).then_some(got)
-    });
+    let series = poll_until(
+        secs(20.0),
+        "phpeek_pm_process_up for every instance",
+        || {
+            let v = query("phpeek_pm_process_up")?;
+            let mut got: Vec<(String, String)> = v["data"]["result"]
+                .as_array()?
+                .iter()
+                .map(|r| {
+                    // Our `instance` label clashes with the target's, so Prometheus keeps ours
+                    // as `exported_instance` (unless honor_labels is set).
+                    (
+                        r["metric"]["exported_instance"]
+                            .as_str()
+                            .unwrap_or("")
+                            .to_owned(),
+                        r["value"][1].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect();
+            got.sort();
+            (got.len() == 3).then_some(got)
+        },
+    );
     assert_eq!(
         series,
         [

@@ -15,7 +15,7 @@ pub mod json;
 pub mod ops;
 
 use crate::config::model::defaults::MAX_SCALE;
-use crate::http::{Method, Request, Response, constant_time_eq};
+use crate::http::{Method, Request, Response};
 
 /// Log lines returned when `?limit=` is not given.
 pub const DEFAULT_LOG_LIMIT: usize = 100;
@@ -127,11 +127,12 @@ pub fn route<'r>(req: &'r Request, token: Option<&str>) -> Result<Route<'r>, Res
             Ok(Route::Act(name, Op::Scale(scale_body(&req.body)?)))
         }
         ["processes", name, "schedule"] if valid_name(name) => get(Route::Schedule(name, "")),
-        ["processes", name, "schedule", action @ ("trigger" | "pause" | "resume")]
-            if valid_name(name) =>
-        {
-            post(Route::Schedule(name, action))
-        }
+        [
+            "processes",
+            name,
+            "schedule",
+            action @ ("trigger" | "pause" | "resume"),
+        ] if valid_name(name) => post(Route::Schedule(name, action)),
         _ => Err(not_found(&req.path)),
     }
 }
@@ -145,10 +146,18 @@ fn method<'r>(req: &Request, want: Method, r: Route<'r>) -> Result<Route<'r>, Re
     if req.method == want || head_ok {
         return Ok(r);
     }
-    let allow = if want == Method::Get { "GET, HEAD" } else { "POST" };
+    let allow = if want == Method::Get {
+        "GET, HEAD"
+    } else {
+        "POST"
+    };
     Err(Response::error(
         405,
-        &format!("method not allowed: {} {} takes {allow}", method_name(req.method), req.path),
+        &format!(
+            "method not allowed: {} {} takes {allow}",
+            method_name(req.method),
+            req.path
+        ),
     )
     .header("Allow", allow.to_owned()))
 }
@@ -167,7 +176,9 @@ fn method_name(m: Method) -> &'static str {
 fn not_found(path: &str) -> Response {
     Response::error(
         404,
-        &format!("no such route: {path} (the API lives under /api/v1/, see docs/observability/api.md)"),
+        &format!(
+            "no such route: {path} (the API lives under /api/v1/, see docs/observability/api.md)"
+        ),
     )
 }
 
@@ -202,7 +213,9 @@ fn scale_body(body: &[u8]) -> Result<Scale, Response> {
         ))
     })?;
     let Some(obj) = v.as_object() else {
-        return Err(bad("the body must be a JSON object such as {\"desired\":3}"));
+        return Err(bad(
+            "the body must be a JSON object such as {\"desired\":3}",
+        ));
     };
     let mut found = Vec::new();
     for key in ["desired", "scale", "delta"] {
@@ -227,6 +240,20 @@ fn scale_body(body: &[u8]) -> Result<Scale, Response> {
         [] => Err(bad("give one of desired, delta or scale")),
         _ => Err(bad("give only one of desired, delta or scale")),
     }
+}
+
+/// Equality of two secrets in time that depends only on their lengths, never on where they
+/// first differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    let n = a.len().max(b.len());
+    for i in 0..n {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0xff);
+        diff |= x ^ y;
+    }
+    // Keep the comparison from being turned into an early-exit loop.
+    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]

@@ -116,9 +116,9 @@ impl Pending {
                 )
             }),
             Op::Start => ids.iter().all(|&i| settled(i)),
-            Op::Restart => ids.iter().all(|&i| {
-                settled(i) && base(i).is_none_or(|b| sup.instance(i).restarts > b.2)
-            }),
+            Op::Restart => ids
+                .iter()
+                .all(|&i| settled(i) && base(i).is_none_or(|b| sup.instance(i).restarts > b.2)),
             Op::Scale(_) => ids.len() == self.target as usize && ids.iter().all(|&i| settled(i)),
         };
         if done {
@@ -128,7 +128,10 @@ impl Pending {
                 Op::Restart => ("restarted", vec![]),
                 Op::Scale(_) => ("scaled", vec![("desired", i64::from(self.target))]),
             };
-            return Some(Response::json(200, json::status(status, &self.name, &fields)));
+            return Some(Response::json(
+                200,
+                json::status(status, &self.name, &fields),
+            ));
         }
         if self.op != Op::Stop {
             if let Some(i) = crashed {

@@ -32,9 +32,22 @@ fn routes() {
     assert_eq!(route(&r, t), Ok(Route::Logs("web", DEFAULT_LOG_LIMIT)));
     let r = req(Method::Post, "/api/v1/processes/web/restart", None, "");
     assert_eq!(route(&r, t), Ok(Route::Act("web", Op::Restart)));
-    let r = req(Method::Post, "/api/v1/processes/web/scale", None, r#"{"delta":-2}"#);
-    assert_eq!(route(&r, t), Ok(Route::Act("web", Op::Scale(Scale::By(-2)))));
-    let r = req(Method::Post, "/api/v1/processes/web/scale", None, r#"{"scale":4}"#);
+    let r = req(
+        Method::Post,
+        "/api/v1/processes/web/scale",
+        None,
+        r#"{"delta":-2}"#,
+    );
+    assert_eq!(
+        route(&r, t),
+        Ok(Route::Act("web", Op::Scale(Scale::By(-2))))
+    );
+    let r = req(
+        Method::Post,
+        "/api/v1/processes/web/scale",
+        None,
+        r#"{"scale":4}"#,
+    );
     assert_eq!(route(&r, t), Ok(Route::Act("web", Op::Scale(Scale::To(4)))));
     let r = req(Method::Post, "/api/v1/processes/c/schedule/pause", None, "");
     assert_eq!(route(&r, t), Ok(Route::Schedule("c", "pause")));
@@ -53,9 +66,24 @@ fn errors() {
         (Method::Get, "/api/v1/processes/web/logs?limit=x", "", 400),
         (Method::Post, "/api/v1/processes/web/scale", "{", 400),
         (Method::Post, "/api/v1/processes/web/scale", "[1]", 400),
-        (Method::Post, "/api/v1/processes/web/scale", r#"{"desired":"3"}"#, 400),
-        (Method::Post, "/api/v1/processes/web/scale", r#"{"desired":3,"delta":1}"#, 400),
-        (Method::Post, "/api/v1/processes/web/scale", r#"{"replicas":3}"#, 400),
+        (
+            Method::Post,
+            "/api/v1/processes/web/scale",
+            r#"{"desired":"3"}"#,
+            400,
+        ),
+        (
+            Method::Post,
+            "/api/v1/processes/web/scale",
+            r#"{"desired":3,"delta":1}"#,
+            400,
+        ),
+        (
+            Method::Post,
+            "/api/v1/processes/web/scale",
+            r#"{"replicas":3}"#,
+            400,
+        ),
         (Method::Post, "/api/v1/processes/web/scale", "{}", 400),
     ] {
         let r = req(m, p, None, body);
@@ -63,7 +91,11 @@ fn errors() {
     }
     let r = req(Method::Post, "/api/v1/processes", None, "");
     let e = route(&r, t).unwrap_err();
-    assert!(e.headers.iter().any(|(k, v)| *k == "Allow" && v == "GET, HEAD"));
+    assert!(
+        e.headers
+            .iter()
+            .any(|(k, v)| *k == "Allow" && v == "GET, HEAD")
+    );
 }
 
 #[test]
@@ -90,4 +122,13 @@ fn scale_targets() {
     assert!(Scale::By(-3).target(3).is_err());
     assert!(Scale::To(0).target(3).is_err());
     assert!(Scale::To(MAX_SCALE + 1).target(3).is_err());
+}
+
+#[test]
+fn constant_time_compare() {
+    assert!(constant_time_eq(b"Bearer abc", b"Bearer abc"));
+    assert!(!constant_time_eq(b"Bearer abc", b"Bearer abd"));
+    assert!(!constant_time_eq(b"Bearer ab", b"Bearer abc"));
+    assert!(!constant_time_eq(b"", b"x"));
+    assert!(constant_time_eq(b"", b""));
 }

@@ -70,12 +70,18 @@ pub(super) fn settings(
             return Err(ctx.at(
                 &gp("metrics_path"),
                 ov,
-                format!("metrics_path must be a path starting with '/', such as /metrics, not {p:?}"),
+                format!(
+                    "metrics_path must be a path starting with '/', such as /metrics, not {p:?}"
+                ),
             ));
         }
         Some(MetricsSettings {
             addr: SocketAddr::new(
-                host("metrics_host", g.metrics_host.as_deref(), defaults::METRICS_HOST)?,
+                host(
+                    "metrics_host",
+                    g.metrics_host.as_deref(),
+                    defaults::METRICS_HOST,
+                )?,
                 port("metrics_port", g.metrics_port, defaults::METRICS_PORT)?,
             ),
             path: p.to_owned(),

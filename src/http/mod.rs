@@ -77,6 +77,7 @@ pub struct Request {
 }
 
 impl Request {
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
     /// The value of query parameter `key`, if present (no percent-decoding: our parameters
     /// are numbers).
     pub fn query_param(&self, key: &str) -> Option<&str> {
@@ -98,8 +99,6 @@ pub struct Response {
 }
 
 pub const JSON: &str = "application/json";
-/// Prometheus text exposition format 0.0.4.
-pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 impl Response {
     pub fn new(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
@@ -574,20 +573,6 @@ fn contains_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|&b| b == b',')
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-}
-
-/// Equality of two secrets in time that depends only on their lengths, never on where they
-/// first differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = u8::from(a.len() != b.len());
-    let n = a.len().max(b.len());
-    for i in 0..n {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0xff);
-        diff |= x ^ y;
-    }
-    // Keep the comparison from being turned into an early-exit loop.
-    std::hint::black_box(diff) == 0
 }
 
 #[cfg(test)]

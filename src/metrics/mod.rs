@@ -7,7 +7,10 @@
 //! so `phpeek_pm_process_up` is the supervisor's state, not a counter kept on the side. Series
 //! of features (health, hooks, scheduled tasks) appear when the snapshot carries them.
 
-use crate::http::{Method, PROMETHEUS, Request, Response};
+use crate::http::{Method, Request, Response};
+
+/// Content type of the text exposition format 0.0.4.
+pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 use crate::status::{HookView, Snapshot};
 
 /// Answers a request to the metrics listener.
@@ -16,7 +19,8 @@ pub fn handle(req: &Request, path: &str, snap: impl FnOnce() -> Snapshot) -> Res
         return Response::error(404, "not found: metrics are served at the configured path");
     }
     if !matches!(req.method, Method::Get | Method::Head) {
-        return Response::error(405, "method not allowed: use GET").header("Allow", "GET, HEAD".into());
+        return Response::error(405, "method not allowed: use GET")
+            .header("Allow", "GET, HEAD".into());
     }
     let mut out = Vec::with_capacity(8 * 1024);
     render(&snap(), &mut out);
@@ -109,8 +113,13 @@ fn bool_value(b: bool) -> f64 {
 /// Writes every series of the snapshot.
 pub fn render(s: &Snapshot, out: &mut Vec<u8>) {
     let m = &s.manager;
-    Family::new(out, "phpeek_pm_build_info", "gauge", "Build information (always 1).")
-        .sample(&[("version", m.version)], 1.0);
+    Family::new(
+        out,
+        "phpeek_pm_build_info",
+        "gauge",
+        "Build information (always 1).",
+    )
+    .sample(&[("version", m.version)], 1.0);
     Family::new(
         out,
         "phpeek_pm_manager_start_time_seconds",
@@ -141,7 +150,10 @@ pub fn render(s: &Snapshot, out: &mut Vec<u8>) {
     );
     for p in &s.processes {
         for i in &p.instances {
-            f.sample(&[("name", &p.name), ("instance", &i.id)], bool_value(i.pid.is_some()));
+            f.sample(
+                &[("name", &p.name), ("instance", &i.id)],
+                bool_value(i.pid.is_some()),
+            );
         }
     }
     let mut f = Family::new(
@@ -152,7 +164,10 @@ pub fn render(s: &Snapshot, out: &mut Vec<u8>) {
     );
     for p in &s.processes {
         for i in &p.instances {
-            f.sample(&[("name", &p.name), ("instance", &i.id)], bool_value(i.ready));
+            f.sample(
+                &[("name", &p.name), ("instance", &i.id)],
+                bool_value(i.ready),
+            );
         }
     }
     let mut f = Family::new(
@@ -239,7 +254,10 @@ fn render_health(s: &Snapshot, out: &mut Vec<u8>) {
             "unhealthy" => 0.0,
             _ => continue,
         };
-        f.sample(&[("name", &p.name), ("instance", &i.id), ("type", h.kind)], v);
+        f.sample(
+            &[("name", &p.name), ("instance", &i.id), ("type", h.kind)],
+            v,
+        );
     }
     let mut f = Family::new(
         out,

@@ -162,21 +162,29 @@ fn values_follow_the_snapshot_and_labels_are_escaped() {
         format!("phpeek_pm_process_up{{name=\"{name}\",instance=\"q-0\"}} 1"),
         format!("phpeek_pm_process_up{{name=\"{name}\",instance=\"q-1\"}} 0"),
         format!("phpeek_pm_process_ready{{name=\"{name}\",instance=\"q-0\"}} 1"),
-        format!("phpeek_pm_process_start_time_seconds{{name=\"{name}\",instance=\"q-0\"}} 1795694401.25"),
+        format!(
+            "phpeek_pm_process_start_time_seconds{{name=\"{name}\",instance=\"q-0\"}} 1795694401.25"
+        ),
         format!("phpeek_pm_process_last_exit_code{{name=\"{name}\",instance=\"q-0\"}} 137"),
         format!("phpeek_pm_process_restarts_total{{name=\"{name}\",reason=\"exit\"}} 3"),
         format!("phpeek_pm_process_restarts_total{{name=\"{name}\",reason=\"health_check\"}} 1"),
         format!("phpeek_pm_process_desired_scale{{name=\"{name}\"}} 2"),
         format!("phpeek_pm_process_current_scale{{name=\"{name}\"}} 1"),
         format!("phpeek_pm_health_check_status{{name=\"{name}\",instance=\"q-0\",type=\"tcp\"}} 1"),
-        format!("phpeek_pm_health_check_duration_seconds{{name=\"{name}\",instance=\"q-0\",type=\"tcp\"}} 0.003"),
+        format!(
+            "phpeek_pm_health_check_duration_seconds{{name=\"{name}\",instance=\"q-0\",type=\"tcp\"}} 0.003"
+        ),
         "phpeek_pm_manager_start_time_seconds 1795694400.5".to_owned(),
         "phpeek_pm_manager_processes 2".to_owned(),
         "phpeek_pm_build_info{version=\"0.1.0\"} 1".to_owned(),
-        "phpeek_pm_hook_executions_total{name=\"migrate\",type=\"pre-start\",status=\"failure\"} 1".to_owned(),
-        "phpeek_pm_hook_duration_seconds_bucket{name=\"migrate\",type=\"pre-start\",le=\"0.1\"} 0".to_owned(),
-        "phpeek_pm_hook_duration_seconds_bucket{name=\"migrate\",type=\"pre-start\",le=\"5\"} 3".to_owned(),
-        "phpeek_pm_hook_duration_seconds_bucket{name=\"migrate\",type=\"pre-start\",le=\"+Inf\"} 3".to_owned(),
+        "phpeek_pm_hook_executions_total{name=\"migrate\",type=\"pre-start\",status=\"failure\"} 1"
+            .to_owned(),
+        "phpeek_pm_hook_duration_seconds_bucket{name=\"migrate\",type=\"pre-start\",le=\"0.1\"} 0"
+            .to_owned(),
+        "phpeek_pm_hook_duration_seconds_bucket{name=\"migrate\",type=\"pre-start\",le=\"5\"} 3"
+            .to_owned(),
+        "phpeek_pm_hook_duration_seconds_bucket{name=\"migrate\",type=\"pre-start\",le=\"+Inf\"} 3"
+            .to_owned(),
         "phpeek_pm_hook_duration_seconds_sum{name=\"migrate\",type=\"pre-start\"} 3.5".to_owned(),
         "phpeek_pm_hook_duration_seconds_count{name=\"migrate\",type=\"pre-start\"} 3".to_owned(),
         "phpeek_pm_scheduled_task_total{name=\"backup\",status=\"skipped\"} 1".to_owned(),
@@ -219,8 +227,14 @@ fn routes_path_and_method() {
     };
     let r = handle(&req(Method::Get, "/metrics"), "/metrics", snap);
     assert_eq!((r.status, r.content_type), (200, PROMETHEUS));
-    assert_eq!(handle(&req(Method::Get, "/nope"), "/metrics", snap).status, 404);
-    assert_eq!(handle(&req(Method::Post, "/metrics"), "/metrics", snap).status, 405);
+    assert_eq!(
+        handle(&req(Method::Get, "/nope"), "/metrics", snap).status,
+        404
+    );
+    assert_eq!(
+        handle(&req(Method::Post, "/metrics"), "/metrics", snap).status,
+        405
+    );
 }
 
 #[test]

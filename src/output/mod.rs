@@ -75,7 +75,7 @@ impl<'a> Output<'a> {
             broken: false,
             stamp: [0; 24],
             stamp_sec: i64::MIN,
-            recent: recent::Recent::default(),
+            recent: recent::Recent::new(false),
         }
     }
 

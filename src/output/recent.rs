@@ -81,8 +81,7 @@ impl Recent {
             msg: msg.into(),
             partial,
         });
-        while ring.entries.len() > MAX_LINES || (ring.bytes > MAX_BYTES && ring.entries.len() > 1)
-        {
+        while ring.entries.len() > MAX_LINES || (ring.bytes > MAX_BYTES && ring.entries.len() > 1) {
             if let Some(old) = ring.entries.pop_front() {
                 ring.bytes -= old.msg.len();
             }

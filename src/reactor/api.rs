@@ -66,7 +66,10 @@ impl Reactor<'_> {
                     return Some(unknown(name));
                 }
                 let limit = limit.min(recent::MAX_LINES);
-                Response::json(200, json::logs(name, limit, self.out.recent.newest(name, limit)))
+                Response::json(
+                    200,
+                    json::logs(name, limit, self.out.recent.newest(name, limit)),
+                )
             }
             Route::Schedule(name, _) => match self.sup.process_index(name) {
                 None => unknown(name),

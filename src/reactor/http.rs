@@ -12,8 +12,8 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::FileTypeExt;
 
-use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use mio::Interest;
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use super::{KIND_CONN, KIND_LISTENER, Reactor, token};
 use crate::config::model::Level;
@@ -89,7 +89,8 @@ struct Connection {
     writable: bool,
 }
 
-/// A request that answers once the supervisor's state says so.
+/// A request that answers once the supervisor's state says so (API commands).
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
 pub(super) trait Parked {
     /// The waiting connection: slot and serial.
     fn conn(&self) -> (usize, u64);
@@ -120,14 +121,16 @@ impl Reactor<'_> {
     pub(super) fn http_start(&mut self) -> Result<(), String> {
         for (service, addr, socket) in self.http_wanted() {
             if let Some(addr) = addr {
-                let l = TcpListener::bind(addr)
-                    .map_err(|e| format!("cannot listen on {addr} for the {}: {e}", name(service)))?;
+                let l = TcpListener::bind(addr).map_err(|e| {
+                    format!("cannot listen on {addr} for the {}: {e}", name(service))
+                })?;
                 let bound = l.local_addr().map_or(addr, |a| a);
                 self.add_listener(Listen::Tcp(l), service, &bound.to_string())?;
             }
             if let Some(path) = socket {
-                let l = bind_unix(&path)
-                    .map_err(|e| format!("cannot listen on {path} for the {}: {e}", name(service)))?;
+                let l = bind_unix(&path).map_err(|e| {
+                    format!("cannot listen on {path} for the {}: {e}", name(service))
+                })?;
                 self.add_listener(Listen::Unix(l, path.clone()), service, &path)?;
             }
         }
@@ -191,13 +194,13 @@ impl Reactor<'_> {
 
     /// A warning for an API reachable from outside the container without a token.
     fn exposure_note(&self, service: Service, at: &str) -> Option<String> {
+        let unix = at.starts_with('/');
         match service {
             #[cfg(feature = "api")]
             Service::Api => {
                 let api = self.config.global.api.as_ref()?;
-                let open = api.auth.is_none()
-                    && api.tcp.is_some_and(|a| !a.ip().is_loopback())
-                    && !at.starts_with('/');
+                let open =
+                    api.auth.is_none() && api.tcp.is_some_and(|a| !a.ip().is_loopback()) && !unix;
                 open.then(|| {
                     " without api_auth: anyone who can reach this address can stop and start \
                      processes (set api_auth, or api_host: 127.0.0.1)"
@@ -205,7 +208,10 @@ impl Reactor<'_> {
                 })
             }
             #[cfg(feature = "metrics")]
-            Service::Metrics => None,
+            Service::Metrics => {
+                let _ = unix;
+                None
+            }
         }
     }
 
@@ -457,7 +463,12 @@ impl Reactor<'_> {
     }
 
     /// Answers a request now, or parks it (`None`).
-    fn dispatch(&mut self, service: Service, req: &Request, conn: (usize, u64)) -> Option<Response> {
+    fn dispatch(
+        &mut self,
+        service: Service,
+        req: &Request,
+        conn: (usize, u64),
+    ) -> Option<Response> {
         let _ = conn;
         match service {
             #[cfg(feature = "api")]

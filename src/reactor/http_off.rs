@@ -4,7 +4,9 @@ use super::Reactor;
 use crate::supervisor::Millis;
 
 #[derive(Default)]
-pub(super) struct Servers;
+pub(super) struct Servers {
+    _none: (),
+}
 
 impl Reactor<'_> {
     #[inline(always)]

@@ -128,6 +128,7 @@ pub struct Reactor<'a> {
     exit: Option<u8>,
     pidfd_missing_noted: bool,
     /// Listeners and connections of the API and metrics endpoints (empty without them).
+    #[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
     http: http::Servers,
     /// Unix time the manager started, in seconds.
     started_unix: f64,
@@ -217,9 +218,9 @@ impl<'a> Reactor<'a> {
                     self.aux.next_deadline(),
                     self.http_deadline(),
                 ]
-                    .into_iter()
-                    .flatten()
-                    .min();
+                .into_iter()
+                .flatten()
+                .min();
                 let mut wait = next.map(|d| d.saturating_sub(now));
                 if self.sup.watched_groups().next().is_some() {
                     wait = Some(wait.map_or(GROUP_CHECK_MS, |w| w.min(GROUP_CHECK_MS)));

@@ -51,8 +51,7 @@ pub fn try_curl(args: &[&str]) -> Result<Reply, String> {
     let headers = String::from_utf8_lossy(&out.stderr).into_owned();
     let status = headers
         .lines()
-        .filter(|l| l.starts_with("HTTP/"))
-        .last()
+        .rfind(|l| l.starts_with("HTTP/"))
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| headers.clone())?;
@@ -103,7 +102,10 @@ pub fn instances(doc: &Value, process: &str) -> Vec<Value> {
 
 /// The OpenAPI document of `docs/observability/openapi.json`.
 pub fn openapi() -> Value {
-    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/observability/openapi.json");
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/observability/openapi.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(p).expect("read openapi.json")).unwrap()
 }
 
@@ -139,7 +141,10 @@ fn check(api: &Value, schema: &Value, v: &Value, at: &str) {
         return check(api, resolve(api, r), v, at);
     }
     if v.is_null() {
-        assert!(schema["nullable"] == true, "{at}: null where the schema does not allow it");
+        assert!(
+            schema["nullable"] == true,
+            "{at}: null where the schema does not allow it"
+        );
         return;
     }
     if let Some(all) = schema["allOf"].as_array() {
