@@ -91,3 +91,90 @@ pub(super) fn settings(
     };
     Ok((api, metrics))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Inputs, Origin, load};
+
+    fn load_text(text: &str) -> Result<super::super::model::Config, super::super::ConfigError> {
+        load(&Inputs {
+            file: Some(("t.yaml", text)),
+            env: &[],
+            passwd: &|| (String::new(), String::new()),
+        })
+    }
+
+    const PROCS: &str = "processes:\n  a: {command: [x]}\n";
+
+    #[test]
+    fn defaults_and_socket_only() {
+        let c = load_text(&format!(
+            "global:\n  api_enabled: true\n  metrics_enabled: true\n{PROCS}"
+        ))
+        .unwrap();
+        let api = c.global.api.unwrap();
+        assert_eq!(api.tcp.unwrap().to_string(), "127.0.0.1:8080");
+        assert_eq!((api.socket, api.auth), (None, None));
+        let m = c.global.metrics.unwrap();
+        assert_eq!(
+            (m.addr.to_string(), m.path.as_str()),
+            ("0.0.0.0:9090".into(), "/metrics")
+        );
+        let c = load_text(&format!(
+            "global:\n  api_enabled: true\n  api_socket: /run/p.sock\n  api_auth: \"\"\n{PROCS}"
+        ))
+        .unwrap();
+        let api = c.global.api.unwrap();
+        assert_eq!(
+            (api.tcp, api.socket.as_deref(), api.auth),
+            (None, Some("/run/p.sock"), None)
+        );
+        let c = load_text(&format!(
+            "global:\n  api_enabled: false\n  api_port: 1\n{PROCS}"
+        ))
+        .unwrap();
+        assert_eq!(c.global.api, None);
+    }
+
+    #[test]
+    fn errors_point_at_the_key() {
+        for (text, line, words) in [
+            (
+                "global:\n  api_enabled: true\n  api_host: nowhere\n",
+                3,
+                "api_host must be an IP",
+            ),
+            (
+                "global:\n  api_enabled: true\n  api_port: 70000\n",
+                3,
+                "api_port must be between",
+            ),
+            (
+                "global:\n  metrics_enabled: true\n  metrics_path: metrics\n",
+                3,
+                "metrics_path must be",
+            ),
+            (
+                "global:\n  metrics_enabled: true\n  metrics_host: \"::1\"\n  metrics_port: -1\n",
+                4,
+                "metrics_port",
+            ),
+            (
+                "global:\n  api_enabled: true\n  api_socket: \"\"\n",
+                3,
+                "api_socket must not be empty",
+            ),
+        ] {
+            let e = load_text(&format!("{text}{PROCS}")).unwrap_err();
+            assert_eq!(
+                e.origin,
+                Origin::File {
+                    path: "t.yaml".into(),
+                    line: Some(line)
+                },
+                "{text}: {e}"
+            );
+            assert!(e.msg.contains(words), "{e}");
+        }
+    }
+}
