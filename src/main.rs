@@ -8,6 +8,9 @@
 #[cfg(feature = "api")]
 mod api;
 mod cli;
+#[cfg(not(feature = "api"))]
+#[path = "client_off.rs"]
+mod client;
 mod config;
 mod features;
 #[cfg(any(feature = "api", feature = "metrics"))]
@@ -24,6 +27,8 @@ use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 
+#[cfg(feature = "api")]
+use api::client;
 use config::model::Level;
 
 /// Exit codes of INTERFACE.md.
@@ -71,6 +76,16 @@ fn run() -> u8 {
                 exit::USAGE
             }
         },
+        cli::Command::Client(c) => {
+            // The configuration only tells where the API is and its token: without --api,
+            // read it if there is one (its absence or problems are not the client's concern).
+            let config = if c.api.is_none() {
+                load_config(c.config.clone()).ok()
+            } else {
+                None
+            };
+            client::run(&c, config.as_ref())
+        }
         cli::Command::Serve {
             config,
             dry_run,

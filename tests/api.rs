@@ -397,3 +397,110 @@ fn answers_while_a_dependency_is_starting() {
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(secs(20.0)).code(), Some(0));
 }
+
+#[test]
+fn cli_client_talks_to_the_manager() {
+    let dir = TestDir::new("api-cli");
+    let sock = dir.s("api.sock");
+    let cfg = format!(
+        "global:\n  api_enabled: true\n  api_socket: {sock}\n  api_auth: \"{TOKEN}\"\nprocesses:\n  web:\n    command: {}\n  job:\n    type: oneshot\n    command: {}\n",
+        sh("echo line-one; echo line-two; while :; do sleep 0.1; done"),
+        sh("exit 0"),
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let config = path.to_str().unwrap();
+    let mut m = Manager::start(Mode::Pid1, &path);
+    m.wait_for(secs(10.0), "API socket", |r| {
+        r.event() == Some("listening") && r.s("address") == Some(sock.as_str())
+    });
+    m.wait_for(secs(10.0), "web output", |r| r.says("web-0", "line-two"));
+    let cli = |args: &[&str], env: &[(&str, &str)]| run_cmd(args, env, None, secs(30.0));
+
+    // Address and token from the configuration.
+    let out = cli(&["status", "-c", config], &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("INSTANCE"), "{}", out.stdout);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("web-0") && l.contains(" ready ")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("job-0") && l.contains("exited")),
+        "{}",
+        out.stdout
+    );
+
+    // Explicit --api and token from the environment.
+    let env = [("PHPEEK_PM_API_TOKEN", TOKEN)];
+    let out = cli(&["restart", "web", "--api", &sock], &env);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "web: restarted\n"),
+        "{}",
+        out.stderr
+    );
+    let out = cli(&["scale", "web", "2", "--api", &sock], &env);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "web: scaled to 2\n"),
+        "{}",
+        out.stderr
+    );
+    let out = cli(&["status", "--api", &sock], &env);
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("web-1")),
+        "{}",
+        out.stdout
+    );
+    let out = cli(&["logs", "web", "-n", "2", "--api", &sock], &env);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let logs: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(logs.len(), 2, "{}", out.stdout);
+    assert!(
+        logs[0].ends_with("line-one") && logs[1].ends_with("line-two"),
+        "{}",
+        out.stdout
+    );
+    let out = cli(&["stop", "web", "--api", &sock], &env);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(0), "web: stopped\n"),
+        "{}",
+        out.stderr
+    );
+
+    // Errors say what to do, with documented exit codes.
+    let out = cli(&["restart", "nope", "--api", &sock], &env);
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("unknown process \"nope\""),
+        "{}",
+        out.stderr
+    );
+    let out = cli(
+        &["status", "--api", &sock],
+        &[("PHPEEK_PM_API_TOKEN", "wrong")],
+    );
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(out.stderr.contains("PHPEEK_PM_API_TOKEN"), "{}", out.stderr);
+    let out = cli(&["status", "--api", &sock], &[]);
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    let out = cli(&["scale", "job", "2", "--api", &sock], &env);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("oneshot"), "{}", out.stderr);
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let out = cli(&["status", "--api", &down], &env);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stderr.contains("api_enabled: true"), "{}", out.stderr);
+    let out = cli(&["scale", "web"], &env);
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_exit(secs(20.0)).code(), Some(0));
+}
