@@ -13,6 +13,9 @@
 #   arm64    aarch64 musl target, the aarch64 cross linker, qemu-user-static
 #   test     Debian packages the shell-level tests use (busybox-static, procps, curl,
 #            python3, util-linux for unshare, binutils for readelf/strip, file)
+#   observability
+#            the API and metrics tests' real peers: prometheus (promtool and the server),
+#            curl, and wrk for `make bench`'s api scenario
 #   docker   the Docker engine must answer `docker info` (checked, never installed)
 #   bloat    cargo-bloat from crates.io (optional: failure is reported, not fatal)
 #
@@ -108,6 +111,10 @@ ensure_test() {
     apt_install busybox-static procps curl python3 util-linux mount binutils file ca-certificates
 }
 
+ensure_observability() {
+    apt_install prometheus curl wrk
+}
+
 ensure_docker() {
     command -v docker >/dev/null 2>&1 || die "docker CLI not found: the container tests need a Docker engine"
     if ! docker info >/dev/null 2>&1; then
@@ -121,7 +128,7 @@ ensure_bloat() {
     cargo install --locked cargo-bloat >&2 || log "WARNING: cargo-bloat could not be installed; size-report falls back to nm"
 }
 
-[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|docker|bloat ..."
+[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|observability|docker|bloat ..."
 for group in "$@"; do
     case "$group" in
         lint) ensure_lint ;;
@@ -129,6 +136,7 @@ for group in "$@"; do
         static-target) static_target ;;
         arm64) ensure_arm64 ;;
         test) ensure_test ;;
+        observability) ensure_observability ;;
         docker) ensure_docker ;;
         bloat) ensure_bloat ;;
         *) die "unknown group: $group" ;;
