@@ -13,8 +13,8 @@ use crate::http::{Method, Request, Response};
 pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 use crate::status::{HookView, Snapshot};
 
-/// Answers a request to the metrics listener.
-pub fn handle(req: &Request, path: &str, snap: impl FnOnce() -> Snapshot) -> Response {
+/// Answers a request to the metrics listener; `body` renders the exposition (see [`render`]).
+pub fn handle(req: &Request, path: &str, body: impl FnOnce() -> Vec<u8>) -> Response {
     if req.path != path {
         return Response::error(404, "not found: metrics are served at the configured path");
     }
@@ -22,9 +22,7 @@ pub fn handle(req: &Request, path: &str, snap: impl FnOnce() -> Snapshot) -> Res
         return Response::error(405, "method not allowed: use GET")
             .header("Allow", "GET, HEAD".into());
     }
-    let mut out = Vec::with_capacity(8 * 1024);
-    render(&snap(), &mut out);
-    Response::new(200, PROMETHEUS, out)
+    Response::new(200, PROMETHEUS, body())
 }
 
 /// One metric family being written: its name, and the label pairs of each sample.

@@ -225,14 +225,16 @@ fn routes_path_and_method() {
         body: Vec::new(),
         keep_alive: true,
     };
-    let r = handle(&req(Method::Get, "/metrics"), "/metrics", snap);
+    let body = || text(&snap()).into_bytes();
+    let r = handle(&req(Method::Get, "/metrics"), "/metrics", body);
     assert_eq!((r.status, r.content_type), (200, PROMETHEUS));
+    assert!(r.body.starts_with(b"# HELP phpeek_pm_build_info"));
     assert_eq!(
-        handle(&req(Method::Get, "/nope"), "/metrics", snap).status,
+        handle(&req(Method::Get, "/nope"), "/metrics", body).status,
         404
     );
     assert_eq!(
-        handle(&req(Method::Post, "/metrics"), "/metrics", snap).status,
+        handle(&req(Method::Post, "/metrics"), "/metrics", body).status,
         405
     );
 }

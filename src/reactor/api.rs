@@ -3,7 +3,7 @@
 //! until [`crate::api::ops::Pending`] says the command is done.
 
 use super::Reactor;
-use super::http::Parked;
+use super::http::{Body, Parked};
 use crate::api::ops::Pending;
 use crate::api::{self, Op, Route, json};
 use crate::config::model::{Level, ProcessKind};
@@ -50,12 +50,12 @@ impl Reactor<'_> {
         Some(match route {
             Route::Health => Response::json(200, b"{\"status\":\"healthy\"}".to_vec()),
             Route::Ready => {
-                let (ok, body) = json::ready(&self.snapshot());
+                let (ok, body) = json::ready(&self.turn_snapshot());
                 Response::json(if ok { 200 } else { 503 }, body)
             }
-            Route::List => Response::json(200, json::processes(&self.snapshot())),
+            Route::List => Response::json(200, self.turn_body(Body::Processes, json::processes)),
             Route::Show(name) => {
-                let snap = self.snapshot();
+                let snap = self.turn_snapshot();
                 match snap.processes.iter().find(|p| p.name == name) {
                     Some(p) => Response::json(200, json::process(p)),
                     None => unknown(name),
@@ -121,6 +121,8 @@ impl Reactor<'_> {
             &format!("{} {name} requested through the API", op.verb()),
             &[&[("process", Field::Str(name.to_owned()))][..], &fields].concat(),
         );
+        // The command changes the supervisor's state: later requests of this turn see it.
+        self.forget_turn_cache();
         let pending = Pending::begin(
             &mut self.sup,
             p,

@@ -11,6 +11,7 @@
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::fs::FileTypeExt;
+use std::rc::Rc;
 
 use mio::Interest;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
@@ -19,6 +20,7 @@ use super::{KIND_CONN, KIND_LISTENER, Reactor, token};
 use crate::config::model::Level;
 use crate::http::limits::MAX_CONNECTIONS;
 use crate::http::{self, Conn, Request, Response};
+use crate::status::Snapshot;
 use crate::supervisor::{Field, Millis, Supervisor};
 use crate::sys;
 
@@ -110,7 +112,24 @@ pub(super) struct Servers {
     pub(super) parked: Vec<Box<dyn Parked>>,
     /// Connections with work to do this turn.
     dirty: Vec<usize>,
+    /// The status snapshot and documents rendered from it during this turn. Within one turn
+    /// the supervisor's state changes only through our own commands (which clear it), so every
+    /// request of the turn would render the same: under load, dozens of requests share one.
+    turn_snapshot: Option<Rc<Snapshot>>,
+    turn_bodies: [Option<Vec<u8>>; BODY_KINDS],
 }
+
+/// Documents cached per turn.
+#[derive(Clone, Copy)]
+pub(super) enum Body {
+    /// The API's process list.
+    #[cfg(feature = "api")]
+    Processes = 0,
+    /// The Prometheus exposition.
+    #[cfg(feature = "metrics")]
+    Metrics = 1,
+}
+const BODY_KINDS: usize = 2;
 
 /// Reads at most this much from one connection per turn, so one client cannot hold the loop.
 const READ_PER_TURN: usize = 64 * 1024;
@@ -324,6 +343,7 @@ impl Reactor<'_> {
     /// deadlines, and serves every connection with work.
     pub(super) fn http_turn(&mut self) {
         let now = sys::monotonic_ms();
+        self.forget_turn_cache();
         let mut n = 0;
         while n < self.http.parked.len() {
             match self.http.parked[n].check(&self.sup, now) {
@@ -358,6 +378,33 @@ impl Reactor<'_> {
         for slot in dirty {
             self.serve(slot);
         }
+    }
+
+    /// The status snapshot of this turn (made once per turn, on first use).
+    pub(super) fn turn_snapshot(&mut self) -> Rc<Snapshot> {
+        if let Some(s) = &self.http.turn_snapshot {
+            return s.clone();
+        }
+        let s = Rc::new(self.snapshot());
+        self.http.turn_snapshot = Some(s.clone());
+        s
+    }
+
+    /// A document of this turn, rendered once by `render`.
+    pub(super) fn turn_body(&mut self, kind: Body, render: fn(&Snapshot) -> Vec<u8>) -> Vec<u8> {
+        let k = kind as usize;
+        if let Some(b) = &self.http.turn_bodies[k] {
+            return b.clone();
+        }
+        let b = render(&self.turn_snapshot());
+        self.http.turn_bodies[k] = Some(b.clone());
+        b
+    }
+
+    /// The supervisor's state may have changed: snapshots must be made again.
+    pub(super) fn forget_turn_cache(&mut self) {
+        self.http.turn_snapshot = None;
+        self.http.turn_bodies = Default::default();
     }
 
     /// The earliest connection or parked-request deadline.
@@ -481,7 +528,14 @@ impl Reactor<'_> {
                     .metrics
                     .as_ref()
                     .map_or("/metrics", |m| m.path.as_str());
-                Some(crate::metrics::handle(req, path, || self.snapshot()))
+                let path = path.to_owned();
+                Some(crate::metrics::handle(req, &path, || {
+                    self.turn_body(Body::Metrics, |s| {
+                        let mut out = Vec::with_capacity(16 * 1024);
+                        crate::metrics::render(s, &mut out);
+                        out
+                    })
+                }))
             }
         }
     }

@@ -132,6 +132,8 @@ pub struct Reactor<'a> {
     http: http::Servers,
     /// Unix time the manager started, in seconds.
     started_unix: f64,
+    /// Our pid (asked once: musl does not cache getpid).
+    pid: i32,
 }
 
 impl<'a> Reactor<'a> {
@@ -180,6 +182,7 @@ impl<'a> Reactor<'a> {
             exit: None,
             pidfd_missing_noted: false,
             http: http::Servers::default(),
+            pid: sys::pid(),
             started_unix: {
                 let (s, ms) = sys::realtime();
                 s as f64 + f64::from(ms) / 1000.0
@@ -277,7 +280,7 @@ impl<'a> Reactor<'a> {
         let (s, ms) = sys::realtime();
         let mut snap = self.sup.snapshot(now, s as f64 + f64::from(ms) / 1000.0);
         snap.manager.version = env!("CARGO_PKG_VERSION");
-        snap.manager.pid = sys::pid();
+        snap.manager.pid = self.pid;
         snap.manager.start_time_unix = self.started_unix;
         snap
     }
