@@ -16,6 +16,9 @@
 #   observability
 #            the API and metrics tests' real peers: prometheus (promtool and the server),
 #            curl, and wrk for `make bench`'s api scenario
+#   php      Debian's php-fpm and php-cli: the auto-tuning tests run a real php-fpm on a pool
+#            file that uses the exported PHP_FPM_* variables (shared by every PHP-stack test;
+#            add nginx-light here when a test serves pages through nginx)
 #   docker   the Docker engine must answer `docker info` (checked, never installed)
 #   bloat    cargo-bloat from crates.io (optional: failure is reported, not fatal)
 #
@@ -115,6 +118,10 @@ ensure_observability() {
     apt_install prometheus curl wrk
 }
 
+ensure_php() {
+    apt_install php-fpm php-cli
+}
+
 ensure_docker() {
     command -v docker >/dev/null 2>&1 || die "docker CLI not found: the container tests need a Docker engine"
     if ! docker info >/dev/null 2>&1; then
@@ -128,7 +135,7 @@ ensure_bloat() {
     cargo install --locked cargo-bloat >&2 || log "WARNING: cargo-bloat could not be installed; size-report falls back to nm"
 }
 
-[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|observability|docker|bloat ..."
+[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|observability|php|docker|bloat ..."
 for group in "$@"; do
     case "$group" in
         lint) ensure_lint ;;
@@ -137,6 +144,7 @@ for group in "$@"; do
         arm64) ensure_arm64 ;;
         test) ensure_test ;;
         observability) ensure_observability ;;
+        php) ensure_php ;;
         docker) ensure_docker ;;
         bloat) ensure_bloat ;;
         *) die "unknown group: $group" ;;

@@ -59,15 +59,12 @@ impl Feature {
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
         match self {
-            Feature::Health => false,
-            Feature::Hooks => false,
-            Feature::Api => true,
-            Feature::Metrics => true,
-            Feature::Scheduler => false,
-            Feature::Heartbeat => false,
-            Feature::LogProcessing => false,
-            Feature::Autotune => false,
-            Feature::Detect => false,
+            Feature::Api | Feature::Metrics | Feature::Autotune | Feature::Detect => true,
+            Feature::Health
+            | Feature::Hooks
+            | Feature::Scheduler
+            | Feature::Heartbeat
+            | Feature::LogProcessing => false,
         }
     }
 

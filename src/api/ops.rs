@@ -202,6 +202,8 @@ mod tests {
                 dependency_timeout: None,
                 api: None,
                 metrics: None,
+                autotune_memory_threshold: None,
+                framework_setup: true,
             },
             processes: vec![ProcessSpec {
                 name: "web".into(),
@@ -218,6 +220,7 @@ mod tests {
                 stop_signal: SIGTERM,
                 stop_timeout: 1_000,
             }],
+            child_env: Vec::new(),
         }
     }
 

@@ -99,6 +99,11 @@ pub struct Global {
     pub api: Option<ApiSettings>,
     /// The Prometheus endpoint (feature `metrics`), when `metrics_enabled: true`.
     pub metrics: Option<MetricsSettings>,
+    /// PHP-FPM auto-tuning's share of the memory limit, in millionths (feature `autotune`);
+    /// `None` = the profile's own.
+    pub autotune_memory_threshold: Option<u64>,
+    /// Create the directories a detected framework needs (feature `detect`).
+    pub framework_setup: bool,
 }
 
 /// Where and how the management API listens.
@@ -146,6 +151,9 @@ pub struct Config {
     pub global: Global,
     /// Enabled processes, in start order (dependencies before dependents).
     pub processes: Vec<ProcessSpec>,
+    /// Variables every child gets on top of the manager's own environment (and below its
+    /// process `env`): what start-up computed, e.g. auto-tuning's `PHP_FPM_*`.
+    pub child_env: Vec<(String, String)>,
 }
 
 pub mod defaults {
@@ -162,4 +170,7 @@ pub mod defaults {
     pub const METRICS_HOST: &str = "0.0.0.0";
     pub const METRICS_PORT: u16 = 9090;
     pub const METRICS_PATH: &str = "/metrics";
+    /// Largest `autotune_memory_threshold`: a pool planned for more than the memory limit can
+    /// never pass auto-tuning's safety check.
+    pub const MAX_MEMORY_THRESHOLD: f64 = 1.0;
 }

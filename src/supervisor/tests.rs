@@ -36,8 +36,11 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             dependency_timeout: None,
             api: None,
             metrics: None,
+            autotune_memory_threshold: None,
+            framework_setup: true,
         },
         processes,
+        child_env: Vec::new(),
     }
 }
 
