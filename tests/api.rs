@@ -504,3 +504,34 @@ fn cli_client_talks_to_the_manager() {
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(secs(20.0)).code(), Some(0));
 }
+
+#[test]
+fn commands_on_a_silent_process_answer_promptly() {
+    // Nothing but the command itself wakes the manager: no output, no other events. The answer
+    // must still come as soon as the work is done, not at the command's deadline.
+    let dir = TestDir::new("api-silent");
+    let cfg = format!(
+        "global:\n  api_enabled: true\n  api_port: 0\nprocesses:\n  quiet:\n    command: {}\n    shutdown:\n      timeout: 20\n",
+        sh("exec sleep 1000")
+    );
+    let mut m = Manager::start(Mode::Subreaper, &dir.write("c.yaml", &cfg));
+    let addr = listen_addr(&mut m, "API");
+    for action in ["stop", "start", "restart", "stop", "start"] {
+        let t0 = std::time::Instant::now();
+        let r = curl(&[
+            "-X",
+            "POST",
+            &format!("http://{addr}/api/v1/processes/quiet/{action}"),
+        ]);
+        assert_eq!(r.status, 200, "{action}: {r:?}");
+        assert!(t0.elapsed() < secs(5.0), "{action} took {:?}", t0.elapsed());
+    }
+    let r = curl(&[
+        "-d",
+        r#"{"desired":2}"#,
+        &format!("http://{addr}/api/v1/processes/quiet/scale"),
+    ]);
+    assert_eq!(r.status, 200, "{r:?}");
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_exit(secs(30.0)).code(), Some(0));
+}

@@ -123,6 +123,7 @@ impl Reactor<'_> {
         );
         // The command changes the supervisor's state: later requests of this turn see it.
         self.forget_turn_cache();
+        self.http.commands_issued = true;
         let pending = Pending::begin(
             &mut self.sup,
             p,

@@ -116,6 +116,9 @@ pub(super) struct Servers {
     /// the supervisor's state changes only through our own commands (which clear it), so every
     /// request of the turn would render the same: under load, dozens of requests share one.
     turn_snapshot: Option<Rc<Snapshot>>,
+    /// A request handed the supervisor work this turn: its actions must run, and parked
+    /// requests be checked again, before the loop may sleep.
+    pub(super) commands_issued: bool,
     turn_bodies: [Option<Vec<u8>>; BODY_KINDS],
 }
 
@@ -342,6 +345,18 @@ impl Reactor<'_> {
     /// After the supervisor's turn: answers parked requests that are done, acts on connection
     /// deadlines, and serves every connection with work.
     pub(super) fn http_turn(&mut self) {
+        loop {
+            self.http_pass();
+            if !std::mem::take(&mut self.http.commands_issued) {
+                return;
+            }
+            // The supervisor's actions for those commands (spawns, signals) may settle a
+            // parked request at once (a start whose process is ready as soon as it spawns).
+            self.run_actions();
+        }
+    }
+
+    fn http_pass(&mut self) {
         let now = sys::monotonic_ms();
         self.forget_turn_cache();
         let mut n = 0;

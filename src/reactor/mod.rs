@@ -275,9 +275,8 @@ impl<'a> Reactor<'a> {
             self.sup.handle_timeout(sys::monotonic_ms());
             self.run_actions();
             self.deliver_aux();
-            // Commands started by requests queue supervisor actions; answers follow its state.
+            // Requests may start commands (their actions run inside); answers follow the state.
             self.http_turn();
-            self.run_actions();
             self.flush();
         }
     }
