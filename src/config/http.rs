@@ -89,6 +89,26 @@ pub(super) fn settings(
     } else {
         None
     };
+    // Two listeners on one address would fail to bind at start-up: say so now, with the line.
+    if let (Some(a), Some(m)) = (api.as_ref().and_then(|a| a.tcp), &metrics) {
+        let overlap =
+            a.ip() == m.addr.ip() || a.ip().is_unspecified() || m.addr.ip().is_unspecified();
+        if a.port() != 0 && a.port() == m.addr.port() && overlap {
+            let key = if g.metrics_port.is_some() {
+                "metrics_port"
+            } else {
+                "api_port"
+            };
+            return Err(ctx.at(
+                &gp(key),
+                ov,
+                format!(
+                    "metrics_port {} is also the API's port (api_port): give them different ports",
+                    a.port()
+                ),
+            ));
+        }
+    }
     Ok((api, metrics))
 }
 
