@@ -119,6 +119,8 @@ pub(super) struct Servers {
     /// A request handed the supervisor work this turn: its actions must run, and parked
     /// requests be checked again, before the loop may sleep.
     pub(super) commands_issued: bool,
+    /// Accepting failed (descriptor limit?) and was logged.
+    accept_failing: bool,
     turn_bodies: [Option<Vec<u8>>; BODY_KINDS],
 }
 
@@ -267,14 +269,19 @@ impl Reactor<'_> {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
                     // EMFILE and friends: the client waits in the backlog; try on the next event.
-                    self.log(
-                        Level::Warn,
-                        "accept_failed",
-                        &format!("cannot accept a connection: {e}"),
-                    );
+                    // Said once until an accept works again, so a flood cannot flood the log.
+                    if !self.http.accept_failing {
+                        self.http.accept_failing = true;
+                        self.log(
+                            Level::Warn,
+                            "accept_failed",
+                            &format!("cannot accept a connection: {e}"),
+                        );
+                    }
                     return;
                 }
             };
+            self.http.accept_failing = false;
             if self.http.listeners[l].open >= MAX_CONNECTIONS && !self.evict_idle(l) {
                 // Every slot is serving a request: tell the newcomer, best effort.
                 let _ = stream.write(&http::overloaded());
