@@ -17,6 +17,10 @@ mod config;
 #[cfg(feature = "detect")]
 mod detect;
 mod features;
+#[cfg(feature = "health")]
+mod health;
+#[cfg(feature = "hooks")]
+mod hooks;
 #[cfg(any(feature = "api", feature = "metrics"))]
 mod http;
 #[cfg(feature = "metrics")]

@@ -204,6 +204,7 @@ mod tests {
                 metrics: None,
                 autotune_memory_threshold: None,
                 framework_setup: true,
+                readiness: None,
             },
             processes: vec![ProcessSpec {
                 name: "web".into(),
@@ -219,7 +220,10 @@ mod tests {
                 critical: false,
                 stop_signal: SIGTERM,
                 stop_timeout: 1_000,
+                health: None,
+                hooks: Default::default(),
             }],
+            hooks: Default::default(),
             child_env: Vec::new(),
         }
     }

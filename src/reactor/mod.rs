@@ -12,6 +12,20 @@ mod http;
 #[cfg(not(any(feature = "api", feature = "metrics")))]
 #[path = "http_off.rs"]
 mod http;
+// Feature glue: the real module when the feature is built, else a stub with the same methods
+// (no-ops, or straight on to the core), so the loop below has no feature conditions.
+#[cfg(feature = "health")]
+mod health;
+#[cfg(not(feature = "health"))]
+#[path = "health_off.rs"]
+mod health;
+#[cfg(feature = "hooks")]
+mod hooks;
+#[cfg(not(feature = "hooks"))]
+#[path = "hooks_off.rs"]
+mod hooks;
+#[cfg(feature = "health")]
+mod net;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -144,6 +158,10 @@ pub struct Reactor<'a> {
     started_unix: f64,
     /// Our pid (asked once: musl does not cache getpid).
     pid: i32,
+    #[cfg_attr(not(feature = "health"), allow(dead_code))]
+    health: health::Glue,
+    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
+    hooks: hooks::Glue,
 }
 
 impl<'a> Reactor<'a> {
@@ -197,6 +215,8 @@ impl<'a> Reactor<'a> {
                 let (s, ms) = sys::realtime();
                 s as f64 + f64::from(ms) / 1000.0
             },
+            health: health::Glue::new(config),
+            hooks: hooks::Glue::new(config),
         })
     }
 
@@ -210,7 +230,7 @@ impl<'a> Reactor<'a> {
             self.out.flush_blocking();
             return crate::exit::STARTUP;
         }
-        self.sup.start(sys::monotonic_ms());
+        self.begin(sys::monotonic_ms());
         self.run_actions();
         self.flush();
         loop {
@@ -230,6 +250,8 @@ impl<'a> Reactor<'a> {
                     self.sup.next_deadline(),
                     self.aux.next_deadline(),
                     self.http_deadline(),
+                    self.health_deadline(),
+                    self.hooks_deadline(),
                 ]
                 .into_iter()
                 .flatten()
@@ -263,6 +285,8 @@ impl<'a> Reactor<'a> {
                     }
                     (KIND_PIDFD | KIND_AUX_PIDFD, _) => reap = true,
                     (kind @ (KIND_LISTENER | KIND_CONN), slot) => self.http_event(kind, slot, ev),
+                    #[cfg(feature = "health")]
+                    (health::KIND_NET, slot) => self.net_ready(slot),
                     _ => {}
                 }
             }
@@ -273,6 +297,9 @@ impl<'a> Reactor<'a> {
             self.check_draining();
             self.aux_deadlines();
             self.sup.handle_timeout(sys::monotonic_ms());
+            self.run_actions();
+            self.health_turn();
+            self.hooks_turn();
             self.run_actions();
             self.deliver_aux();
             // Requests may start commands (their actions run inside); answers follow the state.
@@ -292,6 +319,8 @@ impl<'a> Reactor<'a> {
         snap.manager.pid = self.pid;
         snap.manager.start_time_unix = self.started_unix;
         crate::startup::fill(&mut snap.manager);
+        self.health_snapshot(&mut snap);
+        self.hooks_snapshot(&mut snap);
         snap
     }
 
@@ -303,7 +332,7 @@ impl<'a> Reactor<'a> {
             match sig {
                 signals::SIGCHLD => reap = true,
                 signals::SIGTERM | signals::SIGINT | signals::SIGQUIT => {
-                    self.sup.handle(Event::ShutdownSignal { signal: sig }, now);
+                    self.shutdown_signal(sig, now);
                 }
                 signals::SIGHUP | signals::SIGUSR1 | signals::SIGUSR2 | signals::SIGWINCH => {
                     self.sup.handle(Event::Forward { signal: sig }, now);
@@ -343,6 +372,8 @@ impl<'a> Reactor<'a> {
                 },
                 sys::monotonic_ms(),
             );
+            self.health_stopped(inst);
+            self.hooks_exited(inst);
         }
     }
 
@@ -362,7 +393,8 @@ impl<'a> Reactor<'a> {
     fn run_actions(&mut self) {
         while let Some(a) = self.sup.poll_action() {
             match a {
-                Action::Spawn(inst) => self.spawn(inst),
+                Action::Spawn(inst) => self.spawn_requested(inst),
+                Action::PreStop(inst) => self.run_pre_stop(inst),
                 Action::SignalGroup { pgid, signal } => {
                     if let Err(e) = sys::signal_group(pgid, signal) {
                         if e.raw_os_error() != Some(3) {
@@ -383,11 +415,9 @@ impl<'a> Reactor<'a> {
                         .map(|i| (self.sup.instance(i).id.as_str(), self.sup.process_name(i)));
                     self.out.event(n.level, who, n.event, &n.msg, &n.fields);
                 }
-                Action::Exit(code) => {
-                    self.exit = Some(code);
-                    // Aux children without a deadline would hold the exit forever.
-                    self.stop_open_ended_aux();
-                }
+                // Aux children without a deadline would hold the exit forever: the exit stops
+                // them (after the post-stop hooks, when there are some).
+                Action::Exit(code) => self.exit_requested(code),
             }
         }
     }
@@ -469,6 +499,8 @@ impl<'a> Reactor<'a> {
             },
             now,
         );
+        self.health_started(inst);
+        self.hooks_started(inst);
     }
 
     /// Registers a child's stdout and stderr pipes with the poll.

@@ -40,11 +40,6 @@ impl State {
 }
 
 impl Supervisor {
-    /// Shutdown has begun (commands are refused from then on).
-    pub fn shutting_down(&self) -> bool {
-        !matches!(self.phase, super::Phase::Running)
-    }
-
     /// Processes and instances now. `now` is the monotonic time of the loop, `wall_now` the
     /// Unix time at that moment, used to turn start times into wall-clock seconds.
     pub fn snapshot(&self, now: Millis, wall_now: f64) -> Snapshot {
