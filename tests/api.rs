@@ -535,3 +535,27 @@ fn commands_on_a_silent_process_answer_promptly() {
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_exit(secs(30.0)).code(), Some(0));
 }
+
+/// With feature `health`, instances carry their check's state, in the documented shape.
+#[cfg(feature = "health")]
+#[test]
+fn health_state_in_the_process_list() {
+    let dir = TestDir::new("api-health");
+    let cfg = format!(
+        "global:\n  api_enabled: true\n  api_port: 0\nprocesses:\n  web:\n    command: {}\n    health_check:\n      type: exec\n      command: [\"true\"]\n      initial_delay: 100ms\n      period: 200ms\n      timeout: 150ms\n",
+        sh("exec sleep 1000")
+    );
+    let mut m = Manager::start(Mode::Pid1, &dir.write("c.yaml", &cfg));
+    let addr = listen_addr(&mut m, "API");
+    let doc = poll_until(secs(15.0), "web healthy", || {
+        let d = curl(&[&format!("http://{addr}/api/v1/processes")]).json();
+        (instances(&d, "web")[0]["health"]["status"] == "healthy").then_some(d)
+    });
+    conforms(&openapi(), "get", "/api/v1/processes", 200, &doc);
+    let h = &instances(&doc, "web")[0]["health"];
+    assert_eq!(h["type"], "exec");
+    assert!(h["consecutive_successes"].as_i64().unwrap() >= 1, "{h}");
+    assert_eq!(curl(&[&format!("http://{addr}/api/v1/ready")]).status, 200);
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_exit(secs(20.0)).code(), Some(0));
+}

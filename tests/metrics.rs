@@ -211,3 +211,84 @@ fn prometheus_scrapes_it() {
     m.signal(libc::SIGTERM);
     m.wait_exit(secs(20.0));
 }
+
+/// With the health and hooks features, their series come from the same snapshot and the
+/// whole output still passes promtool.
+#[cfg(all(feature = "health", feature = "hooks"))]
+#[test]
+fn health_and_hook_series_pass_promtool() {
+    let dir = TestDir::new("metrics-hh");
+    let cfg = format!(
+        r#"global:
+  metrics_enabled: true
+  metrics_host: 127.0.0.1
+  metrics_port: 0
+hooks:
+  pre-start:
+    - name: warm
+      command: {warm}
+processes:
+  web:
+    command: {web}
+    health_check:
+      type: exec
+      command: ["true"]
+      initial_delay: 100ms
+      period: 200ms
+      timeout: 150ms
+  sick:
+    command: {web}
+    health_check:
+      type: exec
+      command: ["false"]
+      mode: readiness
+      initial_delay: 100ms
+      period: 200ms
+      timeout: 150ms
+      failure_threshold: 1
+"#,
+        warm = sh("echo warming"),
+        web = sh("exec sleep 1000"),
+    );
+    let mut m = Manager::start(Mode::Pid1, &dir.write("c.yaml", &cfg));
+    let addr = listen_addr(&mut m, "metrics endpoint");
+    let text = poll_until(secs(20.0), "health results in /metrics", || {
+        let t = curl(&[&format!("http://{addr}/metrics")]).body;
+        (t.contains(
+            "phpeek_pm_health_check_status{name=\"web\",instance=\"web-0\",type=\"exec\"} 1",
+        ) && t.contains(
+            "phpeek_pm_health_check_status{name=\"sick\",instance=\"sick-0\",type=\"exec\"} 0",
+        ))
+        .then_some(t)
+    });
+    for line in [
+        "phpeek_pm_hook_executions_total{name=\"warm\",type=\"pre_start\",status=\"success\"} 1",
+        "phpeek_pm_hook_duration_seconds_count{name=\"warm\",type=\"pre_start\"} 1",
+        "# TYPE phpeek_pm_hook_duration_seconds histogram",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+    assert!(
+        text.contains(
+            "phpeek_pm_health_check_consecutive_fails{name=\"sick\",instance=\"sick-0\"}"
+        ),
+        "{text}"
+    );
+    let mut p = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = p.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_exit(secs(20.0)).code(), Some(0));
+}
