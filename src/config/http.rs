@@ -112,7 +112,8 @@ pub(super) fn settings(
     Ok((api, metrics))
 }
 
-#[cfg(test)]
+// The keys are refused in builds without the features, so the tests need both.
+#[cfg(all(test, feature = "api", feature = "metrics"))]
 mod tests {
     use super::super::{Inputs, Origin, load};
 
