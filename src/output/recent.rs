@@ -13,6 +13,10 @@ pub const MAX_LINES: usize = 1000;
 /// Bytes of message text kept per process (a record's message counts in full; one record
 /// alone may exceed this, up to the line cap of the output).
 pub const MAX_BYTES: usize = 256 * 1024;
+/// Bytes of message text kept for all processes together: with many processes each keeps its
+/// share (`TOTAL_BYTES / processes`), never less than [`MIN_BYTES`].
+pub const TOTAL_BYTES: usize = 4 * 1024 * 1024;
+pub const MIN_BYTES: usize = 16 * 1024;
 /// Processes (or aux children's process names) that get a ring; later names are not kept.
 pub const MAX_PROCESSES: usize = 256;
 
@@ -32,6 +36,17 @@ struct Ring {
     process: Box<str>,
     entries: VecDeque<Entry>,
     bytes: usize,
+}
+
+impl Ring {
+    /// Drops the oldest records beyond the line limit and `cap` bytes (keeping the newest).
+    fn trim(&mut self, cap: usize) {
+        while self.entries.len() > MAX_LINES || (self.bytes > cap && self.entries.len() > 1) {
+            if let Some(old) = self.entries.pop_front() {
+                self.bytes -= old.msg.len();
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -61,18 +76,24 @@ impl Recent {
         if !self.enabled {
             return;
         }
-        let ring = match self.rings.iter().position(|r| &*r.process == process) {
-            Some(n) => &mut self.rings[n],
+        let n = match self.rings.iter().position(|r| &*r.process == process) {
+            Some(n) => n,
             None if self.rings.len() < MAX_PROCESSES => {
                 self.rings.push(Ring {
                     process: process.into(),
                     ..Ring::default()
                 });
-                let n = self.rings.len() - 1;
-                &mut self.rings[n]
+                // Every ring's share just got smaller.
+                let cap = self.cap();
+                for r in &mut self.rings {
+                    r.trim(cap);
+                }
+                self.rings.len() - 1
             }
             None => return,
         };
+        let cap = self.cap();
+        let ring = &mut self.rings[n];
         ring.bytes += msg.len();
         ring.entries.push_back(Entry {
             time: *time,
@@ -81,11 +102,12 @@ impl Recent {
             msg: msg.into(),
             partial,
         });
-        while ring.entries.len() > MAX_LINES || (ring.bytes > MAX_BYTES && ring.entries.len() > 1) {
-            if let Some(old) = ring.entries.pop_front() {
-                ring.bytes -= old.msg.len();
-            }
-        }
+        ring.trim(cap);
+    }
+
+    /// Bytes each process may keep now.
+    fn cap(&self) -> usize {
+        (TOTAL_BYTES / self.rings.len().max(1)).clamp(MIN_BYTES, MAX_BYTES)
     }
 
     /// The newest `limit` records of `process`, newest first.
@@ -122,6 +144,26 @@ mod tests {
         assert!(kept <= MAX_BYTES, "{kept}");
         assert_eq!(r.newest("web", 2).count(), 2);
         assert_eq!(r.newest("other", 10).count(), 0);
+    }
+
+    #[test]
+    fn many_processes_share_a_total() {
+        let mut r = Recent::new(true);
+        let line = "y".repeat(1000);
+        for p in 0..100 {
+            for _ in 0..300 {
+                r.push(&T, &format!("p{p}"), "i", Stream::Stdout, &line, false);
+            }
+        }
+        let kept = |p: usize| {
+            r.newest(&format!("p{p}"), usize::MAX)
+                .map(|e| e.msg.len())
+                .sum::<usize>()
+        };
+        let total: usize = (0..100).map(kept).sum();
+        assert!(total <= TOTAL_BYTES, "{total}");
+        // Each still has its share.
+        assert!(kept(0) >= TOTAL_BYTES / 100 - 1000, "{}", kept(0));
     }
 
     #[test]
