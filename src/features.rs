@@ -59,12 +59,14 @@ impl Feature {
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
         match self {
-            Feature::Health
+            Feature::Api
+            | Feature::Metrics
+            | Feature::Health
             | Feature::Hooks
             | Feature::LogProcessing
             | Feature::Autotune
             | Feature::Detect => true,
-            Feature::Api | Feature::Metrics | Feature::Scheduler | Feature::Heartbeat => false,
+            Feature::Scheduler | Feature::Heartbeat => false,
         }
     }
 

@@ -9,6 +9,11 @@
 pub mod lines;
 #[cfg(feature = "log-processing")]
 mod processed;
+#[cfg(feature = "api")]
+pub mod recent;
+#[cfg(not(feature = "api"))]
+#[path = "recent_off.rs"]
+pub mod recent;
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -85,6 +90,8 @@ pub struct Output<'a> {
     /// Bytes of child output held upstream of the queue (open multiline records): counted
     /// against the queue limit, so holding them cannot grow memory past it.
     held: usize,
+    /// The last records of each process, for the API (a no-op without feature `api`).
+    pub recent: recent::Recent,
 }
 
 impl<'a> Output<'a> {
@@ -99,6 +106,7 @@ impl<'a> Output<'a> {
             stamp: [0; 24],
             stamp_sec: i64::MIN,
             held: 0,
+            recent: recent::Recent::new(false),
         }
     }
 
@@ -152,6 +160,8 @@ impl<'a> Output<'a> {
             Err(_) => String::from_utf8_lossy(line),
         };
         let now = self.now();
+        self.recent
+            .push(&now, process, instance, stream, &msg, partial);
         let b = &mut self.buf;
         b.reserve(msg.len() + instance.len() + process.len() + 96);
         match self.format {

@@ -31,6 +31,20 @@ impl Output<'_> {
     /// Queues one processed record of child output.
     pub fn record(&mut self, instance: &str, process: &str, stream: Stream, r: &Record<'_>) {
         let now = self.now();
+        // The API's recent output gets the same redacted text (a JSON line as the text
+        // format renders it, so that its fields are not lost).
+        match r.json {
+            Some(p) if self.recent.enabled() => {
+                let mut text = Vec::with_capacity(r.msg.len() + 64);
+                json::render_text(p, &mut text);
+                let text = String::from_utf8_lossy(&text);
+                self.recent
+                    .push(&now, process, instance, stream, &text, r.partial);
+            }
+            _ => self
+                .recent
+                .push(&now, process, instance, stream, r.msg, r.partial),
+        }
         let b = &mut self.buf;
         b.reserve(r.msg.len() + instance.len() + process.len() + 112);
         match self.format {
