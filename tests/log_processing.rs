@@ -6,6 +6,8 @@
 //! the manager shuts down, and a bad regex must be a configuration error with `file:line`.
 #![cfg(feature = "log-processing")]
 
+#[cfg(feature = "api")]
+mod http_support;
 mod support;
 
 use support::*;
@@ -501,4 +503,46 @@ processes:
         .unwrap_or_else(|| panic!("no per-process hook output\n{}", m.dump()));
     assert_eq!(prep.msg(), "WARNING: token=[app]");
     assert_eq!(prep.s("level"), Some("warn"));
+}
+
+/// The API's recent output is fed from the same place as stdout: it holds the redacted text
+/// (a JSON line as the text format renders it).
+#[cfg(feature = "api")]
+#[test]
+fn api_recent_output_is_redacted() {
+    use http_support::*;
+    let dir = TestDir::new("logproc-api");
+    let cfg = format!(
+        r#"global:
+  api_enabled: true
+  api_port: 0
+processes:
+  app:
+    command: {app}
+"#,
+        app = sh(
+            r#"echo 'login password=hunter2 card 4111111111111111'; echo '{"level":"error","msg":"Query failed","query":"SELECT *","duration":5000,"api_key":"sk_live_abc"}'; exec sleep 600"#
+        ),
+    );
+    let mut m = Manager::start(Mode::Subreaper, &dir.write("c.yaml", &cfg));
+    let addr = listen_addr(&mut m, "API");
+    let logs = poll_until(secs(10.0), "app's output in /logs", || {
+        let r = curl(&[&format!("http://{addr}/api/v1/processes/app/logs")]);
+        (r.json()["count"] == 2).then_some(r)
+    });
+    let body = logs.body.clone();
+    for secret in ["hunter2", "4111111111111111", "sk_live_abc"] {
+        assert!(!body.contains(secret), "{secret} in /logs: {body}");
+    }
+    let doc = logs.json();
+    assert_eq!(
+        doc["logs"][0]["msg"],
+        "[query_failed] Query failed (api_key: ***REDACTED***, duration: 5000ms, query: SELECT *)"
+    );
+    assert_eq!(
+        doc["logs"][1]["msg"],
+        "login password=***REDACTED*** card ************1111"
+    );
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(20.0)), 0);
 }
