@@ -1172,10 +1172,10 @@ def main():
     def per_tool(scenario, fn, runs, applies=lambda t: None):
         """Warm-up + runs, tools interleaved within each run."""
         log(f"scenario {scenario}: warm-up + {runs} runs")
-        only_logs = applies
-        applies = lambda t: (only_logs(t) or ("configuration variant measured in the logs "
-                                               "scenario only" if getattr(t, "logs_only", False)
-                                               and scenario != "logs" else None))
+        scenario_applies = applies
+        applies = lambda t: (("configuration variant measured in the logs scenario only"
+                              if getattr(t, "logs_only", False) and scenario != "logs"
+                              else None) or scenario_applies(t))
         for t in tools:
             if not t.available():
                 record(scenario, t.key, 0, na(t.missing))
@@ -1263,7 +1263,9 @@ def main():
             log(f"scenario probes: {RUNS_LONG} runs of phpeek-pm full, idle then probed")
             meta["loadavg"]["probes"] = (read("/proc/loadavg") or "").strip()
             for t in tools:
-                if t.key != "phpeek-full":
+                if getattr(t, "logs_only", False):
+                    record("probes", t.key, 0, na("configuration variant: logs scenario only"))
+                elif t.key != "phpeek-full":
                     record("probes", t.key, 0, na("minimal build has no health checks"
                                                    if t.key == "phpeek-min"
                                                    else "peer has no health checks"))
