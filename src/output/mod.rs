@@ -41,6 +41,26 @@ impl Stream {
     }
 }
 
+/// Bytes held upstream of the queue: only log processing holds any.
+#[cfg(feature = "log-processing")]
+use processed::Held;
+
+/// Without log processing nothing is held.
+#[cfg(not(feature = "log-processing"))]
+struct Held;
+
+#[cfg(not(feature = "log-processing"))]
+impl Held {
+    const fn new() -> Held {
+        Held
+    }
+
+    #[inline(always)]
+    const fn bytes(&self) -> usize {
+        0
+    }
+}
+
 /// How one pipe's lines become records.
 pub enum Shaper {
     /// One record per line, as written, at level `info`.
@@ -89,7 +109,7 @@ pub struct Output<'a> {
     stamp_sec: i64,
     /// Bytes of child output held upstream of the queue (open multiline records): counted
     /// against the queue limit, so holding them cannot grow memory past it.
-    held: usize,
+    held: Held,
     /// The last records of each process, for the API (a no-op without feature `api`).
     pub recent: recent::Recent,
 }
@@ -105,7 +125,7 @@ impl<'a> Output<'a> {
             broken: false,
             stamp: [0; 24],
             stamp_sec: i64::MIN,
-            held: 0,
+            held: Held::new(),
             recent: recent::Recent::new(false),
         }
     }
@@ -142,7 +162,7 @@ impl<'a> Output<'a> {
 
     /// Whether child pipes may be read (the queue is below its limit).
     pub fn has_room(&self) -> bool {
-        self.pending() + self.held < QUEUE_LIMIT
+        self.pending() + self.held.bytes() < QUEUE_LIMIT
     }
 
     /// Queues one record of child output.

@@ -22,10 +22,23 @@ impl ShaperFor for Shared {
     }
 }
 
+/// Bytes held by the stages of all pipes (open multiline records).
+pub struct Held(usize);
+
+impl Held {
+    pub const fn new() -> Held {
+        Held(0)
+    }
+
+    pub const fn bytes(&self) -> usize {
+        self.0
+    }
+}
+
 impl Output<'_> {
     /// A stage's held bytes went from `before` to `after`.
     pub fn held_changed(&mut self, before: usize, after: usize) {
-        self.held = (self.held + after).saturating_sub(before);
+        self.held.0 = (self.held.0 + after).saturating_sub(before);
     }
 
     /// Queues one processed record of child output.
@@ -168,6 +181,6 @@ mod tests {
         out.held_changed(QUEUE_LIMIT, 10);
         assert!(out.has_room());
         out.held_changed(10, 0);
-        assert_eq!(out.held, 0);
+        assert_eq!(out.held.bytes(), 0);
     }
 }

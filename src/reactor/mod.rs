@@ -24,6 +24,11 @@ mod hooks;
 #[cfg(not(feature = "hooks"))]
 #[path = "hooks_off.rs"]
 mod hooks;
+#[cfg(feature = "log-processing")]
+mod logs;
+#[cfg(not(feature = "log-processing"))]
+#[path = "logs_off.rs"]
+mod logs;
 #[cfg(feature = "health")]
 mod net;
 
@@ -122,7 +127,9 @@ impl Pipe {
             Shaper::Processed(stage) => {
                 let (now, before) = (sys::monotonic_ms(), stage.held());
                 self.lines.feed(data, &mut |line, partial| {
-                    stage.push(line, partial, now, &mut |r| emit(out, i, pr, s, tail, r))
+                    stage.push(line, partial, now, &mut |r| {
+                        logs::emit(out, i, pr, s, tail, r)
+                    })
                 });
                 out.held_changed(before, stage.held());
             }
@@ -143,69 +150,14 @@ impl Pipe {
             Shaper::Processed(stage) => {
                 let (now, before) = (sys::monotonic_ms(), stage.held());
                 self.lines.finish(&mut |line, partial| {
-                    stage.push(line, partial, now, &mut |r| emit(out, i, pr, s, tail, r))
+                    stage.push(line, partial, now, &mut |r| {
+                        logs::emit(out, i, pr, s, tail, r)
+                    })
                 });
-                stage.finish(&mut |r| emit(out, i, pr, s, tail, r));
+                stage.finish(&mut |r| logs::emit(out, i, pr, s, tail, r));
                 out.held_changed(before, 0);
             }
         }
-    }
-
-    /// When a held record must be written (multiline timeout).
-    fn next_deadline(&self) -> Option<u64> {
-        match &self.shaper {
-            Shaper::Plain => None,
-            #[cfg(feature = "log-processing")]
-            Shaper::Processed(stage) => stage.next_deadline(),
-        }
-    }
-
-    /// Writes held records whose deadline has passed.
-    fn flush_due(&mut self, now: u64, out: &mut Output<'_>) {
-        match &mut self.shaper {
-            Shaper::Plain => {
-                let _ = (now, out);
-            }
-            #[cfg(feature = "log-processing")]
-            Shaper::Processed(stage) => {
-                let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
-                let before = stage.held();
-                stage.flush_due(now, &mut |r| emit(out, i, pr, s, tail, r));
-                out.held_changed(before, stage.held());
-            }
-        }
-    }
-
-    /// Writes every held record (shutdown), leaving an unfinished line to its pipe.
-    fn flush_held(&mut self, out: &mut Output<'_>) {
-        match &mut self.shaper {
-            Shaper::Plain => {
-                let _ = out;
-            }
-            #[cfg(feature = "log-processing")]
-            Shaper::Processed(stage) => {
-                let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
-                let before = stage.held();
-                stage.finish(&mut |r| emit(out, i, pr, s, tail, r));
-                out.held_changed(before, 0);
-            }
-        }
-    }
-}
-
-/// Queues one processed record; an aux child's tail keeps its (redacted) text.
-#[cfg(feature = "log-processing")]
-fn emit(
-    out: &mut Output<'_>,
-    instance: &str,
-    process: &str,
-    stream: Stream,
-    tail: &mut Option<Tail>,
-    r: &crate::logproc::Record<'_>,
-) {
-    out.record(instance, process, stream, r);
-    if let Some(t) = tail.as_mut() {
-        t.push(r.msg.as_bytes());
     }
 }
 
@@ -315,9 +267,7 @@ impl<'a> Reactor<'a> {
         self.flush();
         loop {
             if let Some(code) = self.exit.filter(|_| self.aux.is_empty()) {
-                for p in self.pipes.iter_mut().flatten() {
-                    p.flush_held(&mut self.out);
-                }
+                self.flush_held_logs();
                 self.http_stop();
                 self.final_sweep();
                 self.out.flush_blocking();
@@ -375,7 +325,7 @@ impl<'a> Reactor<'a> {
                 }
             }
             self.read_pipes();
-            self.flush_due_logs(sys::monotonic_ms());
+            self.flush_due_logs();
             if reap {
                 self.reap();
             }
@@ -751,22 +701,6 @@ impl<'a> Reactor<'a> {
                     }
                 }
             }
-        }
-    }
-
-    /// The earliest deadline of a held log record.
-    fn log_deadline(&self) -> Option<u64> {
-        self.pipes
-            .iter()
-            .flatten()
-            .filter_map(Pipe::next_deadline)
-            .min()
-    }
-
-    /// Writes held log records whose deadline has passed.
-    fn flush_due_logs(&mut self, now: u64) {
-        for p in self.pipes.iter_mut().flatten() {
-            p.flush_due(now, &mut self.out);
         }
     }
 
