@@ -297,8 +297,7 @@ class Tool:
 # for long after the others (its flush ends the measurement).
 LOG_RULES = ["  log_multiline_enabled: true", "  log_multiline_timeout: 50",
              "  log_multiline_max_lines: 100", "  log_redaction_enabled: true",
-             "  log_redaction_patterns: [password, api_key, secret, token]",
-             "  log_redaction_emails: true",
+             "  log_redaction_patterns: [password, api_key, secret, token, email]",
              "  log_redaction_placeholder: \"***REDACTED***\"", "  log_filter_enabled: true",
              "  log_filter_level: info", "  log_filter_patterns: [health_check, metrics_export]"]
 

@@ -94,7 +94,7 @@ pub fn global(ctx: &Ctx<'_>, g: &RawGlobal, ov: &[Applied]) -> Res<Settings> {
             .log_redaction_placeholder
             .clone()
             .unwrap_or_else(|| logproc::DEFAULT_PLACEHOLDER.to_owned()),
-        red_emails: g.log_redaction_emails.unwrap_or(false),
+        red_emails: false,
         filter_enabled: g.log_filter_enabled.unwrap_or(false),
         filter_level: None,
         filter_exclude: srcs(
@@ -283,6 +283,7 @@ fn build(ctx: &Ctx<'_>, s: &Settings, ov: &[Applied]) -> Res<Rules> {
     let redaction = if s.red_enabled {
         let mut keys = Vec::new();
         let mut patterns = Vec::new();
+        let mut emails = s.red_emails;
         for rp in &s.red_patterns {
             let t = &rp.src.text;
             if !rp.regex_only
@@ -290,7 +291,9 @@ fn build(ctx: &Ctx<'_>, s: &Settings, ov: &[Applied]) -> Res<Rules> {
                 && t.bytes()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
             {
-                // A plain word names a key whose values are secrets.
+                // A plain word names a key whose values are secrets; `email` (or `emails`)
+                // also switches on the redaction of every e-mail address.
+                emails |= matches!(t.to_ascii_lowercase().as_str(), "email" | "emails");
                 keys.push(
                     t.bytes()
                         .filter(|c| !matches!(c, b'_' | b'-' | b'.'))
@@ -311,7 +314,7 @@ fn build(ctx: &Ctx<'_>, s: &Settings, ov: &[Applied]) -> Res<Rules> {
             placeholder: s.red_placeholder.clone(),
             keys,
             patterns,
-            emails: s.red_emails,
+            emails,
         })
     } else {
         None
@@ -637,6 +640,7 @@ processes:
         let red = r.redaction.as_ref().unwrap();
         assert!(red.patterns.is_empty(), "plain words are key names");
         assert!(red.sensitive("x_api_key"));
+        assert!(!red.emails, "e-mail addresses are kept unless asked for");
         let f = r.filter.as_ref().unwrap();
         assert_eq!(f.min, Some(Severity::Info));
         assert_eq!(f.exclude.len(), 2);
@@ -646,7 +650,7 @@ processes:
     #[test]
     fn defaults_and_per_process_overrides() {
         let c = load_with(
-            "processes:\n  a:\n    command: [x]\n  b:\n    command: [x]\n    logging:\n      stdout: false\n      min_level: warning\n      level_detection:\n        default_level: notice\n        patterns:\n          error: '^E '\n          warn: ['^W ', 'slow']\n      json: {enabled: false}\n      multiline: {enabled: true, timeout: 2s, max_lines: 10}\n      redaction: {enabled: false}\n",
+            "processes:\n  a:\n    command: [x]\n  b:\n    command: [x]\n    logging:\n      stdout: false\n      min_level: warning\n      level_detection:\n        default_level: notice\n        patterns:\n          error: '^E '\n          warn: ['^W ', 'slow']\n      json: {enabled: false}\n      multiline: {enabled: true, timeout: 2s, max_lines: 10}\n      redaction: {enabled: false}\n  c:\n    command: [x]\n    logging:\n      redaction: {patterns: [password, email]}\n",
             &[],
         )
         .unwrap();
@@ -662,6 +666,11 @@ processes:
         let m = b.multiline.as_ref().unwrap();
         assert_eq!((m.timeout_ms, m.max_lines), (2000, 10));
         assert!(m.start.is_none());
+        let c = &c.processes[2].logging.0;
+        assert!(
+            c.redaction.as_ref().unwrap().emails,
+            "the word email switches them on"
+        );
     }
 
     #[test]

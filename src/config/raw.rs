@@ -44,7 +44,6 @@ pub struct RawGlobal {
     pub log_redaction_enabled: Option<bool>,
     pub log_redaction_patterns: Option<Vec<String>>,
     pub log_redaction_placeholder: Option<String>,
-    pub log_redaction_emails: Option<bool>,
     pub log_filter_enabled: Option<bool>,
     pub log_filter_level: Option<String>,
     pub log_filter_patterns: Option<Vec<String>>,

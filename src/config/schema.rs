@@ -137,7 +137,6 @@ pub const GLOBAL: &[Key] = &[
     f("log_redaction_enabled", Bool, Feature::LogProcessing),
     k("log_redaction_patterns", List),
     k("log_redaction_placeholder", Str),
-    f("log_redaction_emails", Bool, Feature::LogProcessing),
     f("log_filter_enabled", Bool, Feature::LogProcessing),
     k("log_filter_level", Str),
     k("log_filter_patterns", List),
