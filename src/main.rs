@@ -10,6 +10,8 @@ mod config;
 mod features;
 mod output;
 mod reactor;
+#[cfg(feature = "scheduler")]
+mod scheduler;
 mod status;
 mod supervisor;
 mod sys;

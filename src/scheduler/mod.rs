@@ -1,0 +1,4 @@
+//! Scheduled tasks (feature `scheduler`).
+
+pub mod cron;
+pub mod tz;
