@@ -13,6 +13,7 @@ pub enum Feature {
     Metrics,
     Scheduler,
     Heartbeat,
+    Tls,
     LogProcessing,
     Autotune,
     Detect,
@@ -28,6 +29,7 @@ impl Feature {
             Feature::Metrics => "metrics",
             Feature::Scheduler => "scheduler",
             Feature::Heartbeat => "heartbeat",
+            Feature::Tls => "tls",
             Feature::LogProcessing => "log-processing",
             Feature::Autotune => "autotune",
             Feature::Detect => "detect",
@@ -58,7 +60,16 @@ impl Feature {
     /// Whether this version of phpeek-pm implements the feature at all. Features are declared
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
-        false
+        match self {
+            Feature::Scheduler | Feature::Heartbeat | Feature::Tls => true,
+            Feature::Health
+            | Feature::Hooks
+            | Feature::Api
+            | Feature::Metrics
+            | Feature::LogProcessing
+            | Feature::Autotune
+            | Feature::Detect => false,
+        }
     }
 
     /// Whether this binary was built with the feature.
@@ -70,6 +81,7 @@ impl Feature {
             Feature::Metrics => cfg!(feature = "metrics"),
             Feature::Scheduler => cfg!(feature = "scheduler"),
             Feature::Heartbeat => cfg!(feature = "heartbeat"),
+            Feature::Tls => cfg!(feature = "tls"),
             Feature::LogProcessing => cfg!(feature = "log-processing"),
             Feature::Autotune => cfg!(feature = "autotune"),
             Feature::Detect => cfg!(feature = "detect"),
@@ -78,13 +90,14 @@ impl Feature {
 }
 
 /// Every optional feature, in the order `version` prints them.
-pub const ALL: [Feature; 9] = [
+pub const ALL: [Feature; 10] = [
     Feature::Health,
     Feature::Hooks,
     Feature::Api,
     Feature::Metrics,
     Feature::Scheduler,
     Feature::Heartbeat,
+    Feature::Tls,
     Feature::LogProcessing,
     Feature::Autotune,
     Feature::Detect,

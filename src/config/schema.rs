@@ -116,8 +116,10 @@ pub const PROCESS: &[Key] = &[
     f("post_start_hook", Any, Feature::Hooks),
     f("post_stop_hook", Any, Feature::Hooks),
     f("schedule", Str, Feature::Scheduler),
+    k("schedule_timezone", Str),
     k("schedule_timeout", Duration),
-    f("heartbeat", Any, Feature::Heartbeat),
+    k("schedule_max_concurrent", Int),
+    f("heartbeat", Section(HEARTBEAT), Feature::Heartbeat),
     f("logging", Any, Feature::LogProcessing),
 ];
 
@@ -125,6 +127,21 @@ pub const SHUTDOWN: &[Key] = &[
     k("signal", Str),
     k("timeout", Duration),
     f("pre_stop_hook", Any, Feature::Hooks),
+];
+
+pub const HEARTBEAT: &[Key] = &[
+    k("enabled", Bool),
+    k("url", Str),
+    k("timeout", Duration),
+    k("retry_count", Int),
+    k("retry_delay", Duration),
+    k("method", Str),
+    k("headers", StrMap),
+    f("ca_file", Str, Feature::Tls),
+    k("success_url", Str),
+    k("failure_url", Str),
+    k("interval", Any),
+    k("grace", Any),
 ];
 
 /// A problem found by the key walk, with the path of the offending key.
@@ -433,6 +450,10 @@ mod tests {
         assert_eq!(
             names(SHUTDOWN),
             sorted(raw::field_names::<raw::RawShutdown>())
+        );
+        assert_eq!(
+            names(HEARTBEAT),
+            sorted(raw::field_names::<raw::RawHeartbeat>())
         );
     }
 

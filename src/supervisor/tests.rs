@@ -19,6 +19,7 @@ fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
         critical: false,
         stop_signal: signals::SIGTERM,
         stop_timeout: 1_000,
+        task: None,
     }
 }
 
