@@ -4,6 +4,8 @@
 //! (signalfd, child pipes, pidfds, stdout) → feed the supervisor → run its actions → write
 //! output. With nothing due the wait has no timeout: an idle manager does not wake up.
 
+mod children;
+
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
@@ -17,11 +19,18 @@ use crate::config::model::Level;
 use crate::output::{self, Flush, Output, Stream, lines::Lines};
 use crate::supervisor::{Action, Event, Field, InstId, Supervisor};
 use crate::sys::{self, signals, spawn};
+#[allow(unused_imports)] // used by the features that run aux children
+pub use children::{AuxDone, AuxId, AuxOwner, AuxSpec};
+use children::{AuxSet, Tail};
 
+// Tokens are `(slot << 3) | kind`. Kind 0 holds the fixed sources; features take the others:
+// 4 outgoing connections (health probes), 5 listeners and 6 server connections (api, metrics),
+// 7 a waker (heartbeat).
 const SIGNAL: Token = Token(0);
-const STDOUT: Token = Token(4);
+const STDOUT: Token = Token(1 << 3);
 const KIND_PIPE: usize = 1;
 const KIND_PIDFD: usize = 2;
+const KIND_AUX_PIDFD: usize = 3;
 
 /// Bytes read from all pipes together per loop turn, so floods cannot starve signals.
 const READ_BUDGET: usize = 1024 * 1024;
@@ -39,33 +48,51 @@ const GROUP_CHECK_MS: u64 = 100;
 const FINAL_REAP_MS: u64 = 3_000;
 
 fn token(slot: usize, kind: usize) -> Token {
-    Token((slot << 2) | kind)
+    Token((slot << 3) | kind)
+}
+
+/// Whose child a pid, pipe or pidfd belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Child {
+    /// A supervisor instance (a managed process).
+    Inst(InstId),
+    /// A child with a deadline, owned by a feature.
+    Aux(AuxId),
 }
 
 struct Pipe {
     fd: OwnedFd,
-    inst: InstId,
+    owner: Child,
     instance: String,
     process: String,
     stream: Stream,
     lines: Lines,
     readable: bool,
+    /// Last lines, kept for aux children (their owners quote them in error messages).
+    tail: Option<Tail>,
 }
 
 impl Pipe {
     /// Cuts `data` into records of this pipe's instance and stream.
     fn feed(&mut self, data: &[u8], out: &mut Output<'_>) {
-        let (i, pr, s) = (&self.instance, &self.process, self.stream);
+        let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
         self.lines.feed(data, &mut |line, partial| {
-            out.child_line(i, pr, s, line, partial)
+            out.child_line(i, pr, s, line, partial);
+            if let Some(t) = tail.as_mut() {
+                t.push(line);
+            }
         });
     }
 
     /// Emits the unfinished last line, if any.
     fn finish(&mut self, out: &mut Output<'_>) {
-        let (i, pr, s) = (&self.instance, &self.process, self.stream);
-        self.lines
-            .finish(&mut |line, partial| out.child_line(i, pr, s, line, partial));
+        let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
+        self.lines.finish(&mut |line, partial| {
+            out.child_line(i, pr, s, line, partial);
+            if let Some(t) = tail.as_mut() {
+                t.push(line);
+            }
+        });
     }
 }
 
@@ -78,7 +105,10 @@ pub struct Reactor<'a> {
     out_writable: bool,
     pipes: Vec<Option<Pipe>>,
     pidfds: HashMap<InstId, OwnedFd>,
-    pids: HashMap<i32, InstId>,
+    pids: HashMap<i32, Child>,
+    aux: AuxSet,
+    /// Aux children that ended (or never started), to hand to their owners this turn.
+    aux_done: Vec<AuxDone>,
     sup: Supervisor,
     config: &'a Config,
     base_env: Vec<(OsString, OsString)>,
@@ -122,6 +152,8 @@ impl<'a> Reactor<'a> {
             pipes: Vec::new(),
             pidfds: HashMap::new(),
             pids: HashMap::new(),
+            aux: AuxSet::default(),
+            aux_done: Vec::new(),
             sup: Supervisor::new(config, sys::seed()),
             config,
             base_env: std::env::vars_os().collect(),
@@ -140,7 +172,7 @@ impl<'a> Reactor<'a> {
         self.run_actions();
         self.flush();
         loop {
-            if let Some(code) = self.exit {
+            if let Some(code) = self.exit.filter(|_| self.aux.is_empty()) {
                 self.final_sweep();
                 self.out.flush_blocking();
                 return code;
@@ -151,7 +183,11 @@ impl<'a> Reactor<'a> {
             let timeout = if more_to_read {
                 Some(std::time::Duration::ZERO)
             } else {
-                let mut wait = self.sup.next_deadline().map(|d| d.saturating_sub(now));
+                let next = [self.sup.next_deadline(), self.aux.next_deadline()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                let mut wait = next.map(|d| d.saturating_sub(now));
                 if self.sup.watched_groups().next().is_some() {
                     wait = Some(wait.map_or(GROUP_CHECK_MS, |w| w.min(GROUP_CHECK_MS)));
                 }
@@ -170,7 +206,7 @@ impl<'a> Reactor<'a> {
             let mut reap = false;
             for ev in events.iter() {
                 let t = ev.token();
-                match (t.0 & 3, t.0 >> 2) {
+                match (t.0 & 7, t.0 >> 3) {
                     _ if t == SIGNAL => reap |= self.read_signals(),
                     _ if t == STDOUT => self.out_writable = true,
                     (KIND_PIPE, slot) => {
@@ -178,7 +214,7 @@ impl<'a> Reactor<'a> {
                             p.readable = true;
                         }
                     }
-                    (KIND_PIDFD, _) => reap = true,
+                    (KIND_PIDFD | KIND_AUX_PIDFD, _) => reap = true,
                     _ => {}
                 }
             }
@@ -187,8 +223,10 @@ impl<'a> Reactor<'a> {
                 self.reap();
             }
             self.check_draining();
+            self.aux_deadlines();
             self.sup.handle_timeout(sys::monotonic_ms());
             self.run_actions();
+            self.deliver_aux();
             self.flush();
         }
     }
@@ -216,8 +254,13 @@ impl<'a> Reactor<'a> {
     /// orphans are just collected.
     fn reap(&mut self) {
         while let Some((pid, status)) = sys::reap_one() {
-            let Some(inst) = self.pids.remove(&pid) else {
-                continue;
+            let inst = match self.pids.remove(&pid) {
+                Some(Child::Inst(i)) => i,
+                Some(Child::Aux(a)) => {
+                    self.reaped_aux(a, pid, status);
+                    continue;
+                }
+                None => continue,
             };
             if let Some(fd) = self.pidfds.remove(&inst) {
                 let _ = self
@@ -226,7 +269,7 @@ impl<'a> Reactor<'a> {
                     .deregister(&mut SourceFd(&fd.as_raw_fd()));
             }
             // Everything the child wrote before it exited is in its pipes now.
-            self.drain_instance(inst);
+            self.drain(Child::Inst(inst));
             let group_alive = sys::group_alive(pid);
             self.sup.handle(
                 Event::Exited {
@@ -276,22 +319,28 @@ impl<'a> Reactor<'a> {
                         .map(|i| (self.sup.instance(i).id.as_str(), self.sup.process_name(i)));
                     self.out.event(n.level, who, n.event, &n.msg, &n.fields);
                 }
-                Action::Exit(code) => self.exit = Some(code),
+                Action::Exit(code) => {
+                    self.exit = Some(code);
+                    // Aux children without a deadline would hold the exit forever.
+                    self.stop_open_ended_aux();
+                }
             }
         }
     }
 
-    fn spawn(&mut self, inst: InstId) {
-        let now = sys::monotonic_ms();
-        let spec = &self.config.processes[self.sup.instance(inst).process];
-        let id = self.sup.instance(inst).id.clone();
-        let mut env: Vec<(OsString, OsString)> = self.base_env.clone();
+    /// A child's environment: ours, then the identity of the user it runs as (like su(1)),
+    /// then `env` in order (later pairs win).
+    fn child_env<'e>(
+        &self,
+        credentials: Option<&spawn::Credentials>,
+        env: impl IntoIterator<Item = (&'e str, &'e str)>,
+    ) -> Vec<(OsString, OsString)> {
+        let mut out: Vec<(OsString, OsString)> = self.base_env.clone();
         let mut set = |k: &str, v: &str| {
-            env.retain(|(ek, _)| ek != k);
-            env.push((k.into(), v.into()));
+            out.retain(|(ek, _)| ek != k);
+            out.push((k.into(), v.into()));
         };
-        // Like su(1): the identity of the user we switch to, unless the process env says otherwise.
-        if let Some(c) = &spec.credentials {
+        if let Some(c) = credentials {
             if let Some(n) = &c.name {
                 set("USER", n);
                 set("LOGNAME", n);
@@ -300,11 +349,26 @@ impl<'a> Reactor<'a> {
                 set("HOME", h);
             }
         }
-        for (k, v) in &spec.env {
+        for (k, v) in env {
             set(k, v);
         }
-        set("PHPEEK_PM_PROCESS_NAME", &spec.name);
-        set("PHPEEK_PM_INSTANCE_ID", &id);
+        out
+    }
+
+    fn spawn(&mut self, inst: InstId) {
+        let now = sys::monotonic_ms();
+        let spec = &self.config.processes[self.sup.instance(inst).process];
+        let id = self.sup.instance(inst).id.clone();
+        let env = self.child_env(
+            spec.credentials.as_ref(),
+            spec.env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .chain([
+                    ("PHPEEK_PM_PROCESS_NAME", spec.name.as_str()),
+                    ("PHPEEK_PM_INSTANCE_ID", id.as_str()),
+                ]),
+        );
         let result = spawn::spawn(&spawn::SpawnSpec {
             argv: &spec.command,
             env: &env,
@@ -325,10 +389,34 @@ impl<'a> Reactor<'a> {
             }
         };
         let process = spec.name.clone();
-        for (fd, stream) in [
-            (child.stdout, Stream::Stdout),
-            (child.stderr, Stream::Stderr),
-        ] {
+        self.watch_pipes(child.stdout, child.stderr, Child::Inst(inst), &id, &process);
+        match child.pidfd {
+            Some(fd) => {
+                self.watch_pidfd(&fd, token(inst, KIND_PIDFD));
+                self.pidfds.insert(inst, fd);
+            }
+            None => self.note_no_pidfd(),
+        }
+        self.pids.insert(child.pid, Child::Inst(inst));
+        self.sup.handle(
+            Event::Spawned {
+                inst,
+                pid: child.pid,
+            },
+            now,
+        );
+    }
+
+    /// Registers a child's stdout and stderr pipes with the poll.
+    fn watch_pipes(
+        &mut self,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+        owner: Child,
+        instance: &str,
+        process: &str,
+    ) {
+        for (fd, stream) in [(stdout, Stream::Stdout), (stderr, Stream::Stderr)] {
             let slot = self.free_slot();
             let raw = fd.as_raw_fd();
             if let Err(e) = self.poll.registry().register(
@@ -339,47 +427,40 @@ impl<'a> Reactor<'a> {
                 self.log(
                     Level::Error,
                     "register_failed",
-                    &format!("cannot watch output of {id}: {e}"),
+                    &format!("cannot watch output of {instance}: {e}"),
                 );
                 continue;
             }
             self.pipes[slot] = Some(Pipe {
                 fd,
-                inst,
-                instance: id.clone(),
-                process: process.clone(),
+                owner,
+                instance: instance.to_owned(),
+                process: process.to_owned(),
                 stream,
                 lines: Lines::default(),
                 readable: true,
+                tail: matches!(owner, Child::Aux(_)).then(Tail::default),
             });
         }
-        match child.pidfd {
-            Some(fd) => {
-                let _ = self.poll.registry().register(
-                    &mut SourceFd(&fd.as_raw_fd()),
-                    token(inst, KIND_PIDFD),
-                    Interest::READABLE,
-                );
-                self.pidfds.insert(inst, fd);
-            }
-            None if !self.pidfd_missing_noted => {
-                self.pidfd_missing_noted = true;
-                self.log(
-                    Level::Warn,
-                    "no_pidfd",
-                    "this kernel has no pidfd (Linux < 5.3): relying on SIGCHLD alone",
-                );
-            }
-            None => {}
+    }
+
+    /// Registers a pidfd (if the kernel gave us one; we say once when it did not).
+    fn watch_pidfd(&mut self, fd: &OwnedFd, t: Token) {
+        let _ =
+            self.poll
+                .registry()
+                .register(&mut SourceFd(&fd.as_raw_fd()), t, Interest::READABLE);
+    }
+
+    fn note_no_pidfd(&mut self) {
+        if !self.pidfd_missing_noted {
+            self.pidfd_missing_noted = true;
+            self.log(
+                Level::Warn,
+                "no_pidfd",
+                "this kernel has no pidfd (Linux < 5.3): relying on SIGCHLD alone",
+            );
         }
-        self.pids.insert(child.pid, inst);
-        self.sup.handle(
-            Event::Spawned {
-                inst,
-                pid: child.pid,
-            },
-            now,
-        );
     }
 
     fn free_slot(&mut self) -> usize {
@@ -453,6 +534,9 @@ impl<'a> Reactor<'a> {
                         .poll
                         .registry()
                         .deregister(&mut SourceFd(&p.fd.as_raw_fd()));
+                    if let (Child::Aux(a), Some(t)) = (p.owner, p.tail.take()) {
+                        self.aux.absorb_tail(a, t);
+                    }
                     self.pipes[slot] = None;
                     return total;
                 }
@@ -460,16 +544,19 @@ impl<'a> Reactor<'a> {
         }
     }
 
-    /// Reads whatever the instance's pipes hold right now, regardless of the queue limit (the
+    /// Reads whatever a child's pipes hold right now, regardless of the queue limit (the
     /// excess is bounded by `DRAIN_LIMIT`), so its output is written before its exit record.
-    fn drain_instance(&mut self, inst: InstId) {
+    fn drain(&mut self, owner: Child) {
         for slot in 0..self.pipes.len() {
-            if self.pipes[slot].as_ref().is_some_and(|p| p.inst == inst) {
+            if self.pipes[slot].as_ref().is_some_and(|p| p.owner == owner) {
                 let _ = self.read_pipe(slot, DRAIN_LIMIT, false);
                 // A grandchild may keep the pipe open: the tail without newline is emitted
                 // now, so the exit record follows all of it.
                 if let Some(p) = self.pipes[slot].as_mut() {
                     p.finish(&mut self.out);
+                    if let (Child::Aux(a), Some(t)) = (p.owner, p.tail.take()) {
+                        self.aux.absorb_tail(a, t);
+                    }
                 }
             }
         }
