@@ -8,6 +8,8 @@
 mod cli;
 mod config;
 mod features;
+#[cfg(feature = "heartbeat")]
+mod heartbeat;
 mod output;
 mod reactor;
 #[cfg(feature = "scheduler")]

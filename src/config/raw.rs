@@ -110,6 +110,8 @@ pub struct RawShutdown {
 }
 
 /// `heartbeat:` of a scheduled task (feature `heartbeat`).
+// Read only by builds with the scheduler.
+#[allow(dead_code)]
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHeartbeat {

@@ -53,7 +53,11 @@ pub struct AuxSpec {
 /// Who started an aux child and gets its [`AuxDone`]. Each feature adds its variant (gated on
 /// the variant line) and its arm in `Reactor::aux_finished`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuxOwner {}
+pub enum AuxOwner {
+    /// Run `run` of scheduled task `task`.
+    #[cfg(feature = "scheduler")]
+    Task { task: usize, run: u64 },
+}
 
 /// How an aux child ended.
 #[derive(Clone, Debug)]
@@ -365,6 +369,9 @@ impl super::Reactor<'_> {
 
     /// Routes a finished aux child to the component that started it (one arm per feature).
     fn aux_finished(&mut self, done: AuxDone) {
-        match done.owner {}
+        match done.owner {
+            #[cfg(feature = "scheduler")]
+            AuxOwner::Task { task, run } => self.task_run_finished(task, run, done),
+        }
     }
 }

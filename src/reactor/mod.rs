@@ -5,6 +5,16 @@
 //! output. With nothing due the wait has no timeout: an idle manager does not wake up.
 
 mod children;
+#[cfg(feature = "heartbeat")]
+mod pings;
+#[cfg(all(feature = "scheduler", not(feature = "heartbeat")))]
+#[path = "no_pings.rs"]
+mod pings;
+#[cfg(feature = "scheduler")]
+mod tasks;
+#[cfg(not(feature = "scheduler"))]
+#[path = "no_tasks.rs"]
+mod tasks;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -31,6 +41,8 @@ const STDOUT: Token = Token(1 << 3);
 const KIND_PIPE: usize = 1;
 const KIND_PIDFD: usize = 2;
 const KIND_AUX_PIDFD: usize = 3;
+// Kind 7: scheduled tasks' heartbeat waker and clock watch (see `tasks.rs`).
+use tasks::KIND_TASKS;
 
 /// Bytes read from all pipes together per loop turn, so floods cannot starve signals.
 const READ_BUDGET: usize = 1024 * 1024;
@@ -110,6 +122,8 @@ pub struct Reactor<'a> {
     /// Aux children that ended (or never started), to hand to their owners this turn.
     aux_done: Vec<AuxDone>,
     sup: Supervisor,
+    /// Scheduled tasks (a no-op without feature `scheduler`).
+    tasks: tasks::Tasks,
     config: &'a Config,
     base_env: Vec<(OsString, OsString)>,
     pid1: bool,
@@ -143,7 +157,9 @@ impl<'a> Reactor<'a> {
                     Interest::WRITABLE,
                 )
                 .is_ok();
+        let tasks = tasks::Tasks::new(config, poll.registry());
         Ok(Reactor {
+            tasks,
             poll,
             sigfd,
             out,
@@ -170,6 +186,8 @@ impl<'a> Reactor<'a> {
         let mut events = Events::with_capacity(256);
         self.sup.start(sys::monotonic_ms());
         self.run_actions();
+        self.tasks_turn();
+        self.deliver_aux();
         self.flush();
         loop {
             if let Some(code) = self.exit.filter(|_| self.aux.is_empty()) {
@@ -183,10 +201,14 @@ impl<'a> Reactor<'a> {
             let timeout = if more_to_read {
                 Some(std::time::Duration::ZERO)
             } else {
-                let next = [self.sup.next_deadline(), self.aux.next_deadline()]
-                    .into_iter()
-                    .flatten()
-                    .min();
+                let next = [
+                    self.sup.next_deadline(),
+                    self.aux.next_deadline(),
+                    self.tasks.next_deadline(),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
                 let mut wait = next.map(|d| d.saturating_sub(now));
                 if self.sup.watched_groups().next().is_some() {
                     wait = Some(wait.map_or(GROUP_CHECK_MS, |w| w.min(GROUP_CHECK_MS)));
@@ -215,6 +237,7 @@ impl<'a> Reactor<'a> {
                         }
                     }
                     (KIND_PIDFD | KIND_AUX_PIDFD, _) => reap = true,
+                    (KIND_TASKS, slot) => self.task_event(slot),
                     _ => {}
                 }
             }
@@ -226,6 +249,7 @@ impl<'a> Reactor<'a> {
             self.aux_deadlines();
             self.sup.handle_timeout(sys::monotonic_ms());
             self.run_actions();
+            self.tasks_turn();
             self.deliver_aux();
             self.flush();
         }

@@ -162,6 +162,7 @@ pub enum TriggerError {
 }
 
 impl TriggerError {
+    #[allow(dead_code)] // the api's error text, once it lands
     pub const fn as_str(self) -> &'static str {
         match self {
             TriggerError::Busy => "the task is already running (schedule_max_concurrent reached)",
@@ -217,6 +218,11 @@ impl Scheduler {
         self.tasks.is_empty()
     }
 
+    /// Number of tasks (ids are `0..len()`).
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
     /// Tasks still waiting for their dependencies: `(task, process index)`.
     pub fn waiting(&self) -> impl Iterator<Item = (TaskId, usize)> + '_ {
         self.tasks
@@ -243,11 +249,13 @@ impl Scheduler {
         &self.tasks[task].spec
     }
 
+    #[cfg(test)]
     pub fn stats(&self, task: TaskId) -> &Stats {
         &self.tasks[task].stats
     }
 
     /// Runs going now, across all tasks.
+    #[cfg(test)]
     pub fn running(&self) -> usize {
         self.tasks.iter().map(|t| t.running.len()).sum()
     }

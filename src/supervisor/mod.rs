@@ -874,9 +874,16 @@ impl Supervisor {
         }
     }
 
+    /// Whether shutdown has begun (or ended): features start no new work then.
+    #[cfg_attr(not(feature = "scheduler"), allow(dead_code))]
+    pub fn shutting_down(&self) -> bool {
+        !matches!(self.phase, Phase::Running)
+    }
+
     /// Whether every dependency of process `p` is ready: `Some(true)`, `Some(false)` while
     /// one may still become ready, `None` when one never will (it failed or ended for good).
     /// A scheduled task asks this before its first run.
+    #[cfg_attr(not(feature = "scheduler"), allow(dead_code))]
     pub fn dependencies_ready(&self, p: usize) -> Option<bool> {
         let mut ready = true;
         for &d in &self.procs[p].deps {
