@@ -322,6 +322,14 @@ impl Scheduler {
                     t.next_fire = None;
                     let runs = t.running.clone();
                     for run in runs {
+                        self.note(
+                            id,
+                            Some(run),
+                            Level::Info,
+                            "task_stopping",
+                            format!("shutting down: stopping run {run}"),
+                            vec![("run", Field::Int(run as i64))],
+                        );
                         self.actions.push_back(Action::Stop { task: id, run });
                     }
                 }
@@ -538,9 +546,22 @@ impl Scheduler {
         }
         fields.push(("duration_ms", Field::Int(duration_ms as i64)));
         fields.push(("success", Field::Str(success.to_string())));
+        for (k, v) in [
+            ("runs", s.runs),
+            ("successes", s.successes),
+            ("failures", s.failures),
+            ("skips", s.skips),
+        ] {
+            fields.push((k, Field::Int(v as i64)));
+        }
         fields.extend(next_fields(next));
+        let stopped = self.shutting_down;
         let (level, msg) = match (&error, timed_out, code) {
             (Some(e), _, _) => (Level::Error, format!("run {run} could not start: {e}")),
+            (None, false, Some(c)) if stopped && c != 0 => (
+                Level::Info,
+                format!("run {run} stopped by the shutdown (exit code {c})"),
+            ),
             (None, true, _) => (
                 Level::Warn,
                 format!("run {run} stopped at schedule_timeout ({timeout} ms)"),
