@@ -188,7 +188,7 @@ fn a_task_longer_than_its_interval_never_overlaps() {
     });
     // Each run of `slow` began after the previous one ended.
     let starts = m.find(|r| is_task_event(r, "task_started", "slow"));
-    for k in 1..starts.len() {
+    for (k, start) in starts.iter().enumerate().skip(1) {
         let prev_end = m.find(|r| {
             is_task_event(r, "task_finished", "slow")
                 && r.instance() == Some(format!("slow-run-{k}").as_str())
@@ -199,7 +199,7 @@ fn a_task_longer_than_its_interval_never_overlaps() {
             "run {k} ended before run {} began",
             k + 1
         );
-        assert!(starts[k].line_no() > prev_end[0].line_no());
+        assert!(start.line_no() > prev_end[0].line_no());
     }
     let skipped = m.find(|r| is_task_event(r, "task_skipped", "slow"));
     assert!(

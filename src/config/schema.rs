@@ -116,9 +116,9 @@ pub const PROCESS: &[Key] = &[
     f("post_start_hook", Any, Feature::Hooks),
     f("post_stop_hook", Any, Feature::Hooks),
     f("schedule", Str, Feature::Scheduler),
-    k("schedule_timezone", Str),
-    k("schedule_timeout", Duration),
-    k("schedule_max_concurrent", Int),
+    f("schedule_timezone", Str, Feature::Scheduler),
+    f("schedule_timeout", Duration, Feature::Scheduler),
+    f("schedule_max_concurrent", Int, Feature::Scheduler),
     f("heartbeat", Section(HEARTBEAT), Feature::Heartbeat),
     f("logging", Any, Feature::LogProcessing),
 ];
