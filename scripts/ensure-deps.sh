@@ -14,6 +14,9 @@
 #   test     Debian packages the shell-level tests use (busybox-static, procps, curl,
 #            python3, util-linux for unshare, binutils for readelf/strip, file, tzdata,
 #            openssl)
+#   php      Debian's php-fpm and php-cli: the auto-tuning tests run a real php-fpm on a pool
+#            file that uses the exported PHP_FPM_* variables (shared by every PHP-stack test;
+#            add nginx-light here when a test serves pages through nginx)
 #   docker   the Docker engine must answer `docker info` (checked, never installed)
 #   bloat    cargo-bloat from crates.io (optional: failure is reported, not fatal)
 #
@@ -112,6 +115,10 @@ ensure_test() {
         tzdata openssl
 }
 
+ensure_php() {
+    apt_install php-fpm php-cli
+}
+
 ensure_docker() {
     command -v docker >/dev/null 2>&1 || die "docker CLI not found: the container tests need a Docker engine"
     if ! docker info >/dev/null 2>&1; then
@@ -125,7 +132,7 @@ ensure_bloat() {
     cargo install --locked cargo-bloat >&2 || log "WARNING: cargo-bloat could not be installed; size-report falls back to nm"
 }
 
-[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|docker|bloat ..."
+[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|php|docker|bloat ..."
 for group in "$@"; do
     case "$group" in
         lint) ensure_lint ;;
@@ -133,6 +140,7 @@ for group in "$@"; do
         static-target) static_target ;;
         arm64) ensure_arm64 ;;
         test) ensure_test ;;
+        php) ensure_php ;;
         docker) ensure_docker ;;
         bloat) ensure_bloat ;;
         *) die "unknown group: $group" ;;

@@ -61,14 +61,16 @@ impl Feature {
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
         match self {
-            Feature::Scheduler | Feature::Heartbeat | Feature::Tls => true,
+            Feature::Scheduler
+            | Feature::Heartbeat
+            | Feature::Tls
+            | Feature::Autotune
+            | Feature::Detect => true,
             Feature::Health
             | Feature::Hooks
             | Feature::Api
             | Feature::Metrics
-            | Feature::LogProcessing
-            | Feature::Autotune
-            | Feature::Detect => false,
+            | Feature::LogProcessing => false,
         }
     }
 
