@@ -61,16 +61,14 @@ impl Feature {
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
         match self {
-            Feature::Scheduler
+            Feature::Health
+            | Feature::Hooks
+            | Feature::Scheduler
             | Feature::Heartbeat
             | Feature::Tls
             | Feature::Autotune
             | Feature::Detect => true,
-            Feature::Health
-            | Feature::Hooks
-            | Feature::Api
-            | Feature::Metrics
-            | Feature::LogProcessing => false,
+            Feature::Api | Feature::Metrics | Feature::LogProcessing => false,
         }
     }
 

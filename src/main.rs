@@ -12,8 +12,12 @@ mod config;
 #[cfg(feature = "detect")]
 mod detect;
 mod features;
+#[cfg(feature = "health")]
+mod health;
 #[cfg(feature = "heartbeat")]
 mod heartbeat;
+#[cfg(feature = "hooks")]
+mod hooks;
 mod output;
 mod reactor;
 #[cfg(feature = "scheduler")]

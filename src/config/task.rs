@@ -137,6 +137,31 @@ pub(super) fn validate(
                 .to_owned(),
         ));
     }
+    // Probes and per-instance hooks act on instances, which a task does not have.
+    let per_instance = [
+        ("health_check", p.health_check.is_some()),
+        ("hooks", p.hooks.is_some()),
+        ("pre_start_hook", p.pre_start_hook.is_some()),
+        ("post_start_hook", p.post_start_hook.is_some()),
+        ("post_stop_hook", p.post_stop_hook.is_some()),
+    ];
+    if let Some((key, _)) = per_instance.iter().find(|(_, set)| *set) {
+        return Err(ctx.at(
+            &pp(&[key]),
+            ov,
+            format!("{key} does not apply to a scheduled task (it has no long-running instance)"),
+        ));
+    }
+    if p.shutdown
+        .as_ref()
+        .is_some_and(|s| s.pre_stop_hook.is_some())
+    {
+        return Err(ctx.at(
+            &pp(&["shutdown", "pre_stop_hook"]),
+            ov,
+            "shutdown.pre_stop_hook does not apply to a scheduled task".to_owned(),
+        ));
+    }
     if p.critical == Some(true) {
         return Err(ctx.at(
             &pp(&["critical"]),
@@ -487,6 +512,15 @@ mod tests {
             &[],
         );
         assert_eq!(line, Some(5));
+        #[cfg(feature = "health")]
+        {
+            let (line, msg) = line_of(
+                "processes:\n  job:\n    command: [y]\n    schedule: '* * * * *'\n    health_check:\n      type: exec\n      command: [true]\n",
+                &[],
+            );
+            assert_eq!(line, Some(5));
+            assert!(msg.contains("does not apply to a scheduled task"), "{msg}");
+        }
         let (line, msg) = line_of(
             "processes:\n  job:\n    command: [y]\n    schedule_timeout: 5s\n",
             &[],

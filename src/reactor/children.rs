@@ -10,11 +10,13 @@
 //! This file holds the bookkeeping (sans-IO: times are passed in); the syscalls are made by the
 //! reactor (`mod.rs`), which owns the pipes and the poll.
 
-// The minimal build has no feature that runs such children: `AuxOwner` has no variant there,
-// so nothing is ever spawned and this code is never called. TODO(merge): once health, hooks and
-// scheduler use it, narrow this to
-// `cfg_attr(not(any(feature = "health", feature = "hooks", feature = "scheduler")), ...)`.
-#![allow(dead_code, unreachable_code, unused_variables)]
+// Builds with no feature that runs such children (the minimal build): `AuxOwner` has no
+// variant there, so nothing is ever spawned and this code is never called. (The scheduler adds
+// its feature to the list when it uses aux children.)
+#![cfg_attr(
+    not(any(feature = "health", feature = "hooks")),
+    allow(dead_code, unreachable_code, unused_variables)
+)]
 
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
@@ -57,6 +59,15 @@ pub enum AuxOwner {
     /// Run `run` of scheduled task `task`.
     #[cfg(feature = "scheduler")]
     Task { task: usize, run: u64 },
+    /// An exec health probe of an instance.
+    #[cfg(feature = "health")]
+    Probe {
+        inst: crate::supervisor::InstId,
+        probe: crate::health::ProbeId,
+    },
+    /// One attempt of a lifecycle hook.
+    #[cfg(feature = "hooks")]
+    Hook(crate::hooks::RunId),
 }
 
 /// How an aux child ended.
@@ -68,6 +79,7 @@ pub struct AuxDone {
     pub spawn_error: Option<String>,
     /// It was still running at its deadline (and got `stop_signal`).
     pub timed_out: bool,
+    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub duration_ms: u64,
     /// Its last output lines (stdout and stderr), oldest first.
     pub tail: Vec<String>,
@@ -372,6 +384,10 @@ impl super::Reactor<'_> {
         match done.owner {
             #[cfg(feature = "scheduler")]
             AuxOwner::Task { task, run } => self.task_run_finished(task, run, done),
+            #[cfg(feature = "health")]
+            AuxOwner::Probe { inst, probe } => self.probe_finished(inst, probe, done),
+            #[cfg(feature = "hooks")]
+            AuxOwner::Hook(run) => self.hook_finished(run, done),
         }
     }
 }
