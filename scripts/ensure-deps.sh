@@ -14,6 +14,9 @@
 #   test     Debian packages the shell-level tests use (busybox-static, procps, curl,
 #            python3, util-linux for unshare, binutils for readelf/strip, file, tzdata,
 #            openssl)
+#   observability
+#            the API and metrics tests' real peers: prometheus (promtool and the server),
+#            curl, and wrk for `make bench`'s api scenario
 #   php      Debian's php-fpm and php-cli: the auto-tuning tests run a real php-fpm on a pool
 #            file that uses the exported PHP_FPM_* variables (shared by every PHP-stack test;
 #            add nginx-light here when a test serves pages through nginx)
@@ -115,6 +118,10 @@ ensure_test() {
         tzdata openssl
 }
 
+ensure_observability() {
+    apt_install prometheus curl wrk
+}
+
 ensure_php() {
     apt_install php-fpm php-cli
 }
@@ -132,7 +139,7 @@ ensure_bloat() {
     cargo install --locked cargo-bloat >&2 || log "WARNING: cargo-bloat could not be installed; size-report falls back to nm"
 }
 
-[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|php|docker|bloat ..."
+[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|observability|php|docker|bloat ..."
 for group in "$@"; do
     case "$group" in
         lint) ensure_lint ;;
@@ -140,6 +147,7 @@ for group in "$@"; do
         static-target) static_target ;;
         arm64) ensure_arm64 ;;
         test) ensure_test ;;
+        observability) ensure_observability ;;
         php) ensure_php ;;
         docker) ensure_docker ;;
         bloat) ensure_bloat ;;

@@ -61,14 +61,16 @@ impl Feature {
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
         match self {
-            Feature::Health
+            Feature::Api
+            | Feature::Metrics
+            | Feature::Health
             | Feature::Hooks
             | Feature::Scheduler
             | Feature::Heartbeat
             | Feature::Tls
             | Feature::Autotune
             | Feature::Detect => true,
-            Feature::Api | Feature::Metrics | Feature::LogProcessing => false,
+            Feature::LogProcessing => false,
         }
     }
 

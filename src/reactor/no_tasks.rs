@@ -4,6 +4,7 @@
 use mio::Registry;
 
 use crate::config::model::Config;
+use crate::status::{Snapshot, TaskView};
 
 /// Kind 7 of the token space stays unused.
 #[allow(dead_code)]
@@ -25,4 +26,22 @@ impl super::Reactor<'_> {
     pub(super) fn tasks_turn(&mut self) {}
 
     pub(super) fn task_event(&mut self, _slot: usize) {}
+
+    #[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
+    pub(super) fn tasks_snapshot(&self, _: &mut Snapshot) {}
+
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
+    pub(super) fn task_view(&self, _name: &str) -> Option<TaskView> {
+        None
+    }
+
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
+    pub(super) fn task_trigger(&mut self, _name: &str) -> Option<Result<u64, (u16, &'static str)>> {
+        None
+    }
+
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
+    pub(super) fn task_pause(&mut self, _name: &str, _pause: bool) -> Option<bool> {
+        None
+    }
 }

@@ -215,7 +215,7 @@ impl super::Reactor<'_> {
 
     /// The tasks' part of the status snapshot: their views, and each task's process shown
     /// with the task's state (`scheduled`, `running`, `paused`, ...).
-    #[allow(dead_code)] // called by the api/metrics snapshot once those land
+    #[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
     pub(super) fn tasks_snapshot(&self, snap: &mut Snapshot) {
         snap.tasks = self.task_views();
         for p in &mut snap.processes {
@@ -225,25 +225,32 @@ impl super::Reactor<'_> {
         }
     }
 
+    #[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
     fn task_views(&self) -> Vec<TaskView> {
         (0..self.tasks.sched.len())
             .map(|t| self.tasks.sched.view(t))
             .collect()
     }
 
-    /// API `POST /processes/{name}/schedule/trigger`: starts a run now. `Ok(None)` when `name`
-    /// is not a task.
-    #[allow(dead_code)] // called by the api once it lands
-    pub(super) fn task_trigger(&mut self, name: &str) -> Option<Result<u64, TriggerError>> {
+    /// API `POST /processes/{name}/schedule/trigger`: starts a run now and returns its number,
+    /// or the HTTP status and reason it did not start. `None` when `name` is not a task.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
+    pub(super) fn task_trigger(&mut self, name: &str) -> Option<Result<u64, (u16, &'static str)>> {
         let t = self.tasks.sched.find(name)?;
-        let r = self.tasks.sched.trigger(t, wall_ms());
+        let r = self.tasks.sched.trigger(t, wall_ms()).map_err(|e| {
+            let status = match e {
+                TriggerError::ShuttingDown => 503,
+                TriggerError::Busy | TriggerError::NotReady => 409,
+            };
+            (status, e.as_str())
+        });
         self.task_actions();
         Some(r)
     }
 
     /// API `POST /processes/{name}/schedule/pause` (`true`) or `/resume` (`false`). Returns
     /// whether anything changed; `None` when `name` is not a task.
-    #[allow(dead_code)] // called by the api once it lands
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
     pub(super) fn task_pause(&mut self, name: &str, pause: bool) -> Option<bool> {
         let t = self.tasks.sched.find(name)?;
         let changed = if pause {
@@ -256,7 +263,7 @@ impl super::Reactor<'_> {
     }
 
     /// API `GET /processes/{name}/schedule`.
-    #[allow(dead_code)] // called by the api once it lands
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
     pub(super) fn task_view(&self, name: &str) -> Option<TaskView> {
         self.tasks
             .sched

@@ -162,7 +162,7 @@ pub enum TriggerError {
 }
 
 impl TriggerError {
-    #[allow(dead_code)] // the api's error text, once it lands
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
     pub const fn as_str(self) -> &'static str {
         match self {
             TriggerError::Busy => "the task is already running (schedule_max_concurrent reached)",
