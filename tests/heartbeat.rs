@@ -2,10 +2,12 @@
 //! local HTTP receiver sees exactly `start` → success, and `start` → `fail` with the exit code;
 //! a receiver that accepts connections and never answers does not delay signal handling (a
 //! SIGUSR1 forwarded to a child's trap, measured while the ping hangs) nor the schedule, and
-//! costs one logged, counted failure; HTTPS against a local TLS receiver whose test CA is given
+//! costs one logged, counted failure, and the API answers meanwhile; HTTPS against a local TLS receiver whose test CA is given
 //! by `ca_file` works, and the bundled roots do not trust that CA.
 #![cfg(feature = "heartbeat")]
 
+#[cfg(feature = "api")]
+mod http_support;
 mod support;
 
 use std::path::Path;
@@ -231,6 +233,52 @@ fn a_receiver_that_never_answers_delays_nothing() {
         t0.elapsed() < secs(3.0),
         "shutdown does not wait for hung pings"
     );
+}
+
+/// The API answers at once while a ping hangs (the loop never waits for a ping).
+#[cfg(feature = "api")]
+#[test]
+fn the_api_answers_while_a_ping_hangs() {
+    let dir = TestDir::new("hb-hang-api");
+    let portfile = dir.file("port");
+    let (_rx, port) = start_python(HANG, &[portfile.to_str().unwrap()], &portfile);
+    let cfg = format!(
+        r#"global:
+  api_enabled: true
+  api_port: 0
+processes:
+  tick:
+    command: ["true"]
+    schedule: "* * * * * *"
+    heartbeat:
+      url: http://127.0.0.1:{port}/ping
+      timeout: 4s
+      retry_count: 1
+"#
+    );
+    let mut m = Manager::start(Mode::Subreaper, &dir.write("c.yaml", &cfg));
+    let api = http_support::listen_addr(&mut m, "API");
+    m.wait_for(secs(5.0), "run 1", |r| {
+        r.event() == Some("task_started") && r.instance() == Some("tick-run-1")
+    });
+    // Run 1's start ping now hangs for 4 s: time API requests meanwhile.
+    let req =
+        b"GET /api/v1/processes/tick/schedule HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut worst = std::time::Duration::ZERO;
+    for _ in 0..10 {
+        let t0 = Instant::now();
+        let answer = http_support::raw(&api, req);
+        worst = worst.max(t0.elapsed());
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    eprintln!("API latency while the receiver hangs: worst of 10 {worst:?}");
+    assert!(
+        m.find(|r| r.event() == Some("heartbeat_failed")).is_empty(),
+        "measured while the first ping still hung"
+    );
+    assert!(worst < secs(0.25), "an API request took {worst:?}");
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
 }
 
 #[cfg(feature = "tls")]
