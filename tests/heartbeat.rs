@@ -204,7 +204,8 @@ fn a_receiver_that_never_answers_delays_nothing() {
         worst = worst.max(t0.elapsed());
     }
     eprintln!("signal round trip while the receiver hangs: worst {worst:?}");
-    assert!(worst < secs(0.5), "a forwarded signal took {worst:?}");
+    // (The hung ping lasts 4 s; a blocked loop would show seconds here.)
+    assert!(worst < secs(1.0), "a forwarded signal took {worst:?}");
     // And the schedule keeps running: more runs start while that ping still hangs.
     let first_failure_free = m.find(|r| r.event() == Some("heartbeat_failed")).is_empty();
     m.wait_for(secs(3.0), "run 3", |r| {
@@ -276,7 +277,7 @@ processes:
         m.find(|r| r.event() == Some("heartbeat_failed")).is_empty(),
         "measured while the first ping still hung"
     );
-    assert!(worst < secs(0.25), "an API request took {worst:?}");
+    assert!(worst < secs(0.5), "an API request took {worst:?}");
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_code(secs(10.0)), 0);
 }

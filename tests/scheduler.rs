@@ -95,7 +95,7 @@ fn tasks_run_on_time_with_their_environment_and_statistics() {
     // Two seconds apart.
     for w in started.windows(2) {
         let gap = w[1].time_ms() - w[0].time_ms();
-        assert!((1700..=2300).contains(&gap), "runs {gap} ms apart");
+        assert!((1600..=2400).contains(&gap), "runs {gap} ms apart");
     }
     // The environment of every run.
     let finished = m.wait_count(4, secs(5.0), "four finished runs of tick", |r| {
@@ -255,7 +255,10 @@ fn sigterm_stops_a_running_task_gracefully_and_starts_nothing_after() {
         t0.elapsed() < secs(3.0),
         "the run stopped on its stop signal, not at a timeout"
     );
-    assert_eq!(m.output_of("job-run-1"), ["working", "graceful"]);
+    // (sh may also report its `sleep` ended by the signal: "Terminated".)
+    let out = m.output_of("job-run-1");
+    assert_eq!(out.first().map(String::as_str), Some("working"), "{out:?}");
+    assert_eq!(out.last().map(String::as_str), Some("graceful"), "{out:?}");
     let shutdown = m.wait_for(secs(0.0), "shutdown", |r| r.event() == Some("shutdown"));
     let fin = m.wait_for(secs(0.0), "the run finished", |r| {
         is_task_event(r, "task_finished", "job")
