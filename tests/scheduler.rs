@@ -274,6 +274,37 @@ fn sigterm_stops_a_running_task_gracefully_and_starts_nothing_after() {
     assert_eq!(m.find(|r| is_task_event(r, "task_started", "job")).len(), 1);
 }
 
+/// A task's first run waits for the global pre-start hooks, like every process.
+#[cfg(feature = "hooks")]
+#[test]
+fn tasks_wait_for_the_pre_start_hooks() {
+    let dir = TestDir::new("sched-hooks");
+    let flag = dir.s("migrated");
+    let cfg = format!(
+        r#"hooks:
+  pre-start:
+    - name: migrate
+      command: {hook}
+      timeout: 30
+processes:
+  job:
+    command: {job}
+    schedule: "* * * * * *"
+"#,
+        hook = sh(&format!("sleep 2.5; touch {flag}")),
+        job = sh(&format!(
+            "if [ -e {flag} ]; then echo after; else echo before; fi"
+        )),
+    );
+    let mut m = Manager::start(Mode::Subreaper, &dir.write("c.yaml", &cfg));
+    m.wait_for(secs(10.0), "run 1's output", |r| {
+        r.is_output() && r.instance() == Some("job-run-1")
+    });
+    assert_eq!(m.output_of("job-run-1"), ["after"]);
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+}
+
 #[test]
 fn bad_schedules_exit_2_with_file_and_line() {
     let dir = TestDir::new("sched-bad");

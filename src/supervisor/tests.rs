@@ -611,7 +611,10 @@ fn scheduled_tasks_have_no_instances_and_hold_nothing_back() {
     let mut task = spec("backup", &[0]);
     task.kind = ProcessKind::Task;
     let web = spec("web", &[1]);
-    let mut w = World::new(&config(vec![db, task, web]));
+    let c = config(vec![db, task, web]);
+    // Before the start (global pre-start hooks still running), a task waits even for nothing.
+    assert_eq!(Supervisor::new(&c, 1).dependencies_ready(1), Some(false));
+    let mut w = World::new(&c);
     // The task gets no instance; web depends on the task but does not wait for it.
     assert_eq!(w.spawned(), ["db-0", "web-0"]);
     assert_eq!(
