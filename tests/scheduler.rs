@@ -277,6 +277,44 @@ fn sigterm_stops_a_running_task_gracefully_and_starts_nothing_after() {
     assert_eq!(m.find(|r| is_task_event(r, "task_started", "job")).len(), 1);
 }
 
+/// A second SIGTERM kills a run that ignores its stop signal at once, as it does processes.
+#[test]
+fn a_second_sigterm_kills_a_stubborn_run_at_once() {
+    let dir = TestDir::new("sched-force");
+    let cfg = format!(
+        r#"global:
+  shutdown_timeout: 60
+processes:
+  job:
+    command: {job}
+    schedule: "* * * * * *"
+    shutdown:
+      timeout: 60s
+"#,
+        job = sh("trap 'echo ignored' TERM; echo working; while :; do sleep 0.1; done"),
+    );
+    let mut m = Manager::start(Mode::Pid1, &dir.write("c.yaml", &cfg));
+    m.wait_for(secs(5.0), "the run working", |r| {
+        r.says("job-run-1", "working")
+    });
+    m.signal(libc::SIGTERM);
+    m.wait_for(secs(5.0), "the run ignoring SIGTERM", |r| {
+        r.says("job-run-1", "ignored")
+    });
+    let t0 = std::time::Instant::now();
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+    assert!(t0.elapsed() < secs(3.0), "took {:?}", t0.elapsed());
+    let fin = m.wait_for(secs(0.0), "the run finished", |r| {
+        is_task_event(r, "task_finished", "job")
+    });
+    assert_eq!(
+        fin.get("exit_code").and_then(|v| v.as_i64()),
+        Some(137),
+        "{fin}"
+    );
+}
+
 /// A task's first run waits for the global pre-start hooks, like every process.
 #[cfg(feature = "hooks")]
 #[test]

@@ -232,6 +232,17 @@ impl AuxSet {
         })
     }
 
+    /// Kills a child's group now (a second shutdown signal): SIGKILL, no more timers.
+    pub fn kill(&mut self, id: AuxId) -> Option<Due> {
+        let a = self.slots.get_mut(id)?.as_mut()?;
+        a.deadline = None;
+        a.kill_at = None;
+        Some(Due::Signal {
+            pid: a.pid,
+            signal: crate::sys::signals::SIGKILL,
+        })
+    }
+
     /// Signals that are due at `now` (deadlines reached).
     pub fn due(&mut self, now: Millis) -> Vec<Due> {
         let mut out = Vec::new();
@@ -324,6 +335,16 @@ impl super::Reactor<'_> {
     pub fn stop_aux(&mut self, id: AuxId) {
         if let Some(d) = self.aux.stop(id, crate::sys::monotonic_ms()) {
             self.aux_signal(d);
+        }
+    }
+
+    /// A second shutdown signal kills everything at once: aux children too (hooks, probes,
+    /// scheduled runs), not only the supervisor's instances.
+    pub(super) fn kill_all_aux(&mut self) {
+        for id in self.aux.ids() {
+            if let Some(d) = self.aux.kill(id) {
+                self.aux_signal(d);
+            }
         }
     }
 

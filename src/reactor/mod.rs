@@ -354,7 +354,11 @@ impl<'a> Reactor<'a> {
             match sig {
                 signals::SIGCHLD => reap = true,
                 signals::SIGTERM | signals::SIGINT | signals::SIGQUIT => {
+                    let again = self.sup.shutting_down();
                     self.shutdown_signal(sig, now);
+                    if again {
+                        self.kill_all_aux();
+                    }
                 }
                 signals::SIGHUP | signals::SIGUSR1 | signals::SIGUSR2 | signals::SIGWINCH => {
                     self.sup.handle(Event::Forward { signal: sig }, now);
