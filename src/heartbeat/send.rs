@@ -37,17 +37,15 @@ pub fn spawn(job: Job, done: Sender<Done>, waker: Arc<mio::Waker>) -> io::Result
 
 /// Sends with retries; a 2xx answer is success. Returns the result and the attempts made.
 fn send(job: &Job) -> (Result<u16, String>, u32) {
-    let mut config = ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_millis(job.timeout_ms)))
         .max_redirects(0)
         .http_status_as_error(false)
         .user_agent(concat!("phpeek-pm/", env!("CARGO_PKG_VERSION")));
-    if let Some(pem) = &job.ca_pem {
-        match super::tls::with_ca(config, pem) {
-            Ok(c) => config = c,
-            Err(e) => return (Err(e), 0),
-        }
-    }
+    let config = match super::tls::configure(config, job.ca_pem.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return (Err(e), 0),
+    };
     let agent: ureq::Agent = config.build().into();
     let mut last = Err(String::new());
     for attempt in 1..=job.attempts {

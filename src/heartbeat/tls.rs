@@ -1,18 +1,145 @@
-//! HTTPS with a private CA (feature `tls`): the certificates of `heartbeat.ca_file` replace the
-//! bundled roots for that task's pings.
+//! HTTPS for pings (feature `tls`): every agent gets rustls with ring and an explicit, smaller
+//! crypto provider (AES-GCM suites only, no ChaCha20-Poly1305), and either the bundled webpki
+//! roots or, with `heartbeat.ca_file`, that file's certificates instead.
+//!
+//! Why a provider of our own: ureq's `rustls` feature builds ring's `default_provider()`, which
+//! lists every suite ring has; linking ChaCha20-Poly1305 (generic, SSE4.1 and AVX2 code) costs
+//! tens of KiB for a suite every HTTPS server also offers AES-GCM beside. Security is unchanged:
+//! TLS 1.3 and 1.2 stay on, only AEAD suites with ECDHE, certificate verification as before.
 
+use std::sync::Arc;
+
+use rustls::SignatureScheme;
+use rustls::crypto::ring::{cipher_suite, kx_group};
+use rustls::crypto::{
+    CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, WebPkiSupportedAlgorithms,
+};
+use rustls::pki_types::PrivateKeyDer;
+use rustls::sign::SigningKey;
 use ureq::config::ConfigBuilder;
 use ureq::tls::{PemItem, RootCerts, TlsConfig, parse_pem};
 use ureq::typestate::AgentScope;
+use webpki::ring as alg;
 
-pub fn with_ca(
+/// The TLS setup of one ping's agent: our provider, and the roots of `ca_pem` when given
+/// (they replace the bundled ones for that task), else the bundled webpki roots.
+pub fn configure(
     config: ConfigBuilder<AgentScope>,
-    pem: &[u8],
+    ca_pem: Option<&[u8]>,
 ) -> Result<ConfigBuilder<AgentScope>, String> {
+    let mut tls = TlsConfig::builder().unversioned_rustls_crypto_provider(provider());
+    if let Some(pem) = ca_pem {
+        tls = tls.root_certs(RootCerts::new_with_certs(&certificates(pem)?));
+    }
+    Ok(config.tls_config(tls.build()))
+}
+
+/// ring with TLS 1.3 and TLS 1.2 ECDHE AES-GCM suites (strongest first, as rustls orders
+/// them) and the key exchanges X25519, P-256, P-384. Built field by field, not from ring's
+/// `default_provider()`: naming that would link every suite it lists (the point of this file).
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(CryptoProvider {
+        cipher_suites: vec![
+            cipher_suite::TLS13_AES_256_GCM_SHA384,
+            cipher_suite::TLS13_AES_128_GCM_SHA256,
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cipher_suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            cipher_suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        ],
+        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1],
+        signature_verification_algorithms: SIGNATURE_ALGORITHMS,
+        secure_random: &Ring,
+        key_provider: &Ring,
+    })
+}
+
+/// Certificate and handshake signatures we verify: the same list as rustls's ring provider
+/// (its static is private), so no server that verified before fails now.
+static SIGNATURE_ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
+    all: &[
+        alg::ECDSA_P256_SHA256,
+        alg::ECDSA_P256_SHA384,
+        alg::ECDSA_P384_SHA256,
+        alg::ECDSA_P384_SHA384,
+        alg::ED25519,
+        alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY,
+        alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY,
+        alg::RSA_PSS_2048_8192_SHA512_LEGACY_KEY,
+        alg::RSA_PKCS1_2048_8192_SHA256,
+        alg::RSA_PKCS1_2048_8192_SHA384,
+        alg::RSA_PKCS1_2048_8192_SHA512,
+        alg::RSA_PKCS1_2048_8192_SHA256_ABSENT_PARAMS,
+        alg::RSA_PKCS1_2048_8192_SHA384_ABSENT_PARAMS,
+        alg::RSA_PKCS1_2048_8192_SHA512_ABSENT_PARAMS,
+    ],
+    mapping: &[
+        // For TLS 1.2 the curve is not fixed by the scheme; for TLS 1.3 it is.
+        (
+            SignatureScheme::ECDSA_NISTP384_SHA384,
+            &[alg::ECDSA_P384_SHA384, alg::ECDSA_P256_SHA384],
+        ),
+        (
+            SignatureScheme::ECDSA_NISTP256_SHA256,
+            &[alg::ECDSA_P256_SHA256, alg::ECDSA_P384_SHA256],
+        ),
+        (SignatureScheme::ED25519, &[alg::ED25519]),
+        (
+            SignatureScheme::RSA_PSS_SHA512,
+            &[alg::RSA_PSS_2048_8192_SHA512_LEGACY_KEY],
+        ),
+        (
+            SignatureScheme::RSA_PSS_SHA384,
+            &[alg::RSA_PSS_2048_8192_SHA384_LEGACY_KEY],
+        ),
+        (
+            SignatureScheme::RSA_PSS_SHA256,
+            &[alg::RSA_PSS_2048_8192_SHA256_LEGACY_KEY],
+        ),
+        (
+            SignatureScheme::RSA_PKCS1_SHA512,
+            &[alg::RSA_PKCS1_2048_8192_SHA512],
+        ),
+        (
+            SignatureScheme::RSA_PKCS1_SHA384,
+            &[alg::RSA_PKCS1_2048_8192_SHA384],
+        ),
+        (
+            SignatureScheme::RSA_PKCS1_SHA256,
+            &[alg::RSA_PKCS1_2048_8192_SHA256],
+        ),
+    ],
+};
+
+/// Random numbers and private keys from ring, as in rustls's ring provider (whose type for
+/// them is private).
+#[derive(Debug)]
+struct Ring;
+
+impl SecureRandom for Ring {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), GetRandomFailed> {
+        use ring::rand::SecureRandom as _;
+        ring::rand::SystemRandom::new()
+            .fill(buf)
+            .map_err(|_| GetRandomFailed)
+    }
+}
+
+/// Only used for client certificates, which pings never send; kept working all the same.
+impl KeyProvider for Ring {
+    fn load_private_key(
+        &self,
+        key_der: PrivateKeyDer<'static>,
+    ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
+        rustls::crypto::ring::sign::any_supported_type(&key_der)
+    }
+}
+
+fn certificates(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
     let mut certs = Vec::new();
     for item in parse_pem(pem) {
         match item {
-            Ok(PemItem::Certificate(c)) => certs.push(c),
+            Ok(PemItem::Certificate(c)) => certs.push(c.to_owned()),
             Ok(_) => {}
             Err(e) => return Err(format!("ca_file: {e}")),
         }
@@ -20,8 +147,5 @@ pub fn with_ca(
     if certs.is_empty() {
         return Err("ca_file holds no certificate".to_owned());
     }
-    let tls = TlsConfig::builder()
-        .root_certs(RootCerts::new_with_certs(&certs))
-        .build();
-    Ok(config.tls_config(tls))
+    Ok(certs)
 }
