@@ -5,7 +5,7 @@
 #
 # Groups:
 #   lint     rustfmt and clippy components
-#   musl     the x86_64 musl target (prints nothing; see `static-target`)
+#   musl     the x86_64 musl target and its linker, lld (prints nothing; see `static-target`)
 #   static-target
 #            ensure the amd64 static target and print the triple to build with:
 #            x86_64-unknown-linux-musl, or x86_64-unknown-linux-gnu when the musl target
@@ -95,6 +95,9 @@ static_target() {
         log "PHPEEK_STATIC_TARGET: glibc linked statically (-C target-feature=+crt-static)"
         echo x86_64-unknown-linux-gnu
     elif rust_target x86_64-unknown-linux-musl; then
+        # .cargo/config.toml links this target with lld (-fuse-ld=lld: ICF and RELR) and
+        # compiles ring's C code with the host gcc.
+        apt_install lld gcc
         echo x86_64-unknown-linux-musl
     else
         log "WARNING: the x86_64 musl target could not be installed;"
