@@ -111,8 +111,7 @@ static SIGNATURE_ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorith
     ],
 };
 
-/// Random numbers and private keys from ring, as in rustls's ring provider (whose type for
-/// them is private).
+/// Random numbers from ring, as in rustls's ring provider (whose type for them is private).
 #[derive(Debug)]
 struct Ring;
 
@@ -125,13 +124,17 @@ impl SecureRandom for Ring {
     }
 }
 
-/// Only used for client certificates, which pings never send; kept working all the same.
+/// Private keys are only loaded for client certificates, which pings never send (no key sets
+/// one). Refusing here, instead of ring's `any_supported_type`, leaves ring's RSA, ECDSA and
+/// Ed25519 *signing* code out of the binary; verifying servers' signatures is untouched.
 impl KeyProvider for Ring {
     fn load_private_key(
         &self,
-        key_der: PrivateKeyDer<'static>,
+        _key_der: PrivateKeyDer<'static>,
     ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
-        rustls::crypto::ring::sign::any_supported_type(&key_der)
+        Err(rustls::Error::General(
+            "client certificates are not supported".to_owned(),
+        ))
     }
 }
 
