@@ -13,6 +13,9 @@
 #   arm64    aarch64 musl target, the aarch64 cross linker, qemu-user-static
 #   test     Debian packages the shell-level tests use (busybox-static, procps, curl,
 #            python3, util-linux for unshare, binutils for readelf/strip, file)
+#   e2e      what the Laravel end-to-end test runs (tests/e2e/): Debian's php-fpm, php-cli and
+#            nginx-light, a Prometheus server, debootstrap for the image's root filesystem,
+#            util-linux for unshare/nsenter, busybox-static (`ip` for the namespace's loopback)
 #   docker   the Docker engine must answer `docker info` (checked, never installed)
 #   bloat    cargo-bloat from crates.io (optional: failure is reported, not fatal)
 #
@@ -108,6 +111,11 @@ ensure_test() {
     apt_install busybox-static procps curl python3 util-linux mount binutils file ca-certificates
 }
 
+ensure_e2e() {
+    apt_install php8.2-fpm php8.2-cli nginx-light prometheus debootstrap curl python3 \
+        util-linux busybox-static ca-certificates
+}
+
 ensure_docker() {
     command -v docker >/dev/null 2>&1 || die "docker CLI not found: the container tests need a Docker engine"
     if ! docker info >/dev/null 2>&1; then
@@ -121,7 +129,7 @@ ensure_bloat() {
     cargo install --locked cargo-bloat >&2 || log "WARNING: cargo-bloat could not be installed; size-report falls back to nm"
 }
 
-[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|docker|bloat ..."
+[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|e2e|docker|bloat ..."
 for group in "$@"; do
     case "$group" in
         lint) ensure_lint ;;
@@ -129,6 +137,7 @@ for group in "$@"; do
         static-target) static_target ;;
         arm64) ensure_arm64 ;;
         test) ensure_test ;;
+        e2e) ensure_e2e ;;
         docker) ensure_docker ;;
         bloat) ensure_bloat ;;
         *) die "unknown group: $group" ;;

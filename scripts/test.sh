@@ -16,6 +16,9 @@
 #   arm64       make build-all, then the arm64 binaries under qemu-aarch64-static
 #   docker      FROM scratch image under the Docker engine (tests/container/docker.sh)
 #   chroot      the same image filesystem in unshare --pid + chroot (tests/container/chroot.sh)
+#   e2e         the Laravel stack end to end with real php-fpm, nginx and Prometheus, as PID 1 of
+#               a namespace and in a Docker image built from a debootstrap rootfs
+#               (tests/e2e/run.py). Not a default step yet: PHPEEK_E2E=1 or TEST_ONLY="e2e".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
@@ -94,6 +97,12 @@ step docker 600 "FROM scratch image under Docker (run, PID 1, HUP, stop, limits,
     bash tests/container/docker.sh build/phpeek-pm-minimal
 step chroot 600 "same image filesystem in unshare --pid + chroot" \
     bash tests/container/chroot.sh build/phpeek-pm-minimal
+
+# Not a default step until every feature it checks has landed (see tests/e2e/run.py).
+if [ "${PHPEEK_E2E:-}" = 1 ] || [[ " ${TEST_ONLY:-} " == *" e2e "* ]]; then
+    step e2e 1500 "Laravel stack end to end (php-fpm, nginx, Prometheus; namespace and Docker)" \
+        bash -c 'scripts/ensure-deps.sh e2e && python3 tests/e2e/run.py --binary build/phpeek-pm --require-all'
+fi
 
 total=$(($(date +%s) - t_start))
 echo
