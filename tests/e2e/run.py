@@ -339,7 +339,7 @@ class HostStack(Stack):
     name = "host"
 
     def __init__(self, binary, config_text, env_extra, workdir):
-        self.binary = os.path.abspath(binary)
+        self.binary = os.path.realpath(binary)
         self.dir = workdir
         os.chmod(self.dir, 0o755)  # php-fpm and nginx workers (www-data) read the app
         self.app = os.path.join(self.dir, "app")
@@ -372,7 +372,7 @@ class HostStack(Stack):
         self.logf = open(self.log.path, "wb")
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=self.env)
+                                     stdin=subprocess.DEVNULL, env=self.env, cwd=self.app)
 
         def child():
             try:
@@ -380,7 +380,7 @@ class HostStack(Stack):
                     kids = f.read().split()
             except OSError:
                 return None
-            if kids and os.readlink(f"/proc/{kids[0]}/exe").endswith("phpeek-pm"):
+            if kids and os.path.realpath(f"/proc/{kids[0]}/exe") == self.binary:
                 return int(kids[0])
             return None
         self.leader = wait_until(10, child, 0.02)
@@ -407,6 +407,8 @@ class HostStack(Stack):
 
 class DockerStack(Stack):
     name = "docker"
+    app = "/var/www/html"
+    etc = "/etc/phpeek-pm"
 
     def __init__(self, image, env_extra, workdir):
         self.image = image
@@ -599,31 +601,36 @@ def scenario(stack, rep, have, workdir, timings):
     else:
         rep.skip("pre-start hooks ran in order", "feature hooks")
 
-    # -- autotune: the pool uses the PHP_FPM_* values phpeek-pm computed
+    # -- autotune: the pool uses the PHP_FPM_* values phpeek-pm computed. (php-fpm rewrites
+    #    its environ area for its process title, so the environment is read from a worker,
+    #    through the page.)
     master = wait_until(10, lambda: fpm_master(stack.leader))
-    menv = environ(master["pid"]) if master else {}
+    pool = page.get("php_fpm_env") or {}
     if need("autotune"):
-        tuned = menv.get("PHP_FPM_MAX_CHILDREN")
-        rep.check(f"php-fpm's environment has the autotuned PHP_FPM_MAX_CHILDREN={tuned}, "
-                  f"PHP_FPM_PM={menv.get('PHP_FPM_PM')}",
-                  tuned and tuned.isdigit() and menv.get("PHP_FPM_AUTOTUNE_PROFILE") == PROFILE,
-                  menv)
-        logged = [r for r in recs if "autotune" in (r.get("event") or "")
-                  or "max_children" in json.dumps(r)]
-        rep.check("the log reports the autotune result with the same max_children",
-                  any(str(tuned) in json.dumps(r) for r in logged),
-                  "\n".join(fmt(r) for r in logged) or "no autotune record")
-        rep.check("the PHP page reports the same PHP_FPM_MAX_CHILDREN",
-                  page.get("php_fpm_max_children") == tuned, page)
-        # php-fpm's own view of its pool, with the environment phpeek-pm gave it.
-        envargs = [f"{k}={v}" for k, v in menv.items()
-                   if k.startswith(("PHP_FPM_", "APP_DIR", "STACK_DIR", "PATH"))]
-        conf = os.path.join(menv.get("STACK_DIR", "/etc/phpeek-pm"), "php-fpm.conf")
-        r = stack.inside(["env", "-i"] + envargs + ["php-fpm", "-tt", "-y", conf])
+        tuned = pool.get("PHP_FPM_MAX_CHILDREN")
+        rep.check(f"php-fpm's workers see the autotuned PHP_FPM_MAX_CHILDREN={tuned}, "
+                  f"PHP_FPM_PM={pool.get('PHP_FPM_PM')}",
+                  tuned and tuned.isdigit() and page.get("php_fpm_max_children") == tuned, page)
+        logged = [r for r in recs if r.get("event") == "autotune"]
+        rep.check("the log's autotune record has the same values "
+                  + (f"(profile {logged[0].get('profile')})" if logged else ""),
+                  logged and all(str(logged[0].get(k)) == pool.get(v) for k, v in (
+                      ("max_children", "PHP_FPM_MAX_CHILDREN"), ("pm", "PHP_FPM_PM"),
+                      ("start_servers", "PHP_FPM_START_SERVERS"),
+                      ("max_requests", "PHP_FPM_MAX_REQUESTS"))),
+                  "\n".join(fmt(r) for r in logged) + f"\npage: {pool}")
+        if stack.name == "docker" and logged:
+            rep.check(f"autotune sized for the container's limit (docker run --memory 1g): "
+                      f"memory_bytes={logged[0].get('memory_bytes')}",
+                      str(logged[0].get("memory_bytes")) == str(1 << 30), fmt(logged[0]))
+        # php-fpm's own view of the pool file, with the environment phpeek-pm gave it.
+        envargs = [f"{k}={v}" for k, v in pool.items()] + [f"APP_DIR={stack.app}"]
+        r = stack.inside(["env", "-i"] + envargs
+                         + ["/usr/sbin/php-fpm8.2", "-tt", "-y", f"{stack.etc}/php-fpm.conf"])
         dump = r.stdout + r.stderr
         m = re.search(r"pm\.max_children\s*=\s*(\d+)", dump)
-        rep.check(f"php-fpm -tt: the pool's pm.max_children is {m.group(1) if m else '?'}",
-                  m and m.group(1) == tuned, dump[-1500:])
+        rep.check(f"php-fpm -tt: the pool file resolves pm.max_children = "
+                  f"{m.group(1) if m else '?'}", m and m.group(1) == tuned, dump[-1500:])
     else:
         rep.skip("php-fpm's pool uses the autotuned PHP_FPM_* values", "feature autotune")
 

@@ -22,5 +22,7 @@ echo json_encode([
     'user' => $user,
     'php_fpm_pm' => getenv('PHP_FPM_PM'),
     'php_fpm_max_children' => getenv('PHP_FPM_MAX_CHILDREN'),
+    // Every PHP_FPM_* variable, so the test can check the pool file against them.
+    'php_fpm_env' => array_filter(getenv(), fn ($k) => str_starts_with($k, 'PHP_FPM_'), ARRAY_FILTER_USE_KEY),
     'config_cached' => is_file(__DIR__ . '/../storage/config.cache.php'),
 ]), "\n";
