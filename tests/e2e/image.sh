@@ -79,7 +79,7 @@ cp "$root"/docker/laravel/php-fpm.conf "$root"/docker/laravel/nginx.conf "$ctx/d
 install -m 0644 "$config" "$ctx/deploy/phpeek-pm.yaml"
 cp -a "$root/tests/e2e/app/." "$ctx/app/"
 t0=$(now)
-if ! docker build -q --build-arg "BASE=$base" -f "$root/docker/laravel-debian.Dockerfile" \
+if ! docker build -q --force-rm --build-arg "BASE=$base" -f "$root/docker/laravel-debian.Dockerfile" \
     -t "$tag" "$ctx" >"$ctx/build.log" 2>&1; then
     log "docker build failed:"
     tail -n 30 "$ctx/build.log" >&2

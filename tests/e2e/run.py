@@ -43,7 +43,7 @@ METRICS_PORT = 9090
 PROM_PORT = 19090           # Prometheus' own port (9090 is phpeek-pm's metrics port here)
 SCHEDULE = "*/3 * * * * *"  # every 3 s: the test need not wait for a whole minute
 PROFILE = "light"           # autotune profile
-OPTIONAL = ("health", "hooks", "api", "metrics", "scheduler", "autotune")
+OPTIONAL = ("health", "hooks", "api", "metrics", "scheduler", "heartbeat", "autotune")
 # Pool values used when the binary has no autotune (so php-fpm.conf still resolves).
 FALLBACK_POOL = {
     "PHP_FPM_PM": "dynamic", "PHP_FPM_MAX_CHILDREN": "4", "PHP_FPM_START_SERVERS": "2",
@@ -130,6 +130,8 @@ PROBES = {
     "api": 'global:\n  api_enabled: true\nprocesses:\n  p:\n    command: ["true"]\n',
     "metrics": 'global:\n  metrics_enabled: true\nprocesses:\n  p:\n    command: ["true"]\n',
     "scheduler": 'processes:\n  p:\n    command: ["true"]\n    schedule: "* * * * *"\n',
+    "heartbeat": 'processes:\n  p:\n    command: ["true"]\n    schedule: "* * * * *"\n'
+                 '    heartbeat:\n      url: "http://127.0.0.1:9/ping"\n',
 }
 
 
@@ -836,6 +838,32 @@ def scenario(stack, rep, have, workdir, timings):
             say("  " + fmt(r))
 
 
+def check_examples(binary, rep, missing, work):
+    """Every example configuration passes check-config (parts of missing features dropped)."""
+    import glob
+    print("==== examples", flush=True)
+    files = sorted(glob.glob(os.path.join(ROOT, "configs", "examples", "*.yaml")))
+    files.append(STACK_CONFIG)
+    for path in files:
+        with open(path) as f:
+            text = f.read()
+        kept = filter_config(text, missing)
+        dropped = sorted({m.group(1) for m in map(MARKER.search, text.splitlines()) if m}
+                         & missing)
+        target = path
+        if kept != text:
+            target = os.path.join(work, "example-" + os.path.basename(path))
+            with open(target, "w") as f:
+                f.write(kept)
+        r = run([binary, "check-config", "-c", target])
+        name = os.path.relpath(path, ROOT)
+        desc = f"check-config {name}" + (f" (without {', '.join(dropped)})" if dropped else "")
+        if dropped and rep.require_all:
+            rep.fail(desc + ": the binary lacks features it uses")
+        else:
+            rep.check(desc, r.returncode == 0, (r.stdout + r.stderr).strip())
+
+
 def excerpt(stack):
     """The log lines that tell the story, for the closing note."""
     keep = re.compile(r"hook|config:cache|migrate:|autotune|health|ready|restart|scale|"
@@ -854,7 +882,8 @@ def excerpt(stack):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "phpeek-pm"))
-    ap.add_argument("--mode", choices=("host", "docker", "both"), default="both")
+    ap.add_argument("--mode", choices=("host", "docker", "both", "none"), default="both",
+                    help="none: only check-config the example configurations")
     ap.add_argument("--require-all", action="store_true",
                     help="a check skipped for a missing feature fails instead")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -883,7 +912,9 @@ def main():
         else:
             env.update(FALLBACK_POOL)
 
-        modes = ["host", "docker"] if args.mode == "both" else [args.mode]
+        check_examples(args.binary, rep, missing, work)
+        modes = [] if args.mode == "none" else (
+            ["host", "docker"] if args.mode == "both" else [args.mode])
         for mode in modes:
             print(f"==== {mode}", flush=True)
             if mode == "host":
