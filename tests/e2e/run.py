@@ -715,9 +715,10 @@ def scenario(stack, rep, have, workdir, timings):
             api_process(stack, "queue-default"))) == 5, 0.2)
         rep.check("queue-default runs 5 instances (API)", five,
                   api_process(stack, "queue-default"))
-        rep.check("queue-default-4 is working (its own log line)",
-                  wait_until(10, lambda: log.find(msg_has("queue:work [queue-default-4]: "
-                                                          "waiting for jobs")) is not None))
+        rep.check("the new workers queue-default-2..4 are working (their own log lines)",
+                  wait_until(10, lambda: all(
+                      log.find(msg_has(f"queue:work [queue-default-{n}]: waiting for jobs"))
+                      is not None for n in (2, 3, 4))))
         status, body = stack.json(f"{API}/processes/queue-default/scale", "POST",
                                   '{"desired":2}')
         rep.check(f"POST .../scale {{\"desired\":2}} → {status}", status == 200, body)
@@ -889,6 +890,9 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
 
+    # `timeout` (scripts/test.sh) sends SIGTERM: unwind through the finally blocks, so the
+    # stack, Prometheus and the container are cleaned up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
     if os.geteuid() != 0:
         say("needs root (unshare, nsenter, docker, chown)")
         return 1
