@@ -678,22 +678,31 @@ def scenario(stack, rep, have, workdir, timings):
     else:
         rep.skip("a real Prometheus scrapes the exporter", "feature metrics")
 
-    # -- kill php-fpm's master: restart with backoff, nginx serves again
+    # -- kill php-fpm's master twice: restarted after a growing backoff, nginx serves again
     if master:
-        old_master, old_worker = master["pid"], page["pid"]
-        t_kill = time.monotonic()
-        os.kill(old_master, signal.SIGKILL)
-        new_master = wait_until(30, lambda: (lambda m: m if m and m["pid"] != old_master
-                                             else None)(fpm_master(stack.leader)), 0.05)
-        t_back = time.monotonic() - t_kill
-        recs = log.records()
-        sched = [r for r in recs if r.get("process") == "php-fpm"
-                 and r.get("event") == "restart_scheduled"]
-        delay = sched[-1].get("delay_ms") if sched else None
-        rep.check(f"php-fpm's master killed (SIGKILL): restarted after {t_back:.2f} s "
-                  f"(backoff delay_ms={delay})",
-                  new_master and isinstance(delay, int) and delay >= 500 and t_back >= 0.5,
-                  "\n".join(fmt(r) for r in recs if r.get("process") == "php-fpm")[-3000:])
+        old_worker = page["pid"]
+        delays = []
+        for n in (1, 2):
+            old_master = master["pid"]
+            t_kill = time.monotonic()
+            os.kill(old_master, signal.SIGKILL)
+            master = wait_until(30, lambda: (lambda m: m if m and m["pid"] != old_master
+                                             else None)(fpm_master(stack.leader)), 0.02)
+            t_back = time.monotonic() - t_kill
+            recs = log.records()
+            sched = [r for r in recs if r.get("process") == "php-fpm"
+                     and r.get("event") == "restart_scheduled"]
+            delay = sched[-1].get("delay_ms") if len(sched) == n else None
+            delays.append(delay)
+            rep.check(f"php-fpm's master killed (SIGKILL #{n}): a new master after "
+                      f"{t_back:.2f} s (backoff delay_ms={delay})",
+                      master and isinstance(delay, int) and t_back * 1000 >= delay * 0.9,
+                      "\n".join(fmt(r) for r in recs if r.get("process") == "php-fpm")[-3000:])
+            if not master:
+                break
+        rep.check(f"the backoff grows: {delays[0]} ms, then {delays[-1]} ms",
+                  len(delays) == 2 and all(isinstance(d, int) for d in delays)
+                  and delays[0] >= 500 and delays[1] >= 1.5 * delays[0], delays)
         page2 = wait_until(30, lambda: (lambda p: p if p and p.get("pid") != old_worker
                                         else None)(first_ok()), 0.1)
         rep.check("nginx serves the PHP page again once php-fpm is back (a new worker pid)",
@@ -765,6 +774,12 @@ def scenario(stack, rep, have, workdir, timings):
             m_scale = prom.scalar('phpeek_pm_process_desired_scale{name="queue-default"}')
             vals = {"php-fpm restarts (api, metrics, log)": (a_restarts, m_restarts, l_restarts),
                     "queue-default desired scale (api, metrics)": (a_scale, m_scale)}
+            if need("hooks"):
+                m_hooks = prom.scalar('sum(phpeek_pm_hook_executions_total'
+                                      '{type="pre_start",status="success"})')
+                l_hooks = sum(1 for r in recs if r.get("event") == "hook_finished"
+                              and r.get("phase") == "pre_start" and r.get("exit_code") == 0)
+                vals["successful pre-start hooks (metrics, log)"] = (m_hooks, l_hooks)
             if need("scheduler"):
                 status, body = stack.json(f"{API}/processes")
                 tasks = [t for t in (body or {}).get("tasks", []) if t.get("name") == "scheduler"]
