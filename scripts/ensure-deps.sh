@@ -13,9 +13,12 @@
 #   arm64    aarch64 musl target, the aarch64 cross linker, qemu-user-static
 #   test     Debian packages the shell-level tests use (busybox-static, procps, curl,
 #            python3, util-linux for unshare, binutils for readelf/strip, file)
-#   e2e      what the Laravel end-to-end test runs (tests/e2e/): Debian's php-fpm, php-cli and
-#            nginx-light, a Prometheus server, debootstrap for the image's root filesystem,
-#            util-linux for unshare/nsenter, busybox-static (`ip` for the namespace's loopback)
+#   php      Debian's php-fpm, php-cli and nginx-light: the auto-tuning tests run a real php-fpm
+#            on a pool file that uses the exported PHP_FPM_* variables; the end-to-end test
+#            serves pages through nginx (shared by every PHP-stack test)
+#   e2e      the Laravel end-to-end test (tests/e2e/): the php group, a Prometheus server,
+#            debootstrap for the image's root filesystem, util-linux for unshare/nsenter,
+#            busybox-static (`ip` for the namespace's loopback)
 #   docker   the Docker engine must answer `docker info` (checked, never installed)
 #   bloat    cargo-bloat from crates.io (optional: failure is reported, not fatal)
 #
@@ -111,9 +114,13 @@ ensure_test() {
     apt_install busybox-static procps curl python3 util-linux mount binutils file ca-certificates
 }
 
+ensure_php() {
+    apt_install php-fpm php-cli nginx-light
+}
+
 ensure_e2e() {
-    apt_install php8.2-fpm php8.2-cli nginx-light prometheus debootstrap curl python3 \
-        util-linux busybox-static ca-certificates
+    ensure_php
+    apt_install prometheus debootstrap curl python3 util-linux busybox-static ca-certificates
 }
 
 ensure_docker() {
@@ -129,7 +136,7 @@ ensure_bloat() {
     cargo install --locked cargo-bloat >&2 || log "WARNING: cargo-bloat could not be installed; size-report falls back to nm"
 }
 
-[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|e2e|docker|bloat ..."
+[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|php|e2e|docker|bloat ..."
 for group in "$@"; do
     case "$group" in
         lint) ensure_lint ;;
@@ -137,6 +144,7 @@ for group in "$@"; do
         static-target) static_target ;;
         arm64) ensure_arm64 ;;
         test) ensure_test ;;
+        php) ensure_php ;;
         e2e) ensure_e2e ;;
         docker) ensure_docker ;;
         bloat) ensure_bloat ;;

@@ -281,6 +281,23 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
         Some(n) if n < 0 => None,
         Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
     };
+    let autotune_memory_threshold = match g.autotune_memory_threshold {
+        None => None,
+        Some(v) if (0.0..=defaults::MAX_MEMORY_THRESHOLD).contains(&v) => {
+            // Millionths; 0 = the profile's own share (as in the Go tool).
+            Some((v * 1e6).round() as u64).filter(|ppm| *ppm > 0)
+        }
+        Some(v) => {
+            return Err(ctx.at(
+                &gp("autotune_memory_threshold"),
+                ov,
+                format!(
+                    "autotune_memory_threshold must be from 0 to 1.0 (a share of the memory \
+                     limit, e.g. 0.7; 0 = the profile's own), not {v}"
+                ),
+            ));
+        }
+    };
     let global = Global {
         shutdown_timeout: g
             .shutdown_timeout
@@ -298,6 +315,8 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             Some(d) if d.ms() == 0 => None,
             Some(d) => Some(d.ms()),
         },
+        autotune_memory_threshold,
+        framework_setup: g.framework_setup.unwrap_or(true),
     };
 
     // Enabled processes, then dependencies by name.
@@ -498,6 +517,7 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
         path: ctx.inputs.file.map(|(p, _)| p.to_owned()),
         global,
         processes,
+        child_env: Vec::new(),
     })
 }
 

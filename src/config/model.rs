@@ -95,6 +95,11 @@ pub struct Global {
     pub max_restart_attempts: Option<u32>,
     /// How long a process waits for its dependencies; `None` = forever.
     pub dependency_timeout: Option<u64>,
+    /// PHP-FPM auto-tuning's share of the memory limit, in millionths (feature `autotune`);
+    /// `None` = the profile's own.
+    pub autotune_memory_threshold: Option<u64>,
+    /// Create the directories a detected framework needs (feature `detect`).
+    pub framework_setup: bool,
 }
 
 /// One process definition (a program and how to run it), possibly several instances.
@@ -123,6 +128,9 @@ pub struct Config {
     pub global: Global,
     /// Enabled processes, in start order (dependencies before dependents).
     pub processes: Vec<ProcessSpec>,
+    /// Variables every child gets on top of the manager's own environment (and below its
+    /// process `env`): what start-up computed, e.g. auto-tuning's `PHP_FPM_*`.
+    pub child_env: Vec<(String, String)>,
 }
 
 pub mod defaults {
@@ -134,4 +142,7 @@ pub mod defaults {
     pub const DEPENDENCY_TIMEOUT_MS: u64 = 300_000;
     /// Most instances one process may have.
     pub const MAX_SCALE: i64 = 1000;
+    /// Largest `autotune_memory_threshold`: a pool planned for more than the memory limit can
+    /// never pass auto-tuning's safety check.
+    pub const MAX_MEMORY_THRESHOLD: f64 = 1.0;
 }

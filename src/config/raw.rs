@@ -60,6 +60,8 @@ pub struct RawGlobal {
     pub api_auth: Option<String>,
     // Feature `autotune`.
     pub autotune_memory_threshold: Option<f64>,
+    // Feature `detect`.
+    pub framework_setup: Option<bool>,
 }
 
 // Keys of features that are not built yet are held as written: typed and read when they land.

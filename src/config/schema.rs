@@ -93,7 +93,8 @@ pub const GLOBAL: &[Key] = &[
     k("api_host", Str),
     k("api_socket", Str),
     k("api_auth", Str),
-    k("autotune_memory_threshold", Float),
+    f("autotune_memory_threshold", Float, Feature::Autotune),
+    f("framework_setup", Bool, Feature::Detect),
 ];
 
 pub const PROCESS: &[Key] = &[

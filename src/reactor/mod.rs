@@ -47,6 +47,16 @@ const GROUP_CHECK_MS: u64 = 100;
 /// How long the final sweep waits for killed processes to be reaped.
 const FINAL_REAP_MS: u64 = 3_000;
 
+/// The manager's environment with the configuration's `child_env` on top.
+fn base_env(config: &Config) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    for (k, v) in &config.child_env {
+        env.retain(|(ek, _)| ek != k.as_str());
+        env.push((k.into(), v.into()));
+    }
+    env
+}
+
 fn token(slot: usize, kind: usize) -> Token {
     Token((slot << 3) | kind)
 }
@@ -156,7 +166,7 @@ impl<'a> Reactor<'a> {
             aux_done: Vec::new(),
             sup: Supervisor::new(config, sys::seed()),
             config,
-            base_env: std::env::vars_os().collect(),
+            base_env: base_env(config),
             pid1,
             buf: vec![0u8; READ_CHUNK],
             rr: 0,

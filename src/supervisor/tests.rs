@@ -34,8 +34,11 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             stable_after: 5_000,
             max_restart_attempts: None,
             dependency_timeout: None,
+            autotune_memory_threshold: None,
+            framework_setup: true,
         },
         processes,
+        child_env: Vec::new(),
     }
 }
 
