@@ -655,8 +655,8 @@ def scenario(stack, rep, have, workdir, timings):
     i_nginx = log.find(event("started", "nginx"), recs)
     if need("health"):
         i_healthy = log.find(lambda r: r.get("process") == "php-fpm" and (
-            r.get("event") in ("healthy", "ready", "health_ok")
-            or "healthy" in (r.get("event") or "")), recs)
+            (r.get("event") == "health" and r.get("health") == "healthy")
+            or r.get("event") == "healthy"), recs)
         rep.check("nginx started only after php-fpm's health check passed",
                   i_healthy is not None and i_nginx is not None and i_healthy < i_nginx,
                   "\n".join(fmt(r) for r in recs
