@@ -750,12 +750,20 @@ def scenario(stack, rep, have, workdir, timings):
         rep.skip("POST .../queue-default/scale to 5 and back to 2 under traffic", "feature api")
 
     # -- the scheduled task runs; API, metrics and log agree
+    def task_runs():
+        return [r for r in log.records() if r.get("event") == "task_finished"
+                and r.get("process") == "scheduler"]
     if need("scheduler"):
-        def done():
-            return log.count(lambda r: r.get("msg", "").startswith("schedule:run [")
-                             and r.get("msg", "").endswith(": done"))
-        ran = wait_until(15, lambda: done() >= 2, 0.2)
-        rep.check(f"the scheduled task ran ({done()} runs of schedule:run so far)", ran)
+        ran = wait_until(15, lambda: len(task_runs()) >= 2, 0.2)
+        runs = task_runs()
+        done = {r.get("msg", "").split("[")[1].split("]")[0] for r in log.records()
+                if r.get("msg", "").startswith("schedule:run [")
+                and r.get("msg", "").endswith(": done")}
+        rep.check(f"the scheduled task ran {len(runs)} times (every 3 s), each exit 0, each "
+                  f"run's own output logged as scheduler-run-N",
+                  ran and all(r.get("exit_code") == 0 for r in runs)
+                  and all(r.get("instance") in done for r in runs),
+                  "\n".join(fmt(r) for r in runs) + f"\nartisan saw: {sorted(done)}")
     else:
         rep.skip("the scheduled task runs", "feature scheduler")
 
@@ -788,8 +796,8 @@ def scenario(stack, rep, have, workdir, timings):
                           else proc.get("successes", proc.get("run_count")))
                 m_runs = prom.scalar('sum(phpeek_pm_scheduled_task_total'
                                      '{name="scheduler",status="success"})')
-                l_runs = sum(1 for r in recs if r.get("msg", "").startswith("schedule:run [")
-                             and r.get("msg", "").endswith(": done"))
+                l_runs = sum(1 for r in recs if r.get("event") == "task_finished"
+                             and r.get("process") == "scheduler" and r.get("exit_code") == 0)
                 vals["scheduler successful runs (api, metrics, log)"] = (a_runs, m_runs, l_runs)
             agree_report.clear()
             agree_report.update(vals)
