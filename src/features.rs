@@ -59,10 +59,8 @@ impl Feature {
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
         match self {
-            Feature::Autotune | Feature::Detect => true,
-            Feature::Health
-            | Feature::Hooks
-            | Feature::Api
+            Feature::Health | Feature::Hooks | Feature::Autotune | Feature::Detect => true,
+            Feature::Api
             | Feature::Metrics
             | Feature::Scheduler
             | Feature::Heartbeat

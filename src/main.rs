@@ -12,6 +12,10 @@ mod config;
 #[cfg(feature = "detect")]
 mod detect;
 mod features;
+#[cfg(feature = "health")]
+mod health;
+#[cfg(feature = "hooks")]
+mod hooks;
 mod output;
 mod reactor;
 mod startup;
