@@ -13,10 +13,13 @@
 #   arm64    aarch64 musl target, the aarch64 cross linker, qemu-user-static
 #   test     Debian packages the shell-level tests use (busybox-static, procps, curl,
 #            python3, util-linux for unshare, binutils for readelf/strip, file)
+#   observability
+#            the API and metrics tests' real peers: prometheus (promtool and the server),
+#            curl, and wrk for `make bench`'s api scenario
 #   php      Debian's php-fpm, php-cli and nginx-light: the auto-tuning tests run a real php-fpm
 #            on a pool file that uses the exported PHP_FPM_* variables; the end-to-end test
 #            serves pages through nginx (shared by every PHP-stack test)
-#   e2e      the Laravel end-to-end test (tests/e2e/): the php group, a Prometheus server,
+#   e2e      the Laravel end-to-end test (tests/e2e/): the php and observability groups,
 #            debootstrap for the image's root filesystem, util-linux for unshare/nsenter,
 #            busybox-static (`ip` for the namespace's loopback)
 #   docker   the Docker engine must answer `docker info` (checked, never installed)
@@ -114,13 +117,18 @@ ensure_test() {
     apt_install busybox-static procps curl python3 util-linux mount binutils file ca-certificates
 }
 
+ensure_observability() {
+    apt_install prometheus curl wrk
+}
+
 ensure_php() {
     apt_install php-fpm php-cli nginx-light
 }
 
 ensure_e2e() {
     ensure_php
-    apt_install prometheus debootstrap curl python3 util-linux busybox-static ca-certificates
+    ensure_observability
+    apt_install debootstrap python3 util-linux busybox-static ca-certificates
 }
 
 ensure_docker() {
@@ -136,7 +144,7 @@ ensure_bloat() {
     cargo install --locked cargo-bloat >&2 || log "WARNING: cargo-bloat could not be installed; size-report falls back to nm"
 }
 
-[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|php|e2e|docker|bloat ..."
+[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|observability|php|e2e|docker|bloat ..."
 for group in "$@"; do
     case "$group" in
         lint) ensure_lint ;;
@@ -144,6 +152,7 @@ for group in "$@"; do
         static-target) static_target ;;
         arm64) ensure_arm64 ;;
         test) ensure_test ;;
+        observability) ensure_observability ;;
         php) ensure_php ;;
         e2e) ensure_e2e ;;
         docker) ensure_docker ;;
