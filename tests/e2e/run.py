@@ -782,6 +782,11 @@ def scenario(stack, rep, have, workdir, timings):
             m_scale = prom.scalar('phpeek_pm_process_desired_scale{name="queue-default"}')
             vals = {"php-fpm restarts (api, metrics, log)": (a_restarts, m_restarts, l_restarts),
                     "queue-default desired scale (api, metrics)": (a_scale, m_scale)}
+            if need("health"):
+                inst = (fpm or {}).get("instances") or [{}]
+                a_h = 1 if (inst[0].get("health") or {}).get("status") == "healthy" else 0
+                m_h = prom.scalar('max(phpeek_pm_health_check_status{name="php-fpm"})')
+                vals["php-fpm healthy (api, metrics)"] = (a_h, m_h)
             if need("hooks"):
                 m_hooks = prom.scalar('sum(phpeek_pm_hook_executions_total'
                                       '{type="pre_start",status="success"})')
