@@ -516,6 +516,20 @@ def api_process(stack, name):
     return None
 
 
+def find_key(obj, key):
+    """The first value of `key` anywhere in a JSON document (depth first), or None."""
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        obj = list(obj.values())
+    if isinstance(obj, list):
+        for v in obj:
+            found = find_key(v, key)
+            if found is not None:
+                return found
+    return None
+
+
 def running_instances(p):
     return [i for i in (p or {}).get("instances", [])
             if i.get("state") in ("running", "ready") and i.get("pid")]
@@ -794,11 +808,8 @@ def scenario(stack, rep, have, workdir, timings):
                               and r.get("phase") == "pre_start" and r.get("exit_code") == 0)
                 vals["successful pre-start hooks (metrics, log)"] = (m_hooks, l_hooks)
             if need("scheduler"):
-                status, body = stack.json(f"{API}/processes")
-                tasks = [t for t in (body or {}).get("tasks", []) if t.get("name") == "scheduler"]
-                proc = api_process(stack, "scheduler") or {}
-                a_runs = (tasks[0].get("successes") if tasks
-                          else proc.get("successes", proc.get("run_count")))
+                status, body = stack.json(f"{API}/processes/scheduler/schedule")
+                a_runs = find_key(body, "successes") if status == 200 else None
                 m_runs = prom.scalar('sum(phpeek_pm_scheduled_task_total'
                                      '{name="scheduler",status="success"})')
                 l_runs = sum(1 for r in recs if r.get("event") == "task_finished"
