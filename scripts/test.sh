@@ -19,7 +19,7 @@
 #   chroot      the same image filesystem in unshare --pid + chroot (tests/container/chroot.sh)
 #   e2e         the Laravel stack end to end with real php-fpm, nginx and Prometheus, as PID 1 of
 #               a namespace and in a Docker image built from a debootstrap rootfs
-#               (tests/e2e/run.py). Not a default step yet: PHPEEK_E2E=1 or TEST_ONLY="e2e".
+#               (tests/e2e/run.py, every check required: --require-all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
@@ -63,7 +63,7 @@ if [ -n "${TEST_ONLY:-}" ]; then
 fi
 
 step deps 900 "install build and test dependencies" \
-    bash scripts/ensure-deps.sh lint musl arm64 test observability php bloat
+    bash scripts/ensure-deps.sh lint musl arm64 test observability php e2e bloat
 
 step fmt 120 "cargo fmt --check" $CARGO fmt --check
 step clippy 1200 "clippy --all-targets -D warnings (minimal)" \
@@ -101,11 +101,8 @@ step docker 600 "PHP-FPM auto-tuning + detection in a FROM scratch container (--
 step chroot 600 "same image filesystem in unshare --pid + chroot" \
     bash tests/container/chroot.sh build/phpeek-pm-minimal
 
-# Not a default step until every feature it checks has landed (see tests/e2e/run.py).
-if [ "${PHPEEK_E2E:-}" = 1 ] || [[ " ${TEST_ONLY:-} " == *" e2e "* ]]; then
-    step e2e 1500 "Laravel stack end to end (php-fpm, nginx, Prometheus; namespace and Docker)" \
-        bash -c 'scripts/ensure-deps.sh e2e && python3 tests/e2e/run.py --binary build/phpeek-pm --require-all'
-fi
+step e2e 1500 "Laravel stack end to end (php-fpm, nginx, Prometheus; namespace and Docker)" \
+    python3 tests/e2e/run.py --binary build/phpeek-pm --require-all
 
 total=$(($(date +%s) - t_start))
 echo
