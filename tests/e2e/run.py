@@ -18,7 +18,7 @@ namespace. Every wait has a deadline; nothing synchronises on a bare sleep.
 
 Checks that need an optional feature the binary lacks are reported as SKIP (with
 --require-all they fail instead). Exit status: 0 all passed, 1 a check failed, 77 nothing could
-run (no Docker engine outside CI for --mode docker).
+run: all checks passed but the Docker half could not (no engine, not under CI).
 """
 
 import argparse
@@ -909,10 +909,15 @@ def excerpt(stack):
     keep = re.compile(r"hook|config:cache|migrate:|autotune|health|ready|restart|scale|"
                       r"retired|schedule:run|horizon|SIGTERM|stopp|exit|started")
     recs = stack.log.records()
-    lines = [fmt(r) for r in recs
-             if keep.search((r.get("event") or "") + " " + r.get("msg", ""))
-             and "processed" not in r.get("msg", "")
-             and not re.search(r"horizon: job \d+ (started|finished)", r.get("msg", ""))]
+    i_shutdown = stack.log.find(event("shutdown"), recs)
+    i_shutdown = len(recs) if i_shutdown is None else i_shutdown
+    # Before the shutdown: the story without Horizon's job-by-job lines; after it, everything
+    # but nginx's own notices.
+    lines = [fmt(r) for i, r in enumerate(recs)
+             if (i < i_shutdown and keep.search((r.get("event") or "") + " " + r.get("msg", ""))
+                 and "processed" not in r.get("msg", "")
+                 and not re.search(r"horizon: job \d+ (started|finished)", r.get("msg", "")))
+             or (i >= i_shutdown and not (r.get("process") == "nginx" and r.get("stream")))]
     print(f"---- {stack.name}: log excerpt ({len(lines)} of {len(recs)} records) ----")
     for line in lines[:140]:
         print("  | " + line)
