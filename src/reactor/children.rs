@@ -14,7 +14,7 @@
 // variant there, so nothing is ever spawned and this code is never called. (The scheduler adds
 // its feature to the list when it uses aux children.)
 #![cfg_attr(
-    not(any(feature = "health", feature = "hooks")),
+    not(any(feature = "health", feature = "hooks", feature = "scheduler")),
     allow(dead_code, unreachable_code, unused_variables)
 )]
 
@@ -86,6 +86,7 @@ pub struct AuxDone {
     #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub duration_ms: u64,
     /// Its last output lines (stdout and stderr), oldest first.
+    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub tail: Vec<String>,
 }
 
