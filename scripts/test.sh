@@ -16,6 +16,7 @@
 #   arm64       make build-all, then the arm64 binaries under qemu-aarch64-static
 #   docker      FROM scratch image under the Docker engine (tests/container/docker.sh)
 #   chroot      the same image filesystem in unshare --pid + chroot (tests/container/chroot.sh)
+#   bare        a root holding only the binary, its config and busybox (tests/container/bare.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
@@ -94,6 +95,8 @@ step docker 600 "FROM scratch image under Docker (run, PID 1, HUP, stop, limits,
     bash tests/container/docker.sh build/phpeek-pm-minimal
 step chroot 600 "same image filesystem in unshare --pid + chroot" \
     bash tests/container/chroot.sh build/phpeek-pm-minimal
+step bare 300 "bare root (binary + config + busybox: no /dev, /proc, /etc/passwd) as PID 1" \
+    bash tests/container/bare.sh build/phpeek-pm-minimal
 
 total=$(($(date +%s) - t_start))
 echo
