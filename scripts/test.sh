@@ -9,6 +9,7 @@
 #   clippy      cargo clippy --all-targets -D warnings, minimal and --features full
 #   features    each optional feature alone: clippy --all-targets --no-default-features -D warnings
 #   cargo-test  cargo test (minimal) and cargo test --features full: unit + integration tests
+#   fuzz        every fuzz target built with cargo-fuzz and run for a few seconds (smoke)
 #   release     make build-minimal, make build (static musl release binaries)
 #   size        size gate on those two binaries (size-report/budgets.env)
 #   size-report every feature set built alone, size-report/REPORT.md rewritten, budgets checked
@@ -60,7 +61,7 @@ if [ -n "${TEST_ONLY:-}" ]; then
 fi
 
 step deps 900 "install build and test dependencies" \
-    bash scripts/ensure-deps.sh lint musl arm64 test bloat
+    bash scripts/ensure-deps.sh lint musl arm64 test bloat fuzz
 
 step fmt 120 "cargo fmt --check" $CARGO fmt --check
 step clippy 1200 "clippy --all-targets -D warnings (minimal)" \
@@ -79,6 +80,9 @@ done
 
 step cargo-test 1800 "cargo test (minimal)" $CARGO test --no-fail-fast
 step cargo-test 1800 "cargo test --features full" $CARGO test --no-fail-fast --features full
+
+step fuzz 1500 "fuzz smoke: every cargo-fuzz target builds and runs 5 s (scripts/fuzz.sh)" \
+    env FUZZ_SECONDS=5 bash scripts/fuzz.sh
 
 step release 1200 "make build-minimal (static musl, default features)" $MAKE --no-print-directory build-minimal
 step release 1200 "make build (static musl, --features full)" $MAKE --no-print-directory build
