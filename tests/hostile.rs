@@ -23,8 +23,7 @@ fn spawn_error(m: &mut Manager, inst: &str) -> String {
 fn spawn_errors_name_what_failed() {
     let dir = TestDir::new("spawnerr");
     let script = dir.write("run.sh", "#!/no/such/interpreter\necho never\n");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let plain = dir.write("plain.txt", "not a program\n");
     let cfg = format!(
         r#"processes:
@@ -54,7 +53,9 @@ fn spawn_errors_name_what_failed() {
     );
     let path = dir.write("c.yaml", &cfg);
     let mut m = Manager::start(Mode::Subreaper, &path);
-    m.wait_for(secs(10.0), "keeper started", |r| r.is("started", "keeper-0"));
+    m.wait_for(secs(10.0), "keeper started", |r| {
+        r.is("started", "keeper-0")
+    });
     let mut c = Soft::default();
     let enoent = "No such file or directory (os error 2)";
     c.eq(
@@ -117,7 +118,9 @@ fn a_failed_user_switch_is_named() {
         ])
         .config(&path)
         .spawn();
-    m.wait_for(secs(10.0), "keeper started", |r| r.is("started", "keeper-0"));
+    m.wait_for(secs(10.0), "keeper started", |r| {
+        r.is("started", "keeper-0")
+    });
     assert_eq!(
         spawn_error(&mut m, "asroot-0"),
         "failed to start asroot: cannot switch to user root (uid 0, gid 0): setting \
@@ -136,9 +139,7 @@ fn many_sleepers(dir: &TestDir, mark: &str) -> std::path::PathBuf {
         "global:\n  restart_backoff_initial: 100ms\n  restart_backoff_max: 400ms\nprocesses:\n",
     );
     for i in 0..SERVICES {
-        cfg.push_str(&format!(
-            "  s{i}:\n    command: [\"sleep\", \"{mark}\"]\n"
-        ));
+        cfg.push_str(&format!("  s{i}:\n    command: [\"sleep\", \"{mark}\"]\n"));
     }
     dir.write("c.yaml", &cfg)
 }
@@ -190,7 +191,10 @@ fn fd_exhaustion_is_backed_off_and_recovers() {
         .wrap(&["prlimit", "--nofile=16:1024", "--"])
         .config(&path)
         .spawn();
-    assert_backed_off(&mut m, "Too many open files (os error 24) (the manager's file descriptor limit is reached");
+    assert_backed_off(
+        &mut m,
+        "Too many open files (os error 24) (the manager's file descriptor limit is reached",
+    );
     let running = m.find(|r| r.event() == Some("started")).len();
     assert!(
         (1..SERVICES).contains(&running),
@@ -222,7 +226,9 @@ impl PidsCgroup {
         let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers");
         let parent = if v1.join("cgroup.procs").exists() {
             v1.to_path_buf()
-        } else if std::fs::read_to_string(v2).is_ok_and(|s| s.split_whitespace().any(|c| c == "pids")) {
+        } else if std::fs::read_to_string(v2)
+            .is_ok_and(|s| s.split_whitespace().any(|c| c == "pids"))
+        {
             let _ = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
             v2.parent().unwrap().to_path_buf()
         } else {
@@ -267,9 +273,17 @@ fn pids_limit_is_backed_off_and_recovers() {
         .wrap(&["sh", "-c", &join, "sh"])
         .config(&path)
         .spawn();
-    assert_backed_off(&mut m, "cannot create a process: Resource temporarily unavailable (os error 11) (process limit reached");
+    assert_backed_off(
+        &mut m,
+        "cannot create a process: Resource temporarily unavailable (os error 11) (process limit reached",
+    );
     let running = m.find(|r| r.event() == Some("started")).len();
-    assert_eq!(running, 2, "two children fit under pids.max=3\n{}", m.dump());
+    assert_eq!(
+        running,
+        2,
+        "two children fit under pids.max=3\n{}",
+        m.dump()
+    );
     cg.set_max("max");
     let fails = all_started(&mut m, secs(15.0));
     println!("pids.max 3: {running} of {SERVICES} ran, {fails} failed spawns, all up once lifted");
