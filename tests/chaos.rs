@@ -164,8 +164,8 @@ fn signal_storm_while_children_crash_without_pidfd() {
 /// shutdown, and shutdown ends (the orphan is killed by the final sweep).
 fn orphan_holds_pipe(mode: Mode) {
     let dir = TestDir::new("pipeholder");
-    let m1 = format!("{}", unique_digits());
-    let m2 = format!("{}", unique_digits());
+    let m1 = unique_digits();
+    let m2 = unique_digits();
     let _g1 = MarkerGuard(m1.clone());
     let _g2 = MarkerGuard(m2.clone());
     let writer = |tag: &str, mark: &str| {
