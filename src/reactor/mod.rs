@@ -480,7 +480,8 @@ impl<'a> Reactor<'a> {
             self.log(
                 Level::Warn,
                 "no_pidfd",
-                "this kernel has no pidfd (Linux < 5.3): relying on SIGCHLD alone",
+                "no pidfd for a child (a kernel before Linux 5.3, or no free descriptor): \
+                 relying on SIGCHLD for it",
             );
         }
     }
