@@ -9,10 +9,12 @@
 //!   stopped, and while a dependency wait is pending: nothing starts afterwards;
 //! - 200 consecutive cold starts of a 3-level readiness DAG: 0 failures, start order kept;
 //! - the manager's stdout blocked by its reader, or closed (EPIPE): it keeps supervising
-//!   (restarts happen, signals are forwarded) and SIGTERM still shuts it down.
+//!   (restarts happen, signals are forwarded) and SIGTERM still shuts it down;
+//! - a fork bomb in one service held by a `pids` cgroup: the other services keep running,
+//!   failed spawns are backed off, signals work, shutdown empties the cgroup.
 //!
-//! Chaos items that need the management API (a fork bomb while the API answers, restart while
-//! a dependency wait is pending) come with the API.
+//! Chaos items that need the management API (the API answering during the fork bomb, restart
+//! requested while a dependency wait is pending) come with the API.
 
 mod support;
 
@@ -514,5 +516,88 @@ fn stdout_closed_by_its_reader() {
         st.code(),
         Some(0),
         "exit status with a closed stdout: {st:?}"
+    );
+}
+
+/// A fork bomb in one service, held by a `pids` cgroup around the whole container (as
+/// `docker run --pids-limit` does): the other services keep running, failed spawns are logged
+/// and backed off, signals still work, and shutdown kills the bomb's whole group. (With the
+/// management API, the API must also keep answering: a later test.)
+#[test]
+fn fork_bomb_held_by_a_pids_limit() {
+    let dir = TestDir::new("forkbomb");
+    let ticks = dir.file("ticks");
+    let hups = dir.file("hups");
+    let cg = PidsCgroup::new();
+    cg.set_max("40");
+    let cfg = format!(
+        r#"global:
+  restart_backoff_initial: 100ms
+  restart_backoff_max: 400ms
+  shutdown_timeout: 10
+processes:
+  steady:
+    command: {steady}
+  bomb:
+    command: {bomb}
+  counter:
+    restart: always
+    command: ["/nonexistent-but-needs-a-fork"]
+"#,
+        steady = py(&format!(
+            "import signal, time\n\
+             signal.signal(signal.SIGHUP, lambda *a: open({h:?}, 'a').write('hup\\n'))\n\
+             while True:\n    open({t:?}, 'a').write('tick\\n')\n    time.sleep(0.05)\n",
+            h = hups.to_string_lossy(),
+            t = ticks.to_string_lossy()
+        )),
+        // Forks sleepers until the limit refuses, then keeps trying: the cgroup stays full.
+        bomb = py("import os, time\n\
+             print('bomb-armed', flush=True)\n\
+             while True:\n\
+             \x20   try:\n\
+             \x20       if os.fork() == 0:\n\
+             \x20           time.sleep(3600)\n\
+             \x20           os._exit(0)\n\
+             \x20   except OSError:\n\
+             \x20       time.sleep(0.001)\n"),
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Launch::new(Mode::Pid1)
+        .wrap(&cg.join_wrapper())
+        .config(&path)
+        .spawn();
+    m.wait_for(secs(10.0), "bomb armed", |r| r.says("bomb-0", "bomb-armed"));
+    poll_until(secs(10.0), "the cgroup full", || {
+        (cg.count() >= 39).then_some(())
+    });
+    // While the bomb holds every pid: failed spawns are backed off (the counter's restarts
+    // need a fork each), the steady service keeps ticking, SIGHUP is forwarded.
+    let fails = m.wait_count(3, secs(10.0), "spawn failures under the limit", |r| {
+        r.event() == Some("spawn_failed") && r.msg().contains("Resource temporarily unavailable")
+    });
+    assert!(
+        fails.iter().all(|f| f.instance() == Some("counter-0")),
+        "{fails:?}"
+    );
+    let n = count_lines(&ticks);
+    poll_until(secs(5.0), "steady ticking under the bomb", || {
+        (count_lines(&ticks) >= n + 10).then_some(())
+    });
+    assert!(signal_raw(m.pid(), libc::SIGHUP));
+    poll_until(secs(5.0), "SIGHUP forwarded under the bomb", || {
+        (count_lines(&hups) >= 1).then_some(())
+    });
+    assert!(m.exited().is_none(), "the manager died\n{}", m.dump());
+    let t0 = Instant::now();
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(15.0)), 0, "{}", m.dump());
+    poll_until(secs(5.0), "the cgroup empty", || {
+        (cg.count() == 0).then_some(())
+    });
+    println!(
+        "fork bomb under pids.max=40: {} failed spawns backed off, shutdown in {:?}",
+        m.find(|r| r.event() == Some("spawn_failed")).len(),
+        t0.elapsed()
     );
 }

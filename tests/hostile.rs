@@ -214,51 +214,6 @@ fn fd_exhaustion_is_backed_off_and_recovers() {
     assert_eq!(m.wait_code(secs(10.0)), 0, "{}", m.dump());
 }
 
-/// A `pids` cgroup (v1 on this host, v2 where that is what is mounted) for one test, removed
-/// on drop once empty.
-struct PidsCgroup {
-    dir: std::path::PathBuf,
-}
-
-impl PidsCgroup {
-    fn new() -> PidsCgroup {
-        let v1 = std::path::Path::new("/sys/fs/cgroup/pids");
-        let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers");
-        let parent = if v1.join("cgroup.procs").exists() {
-            v1.to_path_buf()
-        } else if std::fs::read_to_string(v2)
-            .is_ok_and(|s| s.split_whitespace().any(|c| c == "pids"))
-        {
-            let _ = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
-            v2.parent().unwrap().to_path_buf()
-        } else {
-            panic!("no pids cgroup controller (neither /sys/fs/cgroup/pids nor cgroup v2 pids)");
-        };
-        let dir = parent.join(format!("phpeek-pm-it-{}", unique()));
-        std::fs::create_dir(&dir).expect("create a pids cgroup (needs root)");
-        PidsCgroup { dir }
-    }
-
-    fn set_max(&self, v: &str) {
-        std::fs::write(self.dir.join("pids.max"), v).expect("write pids.max");
-    }
-
-    fn procs(&self) -> String {
-        self.dir.join("cgroup.procs").to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for PidsCgroup {
-    fn drop(&mut self) {
-        for _ in 0..200 {
-            if std::fs::remove_dir(&self.dir).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
 #[test]
 fn pids_limit_is_backed_off_and_recovers() {
     let dir = TestDir::new("pids");
@@ -268,9 +223,8 @@ fn pids_limit_is_backed_off_and_recovers() {
     let cg = PidsCgroup::new();
     // The manager and two children.
     cg.set_max("3");
-    let join = format!("echo $$ > {} && exec \"$@\"", cg.procs());
     let mut m = Launch::new(Mode::Pid1)
-        .wrap(&["sh", "-c", &join, "sh"])
+        .wrap(&cg.join_wrapper())
         .config(&path)
         .spawn();
     assert_backed_off(

@@ -575,8 +575,8 @@ impl Launch {
     }
 
     /// Runs the manager through `wrapper` (which must end by exec'ing its last arguments).
-    pub fn wrap(mut self, wrapper: &[&str]) -> Launch {
-        self.wrap = wrapper.iter().map(|s| (*s).to_owned()).collect();
+    pub fn wrap<S: AsRef<str>>(mut self, wrapper: &[S]) -> Launch {
+        self.wrap = wrapper.iter().map(|s| s.as_ref().to_owned()).collect();
         self
     }
 
@@ -1334,4 +1334,64 @@ fn between<'a>(hay: &'a [u8], open: &[u8], close: &[u8]) -> Option<&'a [u8]> {
     let s = find(hay, open)? + open.len();
     let e = find(&hay[s..], close)? + s;
     Some(&hay[s..e])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resource limits.
+
+/// A `pids` cgroup (v1 on this host, v2 where that is what is mounted) for one test, removed
+/// on drop once empty.
+pub struct PidsCgroup {
+    dir: std::path::PathBuf,
+}
+
+impl PidsCgroup {
+    pub fn new() -> PidsCgroup {
+        let v1 = std::path::Path::new("/sys/fs/cgroup/pids");
+        let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers");
+        let parent = if v1.join("cgroup.procs").exists() {
+            v1.to_path_buf()
+        } else if std::fs::read_to_string(v2)
+            .is_ok_and(|s| s.split_whitespace().any(|c| c == "pids"))
+        {
+            let _ = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
+            v2.parent().unwrap().to_path_buf()
+        } else {
+            panic!("no pids cgroup controller (neither /sys/fs/cgroup/pids nor cgroup v2 pids)");
+        };
+        let dir = parent.join(format!("phpeek-pm-it-{}", unique()));
+        std::fs::create_dir(&dir).expect("create a pids cgroup (needs root)");
+        PidsCgroup { dir }
+    }
+
+    pub fn set_max(&self, v: &str) {
+        std::fs::write(self.dir.join("pids.max"), v).expect("write pids.max");
+    }
+
+    /// Its `cgroup.procs` file: a process joins by writing its pid there.
+    pub fn procs(&self) -> String {
+        self.dir.join("cgroup.procs").to_string_lossy().into_owned()
+    }
+
+    /// A `Launch::wrap` command line that joins this cgroup, then execs the manager.
+    pub fn join_wrapper(&self) -> Vec<String> {
+        let join = format!("echo $$ > {} && exec \"$@\"", self.procs());
+        vec!["sh".into(), "-c".into(), join, "sh".into()]
+    }
+
+    /// Processes in it now.
+    pub fn count(&self) -> usize {
+        std::fs::read_to_string(self.procs()).map_or(0, |s| s.lines().count())
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        for _ in 0..200 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
