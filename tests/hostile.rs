@@ -102,11 +102,13 @@ fn spawn_errors_name_what_failed() {
 }
 
 /// A manager running as an ordinary user cannot start a process as root: the error names the
-/// user and the step, and the manager goes on.
+/// user and the step, and the manager goes on. A process asking for the manager's own ids
+/// starts (nothing to switch).
 #[test]
 fn a_failed_user_switch_is_named() {
     let dir = TestDir::new("userswitch");
-    let cfg = "processes:\n  keeper:\n    command: [\"sleep\", \"1000\"]\n  asroot:\n    restart: never\n    user: root\n    command: [\"true\"]\n";
+    // `same` asks for the ids the manager already has: nothing to switch, it starts.
+    let cfg = "processes:\n  keeper:\n    command: [\"sleep\", \"1000\"]\n  asroot:\n    restart: never\n    user: root\n    command: [\"true\"]\n  same:\n    restart: never\n    user: \"1000\"\n    group: \"1000\"\n    command: [\"sh\", \"-c\", \"echo same: $(id -u):$(id -g)\"]\n";
     let path = dir.write("c.yaml", cfg);
     let mut m = Launch::new(Mode::Subreaper)
         .wrap(&[
@@ -127,6 +129,9 @@ fn a_failed_user_switch_is_named() {
          supplementary groups [0]: Operation not permitted (os error 1) (only root can switch \
          users; the manager runs unprivileged)"
     );
+    m.wait_for(secs(10.0), "same started", |r| {
+        r.says("same-0", "same: 1000:1000")
+    });
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_code(secs(10.0)), 0);
 }

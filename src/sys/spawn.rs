@@ -312,7 +312,14 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w));
     let stdin_fd = spec.stdin.fd.as_raw_fd();
-    let creds = spec.credentials.cloned();
+    // An unprivileged manager asked to run a child as the user and group it already is (a
+    // config with `user: app` under `docker run --user` of the same ids) has nothing to switch:
+    // trying would fail at setgroups. Root always switches (it also resets the groups).
+    let (uid, gid) = (super::uid(), rustix::process::getgid().as_raw());
+    let creds = spec
+        .credentials
+        .filter(|c| uid == 0 || c.uid != uid || c.gid != gid)
+        .cloned();
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe calls (dup2, setsid, setgroups, setgid, setuid, chdir, sigprocmask,
     // sigaction, close_range, execve); it allocates nothing: the credentials and the exec plan
