@@ -22,7 +22,8 @@ targets=("$@")
 # Per-target options: longer inputs where the format needs them.
 opts_for() {
     case "$1" in
-        config) echo "-max_len=16384" ;;
+        config) echo "-max_len=16384 -dict=fuzz/dicts/config.dict" ;;
+        env_overrides) echo "-max_len=2048 -dict=fuzz/dicts/config.dict" ;;
         lines) echo "-max_len=4096" ;;
         *) echo "-max_len=1024" ;;
     esac
