@@ -3,16 +3,19 @@
 //!
 //! Input: byte 0 picks the read size (1..=256 × 64 bytes), the rest is the stream, where
 //! `0xFF n b` stands for `n × 256` copies of byte `b` so that short inputs reach lines longer
-//! than MAX_LINE (16 KiB).
+//! than MAX_LINE (16 KiB); the expanded stream is capped at a few times MAX_LINE.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use phpeek_pm_fuzz::output::{MAX_LINE, lines::Lines};
 
+/// Longest expanded stream: a few over-long lines' worth, so an input stays fast to run.
+const STREAM_LIMIT: usize = 4 * MAX_LINE + 4096;
+
 fn stream(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
-    while i < data.len() {
+    while i < data.len() && out.len() < STREAM_LIMIT {
         if data[i] == 0xFF && i + 2 < data.len() {
             out.extend(std::iter::repeat_n(data[i + 2], usize::from(data[i + 1]) * 256));
             i += 3;
