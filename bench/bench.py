@@ -48,6 +48,7 @@ RESTART_DELAY = "1s"
 # A tool whose warm-up run of a scenario takes longer than this is measured once.
 SLOW_RUN = 15.0
 SLEEP = ["sleep", "1000000"]
+PROBE_WINDOW = 5.0 if QUICK else 20.0
 
 
 class BenchError(Exception):
@@ -700,6 +701,57 @@ def sc_crash(tools, keep):
     return concurrent(tools, "crash", services, 2.5, CRASH_WINDOW, keep, measure)
 
 
+def sc_probes(tool, keep, n=10, window=PROBE_WINDOW):
+    """Manager CPU and wake-ups with n processes, without health checks, then with one check
+    per process every second (a mix of tcp, http and exec), each over `window` seconds."""
+    def config(work, probes):
+        port = 20000 + os.getpid() % 20000
+        server = ["python3", "-c", "import http.server as h\n"
+                  "class H(h.BaseHTTPRequestHandler):\n"
+                  "  def do_GET(s):\n"
+                  "    s.send_response(200); s.send_header('Content-Length','2');"
+                  " s.end_headers(); s.wfile.write(b'ok')\n"
+                  "  def log_message(s,*a): pass\n"
+                  f"h.ThreadingHTTPServer(('127.0.0.1',{port}),H).serve_forever()"]
+        y = ["global:", "  shutdown_timeout: 10", "processes:"]
+        for i in range(n):
+            argv = server if i == 0 else SLEEP
+            y += [f"  p{i}:", "    command: [" + ", ".join(yaml_str(x) for x in argv) + "]"]
+            if not probes:
+                continue
+            kind = ("tcp", "http", "exec")[i % 3]
+            y += ["    health_check:", f"      type: {kind}", "      initial_delay: 1s",
+                  "      period: 1s", "      timeout: 500ms", "      failure_threshold: 1000"]
+            if kind == "tcp":
+                y.append(f"      address: 127.0.0.1:{port}")
+            elif kind == "http":
+                y.append(f"      url: http://127.0.0.1:{port}/health")
+            else:
+                y.append("      command: [\"true\"]")
+        path = os.path.join(work, "phpeek-pm.yaml")
+        with open(path, "w") as f:
+            f.write("\n".join(y) + "\n")
+        return [tool.binary, "-c", path]
+
+    out = {}
+    for probes, suffix in ((False, "_idle"), (True, "")):
+        r = Run(tool, "probes", keep)
+        try:
+            r.ns = NS(config(r.work, probes), logfile=r.logf, cwd=r.work)
+            wait_until(lambda: running(r.ns, "sleep", n - 1), 30, f"{n - 1} sleeps")
+            time.sleep(3.0)
+            pid = r.ns.pid
+            f = ("voluntary_ctxt_switches",)
+            c0, s0, t0 = cpu_ns(pid), status_fields(pid, f), now()
+            time.sleep(window)
+            c1, s1, el = cpu_ns(pid), status_fields(pid, f), now() - t0
+            out["cpu_pct" + suffix] = (c1 - c0) / 1e9 / el * 100.0
+            out["wakeups" + suffix] = (s1[f[0]] - s0[f[0]]) / el
+        finally:
+            r.close()
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Binary sizes
 
@@ -821,7 +873,14 @@ ROWS = [
     ("logs", "lost", "log throughput: lines lost", "", "low", "{:.0f}"),
     ("api", "rps", "API requests/s (full)", "req/s", "high", "{:.0f}"),
     ("metrics", "rps", "metrics requests/s (full)", "req/s", "high", "{:.0f}"),
-    ("probes", "cpu", "probe overhead, 20 http checks (full)", "", "low", "{:.0f}"),
+    ("probes", "cpu_pct_idle", "10 processes, no probes: manager CPU (full)", "%", "low",
+     "{:.3f}"),
+    ("probes", "wakeups_idle", "10 processes, no probes: manager wake-ups (full)", "/s", "low",
+     "{:.2f}"),
+    ("probes", "cpu_pct", f"10 processes probed every 1 s: manager CPU (full)", "%", "low",
+     "{:.3f}"),
+    ("probes", "wakeups", "10 processes probed every 1 s: manager wake-ups (full)", "/s", "low",
+     "{:.2f}"),
 ]
 
 
@@ -961,7 +1020,7 @@ def main():
     ap.add_argument("--results", default=os.path.join(HERE, "results"))
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
                     help="comma-separated scenarios (size,idle1,idle10,idle50,wakeups,startup,"
-                         "orphans,crash,logs)")
+                         "orphans,crash,logs,probes)")
     ap.add_argument("--tools", default=os.environ.get("BENCH_TOOLS", ""))
     ap.add_argument("--keep", action="store_true", help="keep work dirs (debugging)")
     a = ap.parse_args()
@@ -1087,7 +1146,26 @@ def main():
                     res = {t.key: {"note": str(e)} for t in crashers}
                 for k, v in res.items():
                     record("crash", k, i, v)
-        for sc in ("api", "metrics", "probes"):
+        if sel("probes"):
+            log(f"scenario probes: {RUNS_LONG} runs of phpeek-pm full, idle then probed")
+            meta["loadavg"]["probes"] = (read("/proc/loadavg") or "").strip()
+            for t in tools:
+                if t.key != "phpeek-full":
+                    record("probes", t.key, 0, na("minimal build has no health checks"
+                                                   if t.key == "phpeek-min"
+                                                   else "peer has no health checks"))
+                elif not t.available():
+                    record("probes", t.key, 0, na(t.missing))
+                else:
+                    for i in range(1, RUNS_LONG + 1):
+                        try:
+                            v = sc_probes(t, a.keep)
+                        except (BenchError, OSError) as e:
+                            log(f"  probes run {i}: FAILED: {e}")
+                            v = {"note": str(e)}
+                        log(f"  probes run {i}: {v}")
+                        record("probes", t.key, i, v)
+        for sc in ("api", "metrics"):
             for t in tools:
                 record(sc, t.key, 1, na("feature not implemented yet") if t.key == "phpeek-full"
                        else na("minimal build has no such feature") if t.key == "phpeek-min"

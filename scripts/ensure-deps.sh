@@ -13,6 +13,9 @@
 #   arm64    aarch64 musl target, the aarch64 cross linker, qemu-user-static
 #   test     Debian packages the shell-level tests use (busybox-static, procps, curl,
 #            python3, util-linux for unshare, binutils for readelf/strip, file)
+#   php      Debian's php-fpm and php-cli: the auto-tuning tests run a real php-fpm on a pool
+#            file that uses the exported PHP_FPM_* variables (shared by every PHP-stack test;
+#            add nginx-light here when a test serves pages through nginx)
 #   docker   the Docker engine must answer `docker info` (checked, never installed)
 #   bloat    cargo-bloat from crates.io (optional: failure is reported, not fatal)
 #   fuzz     the nightly toolchain (libFuzzer's sanitizer flags need it) and cargo-fuzz from
@@ -110,6 +113,10 @@ ensure_test() {
     apt_install busybox-static procps curl python3 util-linux mount binutils file ca-certificates
 }
 
+ensure_php() {
+    apt_install php-fpm php-cli
+}
+
 ensure_docker() {
     command -v docker >/dev/null 2>&1 || die "docker CLI not found: the container tests need a Docker engine"
     if ! docker info >/dev/null 2>&1; then
@@ -136,7 +143,7 @@ ensure_fuzz() {
     cargo install --locked cargo-fuzz >&2 || die "cargo-fuzz could not be installed"
 }
 
-[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|docker|bloat|fuzz ..."
+[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|php|docker|bloat|fuzz ..."
 for group in "$@"; do
     case "$group" in
         lint) ensure_lint ;;
@@ -144,6 +151,7 @@ for group in "$@"; do
         static-target) static_target ;;
         arm64) ensure_arm64 ;;
         test) ensure_test ;;
+        php) ensure_php ;;
         docker) ensure_docker ;;
         bloat) ensure_bloat ;;
         fuzz) ensure_fuzz ;;

@@ -15,7 +15,8 @@
 #   size-report every feature set built alone, size-report/REPORT.md rewritten, budgets checked
 #   panic       a panic under the release profile still prints its message (size-report/panic-check.sh)
 #   arm64       make build-all, then the arm64 binaries under qemu-aarch64-static
-#   docker      FROM scratch image under the Docker engine (tests/container/docker.sh)
+#   docker      FROM scratch image under the Docker engine (tests/container/docker.sh), and
+#               auto-tuning + framework detection with php-fpm in one (tests/container/autotune.sh)
 #   chroot      the same image filesystem in unshare --pid + chroot (tests/container/chroot.sh)
 #   bare        a root holding only the binary, its config and busybox (tests/container/bare.sh)
 set -uo pipefail
@@ -61,7 +62,7 @@ if [ -n "${TEST_ONLY:-}" ]; then
 fi
 
 step deps 900 "install build and test dependencies" \
-    bash scripts/ensure-deps.sh lint musl arm64 test bloat fuzz
+    bash scripts/ensure-deps.sh lint musl arm64 test php bloat fuzz
 
 step fmt 120 "cargo fmt --check" $CARGO fmt --check
 step clippy 1200 "clippy --all-targets -D warnings (minimal)" \
@@ -97,6 +98,8 @@ step arm64 300 "arm64 binaries under qemu-aarch64-static" bash tests/container/a
 
 step docker 600 "FROM scratch image under Docker (run, PID 1, HUP, stop, limits, --read-only, --user)" \
     bash tests/container/docker.sh build/phpeek-pm-minimal
+step docker 600 "PHP-FPM auto-tuning + detection in a FROM scratch container (--memory, --cpus, --cpu-quota, --read-only, php-fpm -tt)" \
+    bash tests/container/autotune.sh build/phpeek-pm
 step chroot 600 "same image filesystem in unshare --pid + chroot" \
     bash tests/container/chroot.sh build/phpeek-pm-minimal
 step bare 300 "bare root (binary + config + busybox: no /dev, /proc, /etc/passwd) as PID 1" \

@@ -1,4 +1,5 @@
-//! Command line: `phpeek-pm [serve] [-c FILE] [--php-fpm-profile P] [--dry-run]`,
+//! Command line: `phpeek-pm [serve] [-c FILE] [--php-fpm-profile P]
+//! [--autotune-memory-threshold T] [--dry-run]`,
 //! `check-config [-c FILE]`, `version`, `--help`.
 
 use std::ffi::OsString;
@@ -7,7 +8,8 @@ pub const USAGE: &str = "\
 phpeek-pm — PID 1 and process manager for PHP containers
 
 Usage:
-  phpeek-pm [serve] [-c|--config FILE] [--php-fpm-profile PROFILE] [--dry-run]
+  phpeek-pm [serve] [-c|--config FILE] [--php-fpm-profile PROFILE]
+            [--autotune-memory-threshold SHARE] [--dry-run]
   phpeek-pm check-config [-c|--config FILE]
   phpeek-pm version | --version | -V
   phpeek-pm --help | -h
@@ -20,8 +22,14 @@ Commands:
 Options:
   -c, --config FILE        configuration file (default: $PHPEEK_PM_CONFIG, ./phpeek-pm.yaml,
                            /etc/phpeek-pm/phpeek-pm.yaml)
-      --dry-run            print the resolved start plan and exit
-      --php-fpm-profile P  PHP-FPM auto-tuning profile (needs feature \"autotune\")
+      --dry-run            print the resolved start plan (and the auto-tuning and framework
+                           detection results) and exit
+      --php-fpm-profile P  PHP-FPM auto-tuning profile: dev, light, medium, heavy, bursty
+                           (default: $PHP_FPM_AUTOTUNE_PROFILE; needs feature \"autotune\")
+      --autotune-memory-threshold SHARE
+                           share of the memory limit PHP-FPM may plan with, 0 to 1.0
+                           (default: $PHP_FPM_AUTOTUNE_MEMORY_THRESHOLD,
+                           global.autotune_memory_threshold, the profile's)
 
 Exit codes: 0 clean shutdown, 1 start-up failure or a critical process failed,
 2 usage or configuration error.
@@ -33,6 +41,7 @@ pub enum Command {
         config: Option<OsString>,
         dry_run: bool,
         php_fpm_profile: Option<String>,
+        memory_threshold: Option<String>,
     },
     CheckConfig {
         config: Option<OsString>,
@@ -49,6 +58,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
     let mut config = None;
     let mut dry_run = false;
     let mut profile = None;
+    let mut threshold = None;
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Short('c') | Long("config") => {
@@ -60,6 +70,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                 profile = Some(
                     v.into_string()
                         .map_err(|_| "profile must be UTF-8".to_owned())?,
+                );
+            }
+            Long("autotune-memory-threshold") => {
+                let v = p.value().map_err(|e| e.to_string())?;
+                threshold = Some(
+                    v.into_string()
+                        .map_err(|_| "memory threshold must be UTF-8".to_owned())?,
                 );
             }
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -83,9 +100,10 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             config,
             dry_run,
             php_fpm_profile: profile,
+            memory_threshold: threshold,
         },
         Some("check-config") => {
-            if dry_run || profile.is_some() {
+            if dry_run || profile.is_some() || threshold.is_some() {
                 return Err("check-config takes only -c/--config".to_owned());
             }
             Command::CheckConfig { config }
@@ -110,7 +128,8 @@ mod tests {
             Command::Serve {
                 config: None,
                 dry_run: false,
-                php_fpm_profile: None
+                php_fpm_profile: None,
+                memory_threshold: None
             }
         );
         assert_eq!(
@@ -118,7 +137,8 @@ mod tests {
             Command::Serve {
                 config: Some("x.yaml".into()),
                 dry_run: true,
-                php_fpm_profile: None
+                php_fpm_profile: None,
+                memory_threshold: None
             }
         );
         assert_eq!(
@@ -126,7 +146,17 @@ mod tests {
             Command::Serve {
                 config: None,
                 dry_run: false,
-                php_fpm_profile: Some("medium".into())
+                php_fpm_profile: Some("medium".into()),
+                memory_threshold: None
+            }
+        );
+        assert_eq!(
+            p(&["--autotune-memory-threshold", "0.6", "--dry-run"]).unwrap(),
+            Command::Serve {
+                config: None,
+                dry_run: true,
+                php_fpm_profile: None,
+                memory_threshold: Some("0.6".into())
             }
         );
         assert_eq!(

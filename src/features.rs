@@ -58,7 +58,14 @@ impl Feature {
     /// Whether this version of phpeek-pm implements the feature at all. Features are declared
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
-        false
+        match self {
+            Feature::Health | Feature::Hooks | Feature::Autotune | Feature::Detect => true,
+            Feature::Api
+            | Feature::Metrics
+            | Feature::Scheduler
+            | Feature::Heartbeat
+            | Feature::LogProcessing => false,
+        }
     }
 
     /// Whether this binary was built with the feature.

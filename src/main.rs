@@ -5,11 +5,20 @@
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+#[cfg(feature = "autotune")]
+mod autotune;
 mod cli;
 mod config;
+#[cfg(feature = "detect")]
+mod detect;
 mod features;
+#[cfg(feature = "health")]
+mod health;
+#[cfg(feature = "hooks")]
+mod hooks;
 mod output;
 mod reactor;
+mod startup;
 mod status;
 mod supervisor;
 mod sys;
@@ -69,31 +78,60 @@ fn run() -> u8 {
             config,
             dry_run,
             php_fpm_profile,
+            memory_threshold,
         } => {
-            if php_fpm_profile.is_some() && !features::Feature::Autotune.available() {
-                eprintln!(
-                    "phpeek-pm: {}",
-                    features::Feature::Autotune.unavailable("--php-fpm-profile")
-                );
-                return exit::USAGE;
+            for (given, flag) in [
+                (php_fpm_profile.is_some(), "--php-fpm-profile"),
+                (memory_threshold.is_some(), "--autotune-memory-threshold"),
+            ] {
+                if given && !features::Feature::Autotune.available() {
+                    eprintln!(
+                        "phpeek-pm: {}",
+                        features::Feature::Autotune.unavailable(flag)
+                    );
+                    return exit::USAGE;
+                }
             }
-            let c = match load_config(config) {
+            let mut c = match load_config(config) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("phpeek-pm: {e}");
                     return exit::USAGE;
                 }
             };
+            // Start-up work of optional features (framework set-up, PHP-FPM auto-tuning):
+            // before any process or hook exists, and described by --dry-run.
+            let env = env_strings();
+            let request = startup::Request {
+                config: &c,
+                php_fpm_profile: php_fpm_profile.as_deref(),
+                memory_threshold: memory_threshold.as_deref(),
+                env: &env,
+                dry_run,
+            };
+            let prepared = match startup::prepare(&request) {
+                Ok(p) => p,
+                Err(stopped) => {
+                    if dry_run {
+                        say(&supervisor::describe_plan(&c));
+                        say(&stopped.partial.text);
+                    }
+                    eprintln!("phpeek-pm: {}", stopped.failure.msg);
+                    return stopped.failure.code;
+                }
+            };
             if dry_run {
                 say(&supervisor::describe_plan(&c));
+                say(&prepared.text);
                 return exit::OK;
             }
+            c.child_env = prepared.env;
             // PID 1 rule: every asynchronous signal is blocked before anything is started, and
             // read from a signalfd in the loop. Children get an empty mask back before exec.
             // (Nothing before this point runs children or threads, and a signal meanwhile
             // simply acts by default, as for any command-line tool.)
             match sys::signals::block_all() {
-                Ok(blocked) => serve(&c, blocked),
+                Ok(blocked) => serve(&c, blocked, &prepared.notes),
                 Err(e) => {
                     eprintln!("phpeek-pm: cannot block signals: {e}");
                     exit::STARTUP
@@ -101,6 +139,13 @@ fn run() -> u8 {
             }
         }
     }
+}
+
+/// The manager's environment as text (a variable that is not UTF-8 is nobody's setting).
+fn env_strings() -> Vec<(String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
 }
 
 /// Prints command output; a closed stdout (`| head`) is not an error worth a panic.
@@ -176,7 +221,11 @@ fn load_config(flag: Option<OsString>) -> Result<config::model::Config, String> 
     .map_err(|e| e.to_string())
 }
 
-fn serve(c: &config::model::Config, blocked: sys::signals::BlockedSet) -> u8 {
+fn serve(
+    c: &config::model::Config,
+    blocked: sys::signals::BlockedSet,
+    startup_notes: &[supervisor::Note],
+) -> u8 {
     let pid1 = sys::pid() == 1;
     sys::cloexec_inherited_fds();
     let subreaper = if pid1 {
@@ -219,6 +268,9 @@ fn serve(c: &config::model::Config, blocked: sys::signals::BlockedSet) -> u8 {
             ),
         ],
     );
+    for n in startup_notes {
+        out.event(n.level, None, n.event, &n.msg, &n.fields);
+    }
     if let Err(e) = subreaper {
         out.event(
             Level::Warn,

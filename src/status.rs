@@ -71,7 +71,8 @@ pub struct HealthView {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct HookView {
     pub name: String,
-    /// `pre-start`, `post-start`, `pre-stop`, `post-stop`.
+    /// `pre_start`, `post_start`, `pre_stop`, `post_stop` (the `type` label of the original
+    /// tool's hook metrics).
     pub phase: &'static str,
     /// The process of a per-process hook; `None` for a global hook.
     pub process: Option<String>,

@@ -78,6 +78,29 @@ fn cases() -> Vec<Case> {
             &["schedule", "requires", "\"scheduler\""],
         ));
     }
+    if !cfg!(feature = "autotune") {
+        v.push(case(
+            "feature-key-autotune-threshold",
+            "global:\n  autotune_memory_threshold: 0.6\nprocesses:\n  web:\n    command: [sh]\n",
+            Some(2),
+            &["autotune_memory_threshold", "requires", "\"autotune\""],
+        ));
+    } else {
+        v.push(case(
+            "autotune-threshold-range",
+            "global:\n  log_level: info\n  autotune_memory_threshold: 1.5\nprocesses:\n  web:\n    command: [sh]\n",
+            Some(3),
+            &["autotune_memory_threshold", "1.0", "1.5"],
+        ));
+    }
+    if !cfg!(feature = "detect") {
+        v.push(case(
+            "feature-key-framework-setup",
+            "global:\n  framework_setup: true\nprocesses:\n  web:\n    command: [sh]\n",
+            Some(2),
+            &["framework_setup", "requires", "\"detect\""],
+        ));
+    }
     if !cfg!(feature = "hooks") {
         v.push(case(
             "feature-key-hooks",
@@ -603,6 +626,7 @@ fn bad_command_lines_are_usage_errors() {
         vec!["check-config", "--dry-run"],
         vec!["-c"],
         vec!["serve", "extra"],
+        vec!["check-config", "--autotune-memory-threshold", "0.5"],
     ] {
         let out = run_cmd(&args, &[], None, secs(10.0));
         c.eq(
@@ -618,4 +642,23 @@ fn bad_command_lines_are_usage_errors() {
         });
     }
     c.finish("");
+}
+
+/// The auto-tuning flags need the feature; a build without it refuses them by name.
+#[cfg(not(feature = "autotune"))]
+#[test]
+fn autotune_flags_need_the_feature() {
+    for args in [
+        vec!["--php-fpm-profile", "medium", "--dry-run"],
+        vec!["--autotune-memory-threshold", "0.5", "--dry-run"],
+    ] {
+        let out = run_cmd(&args, &[], None, secs(10.0));
+        assert_eq!(out.code, Some(2), "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("requires a build with feature \"autotune\""),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
 }

@@ -218,7 +218,7 @@ fn typed(raw: &str, key: &Key) -> Value {
                     .collect(),
             ),
         },
-        Kind::StrMap | Kind::Section(_) | Kind::Processes | Kind::Any => {
+        Kind::StrMap | Kind::Section(_) | Kind::SectionList(_) | Kind::Processes | Kind::Any => {
             json().unwrap_or_else(|| Value::String(s.to_owned()))
         }
     }

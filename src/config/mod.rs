@@ -12,6 +12,60 @@ pub mod raw;
 pub mod schema;
 pub mod users;
 
+// Feature sections: the real parsers when the feature is built, else stubs that never see a
+// value (the key walk has already refused the keys of a missing feature).
+#[cfg(any(feature = "health", feature = "hooks"))]
+mod fields;
+#[cfg(feature = "health")]
+mod health;
+#[cfg(not(feature = "health"))]
+mod health {
+    //! Stub: this build has no feature `health`.
+    use super::model::{HealthSpec, ReadinessSpec};
+    use super::{ConfigError, Ctx, env, raw::RawGlobal};
+    pub(super) fn parse(
+        _: &Ctx<'_>,
+        _: &[env::Applied],
+        _: Vec<String>,
+        _: Option<&yaml_serde::Value>,
+    ) -> Result<Option<HealthSpec>, ConfigError> {
+        Ok(None)
+    }
+    pub(super) fn readiness(
+        _: &Ctx<'_>,
+        _: &[env::Applied],
+        _: &RawGlobal,
+        _: &[(&str, bool)],
+    ) -> Result<Option<ReadinessSpec>, ConfigError> {
+        Ok(None)
+    }
+}
+#[cfg(feature = "hooks")]
+mod hooks;
+#[cfg(not(feature = "hooks"))]
+mod hooks {
+    //! Stub: this build has no feature `hooks`.
+    use super::model::{HookSet, ProcessHooks};
+    use super::{ConfigError, Ctx, env, raw::RawProcess};
+    use crate::sys::spawn::Credentials;
+    pub(super) fn global(
+        _: &Ctx<'_>,
+        _: &[env::Applied],
+        _: Option<&yaml_serde::Value>,
+    ) -> Result<HookSet, ConfigError> {
+        Ok(HookSet::default())
+    }
+    pub(super) fn process(
+        _: &Ctx<'_>,
+        _: &[env::Applied],
+        _: &str,
+        _: &RawProcess,
+        _: Option<&Credentials>,
+    ) -> Result<ProcessHooks, ConfigError> {
+        Ok(ProcessHooks::default())
+    }
+}
+
 use std::fmt;
 
 use yaml_serde::Value;
@@ -193,6 +247,11 @@ impl<'a> Ctx<'a> {
                 let msg = feature.unavailable(&dotted(&path));
                 self.at(&path, overrides, msg)
             }
+            schema::KeyProblem::NotAList { path } => self.at(
+                &path,
+                overrides,
+                format!("{} must be a list", dotted(&path)),
+            ),
             schema::KeyProblem::NotAMapping { path } => {
                 let what = if path.is_empty() {
                     "the configuration".to_owned()
@@ -281,6 +340,23 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
         Some(n) if n < 0 => None,
         Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
     };
+    let autotune_memory_threshold = match g.autotune_memory_threshold {
+        None => None,
+        Some(v) if (0.0..=defaults::MAX_MEMORY_THRESHOLD).contains(&v) => {
+            // Millionths; 0 = the profile's own share (as in the Go tool).
+            Some((v * 1e6).round() as u64).filter(|ppm| *ppm > 0)
+        }
+        Some(v) => {
+            return Err(ctx.at(
+                &gp("autotune_memory_threshold"),
+                ov,
+                format!(
+                    "autotune_memory_threshold must be from 0 to 1.0 (a share of the memory \
+                     limit, e.g. 0.7; 0 = the profile's own), not {v}"
+                ),
+            ));
+        }
+    };
     let global = Global {
         shutdown_timeout: g
             .shutdown_timeout
@@ -298,7 +374,11 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             Some(d) if d.ms() == 0 => None,
             Some(d) => Some(d.ms()),
         },
+        readiness: None,
+        autotune_memory_threshold,
+        framework_setup: g.framework_setup.unwrap_or(true),
     };
+    let global_hooks = hooks::global(ctx, ov, raw.hooks.as_ref())?;
 
     // Enabled processes, then dependencies by name.
     let all = raw.processes.unwrap_or_default();
@@ -427,6 +507,15 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
         } else {
             None
         };
+        let health = health::parse(ctx, ov, pp(&["health_check"]), p.health_check.as_ref())?;
+        if health.is_some() && kind == ProcessKind::Oneshot {
+            return Err(ctx.at(
+                &pp(&["health_check"]),
+                ov,
+                "a oneshot cannot have a health_check: it is ready when it exits 0".to_owned(),
+            ));
+        }
+        let hooks = hooks::process(ctx, ov, name, p, credentials.as_ref())?;
         specs.push(ProcessSpec {
             name: name.clone(),
             command: command.0.clone(),
@@ -448,6 +537,8 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             stop_timeout: sd
                 .and_then(|s| s.timeout)
                 .map_or(defaults::STOP_TIMEOUT_MS, |d| d.ms()),
+            health,
+            hooks,
         });
     }
     // Indices of dependencies, then the start order.
@@ -494,10 +585,20 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             processes.push(s);
         }
     }
+    let names: Vec<(&str, bool)> = processes
+        .iter()
+        .map(|p| (p.name.as_str(), p.kind == ProcessKind::Longrun))
+        .collect();
+    let readiness = health::readiness(ctx, ov, &g, &names)?;
     Ok(Config {
         path: ctx.inputs.file.map(|(p, _)| p.to_owned()),
-        global,
+        global: Global {
+            readiness,
+            ..global
+        },
         processes,
+        hooks: global_hooks,
+        child_env: Vec::new(),
     })
 }
 
@@ -636,8 +737,13 @@ mod tests {
             &[],
         )
         .unwrap_err();
-        assert!(e.msg.contains("health_check requires"), "{}", e.msg);
-        assert!(e.msg.contains("\"health\""));
+        if crate::features::Feature::Health.available() {
+            // The check itself is validated instead.
+            assert!(e.msg.contains("needs address"), "{}", e.msg);
+        } else {
+            assert!(e.msg.contains("health_check requires"), "{}", e.msg);
+            assert!(e.msg.contains("\"health\""));
+        }
         // Turning a feature off is fine in any build.
         load_with(
             "global:\n  metrics_enabled: false\nprocesses:\n  a: {command: [x]}\n",

@@ -95,6 +95,13 @@ pub struct Global {
     pub max_restart_attempts: Option<u32>,
     /// How long a process waits for its dependencies; `None` = forever.
     pub dependency_timeout: Option<u64>,
+    /// The container readiness file (feature `health`).
+    pub readiness: Option<ReadinessSpec>,
+    /// PHP-FPM auto-tuning's share of the memory limit, in millionths (feature `autotune`);
+    /// `None` = the profile's own.
+    pub autotune_memory_threshold: Option<u64>,
+    /// Create the directories a detected framework needs (feature `detect`).
+    pub framework_setup: bool,
 }
 
 /// One process definition (a program and how to run it), possibly several instances.
@@ -114,6 +121,181 @@ pub struct ProcessSpec {
     pub critical: bool,
     pub stop_signal: i32,
     pub stop_timeout: u64,
+    /// Its health check (feature `health`; always `None` in builds without it).
+    pub health: Option<HealthSpec>,
+    /// Its own lifecycle hooks (feature `hooks`; always empty in builds without it).
+    pub hooks: ProcessHooks,
+}
+
+#[cfg_attr(not(feature = "health"), allow(dead_code))]
+/// How a probe reaches the instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// Connect to `host:port`; success = the connection is accepted.
+    Tcp { host: String, port: u16 },
+    /// `GET http://host:port/path`; success = the status (and body) match.
+    Http {
+        host: String,
+        port: u16,
+        /// Path and query, as sent on the request line.
+        path: String,
+        /// `None` = any 2xx.
+        expected_status: Option<u16>,
+        expected_body: Option<String>,
+    },
+    /// Run argv in its own process group; success = exit 0.
+    Exec { argv: Vec<String> },
+}
+
+#[cfg_attr(not(feature = "health"), allow(dead_code))]
+impl ProbeKind {
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            ProbeKind::Tcp { .. } => "tcp",
+            ProbeKind::Http { .. } => "http",
+            ProbeKind::Exec { .. } => "exec",
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "health"), allow(dead_code))]
+/// What a health check's result is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthMode {
+    /// Failures restart the instance; readiness does not wait for it.
+    Liveness,
+    /// Dependents wait for it; failures only mark the instance not ready.
+    Readiness,
+    Both,
+}
+
+#[cfg_attr(not(feature = "health"), allow(dead_code))]
+impl HealthMode {
+    pub const fn readiness(self) -> bool {
+        matches!(self, HealthMode::Readiness | HealthMode::Both)
+    }
+    pub const fn liveness(self) -> bool {
+        matches!(self, HealthMode::Liveness | HealthMode::Both)
+    }
+}
+
+/// A validated `health_check` (durations in milliseconds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthSpec {
+    pub probe: ProbeKind,
+    pub initial_delay: u64,
+    pub period: u64,
+    pub timeout: u64,
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+    pub mode: HealthMode,
+}
+
+/// One hook: a command run to its end, with a deadline and retries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookSpec {
+    pub name: String,
+    pub command: Vec<String>,
+    /// Milliseconds per attempt.
+    pub timeout: u64,
+    /// Extra attempts after a failure.
+    pub retry: u32,
+    pub retry_delay: u64,
+    pub continue_on_error: bool,
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+    pub credentials: Option<Credentials>,
+}
+
+#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
+/// When a hook runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookPhase {
+    PreStart,
+    PostStart,
+    PreStop,
+    PostStop,
+}
+
+#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
+impl HookPhase {
+    /// The metric label (`type`) and log name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HookPhase::PreStart => "pre_start",
+            HookPhase::PostStart => "post_start",
+            HookPhase::PreStop => "pre_stop",
+            HookPhase::PostStop => "post_stop",
+        }
+    }
+}
+
+/// Hook lists by phase (global, or one process's).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HookSet {
+    pub pre_start: Vec<HookSpec>,
+    pub post_start: Vec<HookSpec>,
+    pub pre_stop: Vec<HookSpec>,
+    pub post_stop: Vec<HookSpec>,
+}
+
+#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
+impl HookSet {
+    pub fn get(&self, phase: HookPhase) -> &[HookSpec] {
+        match phase {
+            HookPhase::PreStart => &self.pre_start,
+            HookPhase::PostStart => &self.post_start,
+            HookPhase::PreStop => &self.pre_stop,
+            HookPhase::PostStop => &self.post_stop,
+        }
+    }
+    pub fn get_mut(&mut self, phase: HookPhase) -> &mut Vec<HookSpec> {
+        match phase {
+            HookPhase::PreStart => &mut self.pre_start,
+            HookPhase::PostStart => &mut self.post_start,
+            HookPhase::PreStop => &mut self.pre_stop,
+            HookPhase::PostStop => &mut self.post_stop,
+        }
+    }
+}
+
+/// A process's hooks, and how its pre-stop hook combines with the stop signal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessHooks {
+    pub set: HookSet,
+    /// After the pre-stop hooks, wait up to `shutdown.timeout` for the process to exit on its
+    /// own before sending the stop signal (`shutdown.wait_for_exit`, default true).
+    pub wait_for_exit: bool,
+}
+
+impl Default for ProcessHooks {
+    fn default() -> Self {
+        ProcessHooks {
+            set: HookSet::default(),
+            wait_for_exit: true,
+        }
+    }
+}
+
+#[cfg_attr(not(feature = "health"), allow(dead_code))]
+/// When the readiness file says "ready".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadinessMode {
+    /// Every tracked longrun instance is ready (passed its readiness check, if any).
+    AllHealthy,
+    /// Every tracked longrun instance runs.
+    AllRunning,
+}
+
+/// `global.readiness` / `global.readiness_file` (feature `health`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadinessSpec {
+    pub path: String,
+    pub mode: ReadinessMode,
+    /// File content; `None` = `ready\ntimestamp=<unix>\n`.
+    pub content: Option<String>,
+    /// Indices of the processes it tracks; empty = every longrun.
+    pub processes: Vec<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,8 +305,14 @@ pub struct Config {
     pub global: Global,
     /// Enabled processes, in start order (dependencies before dependents).
     pub processes: Vec<ProcessSpec>,
+    /// Global lifecycle hooks (feature `hooks`; empty in builds without it).
+    pub hooks: HookSet,
+    /// Variables every child gets on top of the manager's own environment (and below its
+    /// process `env`): what start-up computed, e.g. auto-tuning's `PHP_FPM_*`.
+    pub child_env: Vec<(String, String)>,
 }
 
+#[cfg_attr(not(all(feature = "health", feature = "hooks")), allow(dead_code))]
 pub mod defaults {
     pub const SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
     pub const STOP_TIMEOUT_MS: u64 = 30_000;
@@ -134,4 +322,16 @@ pub mod defaults {
     pub const DEPENDENCY_TIMEOUT_MS: u64 = 300_000;
     /// Most instances one process may have.
     pub const MAX_SCALE: i64 = 1000;
+    // Health checks: the original tool's defaults.
+    pub const HEALTH_INITIAL_DELAY_MS: u64 = 5_000;
+    pub const HEALTH_PERIOD_MS: u64 = 10_000;
+    pub const HEALTH_TIMEOUT_MS: u64 = 3_000;
+    pub const HEALTH_FAILURE_THRESHOLD: u32 = 3;
+    pub const HEALTH_SUCCESS_THRESHOLD: u32 = 1;
+    pub const READINESS_PATH: &str = "/tmp/phpeek-ready";
+    // Hooks.
+    pub const HOOK_TIMEOUT_MS: u64 = 30_000;
+    /// Largest `autotune_memory_threshold`: a pool planned for more than the memory limit can
+    /// never pass auto-tuning's safety check.
+    pub const MAX_MEMORY_THRESHOLD: f64 = 1.0;
 }

@@ -60,6 +60,11 @@ pub struct RawGlobal {
     pub api_auth: Option<String>,
     // Feature `autotune`.
     pub autotune_memory_threshold: Option<f64>,
+    // Feature `health`: the container readiness file.
+    pub readiness_file: Option<String>,
+    pub readiness: Option<Value>,
+    // Feature `detect`.
+    pub framework_setup: Option<bool>,
 }
 
 // Keys of features that are not built yet are held as written: typed and read when they land.
@@ -105,6 +110,8 @@ pub struct RawShutdown {
     pub timeout: Option<Duration>,
     /// Feature `hooks`.
     pub pre_stop_hook: Option<Value>,
+    /// Feature `hooks`: after the pre-stop hook, wait for the process to exit on its own.
+    pub wait_for_exit: Option<bool>,
 }
 
 /// A command as an argv list, or as one string split on whitespace (no shell is involved).

@@ -10,11 +10,13 @@
 //! This file holds the bookkeeping (sans-IO: times are passed in); the syscalls are made by the
 //! reactor (`mod.rs`), which owns the pipes and the poll.
 
-// The minimal build has no feature that runs such children: `AuxOwner` has no variant there,
-// so nothing is ever spawned and this code is never called. TODO(merge): once health, hooks and
-// scheduler use it, narrow this to
-// `cfg_attr(not(any(feature = "health", feature = "hooks", feature = "scheduler")), ...)`.
-#![allow(dead_code, unreachable_code, unused_variables)]
+// Builds with no feature that runs such children (the minimal build): `AuxOwner` has no
+// variant there, so nothing is ever spawned and this code is never called. (The scheduler adds
+// its feature to the list when it uses aux children.)
+#![cfg_attr(
+    not(any(feature = "health", feature = "hooks")),
+    allow(dead_code, unreachable_code, unused_variables)
+)]
 
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
@@ -53,7 +55,17 @@ pub struct AuxSpec {
 /// Who started an aux child and gets its [`AuxDone`]. Each feature adds its variant (gated on
 /// the variant line) and its arm in `Reactor::aux_finished`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuxOwner {}
+pub enum AuxOwner {
+    /// An exec health probe of an instance.
+    #[cfg(feature = "health")]
+    Probe {
+        inst: crate::supervisor::InstId,
+        probe: crate::health::ProbeId,
+    },
+    /// One attempt of a lifecycle hook.
+    #[cfg(feature = "hooks")]
+    Hook(crate::hooks::RunId),
+}
 
 /// How an aux child ended.
 #[derive(Clone, Debug)]
@@ -64,6 +76,7 @@ pub struct AuxDone {
     pub spawn_error: Option<String>,
     /// It was still running at its deadline (and got `stop_signal`).
     pub timed_out: bool,
+    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub duration_ms: u64,
     /// Its last output lines (stdout and stderr), oldest first.
     pub tail: Vec<String>,
@@ -366,6 +379,11 @@ impl super::Reactor<'_> {
 
     /// Routes a finished aux child to the component that started it (one arm per feature).
     fn aux_finished(&mut self, done: AuxDone) {
-        match done.owner {}
+        match done.owner {
+            #[cfg(feature = "health")]
+            AuxOwner::Probe { inst, probe } => self.probe_finished(inst, probe, done),
+            #[cfg(feature = "hooks")]
+            AuxOwner::Hook(run) => self.hook_finished(run, done),
+        }
     }
 }

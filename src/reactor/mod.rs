@@ -5,6 +5,20 @@
 //! output. With nothing due the wait has no timeout: an idle manager does not wake up.
 
 mod children;
+// Feature glue: the real module when the feature is built, else a stub with the same methods
+// (no-ops, or straight on to the core), so the loop below has no feature conditions.
+#[cfg(feature = "health")]
+mod health;
+#[cfg(not(feature = "health"))]
+#[path = "health_off.rs"]
+mod health;
+#[cfg(feature = "hooks")]
+mod hooks;
+#[cfg(not(feature = "hooks"))]
+#[path = "hooks_off.rs"]
+mod hooks;
+#[cfg(feature = "health")]
+mod net;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -46,6 +60,16 @@ const READ_CHUNK: usize = 64 * 1024;
 const GROUP_CHECK_MS: u64 = 100;
 /// How long the final sweep waits for killed processes to be reaped.
 const FINAL_REAP_MS: u64 = 3_000;
+
+/// The manager's environment with the configuration's `child_env` on top.
+fn base_env(config: &Config) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    for (k, v) in &config.child_env {
+        env.retain(|(ek, _)| ek != k.as_str());
+        env.push((k.into(), v.into()));
+    }
+    env
+}
 
 fn token(slot: usize, kind: usize) -> Token {
     Token((slot << 3) | kind)
@@ -118,6 +142,10 @@ pub struct Reactor<'a> {
     rr: usize,
     exit: Option<u8>,
     pidfd_missing_noted: bool,
+    #[cfg_attr(not(feature = "health"), allow(dead_code))]
+    health: health::Glue,
+    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
+    hooks: hooks::Glue,
     /// What children read as stdin, opened once (no file is opened per spawn).
     stdin: spawn::ChildStdin,
     /// Watch children through pidfds (false: `PHPEEK_PM_NO_PIDFD`, or a kernel without them).
@@ -166,12 +194,14 @@ impl<'a> Reactor<'a> {
             aux_done: Vec::new(),
             sup: Supervisor::new(config, sys::seed()),
             config,
-            base_env: std::env::vars_os().collect(),
+            base_env: base_env(config),
             pid1,
             buf: vec![0u8; READ_CHUNK],
             rr: 0,
             exit: None,
             pidfd_missing_noted: false,
+            health: health::Glue::new(config),
+            hooks: hooks::Glue::new(config),
             stdin,
             use_pidfd,
         };
@@ -193,7 +223,7 @@ impl<'a> Reactor<'a> {
     /// Runs until every process is down; returns the exit code.
     pub fn run(mut self) -> u8 {
         let mut events = Events::with_capacity(256);
-        self.sup.start(sys::monotonic_ms());
+        self.begin(sys::monotonic_ms());
         self.run_actions();
         self.flush();
         loop {
@@ -208,10 +238,15 @@ impl<'a> Reactor<'a> {
             let timeout = if more_to_read {
                 Some(std::time::Duration::ZERO)
             } else {
-                let next = [self.sup.next_deadline(), self.aux.next_deadline()]
-                    .into_iter()
-                    .flatten()
-                    .min();
+                let next = [
+                    self.sup.next_deadline(),
+                    self.aux.next_deadline(),
+                    self.health_deadline(),
+                    self.hooks_deadline(),
+                ]
+                .into_iter()
+                .flatten()
+                .min();
                 let mut wait = next.map(|d| d.saturating_sub(now));
                 if self.sup.watched_groups().next().is_some() {
                     wait = Some(wait.map_or(GROUP_CHECK_MS, |w| w.min(GROUP_CHECK_MS)));
@@ -240,6 +275,8 @@ impl<'a> Reactor<'a> {
                         }
                     }
                     (KIND_PIDFD | KIND_AUX_PIDFD, _) => reap = true,
+                    #[cfg(feature = "health")]
+                    (health::KIND_NET, slot) => self.net_ready(slot),
                     _ => {}
                 }
             }
@@ -250,6 +287,9 @@ impl<'a> Reactor<'a> {
             self.check_draining();
             self.aux_deadlines();
             self.sup.handle_timeout(sys::monotonic_ms());
+            self.run_actions();
+            self.health_turn();
+            self.hooks_turn();
             self.run_actions();
             self.deliver_aux();
             self.flush();
@@ -264,7 +304,7 @@ impl<'a> Reactor<'a> {
             match sig {
                 signals::SIGCHLD => reap = true,
                 signals::SIGTERM | signals::SIGINT | signals::SIGQUIT => {
-                    self.sup.handle(Event::ShutdownSignal { signal: sig }, now);
+                    self.shutdown_signal(sig, now);
                 }
                 signals::SIGHUP | signals::SIGUSR1 | signals::SIGUSR2 | signals::SIGWINCH => {
                     self.sup.handle(Event::Forward { signal: sig }, now);
@@ -304,6 +344,8 @@ impl<'a> Reactor<'a> {
                 },
                 sys::monotonic_ms(),
             );
+            self.health_stopped(inst);
+            self.hooks_exited(inst);
         }
     }
 
@@ -323,7 +365,8 @@ impl<'a> Reactor<'a> {
     fn run_actions(&mut self) {
         while let Some(a) = self.sup.poll_action() {
             match a {
-                Action::Spawn(inst) => self.spawn(inst),
+                Action::Spawn(inst) => self.spawn_requested(inst),
+                Action::PreStop(inst) => self.run_pre_stop(inst),
                 Action::SignalGroup { pgid, signal } => {
                     if let Err(e) = sys::signal_group(pgid, signal) {
                         if e.raw_os_error() != Some(3) {
@@ -344,11 +387,9 @@ impl<'a> Reactor<'a> {
                         .map(|i| (self.sup.instance(i).id.as_str(), self.sup.process_name(i)));
                     self.out.event(n.level, who, n.event, &n.msg, &n.fields);
                 }
-                Action::Exit(code) => {
-                    self.exit = Some(code);
-                    // Aux children without a deadline would hold the exit forever.
-                    self.stop_open_ended_aux();
-                }
+                // Aux children without a deadline would hold the exit forever: the exit stops
+                // them (after the post-stop hooks, when there are some).
+                Action::Exit(code) => self.exit_requested(code),
             }
         }
     }
@@ -427,6 +468,20 @@ impl<'a> Reactor<'a> {
             },
             now,
         );
+        self.health_started(inst);
+        self.hooks_started(inst);
+    }
+
+    /// The status snapshot: the supervisor's part, then each feature's.
+    // Read by the api and metrics features.
+    #[allow(dead_code)]
+    pub fn snapshot(&self) -> crate::status::Snapshot {
+        let (secs, ms) = sys::realtime();
+        let wall = secs as f64 + f64::from(ms) / 1000.0;
+        let mut snap = self.sup.snapshot(sys::monotonic_ms(), wall);
+        self.health_snapshot(&mut snap);
+        self.hooks_snapshot(&mut snap);
+        snap
     }
 
     /// Registers a child's stdout and stderr pipes with the poll.

@@ -7,7 +7,7 @@
 // Used by the health, api and scheduler features (being built): unused until they land.
 #![allow(dead_code)]
 
-use super::{Field, InstId, Instance, Millis, Phase, State, Supervisor};
+use super::{Field, InstId, Instance, Millis, Phase, State, StopStep, Supervisor};
 use crate::config::model::Level;
 use crate::sys::signals;
 
@@ -184,12 +184,38 @@ impl Supervisor {
         &self.procs[p].instances
     }
 
-    /// The one graceful stop: stop signal to the group, then SIGKILL at the deadline.
+    /// The one graceful stop. Without a pre-stop step: stop signal to the group, SIGKILL at
+    /// the deadline. With one (`pre_stop_hook`): run it first (`Action::PreStop`); then, by
+    /// default, wait for the process to exit on its own until `shutdown.timeout` has passed
+    /// since the stop began, and only then send the stop signal, with SIGKILL one
+    /// `shutdown.timeout` later (`wait_for_exit: false`: the signal as soon as the step ends).
     pub(super) fn begin_stop(&mut self, id: InstId, now: Millis) {
+        let p = self.insts[id].process;
+        let timeout = self.procs[p].stop_timeout;
+        let inst = &mut self.insts[id];
+        inst.state = State::Stopping;
+        inst.deadline = Some(now + timeout);
+        if self.procs[p].pre_stop && inst.pgid.is_some() {
+            inst.stop_step = StopStep::Hook;
+            self.actions.push_back(super::Action::PreStop(id));
+            self.note(
+                Some(id),
+                Level::Info,
+                "stopping",
+                "running its pre-stop hook before the stop signal".to_owned(),
+                vec![],
+            );
+            return;
+        }
+        self.send_stop_signal(id, now);
+    }
+
+    /// The stop signal to the instance's group; SIGKILL when its deadline passes.
+    pub(super) fn send_stop_signal(&mut self, id: InstId, now: Millis) {
         let p = self.insts[id].process;
         let (signal, timeout) = (self.procs[p].stop_signal, self.procs[p].stop_timeout);
         let inst = &mut self.insts[id];
-        inst.state = State::Stopping;
+        inst.stop_step = StopStep::Signal;
         inst.deadline = Some(now + timeout);
         if let Some(g) = inst.pgid {
             self.actions
@@ -202,6 +228,29 @@ impl Supervisor {
             format!("sending {} to its process group", signals::name(signal)),
             vec![("signal", Field::Str(signals::name(signal)))],
         );
+    }
+
+    /// Whether shutdown has begun.
+    pub fn shutting_down(&self) -> bool {
+        !matches!(self.phase, Phase::Running)
+    }
+
+    /// Whether shutdown waits for [`Supervisor::release_shutdown`].
+    pub fn shutdown_held(&self) -> bool {
+        self.held && self.shutting_down()
+    }
+
+    /// Lets a held shutdown go on: processes get their stop signals now.
+    pub fn release_shutdown(&mut self, now: Millis) {
+        if self.held {
+            self.held = false;
+            self.settle(now);
+        }
+    }
+
+    /// How many instance slots exist (retired ones included).
+    pub fn instance_count(&self) -> usize {
+        self.insts.len()
     }
 
     /// Applies `then` to an instance that has just stopped (state `Stopped`).

@@ -19,9 +19,16 @@
 //!                                              └──timeout: SIGKILL to the group──┘
 //! ```
 //!
-//! Readiness is its own state so that health probes can later hold an instance in `running`
-//! until a check passes; for now a longrun is ready as soon as it runs, and a oneshot is ready
-//! (for its dependents) once it exited 0.
+//! Readiness is its own state: a longrun with a readiness check (feature `health`) stays
+//! `running` until the check passes (`Event::Ready`) and goes back to `running` when it fails
+//! (`Event::NotReady`); without one it is ready as soon as it runs. A oneshot is ready (for its
+//! dependents) once it exited 0.
+//!
+//! A graceful stop with a pre-stop step (feature `hooks`) first asks for it (`Action::PreStop`),
+//! then waits for the process to exit on its own until the stop's deadline, and only then sends
+//! the stop signal (see `control.rs`). Nothing starts before [`Supervisor::start`] (global
+//! pre-start hooks run first), and with global pre-stop hooks shutdown is held until
+//! [`Supervisor::release_shutdown`].
 
 mod control;
 pub mod dag;
@@ -125,6 +132,19 @@ pub struct Instance {
     pub held: bool,
     /// Removed by a scale-down: no longer an instance of its process.
     pub retired: bool,
+    /// Where a graceful stop is (meaningful in `Stopping`).
+    stop_step: StopStep,
+}
+
+/// The steps of one graceful stop ([`Supervisor::begin_stop`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StopStep {
+    /// Its pre-stop hooks run.
+    Hook,
+    /// They ended; waiting for the process to exit on its own.
+    WaitExit,
+    /// The stop signal went to its group; SIGKILL at the deadline.
+    Signal,
 }
 
 impl Instance {
@@ -146,6 +166,7 @@ impl Instance {
             then: None,
             held: false,
             retired: false,
+            stop_step: StopStep::Signal,
         }
     }
 }
@@ -168,6 +189,14 @@ pub enum Event {
     ShutdownSignal { signal: i32 },
     /// A signal to pass on to every running process group (SIGHUP, SIGUSR1, ...).
     Forward { signal: i32 },
+    /// The pre-stop step asked for with `Action::PreStop` has finished.
+    PreStopDone { inst: InstId },
+    /// The instance passed its readiness check: dependents may start.
+    #[cfg(feature = "health")]
+    Ready { inst: InstId },
+    /// It failed its readiness check after passing it: not ready (nothing is stopped).
+    #[cfg(feature = "health")]
+    NotReady { inst: InstId },
 }
 
 /// A value in a log record.
@@ -197,6 +226,8 @@ pub enum Action {
         signal: i32,
     },
     Log(Note),
+    /// Run the instance's pre-stop step (its `pre_stop_hook`s), then answer `PreStopDone`.
+    PreStop(InstId),
     /// Everything is down: exit with this code.
     Exit(u8),
 }
@@ -233,6 +264,13 @@ struct Proc {
     stop_timeout: Millis,
     /// Instances wanted (the configured `scale`, then whatever a scale request asked for).
     desired_scale: u32,
+    /// A running longrun is ready only when a readiness check says so (`Event::Ready`).
+    gated: bool,
+    /// A graceful stop first runs the instance's pre-stop step (`Action::PreStop`).
+    pre_stop: bool,
+    /// After the pre-stop step, wait up to `stop_timeout` for the process to exit on its own
+    /// before the stop signal.
+    wait_for_exit: bool,
 }
 
 /// Restart and shutdown settings of the whole manager (milliseconds).
@@ -253,6 +291,12 @@ pub struct Supervisor {
     phase: Phase,
     actions: VecDeque<Action>,
     rng: u64,
+    /// Shutdown waits for [`Supervisor::release_shutdown`] before signalling anything (the
+    /// global pre-stop hooks run first).
+    hold_shutdown: bool,
+    held: bool,
+    /// `start` was called.
+    started: bool,
 }
 
 impl Supervisor {
@@ -272,6 +316,10 @@ impl Supervisor {
                 stop_signal: p.stop_signal,
                 stop_timeout: p.stop_timeout,
                 desired_scale: p.scale,
+                gated: p.kind == ProcessKind::Longrun
+                    && p.health.as_ref().is_some_and(|h| h.mode.readiness()),
+                pre_stop: !p.hooks.set.pre_stop.is_empty(),
+                wait_for_exit: p.hooks.wait_for_exit,
             })
             .collect();
         for i in 0..procs.len() {
@@ -301,11 +349,15 @@ impl Supervisor {
             phase: Phase::Running,
             actions: VecDeque::new(),
             rng: seed | 1,
+            hold_shutdown: !config.hooks.pre_stop.is_empty(),
+            held: false,
+            started: false,
         }
     }
 
     /// Starts every instance whose dependencies allow it.
     pub fn start(&mut self, now: Millis) {
+        self.started = true;
         if let Some(t) = self.limits.dependency_timeout {
             for inst in &mut self.insts {
                 inst.deadline = Some(now + t);
@@ -378,6 +430,11 @@ impl Supervisor {
                 group_alive,
             } => self.step(inst, Input::Exited(status, group_alive), now),
             Event::GroupEmpty { inst } => self.step(inst, Input::GroupEmpty, now),
+            Event::PreStopDone { inst } => self.step(inst, Input::PreStopDone, now),
+            #[cfg(feature = "health")]
+            Event::Ready { inst } => self.step(inst, Input::Ready(true), now),
+            #[cfg(feature = "health")]
+            Event::NotReady { inst } => self.step(inst, Input::Ready(false), now),
         }
         self.settle(now);
     }
@@ -428,13 +485,18 @@ impl Supervisor {
         let state = self.insts[id].state;
         match (state, input) {
             (State::Waiting, Input::Deadline) => {
-                self.note(
-                    Some(id),
-                    Level::Error,
-                    "dependency_timeout",
-                    "gave up waiting for dependencies".to_owned(),
-                    vec![],
+                let p = self.insts[id].process;
+                let waiting_for: Vec<&str> = self.procs[p]
+                    .deps
+                    .iter()
+                    .filter(|&&d| self.readiness(d) != Readiness::Ready)
+                    .map(|&d| self.procs[d].name.as_str())
+                    .collect();
+                let msg = format!(
+                    "gave up waiting for dependencies (dependency_timeout): not ready: {}",
+                    waiting_for.join(", ")
                 );
+                self.note(Some(id), Level::Error, "dependency_timeout", msg, vec![]);
                 self.fail(id, now);
             }
             (State::Starting, Input::Spawned(pid)) => {
@@ -456,8 +518,10 @@ impl Supervisor {
                     self.begin_stop(id, now);
                     return;
                 }
-                // Readiness: no probes yet, so a running longrun is ready at once.
-                if self.procs[self.insts[id].process].kind == ProcessKind::Longrun {
+                // Readiness: a longrun without a readiness check is ready as soon as it runs;
+                // with one, it stays `Running` until the check passes (`Input::Ready`).
+                let p = &self.procs[self.insts[id].process];
+                if p.kind == ProcessKind::Longrun && !p.gated {
                     self.insts[id].state = State::Ready;
                     self.note(
                         Some(id),
@@ -507,6 +571,51 @@ impl Supervisor {
             }
             (State::Draining, Input::GroupEmpty) => self.stopped(id, now),
             (_, Input::GroupEmpty) => self.insts[id].lingering = None,
+            #[cfg(feature = "health")]
+            (State::Running, Input::Ready(true)) => {
+                self.insts[id].state = State::Ready;
+                self.note(
+                    Some(id),
+                    Level::Info,
+                    "ready",
+                    "process ready (readiness check passed)".to_owned(),
+                    vec![],
+                );
+            }
+            #[cfg(feature = "health")]
+            (State::Ready, Input::Ready(false)) => {
+                // Dependents already running keep running; new ones wait again.
+                self.insts[id].state = State::Running;
+                self.note(
+                    Some(id),
+                    Level::Warn,
+                    "not_ready",
+                    "process not ready (readiness check failing)".to_owned(),
+                    vec![],
+                );
+            }
+            (State::Stopping, Input::PreStopDone) if self.insts[id].stop_step == StopStep::Hook => {
+                if self.procs[self.insts[id].process].wait_for_exit {
+                    // The deadline set by begin_stop still bounds the wait.
+                    self.insts[id].stop_step = StopStep::WaitExit;
+                } else {
+                    self.send_stop_signal(id, now);
+                }
+            }
+            (State::Stopping, Input::Deadline) if self.insts[id].stop_step != StopStep::Signal => {
+                let why = match self.insts[id].stop_step {
+                    StopStep::Hook => "pre-stop hook still running",
+                    _ => "did not exit after its pre-stop hook",
+                };
+                self.note(
+                    Some(id),
+                    Level::Info,
+                    "pre_stop_timeout",
+                    format!("{why} within shutdown.timeout"),
+                    vec![],
+                );
+                self.send_stop_signal(id, now);
+            }
             (State::Stopping | State::Draining, Input::Deadline) => {
                 let inst = &mut self.insts[id];
                 let (pgid, draining) = (inst.pgid, inst.state == State::Draining);
@@ -735,6 +844,7 @@ impl Supervisor {
                     }
                 };
                 self.note(None, Level::Info, "shutdown", msg, vec![]);
+                self.held = self.hold_shutdown;
                 self.phase = Phase::ShuttingDown {
                     reason,
                     deadline: now + self.limits.shutdown_timeout,
@@ -794,6 +904,8 @@ impl Supervisor {
     /// After every input: start what may start, notice the end of the work, advance shutdown.
     fn settle(&mut self, now: Millis) {
         match self.phase {
+            // Nothing starts before `start` (global pre-start hooks may run first).
+            Phase::Running if !self.started => {}
             Phase::Running => {
                 self.start_ready(now);
                 let mut active = self.insts.iter().filter(|i| !i.retired);
@@ -808,7 +920,7 @@ impl Supervisor {
             Phase::ShuttingDown { .. } | Phase::Done => {}
         }
         if let Phase::ShuttingDown { reason, forced, .. } = self.phase {
-            if !forced {
+            if !forced && !self.held {
                 self.stop_ready(now);
             }
             if !self.insts.iter().any(|i| i.state.live()) {
@@ -968,6 +1080,10 @@ enum Input {
     Exited(ExitStatus, bool),
     GroupEmpty,
     Deadline,
+    PreStopDone,
+    /// A readiness check passed (`true`) or failed after passing (`false`).
+    #[cfg(feature = "health")]
+    Ready(bool),
 }
 
 /// The start plan in words, for `--dry-run`.

@@ -19,6 +19,8 @@ fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
         critical: false,
         stop_signal: signals::SIGTERM,
         stop_timeout: 1_000,
+        health: None,
+        hooks: Default::default(),
     }
 }
 
@@ -34,8 +36,13 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             stable_after: 5_000,
             max_restart_attempts: None,
             dependency_timeout: None,
+            readiness: None,
+            autotune_memory_threshold: None,
+            framework_setup: true,
         },
         processes,
+        hooks: Default::default(),
+        child_env: Vec::new(),
     }
 }
 
@@ -77,7 +84,7 @@ impl World {
                 }
                 Action::Log(n) => self.notes.push(n.clone()),
                 Action::Exit(c) => self.exit = Some(*c),
-                Action::SignalGroup { .. } => self.seen.push(a.clone()),
+                Action::SignalGroup { .. } | Action::PreStop(_) => self.seen.push(a.clone()),
             }
         }
     }
@@ -588,4 +595,141 @@ fn stop_request_during_spawn_stops_after_spawned() {
     w.send(Event::Spawned { inst: 0, pid: 200 });
     assert_eq!(w.state(0), State::Stopping);
     assert_eq!(w.signals(), vec![(200, signals::SIGTERM)]);
+}
+
+fn pre_stops(w: &World) -> usize {
+    w.seen
+        .iter()
+        .filter(|a| matches!(a, Action::PreStop(_)))
+        .count()
+}
+
+#[test]
+fn pre_stop_step_then_wait_for_exit_then_signal() {
+    let mut a = spec("horizon", &[]);
+    a.stop_timeout = 1_000;
+    a.hooks.set.pre_stop.push(crate::config::model::HookSpec {
+        name: "terminate".into(),
+        command: vec!["true".into()],
+        timeout: 500,
+        retry: 0,
+        retry_delay: 0,
+        continue_on_error: false,
+        env: Vec::new(),
+        working_dir: None,
+        credentials: None,
+    });
+    let mut b = a.clone();
+    b.name = "eager".into();
+    b.hooks.wait_for_exit = false;
+    let mut w = World::new(&config(vec![a, b]));
+    w.send(Event::ShutdownSignal {
+        signal: signals::SIGTERM,
+    });
+    // Both run their pre-stop step; nobody is signalled yet.
+    assert_eq!(pre_stops(&w), 2);
+    assert!(w.signals().is_empty());
+    w.at(100);
+    w.send(Event::PreStopDone { inst: 0 });
+    w.send(Event::PreStopDone { inst: 1 });
+    // The eager one gets its signal at once; the other waits for its own exit.
+    assert_eq!(w.signals(), [(101, signals::SIGTERM)]);
+    w.at(999);
+    assert_eq!(w.signals().len(), 1);
+    // horizon-0 did not exit within shutdown.timeout: now the stop signal, SIGKILL later.
+    w.at(1_000);
+    assert_eq!(w.signals()[1], (100, signals::SIGTERM));
+    w.at(2_000);
+    assert_eq!(w.signals()[2], (100, signals::SIGKILL));
+    // Exiting on its own during the wait needs no signal at all.
+    let mut c = spec("c", &[]);
+    c.hooks.set.pre_stop = vec![crate::config::model::HookSpec {
+        name: "t".into(),
+        command: vec!["true".into()],
+        timeout: 500,
+        retry: 0,
+        retry_delay: 0,
+        continue_on_error: false,
+        env: Vec::new(),
+        working_dir: None,
+        credentials: None,
+    }];
+    let mut w = World::new(&config(vec![c]));
+    w.send(Event::ShutdownSignal {
+        signal: signals::SIGTERM,
+    });
+    w.send(Event::PreStopDone { inst: 0 });
+    w.exit(0, 0);
+    assert_eq!(w.state(0), State::Stopped);
+    assert!(w.signals().is_empty());
+    assert_eq!(w.exit, Some(0));
+}
+
+#[cfg(feature = "health")]
+#[test]
+fn a_readiness_check_gates_dependents() {
+    use crate::config::model::{HealthMode, HealthSpec, ProbeKind};
+    let mut a = spec("fpm", &[]);
+    a.health = Some(HealthSpec {
+        probe: ProbeKind::Tcp {
+            host: "127.0.0.1".into(),
+            port: 9000,
+        },
+        initial_delay: 0,
+        period: 1_000,
+        timeout: 500,
+        failure_threshold: 3,
+        success_threshold: 1,
+        mode: HealthMode::Both,
+    });
+    let mut w = World::new(&config(vec![a, spec("nginx", &[0])]));
+    assert_eq!(w.state(0), State::Running);
+    assert_eq!(w.spawned(), ["fpm-0"]);
+    w.send(Event::Ready { inst: 0 });
+    assert_eq!(w.state(0), State::Ready);
+    assert_eq!(w.spawned(), ["fpm-0", "nginx-0"]);
+    // Not ready again: the running dependent keeps running.
+    w.send(Event::NotReady { inst: 0 });
+    assert_eq!(w.state(0), State::Running);
+    assert_eq!(w.state(1), State::Ready);
+    assert!(w.signals().is_empty());
+}
+
+#[test]
+fn global_pre_stop_holds_shutdown_until_released() {
+    let mut c = config(vec![spec("a", &[])]);
+    c.hooks.pre_stop.push(crate::config::model::HookSpec {
+        name: "down".into(),
+        command: vec!["true".into()],
+        timeout: 500,
+        retry: 0,
+        retry_delay: 0,
+        continue_on_error: false,
+        env: Vec::new(),
+        working_dir: None,
+        credentials: None,
+    });
+    let mut w = World::new(&c);
+    w.send(Event::ShutdownSignal {
+        signal: signals::SIGTERM,
+    });
+    assert!(w.sup.shutdown_held());
+    assert!(w.signals().is_empty());
+    w.sup.release_shutdown(10);
+    w.pump();
+    assert_eq!(w.signals(), [(100, signals::SIGTERM)]);
+}
+
+#[test]
+fn nothing_starts_before_start() {
+    let c = config(vec![spec("a", &[])]);
+    let mut sup = Supervisor::new(&c, 1);
+    sup.handle_timeout(0);
+    sup.handle(
+        Event::Forward {
+            signal: signals::SIGUSR1,
+        },
+        0,
+    );
+    assert!(sup.poll_action().is_none());
 }

@@ -1,0 +1,162 @@
+//! Start-up work of optional features: what runs after the configuration is loaded and before
+//! the event loop starts any process or hook (framework detection and setup, PHP-FPM
+//! auto-tuning), and what `--dry-run` shows of it.
+//!
+//! Each feature contributes one step to `STEPS`; a build without the feature has no step and
+//! links none of its code. A step may add environment for every child (`Prepared::env`), log
+//! events to emit once the log is open (`Prepared::notes`), text for `--dry-run`, and facts for
+//! the status snapshot (`Report`), or fail start-up with an exit code.
+
+use std::sync::OnceLock;
+
+use crate::config::model::Config;
+use crate::supervisor::Note;
+
+/// What a step gets to work with.
+// A build without any start-up feature has no step to read it.
+#[allow(dead_code)]
+pub struct Request<'a> {
+    pub config: &'a Config,
+    /// `--php-fpm-profile`.
+    pub php_fpm_profile: Option<&'a str>,
+    /// `--autotune-memory-threshold`.
+    pub memory_threshold: Option<&'a str>,
+    /// The manager's environment.
+    pub env: &'a [(String, String)],
+    /// `--dry-run`: decide and describe, change nothing on disk.
+    pub dry_run: bool,
+}
+
+/// What the steps produced.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// Variables added to every child's environment (on top of the manager's own).
+    pub env: Vec<(String, String)>,
+    /// Log events, emitted right after the manager's "starting" event.
+    pub notes: Vec<Note>,
+    /// The `--dry-run` description, one section per step.
+    pub text: String,
+    pub report: Report,
+}
+
+/// Start-up cannot go on: print `msg`, exit with `code` (INTERFACE.md's codes).
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub msg: String,
+}
+
+/// Facts found at start-up, for the status snapshot (API, metrics). Plain data: renderers
+/// read it through `report()`.
+// Read by the status snapshot of the API/metrics features, which are built separately.
+#[allow(dead_code)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// `laravel`, `symfony`, `wordpress` or `generic`; `None` when detection is not built.
+    pub framework: Option<&'static str>,
+    /// The PHP-FPM pool auto-tuning chose; `None` when it did not run.
+    pub autotune: Option<PoolReport>,
+}
+
+/// The auto-tuning result as the status snapshot shows it.
+#[allow(dead_code)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PoolReport {
+    pub profile: &'static str,
+    /// The values in effect (a user-set variable where one was set), by variable name.
+    pub vars: Vec<(&'static str, String)>,
+    /// Variables whose value the user set instead of the computed one.
+    pub user_set: Vec<&'static str>,
+    pub memory_bytes: u64,
+    pub memory_source: String,
+    /// CPUs in thousandths.
+    pub cpu_millis: u64,
+    pub cpu_source: String,
+}
+
+type Step = fn(&Request<'_>, &mut Prepared) -> Result<(), Failure>;
+
+/// The steps of the features built in, in order: detection first (its log line helps read
+/// what follows), then auto-tuning.
+const STEPS: &[Step] = &[
+    #[cfg(feature = "detect")]
+    crate::detect::step,
+    #[cfg(feature = "autotune")]
+    crate::autotune::step,
+];
+
+static REPORT: OnceLock<Report> = OnceLock::new();
+
+/// Start-up stopped: the failure, and what the steps before it produced (for `--dry-run`).
+#[derive(Debug)]
+pub struct Stopped {
+    pub failure: Failure,
+    pub partial: Prepared,
+}
+
+/// Runs every step; on success the report becomes readable through `report()`.
+pub fn prepare(req: &Request<'_>) -> Result<Prepared, Box<Stopped>> {
+    let mut p = Prepared::default();
+    for step in STEPS {
+        if let Err(failure) = step(req, &mut p) {
+            return Err(Box::new(Stopped {
+                failure,
+                partial: p,
+            }));
+        }
+    }
+    let _ = REPORT.set(p.report.clone());
+    Ok(p)
+}
+
+/// What start-up found (empty before `prepare` ran, or when no step is built).
+#[allow(dead_code)]
+pub fn report() -> &'static Report {
+    static EMPTY: Report = Report {
+        framework: None,
+        autotune: None,
+    };
+    REPORT.get().unwrap_or(&EMPTY)
+}
+
+/// Puts what start-up found into the status snapshot's manager part (the API and `/metrics`
+/// call this when they build a snapshot).
+#[allow(dead_code)]
+pub fn fill(view: &mut crate::status::ManagerView) {
+    let r = report();
+    view.framework = r.framework.map(str::to_owned);
+    view.autotune = r.autotune.as_ref().map(|a| {
+        a.vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_fills_the_snapshot() {
+        let mut view = crate::status::ManagerView::default();
+        fill(&mut view);
+        // Nothing prepared in this test process: the snapshot says so.
+        assert_eq!((view.framework, view.autotune), (None, None));
+        let _ = REPORT.set(Report {
+            framework: Some("laravel"),
+            autotune: Some(PoolReport {
+                profile: "medium",
+                vars: vec![("PHP_FPM_MAX_CHILDREN", "16".to_owned())],
+                ..PoolReport::default()
+            }),
+        });
+        let mut view = crate::status::ManagerView::default();
+        fill(&mut view);
+        assert_eq!(view.framework.as_deref(), Some("laravel"));
+        assert_eq!(
+            view.autotune,
+            Some(vec![("PHP_FPM_MAX_CHILDREN".to_owned(), "16".to_owned())])
+        );
+    }
+}
