@@ -253,8 +253,11 @@ processes:
     command: {leaver}
 "#,
         crasher = sh("echo crasher-up; exit 3"),
+        // The leader exits only once its leftover ignores SIGTERM (SIG_IGN survives exec).
         leaver = sh(&format!(
-            "sh -c \"trap '' TERM; exec sleep {mark}\" & echo leaver-up; exit 4"
+            "sh -c \"trap '' TERM; touch {armed}; exec sleep {mark}\" & \
+             while [ ! -e {armed} ]; do sleep 0.01; done; echo leaver-up; exit 4",
+            armed = dir.s("armed")
         )),
     );
     let path = dir.write("c.yaml", &cfg);
