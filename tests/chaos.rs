@@ -303,11 +303,13 @@ fn shutdown_during_dependency_wait() {
   migrate:
     type: oneshot
     command: {migrate}
+    shutdown:
+      timeout: 2s
   app:
     command: ["sleep", "1000"]
     depends_on: [migrate]
 "#,
-        migrate = sh("echo migrating; trap 'exit 1' TERM; sleep 30 & wait"),
+        migrate = sh("echo migrating; exec sleep 30"),
     );
     let path = dir.write("c.yaml", &cfg);
     let mut m = Manager::start(Mode::Pid1, &path);
