@@ -753,6 +753,79 @@ def sc_probes(tool, keep, n=10, window=PROBE_WINDOW):
 
 
 # ---------------------------------------------------------------------------------------------
+# HTTP endpoints of the full build (features api and metrics): wrk against a manager running
+# 10 processes, on loopback.
+
+HTTP_PROCS = 10
+HTTP_SECONDS = 3 if QUICK else 10
+HTTP_CONNS = 8
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def sc_http(run, path_kind):
+    """Requests/s and p99 latency of GET /api/v1/processes or GET /metrics (wrk, 8 connections,
+    10 processes), and the manager's peak RSS under that load."""
+    wrk = shutil.which("wrk")
+    if not wrk:
+        return na("wrk not installed (scripts/ensure-deps.sh observability)")
+    api_port, metrics_port = free_port(), free_port()
+    y = ["global:", "  log_level: warn", "  api_enabled: true", "  api_host: 127.0.0.1",
+         f"  api_port: {api_port}", "  metrics_enabled: true", "  metrics_host: 127.0.0.1",
+         f"  metrics_port: {metrics_port}", "processes:"]
+    for i in range(HTTP_PROCS):
+        y += [f"  p{i}:", "    command: [" + ", ".join(yaml_str(a) for a in SLEEP) + "]"]
+    cfg = run.path("phpeek-pm.yaml")
+    with open(cfg, "w") as f:
+        f.write("\n".join(y) + "\n")
+    run.ns = NS([run.tool.binary, "-c", cfg], logfile=run.logf, cwd=run.work)
+    url = (f"http://127.0.0.1:{api_port}/api/v1/processes" if path_kind == "api"
+           else f"http://127.0.0.1:{metrics_port}/metrics")
+
+    def answers():
+        try:
+            return subprocess.run(["curl", "-sf", "-o", "/dev/null", url], timeout=5).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+    wait_until(answers, 10, f"{url} to answer")
+    peak = [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            f = status_fields(run.ns.pid, ["VmRSS"])
+            peak[0] = max(peak[0], f.get("VmRSS", 0))
+            time.sleep(0.05)
+    th = threading.Thread(target=sample)
+    th.start()
+    try:
+        out = subprocess.run([wrk, "-t2", f"-c{HTTP_CONNS}", f"-d{HTTP_SECONDS}s", "--latency",
+                              url], capture_output=True, text=True,
+                             timeout=HTTP_SECONDS + 30).stdout
+    finally:
+        stop.set()
+        th.join()
+    rps = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    errors = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", out)
+    if not rps or not p99:
+        raise BenchError(f"could not read wrk's output: {out!r}")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    res = {"rps": float(rps.group(1)), "p99_ms": float(p99.group(1)) * scale,
+           "peak_rss_kib": peak[0]}
+    if errors:
+        res["note"] = f"{errors.group(1)} non-2xx answers"
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
 # Binary sizes
 
 def libs_of(path):
@@ -871,8 +944,14 @@ ROWS = [
     ("logs", "manager_peak_rss_kib", "log throughput: manager peak RSS", "KiB", "low",
      "{:.0f}"),
     ("logs", "lost", "log throughput: lines lost", "", "low", "{:.0f}"),
-    ("api", "rps", "API requests/s (full)", "req/s", "high", "{:.0f}"),
-    ("metrics", "rps", "metrics requests/s (full)", "req/s", "high", "{:.0f}"),
+    ("api", "rps", "API GET /processes, 10 procs, wrk -c8 (full)", "req/s", "high",
+     "{:,.0f}"),
+    ("api", "p99_ms", "API GET /processes: p99 latency (full)", "ms", "low", "{:.2f}"),
+    ("api", "peak_rss_kib", "API under load: manager peak RSS (full)", "KiB", "low", "{:.0f}"),
+    ("metrics", "rps", "GET /metrics, 10 procs, wrk -c8 (full)", "req/s", "high", "{:,.0f}"),
+    ("metrics", "p99_ms", "GET /metrics: p99 latency (full)", "ms", "low", "{:.2f}"),
+    ("metrics", "peak_rss_kib", "metrics under load: manager peak RSS (full)", "KiB", "low",
+     "{:.0f}"),
     ("probes", "cpu_pct_idle", "10 processes, no probes: manager CPU (full)", "%", "low",
      "{:.3f}"),
     ("probes", "wakeups_idle", "10 processes, no probes: manager wake-ups (full)", "/s", "low",
@@ -1020,7 +1099,7 @@ def main():
     ap.add_argument("--results", default=os.path.join(HERE, "results"))
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
                     help="comma-separated scenarios (size,idle1,idle10,idle50,wakeups,startup,"
-                         "orphans,crash,logs,probes)")
+                         "orphans,crash,logs,api,metrics,probes)")
     ap.add_argument("--tools", default=os.environ.get("BENCH_TOOLS", ""))
     ap.add_argument("--keep", action="store_true", help="keep work dirs (debugging)")
     a = ap.parse_args()
@@ -1165,11 +1244,14 @@ def main():
                             v = {"note": str(e)}
                         log(f"  probes run {i}: {v}")
                         record("probes", t.key, i, v)
+        def no_http(t):
+            if t.key == "phpeek-full":
+                return None
+            return ("minimal build has no such feature" if t.key == "phpeek-min"
+                    else "peer has no such feature")
         for sc in ("api", "metrics"):
-            for t in tools:
-                record(sc, t.key, 1, na("feature not implemented yet") if t.key == "phpeek-full"
-                       else na("minimal build has no such feature") if t.key == "phpeek-min"
-                       else na("peer has no such feature"))
+            if sel(sc):
+                per_tool(sc, lambda r, sc=sc: sc_http(r, sc), RUNS_LONG, applies=no_http)
     except KeyboardInterrupt:
         log("interrupted: killing every namespace")
         NS.close_all()

@@ -13,6 +13,9 @@
 #   arm64    aarch64 musl target, the aarch64 cross linker, qemu-user-static
 #   test     Debian packages the shell-level tests use (busybox-static, procps, curl,
 #            python3, util-linux for unshare, binutils for readelf/strip, file)
+#   observability
+#            the API and metrics tests' real peers: prometheus (promtool and the server),
+#            curl, and wrk for `make bench`'s api scenario
 #   php      Debian's php-fpm and php-cli: the auto-tuning tests run a real php-fpm on a pool
 #            file that uses the exported PHP_FPM_* variables (shared by every PHP-stack test;
 #            add nginx-light here when a test serves pages through nginx)
@@ -113,6 +116,10 @@ ensure_test() {
     apt_install busybox-static procps curl python3 util-linux mount binutils file ca-certificates
 }
 
+ensure_observability() {
+    apt_install prometheus curl wrk
+}
+
 ensure_php() {
     apt_install php-fpm php-cli
 }
@@ -143,7 +150,7 @@ ensure_fuzz() {
     cargo install --locked cargo-fuzz >&2 || die "cargo-fuzz could not be installed"
 }
 
-[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|php|docker|bloat|fuzz ..."
+[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|observability|php|docker|bloat|fuzz ..."
 for group in "$@"; do
     case "$group" in
         lint) ensure_lint ;;
@@ -151,6 +158,7 @@ for group in "$@"; do
         static-target) static_target ;;
         arm64) ensure_arm64 ;;
         test) ensure_test ;;
+        observability) ensure_observability ;;
         php) ensure_php ;;
         docker) ensure_docker ;;
         bloat) ensure_bloat ;;

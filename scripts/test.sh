@@ -62,7 +62,7 @@ if [ -n "${TEST_ONLY:-}" ]; then
 fi
 
 step deps 900 "install build and test dependencies" \
-    bash scripts/ensure-deps.sh lint musl arm64 test php bloat fuzz
+    bash scripts/ensure-deps.sh lint musl arm64 test observability php bloat fuzz
 
 step fmt 120 "cargo fmt --check" $CARGO fmt --check
 step clippy 1200 "clippy --all-targets -D warnings (minimal)" \

@@ -1,6 +1,7 @@
 //! Command line: `phpeek-pm [serve] [-c FILE] [--php-fpm-profile P]
-//! [--autotune-memory-threshold T] [--dry-run]`,
-//! `check-config [-c FILE]`, `version`, `--help`.
+//! [--autotune-memory-threshold T] [--dry-run]`, `check-config [-c FILE]`, `version`, `--help`,
+//! and the client subcommands that talk to a running manager (`status`, `start`, `stop`,
+//! `restart`, `scale`, `logs`; feature `api`).
 
 use std::ffi::OsString;
 
@@ -13,11 +14,25 @@ Usage:
   phpeek-pm check-config [-c|--config FILE]
   phpeek-pm version | --version | -V
   phpeek-pm --help | -h
+  phpeek-pm status | start NAME | stop NAME | restart NAME | scale NAME N | logs NAME [-n N]
+            [--api URL|PATH] [-c FILE]
 
 Commands:
   serve          run every configured process (the default)
   check-config   validate the configuration, print problems with file:line, exit 0 or 2
   version        print version, commit, target and built-in features
+
+Client commands (feature \"api\"; talk to a running phpeek-pm):
+  status         every process and instance, like supervisorctl status
+  start NAME     start a stopped process and wait until it is ready
+  stop NAME      stop a process gracefully and wait until it is down
+  restart NAME   restart a process and wait until it is ready again
+  scale NAME N   run N instances of a process
+  logs NAME      its recent output (-n/--lines N, default 100)
+      --api URL|PATH       http://HOST:PORT or a Unix socket path (default: $PHPEEK_PM_API,
+                           else api_socket or api_host:api_port of the configuration,
+                           else http://127.0.0.1:8080); the token comes from
+                           $PHPEEK_PM_API_TOKEN, else api_auth of the configuration
 
 Options:
   -c, --config FILE        configuration file (default: $PHPEEK_PM_CONFIG, ./phpeek-pm.yaml,
@@ -33,7 +48,30 @@ Options:
 
 Exit codes: 0 clean shutdown, 1 start-up failure or a critical process failed,
 2 usage or configuration error.
+Client exit codes: 0 done, 1 the manager refused or the action failed, 2 usage error,
+3 the manager cannot be reached, 4 wrong or missing token, 5 unknown process.
 ";
+
+/// What a client subcommand asks a running manager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientAction {
+    Status,
+    Start(String),
+    Stop(String),
+    Restart(String),
+    Scale(String, u32),
+    Logs(String, usize),
+}
+
+/// A client subcommand and where to find the manager.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    pub action: ClientAction,
+    /// `--api`: a URL or a Unix socket path.
+    pub api: Option<String>,
+    /// `-c`: the configuration to read the API's address and token from.
+    pub config: Option<OsString>,
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
@@ -46,8 +84,16 @@ pub enum Command {
     CheckConfig {
         config: Option<OsString>,
     },
+    Client(Client),
     Version,
     Help,
+}
+
+fn is_client(sub: Option<&str>) -> bool {
+    matches!(
+        sub,
+        Some("status" | "start" | "stop" | "restart" | "scale" | "logs")
+    )
 }
 
 /// Parses the arguments (without the program name).
@@ -58,6 +104,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
     let mut config = None;
     let mut dry_run = false;
     let mut profile = None;
+    let mut api: Option<String> = None;
+    let mut lines: Option<usize> = None;
+    let mut operands: Vec<String> = Vec::new();
     let mut threshold = None;
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
@@ -72,6 +121,21 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                         .map_err(|_| "profile must be UTF-8".to_owned())?,
                 );
             }
+            Long("api") => {
+                let v = p.value().map_err(|e| e.to_string())?;
+                api = Some(
+                    v.into_string()
+                        .map_err(|_| "--api must be UTF-8".to_owned())?,
+                );
+            }
+            Short('n') | Long("lines") => {
+                let v = p.value().map_err(|e| e.to_string())?;
+                let n = v
+                    .to_str()
+                    .and_then(|s| s.parse::<usize>().ok())
+                    .filter(|n| *n > 0);
+                lines = Some(n.ok_or("--lines takes a positive number")?);
+            }
             Long("autotune-memory-threshold") => {
                 let v = p.value().map_err(|e| e.to_string())?;
                 threshold = Some(
@@ -84,16 +148,66 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             Value(v) if sub.is_none() => {
                 let v = v.into_string().map_err(|_| "invalid command".to_owned())?;
                 match v.as_str() {
-                    "serve" | "check-config" | "version" | "help" => sub = Some(v),
+                    "serve" | "check-config" | "version" | "help" | "status" | "start" | "stop"
+                    | "restart" | "scale" | "logs" => sub = Some(v),
                     other => {
                         return Err(format!(
-                            "unknown command {other:?} (commands: serve, check-config, version)"
+                            "unknown command {other:?} (commands: serve, check-config, version, \
+                             status, start, stop, restart, scale, logs)"
                         ));
                     }
                 }
             }
+            Value(v) if is_client(sub.as_deref()) => {
+                operands.push(
+                    v.into_string()
+                        .map_err(|_| "arguments must be UTF-8".to_owned())?,
+                );
+            }
             other => return Err(other.unexpected().to_string()),
         }
+    }
+    if is_client(sub.as_deref()) {
+        if dry_run || profile.is_some() || threshold.is_some() {
+            return Err("client commands take only --api, -c and (logs) -n".to_owned());
+        }
+        let name = |what: &str| -> Result<String, String> {
+            match operands.as_slice() {
+                [n] => Ok(n.clone()),
+                _ => Err(format!("usage: phpeek-pm {what} NAME")),
+            }
+        };
+        let sub = sub.as_deref().unwrap_or_default();
+        if lines.is_some() && sub != "logs" {
+            return Err("-n/--lines is an option of logs".to_owned());
+        }
+        let action = match sub {
+            "status" if operands.is_empty() => ClientAction::Status,
+            "status" => return Err("usage: phpeek-pm status".to_owned()),
+            "start" => ClientAction::Start(name("start")?),
+            "stop" => ClientAction::Stop(name("stop")?),
+            "restart" => ClientAction::Restart(name("restart")?),
+            "logs" => ClientAction::Logs(name("logs")?, lines.unwrap_or(100)),
+            _ => match operands.as_slice() {
+                [n, count] => ClientAction::Scale(
+                    n.clone(),
+                    count
+                        .parse()
+                        .map_err(|_| format!("scale: {count:?} is not a number of instances"))?,
+                ),
+                _ => return Err("usage: phpeek-pm scale NAME N".to_owned()),
+            },
+        };
+        return Ok(Command::Client(Client {
+            action,
+            api,
+            config,
+        }));
+    }
+    if api.is_some() || lines.is_some() {
+        return Err(
+            "--api and --lines belong to the client commands (status, logs, ...)".to_owned(),
+        );
     }
     Ok(match sub.as_deref() {
         None | Some("serve") => Command::Serve {
@@ -171,5 +285,46 @@ mod tests {
         assert!(p(&["bogus"]).is_err());
         assert!(p(&["--nope"]).is_err());
         assert!(p(&["check-config", "--dry-run"]).is_err());
+    }
+
+    #[test]
+    fn client_commands() {
+        let c = |action, api: Option<&str>| {
+            Command::Client(Client {
+                action,
+                api: api.map(str::to_owned),
+                config: None,
+            })
+        };
+        assert_eq!(p(&["status"]).unwrap(), c(ClientAction::Status, None));
+        assert_eq!(
+            p(&["restart", "web", "--api", "/run/p.sock"]).unwrap(),
+            c(ClientAction::Restart("web".into()), Some("/run/p.sock"))
+        );
+        assert_eq!(
+            p(&["--api=http://h:1", "scale", "q", "3"]).unwrap(),
+            c(ClientAction::Scale("q".into(), 3), Some("http://h:1"))
+        );
+        assert_eq!(
+            p(&["logs", "web", "-n", "5"]).unwrap(),
+            c(ClientAction::Logs("web".into(), 5), None)
+        );
+        assert_eq!(
+            p(&["logs", "web"]).unwrap(),
+            c(ClientAction::Logs("web".into(), 100), None)
+        );
+        for bad in [
+            &["start"][..],
+            &["stop", "a", "b"],
+            &["scale", "q"],
+            &["scale", "q", "many"],
+            &["status", "x"],
+            &["status", "-n", "3"],
+            &["serve", "--api", "x"],
+            &["logs", "web", "-n", "0"],
+            &["restart", "web", "--dry-run"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
     }
 }

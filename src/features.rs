@@ -59,12 +59,13 @@ impl Feature {
     /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
     pub const fn implemented(self) -> bool {
         match self {
-            Feature::Health | Feature::Hooks | Feature::Autotune | Feature::Detect => true,
             Feature::Api
             | Feature::Metrics
-            | Feature::Scheduler
-            | Feature::Heartbeat
-            | Feature::LogProcessing => false,
+            | Feature::Health
+            | Feature::Hooks
+            | Feature::Autotune
+            | Feature::Detect => true,
+            Feature::Scheduler | Feature::Heartbeat | Feature::LogProcessing => false,
         }
     }
 

@@ -5,9 +5,14 @@
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+#[cfg(feature = "api")]
+mod api;
 #[cfg(feature = "autotune")]
 mod autotune;
 mod cli;
+#[cfg(not(feature = "api"))]
+#[path = "client_off.rs"]
+mod client;
 mod config;
 #[cfg(feature = "detect")]
 mod detect;
@@ -16,6 +21,10 @@ mod features;
 mod health;
 #[cfg(feature = "hooks")]
 mod hooks;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod http;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod output;
 mod reactor;
 mod startup;
@@ -27,10 +36,12 @@ use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::process::ExitCode;
 
+#[cfg(feature = "api")]
+use api::client;
 use config::model::Level;
 
 /// Exit codes of INTERFACE.md.
-mod exit {
+pub mod exit {
     pub const OK: u8 = 0;
     pub const STARTUP: u8 = 1;
     pub const USAGE: u8 = 2;
@@ -74,6 +85,16 @@ fn run() -> u8 {
                 exit::USAGE
             }
         },
+        cli::Command::Client(c) => {
+            // The configuration only tells where the API is and its token: without --api,
+            // read it if there is one (its absence or problems are not the client's concern).
+            let config = if c.api.is_none() {
+                load_config(c.config.clone()).ok()
+            } else {
+                None
+            };
+            client::run(&c, config.as_ref())
+        }
         cli::Command::Serve {
             config,
             dry_run,

@@ -7,6 +7,7 @@
 pub mod duration;
 pub mod env;
 pub mod expand;
+mod http;
 pub mod model;
 pub mod raw;
 pub mod schema;
@@ -340,6 +341,7 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
         Some(n) if n < 0 => None,
         Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
     };
+    let (api, metrics) = http::settings(ctx, &g, ov)?;
     let autotune_memory_threshold = match g.autotune_memory_threshold {
         None => None,
         Some(v) if (0.0..=defaults::MAX_MEMORY_THRESHOLD).contains(&v) => {
@@ -374,6 +376,8 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             Some(d) if d.ms() == 0 => None,
             Some(d) => Some(d.ms()),
         },
+        api,
+        metrics,
         readiness: None,
         autotune_memory_threshold,
         framework_setup: g.framework_setup.unwrap_or(true),

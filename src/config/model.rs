@@ -95,6 +95,10 @@ pub struct Global {
     pub max_restart_attempts: Option<u32>,
     /// How long a process waits for its dependencies; `None` = forever.
     pub dependency_timeout: Option<u64>,
+    /// The management API (feature `api`), when `api_enabled: true`.
+    pub api: Option<ApiSettings>,
+    /// The Prometheus endpoint (feature `metrics`), when `metrics_enabled: true`.
+    pub metrics: Option<MetricsSettings>,
     /// The container readiness file (feature `health`).
     pub readiness: Option<ReadinessSpec>,
     /// PHP-FPM auto-tuning's share of the memory limit, in millionths (feature `autotune`);
@@ -102,6 +106,25 @@ pub struct Global {
     pub autotune_memory_threshold: Option<u64>,
     /// Create the directories a detected framework needs (feature `detect`).
     pub framework_setup: bool,
+}
+
+/// Where and how the management API listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// TCP address (`api_host`:`api_port`); `None` when only the Unix socket is wanted.
+    pub tcp: Option<std::net::SocketAddr>,
+    /// Unix socket path (`api_socket`).
+    pub socket: Option<String>,
+    /// Bearer token (`api_auth`); `None` or empty = no authentication.
+    pub auth: Option<String>,
+}
+
+/// Where the Prometheus endpoint listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsSettings {
+    pub addr: std::net::SocketAddr,
+    /// `metrics_path`, starting with `/`.
+    pub path: String,
 }
 
 /// One process definition (a program and how to run it), possibly several instances.
@@ -322,6 +345,11 @@ pub mod defaults {
     pub const DEPENDENCY_TIMEOUT_MS: u64 = 300_000;
     /// Most instances one process may have.
     pub const MAX_SCALE: i64 = 1000;
+    pub const API_HOST: &str = "127.0.0.1";
+    pub const API_PORT: u16 = 8080;
+    pub const METRICS_HOST: &str = "0.0.0.0";
+    pub const METRICS_PORT: u16 = 9090;
+    pub const METRICS_PATH: &str = "/metrics";
     // Health checks: the original tool's defaults.
     pub const HEALTH_INITIAL_DELAY_MS: u64 = 5_000;
     pub const HEALTH_PERIOD_MS: u64 = 10_000;

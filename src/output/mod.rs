@@ -7,6 +7,11 @@
 //! [`MAX_LINE`] are cut into several records; all but the last carry `"partial":true`.
 
 pub mod lines;
+#[cfg(feature = "api")]
+pub mod recent;
+#[cfg(not(feature = "api"))]
+#[path = "recent_off.rs"]
+pub mod recent;
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -55,6 +60,8 @@ pub struct Output<'a> {
     /// change, so a flood of lines does not format a full date for each.
     stamp: [u8; 24],
     stamp_sec: i64,
+    /// The last records of each process, for the API (a no-op without feature `api`).
+    pub recent: recent::Recent,
 }
 
 impl<'a> Output<'a> {
@@ -68,6 +75,7 @@ impl<'a> Output<'a> {
             broken: false,
             stamp: [0; 24],
             stamp_sec: i64::MIN,
+            recent: recent::Recent::new(false),
         }
     }
 
@@ -121,6 +129,8 @@ impl<'a> Output<'a> {
             Err(_) => String::from_utf8_lossy(line),
         };
         let now = self.now();
+        self.recent
+            .push(&now, process, instance, stream, &msg, partial);
         let b = &mut self.buf;
         b.reserve(msg.len() + instance.len() + process.len() + 96);
         match self.format {

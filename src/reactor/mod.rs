@@ -4,7 +4,14 @@
 //! (signalfd, child pipes, pidfds, stdout) → feed the supervisor → run its actions → write
 //! output. With nothing due the wait has no timeout: an idle manager does not wake up.
 
+#[cfg(feature = "api")]
+mod api;
 mod children;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod http;
+#[cfg(not(any(feature = "api", feature = "metrics")))]
+#[path = "http_off.rs"]
+mod http;
 // Feature glue: the real module when the feature is built, else a stub with the same methods
 // (no-ops, or straight on to the core), so the loop below has no feature conditions.
 #[cfg(feature = "health")]
@@ -45,6 +52,8 @@ const STDOUT: Token = Token(1 << 3);
 const KIND_PIPE: usize = 1;
 const KIND_PIDFD: usize = 2;
 const KIND_AUX_PIDFD: usize = 3;
+const KIND_LISTENER: usize = 5;
+const KIND_CONN: usize = 6;
 
 /// Bytes read from all pipes together per loop turn, so floods cannot starve signals.
 const READ_BUDGET: usize = 1024 * 1024;
@@ -142,6 +151,13 @@ pub struct Reactor<'a> {
     rr: usize,
     exit: Option<u8>,
     pidfd_missing_noted: bool,
+    /// Listeners and connections of the API and metrics endpoints (empty without them).
+    #[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
+    http: http::Servers,
+    /// Unix time the manager started, in seconds.
+    started_unix: f64,
+    /// Our pid (asked once: musl does not cache getpid).
+    pid: i32,
     #[cfg_attr(not(feature = "health"), allow(dead_code))]
     health: health::Glue,
     #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
@@ -164,6 +180,9 @@ impl<'a> Reactor<'a> {
         out: Output<'a>,
         pid1: bool,
     ) -> io::Result<Self> {
+        let mut out = out;
+        // Recent output is kept for the API's logs route only when the API is on.
+        out.recent = output::recent::Recent::new(config.global.api.is_some());
         let poll = Poll::new()?;
         poll.registry().register(
             &mut SourceFd(&sigfd.as_raw_fd()),
@@ -200,6 +219,12 @@ impl<'a> Reactor<'a> {
             rr: 0,
             exit: None,
             pidfd_missing_noted: false,
+            http: http::Servers::default(),
+            pid: sys::pid(),
+            started_unix: {
+                let (s, ms) = sys::realtime();
+                s as f64 + f64::from(ms) / 1000.0
+            },
             health: health::Glue::new(config),
             hooks: hooks::Glue::new(config),
             stdin,
@@ -223,11 +248,19 @@ impl<'a> Reactor<'a> {
     /// Runs until every process is down; returns the exit code.
     pub fn run(mut self) -> u8 {
         let mut events = Events::with_capacity(256);
+        // The API listens before anything starts, so a stuck start-up can be inspected.
+        if let Err(e) = self.http_start() {
+            self.log(Level::Error, "listen_failed", &e);
+            self.http_stop();
+            self.out.flush_blocking();
+            return crate::exit::STARTUP;
+        }
         self.begin(sys::monotonic_ms());
         self.run_actions();
         self.flush();
         loop {
             if let Some(code) = self.exit.filter(|_| self.aux.is_empty()) {
+                self.http_stop();
                 self.final_sweep();
                 self.out.flush_blocking();
                 return code;
@@ -235,12 +268,13 @@ impl<'a> Reactor<'a> {
             let now = sys::monotonic_ms();
             let more_to_read =
                 self.out.has_room() && self.pipes.iter().flatten().any(|p| p.readable);
-            let timeout = if more_to_read {
+            let timeout = if more_to_read || self.http_busy() {
                 Some(std::time::Duration::ZERO)
             } else {
                 let next = [
                     self.sup.next_deadline(),
                     self.aux.next_deadline(),
+                    self.http_deadline(),
                     self.health_deadline(),
                     self.hooks_deadline(),
                 ]
@@ -275,6 +309,7 @@ impl<'a> Reactor<'a> {
                         }
                     }
                     (KIND_PIDFD | KIND_AUX_PIDFD, _) => reap = true,
+                    (kind @ (KIND_LISTENER | KIND_CONN), slot) => self.http_event(kind, slot, ev),
                     #[cfg(feature = "health")]
                     (health::KIND_NET, slot) => self.net_ready(slot),
                     _ => {}
@@ -292,8 +327,26 @@ impl<'a> Reactor<'a> {
             self.hooks_turn();
             self.run_actions();
             self.deliver_aux();
+            // Requests may start commands (their actions run inside); answers follow the state.
+            self.http_turn();
             self.flush();
         }
+    }
+
+    /// The status snapshot: the supervisor's view plus the manager's own facts (and, as
+    /// features fill them, health, hooks and tasks). Rendered by the API and `/metrics`.
+    #[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
+    fn snapshot(&self) -> crate::status::Snapshot {
+        let now = sys::monotonic_ms();
+        let (s, ms) = sys::realtime();
+        let mut snap = self.sup.snapshot(now, s as f64 + f64::from(ms) / 1000.0);
+        snap.manager.version = env!("CARGO_PKG_VERSION");
+        snap.manager.pid = self.pid;
+        snap.manager.start_time_unix = self.started_unix;
+        crate::startup::fill(&mut snap.manager);
+        self.health_snapshot(&mut snap);
+        self.hooks_snapshot(&mut snap);
+        snap
     }
 
     /// Reads every pending signal; returns whether children may have exited.
@@ -470,18 +523,6 @@ impl<'a> Reactor<'a> {
         );
         self.health_started(inst);
         self.hooks_started(inst);
-    }
-
-    /// The status snapshot: the supervisor's part, then each feature's.
-    // Read by the api and metrics features.
-    #[allow(dead_code)]
-    pub fn snapshot(&self) -> crate::status::Snapshot {
-        let (secs, ms) = sys::realtime();
-        let wall = secs as f64 + f64::from(ms) / 1000.0;
-        let mut snap = self.sup.snapshot(sys::monotonic_ms(), wall);
-        self.health_snapshot(&mut snap);
-        self.hooks_snapshot(&mut snap);
-        snap
     }
 
     /// Registers a child's stdout and stderr pipes with the poll.

@@ -36,6 +36,8 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             stable_after: 5_000,
             max_restart_attempts: None,
             dependency_timeout: None,
+            api: None,
+            metrics: None,
             readiness: None,
             autotune_memory_threshold: None,
             framework_setup: true,

@@ -1,0 +1,251 @@
+//! The API's JSON documents, written straight into the response buffer from the status
+//! snapshot (the metrics endpoint renders the same snapshot as Prometheus text). Shapes are
+//! documented, with an OpenAPI document, in `docs/observability/api.md`.
+
+use crate::http::push_num;
+use crate::output::json_str;
+use crate::output::recent::Entry;
+use crate::status::{HealthView, InstanceView, ProcessView, Snapshot};
+
+fn int(out: &mut Vec<u8>, n: i64) {
+    if n < 0 {
+        out.push(b'-');
+    }
+    push_num(out, n.unsigned_abs());
+}
+
+fn opt_int(out: &mut Vec<u8>, n: Option<i64>) {
+    match n {
+        Some(n) => int(out, n),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn boolean(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+/// `"key":` (keys are plain ASCII literals).
+fn key(out: &mut Vec<u8>, k: &str) {
+    out.push(b'"');
+    out.extend_from_slice(k.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// `{"processes":[...]}`.
+pub fn processes(s: &Snapshot) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + 256 * s.processes.len());
+    out.extend_from_slice(b"{\"processes\":[");
+    for (n, p) in s.processes.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        process_into(&mut out, p);
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// One process object.
+pub fn process(p: &ProcessView) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    process_into(&mut out, p);
+    out
+}
+
+fn process_into(out: &mut Vec<u8>, p: &ProcessView) {
+    out.push(b'{');
+    key(out, "name");
+    json_str(out, &p.name);
+    out.push(b',');
+    key(out, "type");
+    json_str(out, p.kind);
+    out.push(b',');
+    key(out, "state");
+    json_str(out, p.state);
+    out.push(b',');
+    key(out, "scale");
+    int(out, p.instances.len() as i64);
+    out.push(b',');
+    key(out, "desired_scale");
+    int(out, i64::from(p.desired_scale));
+    out.push(b',');
+    key(out, "restarts");
+    out.push(b'{');
+    for (n, (reason, count)) in p.restarts_by_reason.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        key(out, reason);
+        push_num(out, *count);
+    }
+    out.extend_from_slice(b"},");
+    key(out, "instances");
+    out.push(b'[');
+    for (n, i) in p.instances.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        instance_into(out, i);
+    }
+    out.extend_from_slice(b"]}");
+}
+
+fn instance_into(out: &mut Vec<u8>, i: &InstanceView) {
+    out.push(b'{');
+    key(out, "id");
+    json_str(out, &i.id);
+    out.push(b',');
+    key(out, "state");
+    json_str(out, i.state);
+    out.push(b',');
+    key(out, "pid");
+    opt_int(out, i.pid.map(i64::from));
+    out.push(b',');
+    key(out, "started_at");
+    opt_int(out, i.started_at_unix.map(|t| t.floor() as i64));
+    out.push(b',');
+    key(out, "restart_count");
+    int(out, i64::from(i.restart_count));
+    out.push(b',');
+    key(out, "last_exit_code");
+    opt_int(out, i.last_exit_code.map(i64::from));
+    out.push(b',');
+    key(out, "ready");
+    boolean(out, i.ready);
+    out.push(b',');
+    key(out, "health");
+    match &i.health {
+        Some(h) => health_into(out, h),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b'}');
+}
+
+fn health_into(out: &mut Vec<u8>, h: &HealthView) {
+    out.push(b'{');
+    key(out, "status");
+    json_str(out, h.status);
+    out.push(b',');
+    key(out, "type");
+    json_str(out, h.kind);
+    out.push(b',');
+    key(out, "consecutive_successes");
+    int(out, i64::from(h.consecutive_successes));
+    out.push(b',');
+    key(out, "consecutive_failures");
+    int(out, i64::from(h.consecutive_failures));
+    out.push(b',');
+    key(out, "last_error");
+    match &h.last_error {
+        Some(e) => json_str(out, e),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b',');
+    key(out, "last_duration_ms");
+    opt_int(out, h.last_duration_ms.map(|d| d as i64));
+    out.push(b'}');
+}
+
+/// Readiness for `/api/v1/ready`: whether every longrun instance is ready, and the document.
+pub fn ready(s: &Snapshot) -> (bool, Vec<u8>) {
+    let waiting: Vec<(&ProcessView, &InstanceView)> = s
+        .processes
+        .iter()
+        .filter(|p| p.kind == "longrun")
+        .flat_map(|p| p.instances.iter().map(move |i| (p, i)))
+        .filter(|(_, i)| !i.ready)
+        .collect();
+    let ok = waiting.is_empty() && !s.manager.shutting_down;
+    let mut out = Vec::with_capacity(64);
+    out.push(b'{');
+    key(&mut out, "ready");
+    boolean(&mut out, ok);
+    if !ok {
+        out.push(b',');
+        key(&mut out, "shutting_down");
+        boolean(&mut out, s.manager.shutting_down);
+        out.push(b',');
+        key(&mut out, "not_ready");
+        out.push(b'[');
+        for (n, (p, i)) in waiting.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            key(&mut out, "process");
+            json_str(&mut out, &p.name);
+            out.push(b',');
+            key(&mut out, "instance");
+            json_str(&mut out, &i.id);
+            out.push(b',');
+            key(&mut out, "state");
+            json_str(&mut out, i.state);
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
+    out.push(b'}');
+    (ok, out)
+}
+
+/// `{"process":..,"limit":..,"count":..,"logs":[{time,instance,stream,msg}]}`, newest first.
+pub fn logs<'e>(process: &str, limit: usize, entries: impl Iterator<Item = &'e Entry>) -> Vec<u8> {
+    let mut body = Vec::with_capacity(4096);
+    let mut count = 0usize;
+    for (n, e) in entries.enumerate() {
+        count += 1;
+        if n > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"{\"time\":\"");
+        body.extend_from_slice(&e.time);
+        body.extend_from_slice(b"\",");
+        key(&mut body, "instance");
+        json_str(&mut body, &e.instance);
+        body.push(b',');
+        key(&mut body, "stream");
+        json_str(&mut body, e.stream.as_str());
+        body.push(b',');
+        key(&mut body, "msg");
+        json_str(&mut body, &e.msg);
+        if e.partial {
+            body.extend_from_slice(b",\"partial\":true");
+        }
+        body.push(b'}');
+    }
+    let mut out = Vec::with_capacity(body.len() + 96);
+    out.push(b'{');
+    key(&mut out, "process");
+    json_str(&mut out, process);
+    out.push(b',');
+    key(&mut out, "limit");
+    push_num(&mut out, limit as u64);
+    out.push(b',');
+    key(&mut out, "count");
+    push_num(&mut out, count as u64);
+    out.push(b',');
+    key(&mut out, "logs");
+    out.push(b'[');
+    out.extend_from_slice(&body);
+    out.extend_from_slice(b"]}");
+    out
+}
+
+/// `{"status":..,"process":..}` plus integer fields.
+pub fn status(status: &str, process: &str, fields: &[(&str, i64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.push(b'{');
+    key(&mut out, "status");
+    json_str(&mut out, status);
+    out.push(b',');
+    key(&mut out, "process");
+    json_str(&mut out, process);
+    for (k, v) in fields {
+        out.push(b',');
+        key(&mut out, k);
+        int(&mut out, *v);
+    }
+    out.push(b'}');
+    out
+}

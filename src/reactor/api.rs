@@ -1,0 +1,146 @@
+//! The management API's side of the reactor: answers routes from the status snapshot and the
+//! recent-output rings, and starts commands through the supervisor, parking the connection
+//! until [`crate::api::ops::Pending`] says the command is done.
+
+use super::Reactor;
+use super::http::{Body, Parked};
+use crate::api::ops::Pending;
+use crate::api::{self, Op, Route, json};
+use crate::config::model::{Level, ProcessKind};
+use crate::http::{Request, Response};
+use crate::output::recent;
+use crate::supervisor::{Field, Millis, Supervisor};
+use crate::sys;
+
+impl Parked for Pending {
+    fn conn(&self) -> (usize, u64) {
+        self.conn
+    }
+    fn process(&self) -> usize {
+        self.process
+    }
+    fn deadline(&self) -> Millis {
+        self.deadline
+    }
+    fn check(&self, sup: &Supervisor, now: Millis) -> Option<Response> {
+        Pending::check(self, sup, now)
+    }
+}
+
+fn unknown(name: &str) -> Response {
+    Response::error(
+        404,
+        &format!("unknown process {name:?} (GET /api/v1/processes lists them)"),
+    )
+}
+
+impl Reactor<'_> {
+    /// Answers an API request now, or parks it (`None`) until its command is done.
+    pub(super) fn api_request(&mut self, req: &Request, conn: (usize, u64)) -> Option<Response> {
+        let token = self
+            .config
+            .global
+            .api
+            .as_ref()
+            .and_then(|a| a.auth.as_deref());
+        let route = match api::route(req, token) {
+            Ok(r) => r,
+            Err(resp) => return Some(resp),
+        };
+        Some(match route {
+            Route::Health => Response::json(200, b"{\"status\":\"healthy\"}".to_vec()),
+            Route::Ready => {
+                let (ok, body) = json::ready(&self.turn_snapshot());
+                Response::json(if ok { 200 } else { 503 }, body)
+            }
+            Route::List => Response::json(200, self.turn_body(Body::Processes, json::processes)),
+            Route::Show(name) => {
+                let snap = self.turn_snapshot();
+                match snap.processes.iter().find(|p| p.name == name) {
+                    Some(p) => Response::json(200, json::process(p)),
+                    None => unknown(name),
+                }
+            }
+            Route::Logs(name, limit) => {
+                if self.sup.process_index(name).is_none() {
+                    return Some(unknown(name));
+                }
+                let limit = limit.min(recent::MAX_LINES);
+                Response::json(
+                    200,
+                    json::logs(name, limit, self.out.recent.newest(name, limit)),
+                )
+            }
+            Route::Schedule(name, _) => match self.sup.process_index(name) {
+                None => unknown(name),
+                Some(_) => Response::error(404, &format!("{name} is not a scheduled task")),
+            },
+            Route::Act(name, op) => return self.api_command(name, op, conn),
+        })
+    }
+
+    fn api_command(&mut self, name: &str, op: Op, conn: (usize, u64)) -> Option<Response> {
+        let now = sys::monotonic_ms();
+        let Some(p) = self.sup.process_index(name) else {
+            return Some(unknown(name));
+        };
+        if self.sup.shutting_down() {
+            return Some(Response::error(503, "the manager is shutting down"));
+        }
+        if self.http.parked.iter().any(|w| w.process() == p) {
+            return Some(Response::error(
+                409,
+                &format!("another command on {name} is in progress: retry when it is done"),
+            ));
+        }
+        let spec = &self.config.processes[p];
+        let oneshot = spec.kind == ProcessKind::Oneshot;
+        let current = self.sup.desired_scale(p);
+        let target = match op {
+            Op::Scale(_) if oneshot => {
+                return Some(Response::error(
+                    400,
+                    &format!("{name} is a oneshot: it runs once and cannot be scaled"),
+                ));
+            }
+            Op::Scale(s) => match s.target(current) {
+                Ok(t) => t,
+                Err(e) => return Some(Response::error(400, &e)),
+            },
+            _ => current,
+        };
+        let mut fields = vec![("action", Field::Str(op.verb().to_owned()))];
+        if let Op::Scale(_) = op {
+            fields.push(("from", Field::Int(current.into())));
+            fields.push(("to", Field::Int(target.into())));
+        }
+        self.out.event(
+            Level::Info,
+            None,
+            "api_command",
+            &format!("{} {name} requested through the API", op.verb()),
+            &[&[("process", Field::Str(name.to_owned()))][..], &fields].concat(),
+        );
+        // The command changes the supervisor's state: later requests of this turn see it.
+        self.forget_turn_cache();
+        self.http.commands_issued = true;
+        let pending = Pending::begin(
+            &mut self.sup,
+            p,
+            name,
+            op,
+            target,
+            oneshot,
+            spec.stop_timeout,
+            conn,
+            now,
+        );
+        match pending.check(&self.sup, now) {
+            Some(resp) => Some(resp),
+            None => {
+                self.http.parked.push(Box::new(pending));
+                None
+            }
+        }
+    }
+}

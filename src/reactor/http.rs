@@ -1,0 +1,615 @@
+//! Listening sockets and server connections (token kinds 5 and 6) for the API and metrics
+//! endpoints: non-blocking accept, reads and writes on the loop; the HTTP logic itself is the
+//! sans-IO [`crate::http::Conn`]. Requests are dispatched to the service of their listener;
+//! a request that answers later (an API command) parks its connection as a [`Parked`] entry,
+//! checked after every turn against the supervisor's state.
+//!
+//! Fairness: every connection's buffers are bounded by `http::limits`, so one client costs a
+//! bounded amount of work per turn; at [`MAX_CONNECTIONS`] per listener the connection idle for
+//! longest is closed for a newcomer (503 when none is idle).
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::fs::FileTypeExt;
+use std::rc::Rc;
+
+use mio::Interest;
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use super::{KIND_CONN, KIND_LISTENER, Reactor, token};
+use crate::config::model::Level;
+use crate::http::limits::MAX_CONNECTIONS;
+use crate::http::{self, Conn, Request, Response};
+use crate::status::Snapshot;
+use crate::supervisor::{Field, Millis, Supervisor};
+use crate::sys;
+
+/// What a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Service {
+    #[cfg(feature = "api")]
+    Api,
+    #[cfg(feature = "metrics")]
+    Metrics,
+}
+
+enum Listen {
+    Tcp(TcpListener),
+    Unix(UnixListener, String),
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    /// Half-close: the client sees the end of our answer, we still drain what it sends.
+    fn shutdown_write(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Unix(s) => s,
+        }
+    }
+}
+
+struct Listener {
+    sock: Listen,
+    service: Service,
+    /// Its open connections.
+    open: usize,
+}
+
+struct Connection {
+    stream: Stream,
+    http: Conn,
+    listener: usize,
+    /// Distinguishes this connection from later ones in the same slot.
+    serial: u64,
+    readable: bool,
+    writable: bool,
+}
+
+/// A request that answers once the supervisor's state says so (API commands).
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
+pub(super) trait Parked {
+    /// The waiting connection: slot and serial.
+    fn conn(&self) -> (usize, u64);
+    /// The process it acts on (one command per process at a time).
+    fn process(&self) -> usize;
+    fn deadline(&self) -> Millis;
+    /// The answer, once there is one.
+    fn check(&self, sup: &Supervisor, now: Millis) -> Option<Response>;
+}
+
+/// The HTTP side of the reactor.
+#[derive(Default)]
+pub(super) struct Servers {
+    listeners: Vec<Listener>,
+    conns: Vec<Option<Connection>>,
+    serial: u64,
+    pub(super) parked: Vec<Box<dyn Parked>>,
+    /// Connections with work to do this turn.
+    dirty: Vec<usize>,
+    /// The status snapshot and documents rendered from it during this turn. Within one turn
+    /// the supervisor's state changes only through our own commands (which clear it), so every
+    /// request of the turn would render the same: under load, dozens of requests share one.
+    turn_snapshot: Option<Rc<Snapshot>>,
+    /// A request handed the supervisor work this turn: its actions must run, and parked
+    /// requests be checked again, before the loop may sleep.
+    pub(super) commands_issued: bool,
+    /// Accepting failed (descriptor limit?) and was logged.
+    accept_failing: bool,
+    turn_bodies: [Option<Vec<u8>>; BODY_KINDS],
+}
+
+/// Documents cached per turn.
+#[derive(Clone, Copy)]
+pub(super) enum Body {
+    /// The API's process list.
+    #[cfg(feature = "api")]
+    Processes = 0,
+    /// The Prometheus exposition.
+    #[cfg(feature = "metrics")]
+    Metrics = 1,
+}
+const BODY_KINDS: usize = 2;
+
+/// Reads at most this much from one connection per turn, so one client cannot hold the loop.
+const READ_PER_TURN: usize = 64 * 1024;
+
+impl Reactor<'_> {
+    /// Binds every configured listener; called before any process starts, so the API answers
+    /// while dependencies are still starting. An error stops the start-up.
+    pub(super) fn http_start(&mut self) -> Result<(), String> {
+        for (service, addr, socket) in self.http_wanted() {
+            if let Some(addr) = addr {
+                let l = TcpListener::bind(addr).map_err(|e| {
+                    format!("cannot listen on {addr} for the {}: {e}", name(service))
+                })?;
+                let bound = l.local_addr().map_or(addr, |a| a);
+                self.add_listener(Listen::Tcp(l), service, &bound.to_string())?;
+            }
+            if let Some(path) = socket {
+                let l = bind_unix(&path).map_err(|e| {
+                    format!("cannot listen on {path} for the {}: {e}", name(service))
+                })?;
+                self.add_listener(Listen::Unix(l, path.clone()), service, &path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// (service, TCP address, Unix socket path) of each configured endpoint.
+    fn http_wanted(&self) -> Vec<(Service, Option<SocketAddr>, Option<String>)> {
+        let g = &self.config.global;
+        let mut v = Vec::new();
+        for s in services() {
+            match s {
+                #[cfg(feature = "api")]
+                Service::Api => {
+                    if let Some(a) = &g.api {
+                        v.push((s, a.tcp, a.socket.clone()));
+                    }
+                }
+                #[cfg(feature = "metrics")]
+                Service::Metrics => {
+                    if let Some(m) = &g.metrics {
+                        v.push((s, Some(m.addr), None));
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    fn add_listener(&mut self, mut sock: Listen, service: Service, at: &str) -> Result<(), String> {
+        let n = self.http.listeners.len();
+        let t = token(n, KIND_LISTENER);
+        let r = match &mut sock {
+            Listen::Tcp(l) => self.poll.registry().register(l, t, Interest::READABLE),
+            Listen::Unix(l, _) => self.poll.registry().register(l, t, Interest::READABLE),
+        };
+        r.map_err(|e| format!("cannot watch the {} listener: {e}", name(service)))?;
+        self.http.listeners.push(Listener {
+            sock,
+            service,
+            open: 0,
+        });
+        let mut msg = format!("{} listening on {at}", name(service));
+        let mut level = Level::Info;
+        if let Some(note) = self.exposure_note(service, at) {
+            msg.push_str(&note);
+            level = Level::Warn;
+        }
+        self.out.event(
+            level,
+            None,
+            "listening",
+            &msg,
+            &[
+                ("service", Field::Str(name(service).to_owned())),
+                ("address", Field::Str(at.to_owned())),
+            ],
+        );
+        Ok(())
+    }
+
+    /// A warning for an API reachable from outside the container without a token.
+    fn exposure_note(&self, service: Service, at: &str) -> Option<String> {
+        let unix = at.starts_with('/');
+        match service {
+            #[cfg(feature = "api")]
+            Service::Api => {
+                let api = self.config.global.api.as_ref()?;
+                let open =
+                    api.auth.is_none() && api.tcp.is_some_and(|a| !a.ip().is_loopback()) && !unix;
+                open.then(|| {
+                    " without api_auth: anyone who can reach this address can stop and start \
+                     processes (set api_auth, or api_host: 127.0.0.1)"
+                        .to_owned()
+                })
+            }
+            #[cfg(feature = "metrics")]
+            Service::Metrics => {
+                let _ = unix;
+                None
+            }
+        }
+    }
+
+    /// A readiness event for a listener or a connection.
+    pub(super) fn http_event(&mut self, kind: usize, slot: usize, ev: &mio::event::Event) {
+        if kind == KIND_LISTENER {
+            self.accept(slot);
+            return;
+        }
+        if let Some(Some(c)) = self.http.conns.get_mut(slot) {
+            c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            c.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
+            self.http.dirty.push(slot);
+        }
+    }
+
+    fn accept(&mut self, l: usize) {
+        loop {
+            let now = sys::monotonic_ms();
+            let accepted = match &self.http.listeners[l].sock {
+                Listen::Tcp(s) => s.accept().map(|(s, _)| {
+                    let _ = s.set_nodelay(true);
+                    Stream::Tcp(s)
+                }),
+                Listen::Unix(s, _) => s.accept().map(|(s, _)| Stream::Unix(s)),
+            };
+            let mut stream = match accepted {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) => {
+                    // EMFILE and friends: the client waits in the backlog; try on the next event.
+                    // Said once until an accept works again, so a flood cannot flood the log.
+                    if !self.http.accept_failing {
+                        self.http.accept_failing = true;
+                        self.log(
+                            Level::Warn,
+                            "accept_failed",
+                            &format!("cannot accept a connection: {e}"),
+                        );
+                    }
+                    return;
+                }
+            };
+            self.http.accept_failing = false;
+            if self.http.listeners[l].open >= MAX_CONNECTIONS && !self.evict_idle(l) {
+                // Every slot is serving a request: tell the newcomer, best effort.
+                let _ = stream.write(&http::overloaded());
+                continue;
+            }
+            let slot = match self.http.conns.iter().position(Option::is_none) {
+                Some(s) => s,
+                None => {
+                    self.http.conns.push(None);
+                    self.http.conns.len() - 1
+                }
+            };
+            if self
+                .poll
+                .registry()
+                .register(
+                    stream.source(),
+                    token(slot, KIND_CONN),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            self.http.serial += 1;
+            self.http.conns[slot] = Some(Connection {
+                stream,
+                http: Conn::new(now),
+                listener: l,
+                serial: self.http.serial,
+                readable: true,
+                writable: true,
+            });
+            self.http.listeners[l].open += 1;
+            self.http.dirty.push(slot);
+        }
+    }
+
+    /// Closes the connection of listener `l` that has been idle longest; false if none is.
+    fn evict_idle(&mut self, l: usize) -> bool {
+        let victim = self
+            .http
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(n, c)| {
+                let c = c.as_ref()?;
+                (c.listener == l).then_some((n, c.http.idle_since()?))
+            })
+            .min_by_key(|(_, since)| *since)
+            .map(|(n, _)| n);
+        match victim {
+            Some(n) => {
+                self.close_conn(n);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn close_conn(&mut self, slot: usize) {
+        if let Some(mut c) = self.http.conns[slot].take() {
+            let _ = self.poll.registry().deregister(c.stream.source());
+            self.http.listeners[c.listener].open -= 1;
+        }
+    }
+
+    /// After the supervisor's turn: answers parked requests that are done, acts on connection
+    /// deadlines, and serves every connection with work.
+    pub(super) fn http_turn(&mut self) {
+        loop {
+            self.http_pass();
+            if !std::mem::take(&mut self.http.commands_issued) {
+                return;
+            }
+            // The supervisor's actions for those commands (spawns, signals) may settle a
+            // parked request at once (a start whose process is ready as soon as it spawns).
+            self.run_actions();
+        }
+    }
+
+    fn http_pass(&mut self) {
+        let now = sys::monotonic_ms();
+        self.forget_turn_cache();
+        let mut n = 0;
+        while n < self.http.parked.len() {
+            match self.http.parked[n].check(&self.sup, now) {
+                Some(resp) => {
+                    let p = self.http.parked.swap_remove(n);
+                    let (slot, serial) = p.conn();
+                    if let Some(Some(c)) = self.http.conns.get_mut(slot) {
+                        if c.serial == serial {
+                            c.http.respond(&resp, now);
+                            self.http.dirty.push(slot);
+                        }
+                    }
+                }
+                None => n += 1,
+            }
+        }
+        for slot in 0..self.http.conns.len() {
+            if let Some(c) = self.http.conns[slot].as_mut() {
+                if c.http.next_deadline().is_some_and(|d| d <= now) {
+                    if c.http.handle_timeout(now) == http::Outcome::Close {
+                        self.close_conn(slot);
+                    } else {
+                        self.http.dirty.push(slot);
+                    }
+                }
+            }
+        }
+        // Connections that run out of budget put themselves back for the next turn.
+        let mut dirty = std::mem::take(&mut self.http.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for slot in dirty {
+            self.serve(slot);
+        }
+    }
+
+    /// The status snapshot of this turn (made once per turn, on first use).
+    pub(super) fn turn_snapshot(&mut self) -> Rc<Snapshot> {
+        if let Some(s) = &self.http.turn_snapshot {
+            return s.clone();
+        }
+        let s = Rc::new(self.snapshot());
+        self.http.turn_snapshot = Some(s.clone());
+        s
+    }
+
+    /// A document of this turn, rendered once by `render`.
+    pub(super) fn turn_body(&mut self, kind: Body, render: fn(&Snapshot) -> Vec<u8>) -> Vec<u8> {
+        let k = kind as usize;
+        if let Some(b) = &self.http.turn_bodies[k] {
+            return b.clone();
+        }
+        let b = render(&self.turn_snapshot());
+        self.http.turn_bodies[k] = Some(b.clone());
+        b
+    }
+
+    /// The supervisor's state may have changed: snapshots must be made again.
+    pub(super) fn forget_turn_cache(&mut self) {
+        self.http.turn_snapshot = None;
+        self.http.turn_bodies = Default::default();
+    }
+
+    /// The earliest connection or parked-request deadline.
+    pub(super) fn http_deadline(&self) -> Option<Millis> {
+        let conns = self
+            .http
+            .conns
+            .iter()
+            .flatten()
+            .filter_map(|c| c.http.next_deadline());
+        let parked = self.http.parked.iter().map(|p| p.deadline());
+        conns.chain(parked).min()
+    }
+
+    /// Whether connections still have work queued (so the loop must not sleep).
+    pub(super) fn http_busy(&self) -> bool {
+        !self.http.dirty.is_empty()
+    }
+
+    /// Reads, handles and writes one connection until it would block.
+    fn serve(&mut self, slot: usize) {
+        let mut read_total = 0;
+        loop {
+            let now = sys::monotonic_ms();
+            // 1. Answer what is buffered.
+            let mut progress = false;
+            loop {
+                let Some(c) = self.http.conns.get_mut(slot).and_then(Option::as_mut) else {
+                    return;
+                };
+                let Some(req) = c.http.poll_request(now) else {
+                    break;
+                };
+                let (l, serial) = (c.listener, c.serial);
+                let service = self.http.listeners[l].service;
+                progress = true;
+                let Some(resp) = self.dispatch(service, &req, (slot, serial)) else {
+                    break;
+                };
+                match self.http.conns.get_mut(slot).and_then(Option::as_mut) {
+                    Some(c) => c.http.respond(&resp, now),
+                    None => return,
+                }
+            }
+            let Some(c) = self.http.conns.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
+            // 2. Write what is queued.
+            while c.writable && !c.http.output().is_empty() {
+                match c.stream.write(c.http.output()) {
+                    Ok(0) => {
+                        self.close_conn(slot);
+                        return;
+                    }
+                    Ok(n) => {
+                        c.http.wrote(n, now);
+                        progress = true;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.writable = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        self.close_conn(slot);
+                        return;
+                    }
+                }
+            }
+            if c.http.take_shutdown() {
+                c.stream.shutdown_write();
+            }
+            if c.http.is_closed() {
+                self.close_conn(slot);
+                return;
+            }
+            // 3. Read more, if it has room.
+            if c.readable && c.http.wants_read() && read_total < READ_PER_TURN {
+                match c.stream.read(&mut self.buf[..http::limits::MAX_HEAD_BYTES]) {
+                    Ok(0) => c.http.peer_closed(),
+                    Ok(n) => {
+                        read_total += n;
+                        c.http.received(&self.buf[..n], now);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.readable = false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        self.close_conn(slot);
+                        return;
+                    }
+                }
+                progress = true;
+                if c.http.is_closed() {
+                    self.close_conn(slot);
+                    return;
+                }
+            } else if c.readable && c.http.wants_read() {
+                // Budget spent: continue next turn.
+                self.http.dirty.push(slot);
+                return;
+            }
+            if !progress {
+                return;
+            }
+        }
+    }
+
+    /// Answers a request now, or parks it (`None`).
+    fn dispatch(
+        &mut self,
+        service: Service,
+        req: &Request,
+        conn: (usize, u64),
+    ) -> Option<Response> {
+        let _ = conn;
+        match service {
+            #[cfg(feature = "api")]
+            Service::Api => self.api_request(req, conn),
+            #[cfg(feature = "metrics")]
+            Service::Metrics => {
+                let path = self
+                    .config
+                    .global
+                    .metrics
+                    .as_ref()
+                    .map_or("/metrics", |m| m.path.as_str());
+                let path = path.to_owned();
+                Some(crate::metrics::handle(req, &path, || {
+                    self.turn_body(Body::Metrics, |s| {
+                        let mut out = Vec::with_capacity(16 * 1024);
+                        crate::metrics::render(s, &mut out);
+                        out
+                    })
+                }))
+            }
+        }
+    }
+
+    /// Closes every listener and connection; removes Unix sockets we created.
+    pub(super) fn http_stop(&mut self) {
+        for slot in 0..self.http.conns.len() {
+            self.close_conn(slot);
+        }
+        for l in self.http.listeners.drain(..) {
+            if let Listen::Unix(_, path) = l.sock {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+/// Every service this build has.
+fn services() -> Vec<Service> {
+    vec![
+        #[cfg(feature = "api")]
+        Service::Api,
+        #[cfg(feature = "metrics")]
+        Service::Metrics,
+    ]
+}
+
+fn name(s: Service) -> &'static str {
+    match s {
+        #[cfg(feature = "api")]
+        Service::Api => "API",
+        #[cfg(feature = "metrics")]
+        Service::Metrics => "metrics endpoint",
+    }
+}
+
+/// Binds a Unix socket that is never, even for an instant, open to other users: the umask
+/// makes the kernel create it 0600. A stale socket left by a previous run is removed first;
+/// any other file at the path is an error.
+fn bind_unix(path: &str) -> io::Result<UnixListener> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "the path exists and is not a socket",
+            ));
+        }
+        Err(_) => {}
+    }
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let r = UnixListener::bind(path);
+    rustix::process::umask(old);
+    r
+}
