@@ -6,6 +6,7 @@
 #
 #   scripts/fuzz.sh [TARGET...]        (default: every target)
 #   FUZZ_SECONDS=60                    time per target (make fuzz)
+#   FUZZ_FEATURES=full                 the phpeek-pm features the targets are built with
 #
 # CI runs it as a smoke (scripts/test.sh step `fuzz`, a few seconds each) so every target keeps
 # building and running. New corpus entries go to fuzz/corpus/<target>/ (not committed); the
@@ -13,9 +14,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${FUZZ_SECONDS:-60}
+features=${FUZZ_FEATURES:-full}
 
 scripts/ensure-deps.sh fuzz
 mapfile -t all < <(cargo +nightly fuzz list --fuzz-dir fuzz)
+# `http` needs feature api: left out of a build without it.
+if [[ " $features " != *" full "* && " $features " != *api* ]]; then
+    mapfile -t all < <(printf '%s\n' "${all[@]}" | grep -vx http)
+fi
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -25,17 +31,19 @@ opts_for() {
         config) echo "-max_len=16384 -dict=fuzz/dicts/config.dict" ;;
         env_overrides) echo "-max_len=2048 -dict=fuzz/dicts/config.dict" ;;
         lines) echo "-max_len=4096" ;;
+        http) echo "-max_len=8192" ;;
         *) echo "-max_len=1024" ;;
     esac
 }
 
-cargo +nightly fuzz build --fuzz-dir fuzz -O
+cargo +nightly fuzz build --fuzz-dir fuzz -O --features "$features"
 failed=0
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t" "fuzz/seeds/$t"
     echo "==== fuzz $t: ${secs} s" >&2
     # shellcheck disable=SC2046
-    if ! cargo +nightly fuzz run --fuzz-dir fuzz -O "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
+    if ! cargo +nightly fuzz run --fuzz-dir fuzz -O --features "$features" "$t" \
+        "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 \
         -print_final_stats=1 $(opts_for "$t") 2>"fuzz/$t.log"; then
         echo "fuzz: $t FAILED (see fuzz/$t.log and fuzz/artifacts/$t/)" >&2

@@ -12,8 +12,18 @@
 // Most of what is included is not reached from any target; the main crate's lints apply there.
 #![allow(dead_code, unused_imports, unused_macros, unexpected_cfgs, clippy::all)]
 
+#[cfg(feature = "api")]
+#[path = "../../src/api/mod.rs"]
+pub mod api;
+// `api::client` uses the command-line types.
+#[cfg(feature = "api")]
+#[path = "../../src/cli.rs"]
+pub mod cli;
 #[path = "../../src/config/mod.rs"]
 pub mod config;
+#[cfg(any(feature = "api", feature = "metrics"))]
+#[path = "../../src/http/mod.rs"]
+pub mod http;
 #[path = "../../src/features.rs"]
 pub mod features;
 #[path = "../../src/output/mod.rs"]
