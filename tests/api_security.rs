@@ -63,12 +63,12 @@ fn every_route_but_health_needs_the_exact_token() {
     let addr = listen_addr(&mut m, "API");
     let url = |p: &str| format!("http://{addr}/api/v1{p}");
     m.wait_for(secs(10.0), "web started", |r| r.is("started", "web-0"));
-    let pid = |m: &mut Manager| {
+    let pid = || {
         let r = curl_auth(TOKEN, &[&url("/processes/web")]);
         assert_eq!(r.status, 200, "{r:?}");
         r.json()["instances"][0]["pid"].as_i64().unwrap()
     };
-    let pid0 = pid(&mut m);
+    let pid0 = pid();
 
     let mut bodies = Vec::new();
     let routes: [(&str, &str, Option<&str>); 13] = [
@@ -114,7 +114,7 @@ fn every_route_but_health_needs_the_exact_token() {
     assert_eq!(curl(&[&url("/health")]).status, 200);
     assert_eq!(curl(&[&url("/ready")]).status, 200);
     // Nothing happened to web.
-    assert_eq!(pid(&mut m), pid0, "a refused command changed web");
+    assert_eq!(pid(), pid0, "a refused command changed web");
     assert!(m.events("stopping", "web-0").is_empty(), "{}", m.dump());
     assert!(m.find(|r| r.is("started", "web-1")).is_empty());
     // The right token works, for a command too.
