@@ -17,6 +17,8 @@
 #   arm64       make build-all, then the arm64 binaries under qemu-aarch64-static
 #   docker      FROM scratch image under the Docker engine (tests/container/docker.sh), and
 #               auto-tuning + framework detection with php-fpm in one (tests/container/autotune.sh)
+#   locked      the full binary in a read-only, non-root, capability-less container, API on a
+#               Unix socket in /tmp (tests/container/locked.sh)
 #   chroot      the same image filesystem in unshare --pid + chroot (tests/container/chroot.sh)
 #   bare        a root holding only the binary, its config and busybox (tests/container/bare.sh)
 set -uo pipefail
@@ -100,6 +102,8 @@ step docker 600 "FROM scratch image under Docker (run, PID 1, HUP, stop, limits,
     bash tests/container/docker.sh build/phpeek-pm-minimal
 step docker 600 "PHP-FPM auto-tuning + detection in a FROM scratch container (--memory, --cpus, --cpu-quota, --read-only, php-fpm -tt)" \
     bash tests/container/autotune.sh build/phpeek-pm
+step locked 600 "locked-down container (--read-only --user 1000 --cap-drop ALL): API on a Unix socket in /tmp" \
+    bash tests/container/locked.sh build/phpeek-pm
 step chroot 600 "same image filesystem in unshare --pid + chroot" \
     bash tests/container/chroot.sh build/phpeek-pm-minimal
 step bare 300 "bare root (binary + config + busybox: no /dev, /proc, /etc/passwd) as PID 1" \
