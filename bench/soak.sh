@@ -5,13 +5,14 @@
 #   bench/soak.sh [BINARY]     (default build/phpeek-pm, else build/phpeek-pm-minimal; root)
 #   SOAK_SECONDS=1800          how long
 #   SOAK_SAMPLE=10             seconds between samples
-#   SOAK_WARMUP=60             the "start" sample is taken after this (allocator warm-up)
+#   SOAK_WARMUP=300            the "start" sample is taken after this: allocator warm-up, and
+#                              the API's recent-output buffers (4 MiB in all) filling up
 #
-# Load today (core): 10 services — 6 writing a log line every 10 ms each (600 lines/s through
-# the manager), 2 crash loops (exit 1 every ~2 s: spawn, reap, backoff), 2 idle services that
-# receive the SIGHUP sent to the manager every second (signal forwarding).
-# TODO(health, metrics, api): when they land, add a 1 s health probe to every service, a
-# /metrics scrape and an API request every second (the loop below has a marked place for them).
+# Load: 10 services — 6 writing a log line every 10 ms each (600 lines/s through the manager),
+# 2 crash loops (exit 1 every ~2 s: spawn, reap, backoff), 2 idle services that receive the
+# SIGHUP sent to the manager every second (signal forwarding). With a binary that has the
+# features (the full build): an exec health probe every second on every service (10 aux
+# children a second), a /metrics scrape and two API requests every second.
 #
 # Prints start / end / max of VmRSS (KiB), descriptors and threads, writes every sample to
 # bench/results/soak-<time>.csv, and exits 1 if the end is not flat: RSS more than 10 % (and
@@ -21,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 secs=${SOAK_SECONDS:-1800}
 every=${SOAK_SAMPLE:-10}
-warmup=${SOAK_WARMUP:-60}
+warmup=${SOAK_WARMUP:-300}
 [ "$warmup" -lt "$secs" ] || warmup=$((secs / 4))
 bin=${1:-}
 if [ -z "$bin" ]; then
@@ -44,8 +45,33 @@ cleanup() {
 }
 trap cleanup EXIT
 
+feats=$("$bin" version | sed -n 's/^features: //p')
+has() { [[ ", $feats, " == *", $1, "* ]]; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+api_port="" metrics_port=""
+has api && api_port=$(free_port)
+has metrics && metrics_port=$(free_port)
+probe() {
+    if has health; then
+        echo "    health_check:"
+        echo "      type: exec"
+        echo "      command: [\"/bin/true\"]"
+        echo "      period: 1s"
+        echo "      timeout: 1s"
+    fi
+}
 {
     echo "global:"
+    if [ -n "$api_port" ]; then
+        echo "  api_enabled: true"
+        echo "  api_host: 127.0.0.1"
+        echo "  api_port: $api_port"
+    fi
+    if [ -n "$metrics_port" ]; then
+        echo "  metrics_enabled: true"
+        echo "  metrics_host: 127.0.0.1"
+        echo "  metrics_port: $metrics_port"
+    fi
     echo "  restart_backoff_initial: 1s"
     echo "  restart_backoff_max: 2s"
     echo "  restart_stable_after: 1h"
@@ -53,14 +79,17 @@ trap cleanup EXIT
     for i in 1 2 3 4 5 6; do
         echo "  chatty$i:"
         echo "    command: [\"/bin/sh\", \"-c\", \"trap '' HUP; while :; do echo chatty$i line \$(date +%s%N); sleep 0.01; done\"]"
+        probe
     done
     for i in 1 2; do
         echo "  crash$i:"
         echo "    command: [\"/bin/sh\", \"-c\", \"trap '' HUP; sleep 1; exit 1\"]"
+        probe
     done
     for i in 1 2; do
         echo "  idle$i:"
         echo "    command: [\"/bin/sh\", \"-c\", \"trap 'echo idle$i hup' HUP; while :; do sleep 1; done\"]"
+        probe
     done
 } >"$work/soak.yaml"
 
@@ -74,7 +103,12 @@ sample() {
     local rss fds thr
     rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$mgr/status")
     thr=$(awk '/^Threads:/ { print $2 }' "/proc/$mgr/status")
-    fds=$(find "/proc/$mgr/fd" -mindepth 1 -maxdepth 1 | wc -l)
+    # Exec probes and restarts hold 3 descriptors each while they run: the fewest of a few
+    # quick looks is the manager's own count.
+    fds=$(for _ in 1 2 3 4 5; do
+        find "/proc/$mgr/fd" -mindepth 1 -maxdepth 1 | wc -l
+        sleep 0.05
+    done | sort -n | head -n 1)
     echo "$1,$rss,$fds,$thr"
 }
 
@@ -82,12 +116,19 @@ mkdir -p bench/results
 csv="bench/results/soak-$(date -u +%Y%m%dT%H%M%SZ).csv"
 echo "t_s,rss_kib,fds,threads" >"$csv"
 echo "soak: $bin as PID 1 (host pid $mgr), ${secs} s, sample every ${every} s -> $csv" >&2
-start="" t=0 next=0
+echo "soak: features: ${feats}; probes: $(has health && echo 'exec, 1 s' || echo none); scrape: ${metrics_port:-none}; API: ${api_port:-none}" >&2
+start="" t=0 next=0 scrape_fail=0 api_fail=0
 t0=$(date +%s)
 while [ "$t" -lt "$secs" ]; do
     kill -0 "$mgr" 2>/dev/null || { echo "soak: the manager died at ${t} s" >&2; exit 1; }
     kill -HUP "$mgr"
-    # TODO(health, metrics, api): one scrape and one API request per second here.
+    if [ -n "$metrics_port" ]; then
+        curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$metrics_port/metrics" || scrape_fail=$((scrape_fail + 1))
+    fi
+    if [ -n "$api_port" ]; then
+        curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$api_port/api/v1/processes" || api_fail=$((api_fail + 1))
+        curl -sf -o /dev/null --max-time 2 "http://127.0.0.1:$api_port/api/v1/processes/chatty1/logs?limit=50" || api_fail=$((api_fail + 1))
+    fi
     if [ "$t" -ge "$next" ]; then
         s=$(sample "$t")
         echo "$s" >>"$csv"
@@ -110,7 +151,9 @@ printf 'soak: %-10s %10s %10s\n' "" "start(${ts}s)" "end(${te}s)"
 printf 'soak: %-10s %10s %10s   (max %s)\n' "RSS KiB" "$rs" "$re" "$maxrss"
 printf 'soak: %-10s %10s %10s\n' "fds" "$fs" "$fe"
 printf 'soak: %-10s %10s %10s\n' "threads" "$ths" "$the"
+printf 'soak: failed scrapes %s, failed API requests %s\n' "$scrape_fail" "$api_fail"
 ok=1
+[ "$scrape_fail" = 0 ] && [ "$api_fail" = 0 ] || { echo "soak: some requests failed" >&2; ok=0; }
 limit=$((rs + rs / 10 > rs + 256 ? rs + rs / 10 : rs + 256))
 [ "$re" -le "$limit" ] || { echo "soak: RSS grew from $rs to $re KiB" >&2; ok=0; }
 [ "$fe" = "$fs" ] || { echo "soak: descriptors changed from $fs to $fe" >&2; ok=0; }
