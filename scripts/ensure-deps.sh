@@ -12,7 +12,8 @@
 #            cannot be installed (the caller then links glibc statically with +crt-static)
 #   arm64    aarch64 musl target, the aarch64 cross linker, qemu-user-static
 #   test     Debian packages the shell-level tests use (busybox-static, procps, curl,
-#            python3, util-linux for unshare, binutils for readelf/strip, file)
+#            python3, util-linux for unshare, binutils for readelf/strip, file, tzdata,
+#            openssl)
 #   observability
 #            the API and metrics tests' real peers: prometheus (promtool and the server),
 #            curl, and wrk for `make bench`'s api scenario
@@ -113,7 +114,10 @@ ensure_arm64() {
 
 ensure_test() {
     # readelf/strip/nm: binutils; unshare/mount: util-linux and mount; pgrep/ps: procps.
-    apt_install busybox-static procps curl python3 util-linux mount binutils file ca-certificates
+    # tzdata: zone files for scheduled tasks' schedule_timezone; openssl: the heartbeat
+    # test's private CA and server certificate.
+    apt_install busybox-static procps curl python3 util-linux mount binutils file ca-certificates \
+        tzdata openssl
 }
 
 ensure_observability() {

@@ -13,6 +13,7 @@ pub enum Feature {
     Metrics,
     Scheduler,
     Heartbeat,
+    Tls,
     LogProcessing,
     Autotune,
     Detect,
@@ -28,6 +29,7 @@ impl Feature {
             Feature::Metrics => "metrics",
             Feature::Scheduler => "scheduler",
             Feature::Heartbeat => "heartbeat",
+            Feature::Tls => "tls",
             Feature::LogProcessing => "log-processing",
             Feature::Autotune => "autotune",
             Feature::Detect => "detect",
@@ -63,9 +65,12 @@ impl Feature {
             | Feature::Metrics
             | Feature::Health
             | Feature::Hooks
+            | Feature::Scheduler
+            | Feature::Heartbeat
+            | Feature::Tls
             | Feature::Autotune
             | Feature::Detect => true,
-            Feature::Scheduler | Feature::Heartbeat | Feature::LogProcessing => false,
+            Feature::LogProcessing => false,
         }
     }
 
@@ -78,6 +83,7 @@ impl Feature {
             Feature::Metrics => cfg!(feature = "metrics"),
             Feature::Scheduler => cfg!(feature = "scheduler"),
             Feature::Heartbeat => cfg!(feature = "heartbeat"),
+            Feature::Tls => cfg!(feature = "tls"),
             Feature::LogProcessing => cfg!(feature = "log-processing"),
             Feature::Autotune => cfg!(feature = "autotune"),
             Feature::Detect => cfg!(feature = "detect"),
@@ -86,13 +92,14 @@ impl Feature {
 }
 
 /// Every optional feature, in the order `version` prints them.
-pub const ALL: [Feature; 9] = [
+pub const ALL: [Feature; 10] = [
     Feature::Health,
     Feature::Hooks,
     Feature::Api,
     Feature::Metrics,
     Feature::Scheduler,
     Feature::Heartbeat,
+    Feature::Tls,
     Feature::LogProcessing,
     Feature::Autotune,
     Feature::Detect,

@@ -19,6 +19,8 @@ mod detect;
 mod features;
 #[cfg(feature = "health")]
 mod health;
+#[cfg(feature = "heartbeat")]
+mod heartbeat;
 #[cfg(feature = "hooks")]
 mod hooks;
 #[cfg(any(feature = "api", feature = "metrics"))]
@@ -27,6 +29,8 @@ mod http;
 mod metrics;
 mod output;
 mod reactor;
+#[cfg(feature = "scheduler")]
+mod scheduler;
 mod startup;
 mod status;
 mod supervisor;
@@ -72,10 +76,20 @@ fn run() -> u8 {
         }
         cli::Command::CheckConfig { config } => match load_config(config) {
             Ok(c) => {
+                let tasks = c.processes.iter().filter(|p| !p.kind.supervised()).count();
                 say(&format!(
-                    "configuration OK: {} process(es), {} instance(s)\n{}",
+                    "configuration OK: {} process(es), {} instance(s){}\n{}",
                     c.processes.len(),
-                    c.processes.iter().map(|p| p.scale as u64).sum::<u64>(),
+                    c.processes
+                        .iter()
+                        .filter(|p| p.kind.supervised())
+                        .map(|p| p.scale as u64)
+                        .sum::<u64>(),
+                    if tasks > 0 {
+                        format!(", {tasks} scheduled task(s)")
+                    } else {
+                        String::new()
+                    },
                     supervisor::describe_plan(&c)
                 ));
                 exit::OK

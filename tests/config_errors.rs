@@ -77,6 +77,20 @@ fn cases() -> Vec<Case> {
             Some(4),
             &["schedule", "requires", "\"scheduler\""],
         ));
+        v.push(case(
+            "feature-key-schedule-timezone",
+            "processes:\n  backup:\n    command: [sh]\n    schedule_timezone: Europe/Berlin\n",
+            Some(4),
+            &["schedule_timezone", "requires", "\"scheduler\""],
+        ));
+    }
+    if !cfg!(feature = "heartbeat") {
+        v.push(case(
+            "feature-key-heartbeat",
+            "processes:\n  backup:\n    command: [sh]\n    heartbeat:\n      url: http://x\n",
+            Some(4),
+            &["heartbeat", "requires", "\"heartbeat\""],
+        ));
     }
     if !cfg!(feature = "autotune") {
         v.push(case(

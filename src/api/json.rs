@@ -5,7 +5,7 @@
 use crate::http::push_num;
 use crate::output::json_str;
 use crate::output::recent::Entry;
-use crate::status::{HealthView, InstanceView, ProcessView, Snapshot};
+use crate::status::{HealthView, InstanceView, ProcessView, Snapshot, TaskView};
 
 fn int(out: &mut Vec<u8>, n: i64) {
     if n < 0 {
@@ -229,6 +229,54 @@ pub fn logs<'e>(process: &str, limit: usize, entries: impl Iterator<Item = &'e E
     out.push(b'[');
     out.extend_from_slice(&body);
     out.extend_from_slice(b"]}");
+    out
+}
+
+fn opt_num(out: &mut Vec<u8>, n: Option<f64>) {
+    match n {
+        // Times and durations with millisecond precision.
+        Some(v) if v.is_finite() => out.extend_from_slice(format!("{v:.3}").as_bytes()),
+        _ => out.extend_from_slice(b"null"),
+    }
+}
+
+/// `{"process":..,"schedule":{expression, paused, running, runs, successes, failures, skips,
+/// last_exit_code, last_run, next_run, last_duration_seconds}}` (times in Unix seconds).
+pub fn task(t: &TaskView) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.push(b'{');
+    key(&mut out, "process");
+    json_str(&mut out, &t.name);
+    out.extend_from_slice(b",\"schedule\":{");
+    key(&mut out, "expression");
+    json_str(&mut out, &t.schedule);
+    out.push(b',');
+    key(&mut out, "paused");
+    boolean(&mut out, t.paused);
+    for (k, v) in [
+        ("running", u64::from(t.running)),
+        ("runs", t.runs),
+        ("successes", t.successes),
+        ("failures", t.failures),
+        ("skips", t.skips),
+    ] {
+        out.push(b',');
+        key(&mut out, k);
+        push_num(&mut out, v);
+    }
+    out.push(b',');
+    key(&mut out, "last_exit_code");
+    opt_int(&mut out, t.last_exit_code.map(i64::from));
+    out.push(b',');
+    key(&mut out, "last_run");
+    opt_num(&mut out, t.last_run_unix);
+    out.push(b',');
+    key(&mut out, "next_run");
+    opt_num(&mut out, t.next_run_unix);
+    out.push(b',');
+    key(&mut out, "last_duration_seconds");
+    opt_num(&mut out, t.last_duration_s);
+    out.extend_from_slice(b"}}");
     out
 }
 

@@ -220,6 +220,7 @@ mod tests {
                 critical: false,
                 stop_signal: SIGTERM,
                 stop_timeout: 1_000,
+                task: None,
                 health: None,
                 hooks: Default::default(),
             }],

@@ -11,6 +11,11 @@ mod http;
 pub mod model;
 pub mod raw;
 pub mod schema;
+#[cfg(feature = "scheduler")]
+pub mod task;
+#[cfg(not(feature = "scheduler"))]
+#[path = "no_task.rs"]
+pub mod task;
 pub mod users;
 
 // Feature sections: the real parsers when the feature is built, else stubs that never see a
@@ -417,10 +422,12 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
         let Some(command) = p.command.as_ref() else {
             return Err(ctx.at(&pp(&[]), ov, format!("process {name:?} has no command")));
         };
-        let kind = match p.kind.as_deref() {
-            None | Some("longrun") => ProcessKind::Longrun,
-            Some("oneshot") => ProcessKind::Oneshot,
-            Some(other) => {
+        let task = task::validate(ctx, name, p, ov)?;
+        let kind = match (&task, p.kind.as_deref()) {
+            (Some(t), _) => t.kind(),
+            (None, None | Some("longrun")) => ProcessKind::Longrun,
+            (None, Some("oneshot")) => ProcessKind::Oneshot,
+            (None, Some(other)) => {
                 return Err(ctx.at(
                     &pp(&["type"]),
                     ov,
@@ -429,10 +436,9 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             }
         };
         let restart = match p.restart.as_deref() {
-            None => match kind {
-                ProcessKind::Oneshot => RestartPolicy::Never,
-                ProcessKind::Longrun => default_restart.unwrap_or(RestartPolicy::Always),
-            },
+            None if !kind.supervised() => RestartPolicy::Never,
+            None if kind == ProcessKind::Oneshot => RestartPolicy::Never,
+            None => default_restart.unwrap_or(RestartPolicy::Always),
             Some(s) => RestartPolicy::parse(s).ok_or_else(|| {
                 ctx.at(
                     &pp(&["restart"]),
@@ -541,6 +547,7 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             stop_timeout: sd
                 .and_then(|s| s.timeout)
                 .map_or(defaults::STOP_TIMEOUT_MS, |d| d.ms()),
+            task,
             health,
             hooks,
         });

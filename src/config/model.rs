@@ -44,6 +44,10 @@ pub enum ProcessKind {
     Longrun,
     /// Runs once to completion; dependents wait for it to exit 0.
     Oneshot,
+    /// Runs at the times of its `schedule`, by the scheduler: never an instance of the
+    /// supervisor, and nobody waits for it.
+    #[cfg(feature = "scheduler")]
+    Task,
 }
 
 impl ProcessKind {
@@ -51,6 +55,18 @@ impl ProcessKind {
         match self {
             ProcessKind::Longrun => "longrun",
             ProcessKind::Oneshot => "oneshot",
+            #[cfg(feature = "scheduler")]
+            ProcessKind::Task => "scheduled",
+        }
+    }
+
+    /// Whether the supervisor runs and keeps its instances. A scheduled task is not
+    /// supervised: it has no instances, holds back no dependent, and keeps the manager running.
+    pub const fn supervised(self) -> bool {
+        match self {
+            ProcessKind::Longrun | ProcessKind::Oneshot => true,
+            #[cfg(feature = "scheduler")]
+            ProcessKind::Task => false,
         }
     }
 }
@@ -144,6 +160,8 @@ pub struct ProcessSpec {
     pub critical: bool,
     pub stop_signal: i32,
     pub stop_timeout: u64,
+    /// Schedule and run settings of a scheduled task (kind `Task`); `None` otherwise.
+    pub task: Option<super::task::TaskSpec>,
     /// Its health check (feature `health`; always `None` in builds without it).
     pub health: Option<HealthSpec>,
     /// Its own lifecycle hooks (feature `hooks`; always empty in builds without it).

@@ -95,8 +95,10 @@ pub struct RawProcess {
     pub post_stop_hook: Option<Value>,
     // Feature `scheduler` (and `heartbeat`).
     pub schedule: Option<String>,
+    pub schedule_timezone: Option<String>,
     pub schedule_timeout: Option<Duration>,
-    pub heartbeat: Option<Value>,
+    pub schedule_max_concurrent: Option<i64>,
+    pub heartbeat: Option<RawHeartbeat>,
     // Feature `log-processing`.
     pub logging: Option<Value>,
 }
@@ -112,6 +114,29 @@ pub struct RawShutdown {
     pub pre_stop_hook: Option<Value>,
     /// Feature `hooks`: after the pre-stop hook, wait for the process to exit on its own.
     pub wait_for_exit: Option<bool>,
+}
+
+/// `heartbeat:` of a scheduled task (feature `heartbeat`).
+// Read only by builds with the scheduler.
+#[allow(dead_code)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeartbeat {
+    pub enabled: Option<bool>,
+    pub url: Option<String>,
+    pub timeout: Option<Duration>,
+    pub retry_count: Option<i64>,
+    pub retry_delay: Option<Duration>,
+    pub method: Option<String>,
+    pub headers: Option<BTreeMap<String, Scalar>>,
+    /// Feature `tls`: PEM file of the CAs to trust instead of the bundled roots.
+    pub ca_file: Option<String>,
+    /// The Go tool's v1.1 keys: explicit ping URLs instead of `<url>` and `<url>/fail`.
+    pub success_url: Option<String>,
+    pub failure_url: Option<String>,
+    /// The Go tool's current keys (parsed, never used there): refused with an explanation.
+    pub interval: Option<Value>,
+    pub grace: Option<Value>,
 }
 
 /// A command as an argv list, or as one string split on whitespace (no shell is involved).

@@ -175,8 +175,10 @@ pub const PROCESS: &[Key] = &[
     f("post_start_hook", Section(HOOK), Feature::Hooks),
     f("post_stop_hook", Section(HOOK), Feature::Hooks),
     f("schedule", Str, Feature::Scheduler),
-    k("schedule_timeout", Duration),
-    f("heartbeat", Any, Feature::Heartbeat),
+    f("schedule_timezone", Str, Feature::Scheduler),
+    f("schedule_timeout", Duration, Feature::Scheduler),
+    f("schedule_max_concurrent", Int, Feature::Scheduler),
+    f("heartbeat", Section(HEARTBEAT), Feature::Heartbeat),
     f("logging", Any, Feature::LogProcessing),
 ];
 
@@ -185,6 +187,21 @@ pub const SHUTDOWN: &[Key] = &[
     k("timeout", Duration),
     f("pre_stop_hook", Section(HOOK), Feature::Hooks),
     k("wait_for_exit", Bool),
+];
+
+pub const HEARTBEAT: &[Key] = &[
+    k("enabled", Bool),
+    k("url", Str),
+    k("timeout", Duration),
+    k("retry_count", Int),
+    k("retry_delay", Duration),
+    k("method", Str),
+    k("headers", StrMap),
+    f("ca_file", Str, Feature::Tls),
+    k("success_url", Str),
+    k("failure_url", Str),
+    k("interval", Any),
+    k("grace", Any),
 ];
 
 /// A problem found by the key walk, with the path of the offending key.
@@ -501,6 +518,10 @@ mod tests {
         assert_eq!(
             names(SHUTDOWN),
             sorted(raw::field_names::<raw::RawShutdown>())
+        );
+        assert_eq!(
+            names(HEARTBEAT),
+            sorted(raw::field_names::<raw::RawHeartbeat>())
         );
     }
 

@@ -71,12 +71,42 @@ impl Reactor<'_> {
                     json::logs(name, limit, self.out.recent.newest(name, limit)),
                 )
             }
-            Route::Schedule(name, _) => match self.sup.process_index(name) {
-                None => unknown(name),
-                Some(_) => Response::error(404, &format!("{name} is not a scheduled task")),
-            },
+            Route::Schedule(name, action) => return Some(self.schedule_request(name, action)),
             Route::Act(name, op) => return self.api_command(name, op, conn),
         })
+    }
+
+    /// `GET …/schedule`, `POST …/schedule/trigger`, `/pause`, `/resume` of a scheduled task.
+    fn schedule_request(&mut self, name: &str, action: &str) -> Response {
+        if self.sup.process_index(name).is_none() {
+            return unknown(name);
+        }
+        let not_task = || Response::error(404, &format!("{name} is not a scheduled task"));
+        let answer = match action {
+            "trigger" => self.task_trigger(name).map(|r| match r {
+                Ok(run) => {
+                    Response::json(202, json::status("triggered", name, &[("run", run as i64)]))
+                }
+                Err((status, why)) => Response::error(status, why),
+            }),
+            "pause" | "resume" => {
+                let pause = action == "pause";
+                self.task_pause(name, pause).map(|_| {
+                    let word = if pause { "paused" } else { "resumed" };
+                    Response::json(200, json::status(word, name, &[]))
+                })
+            }
+            _ => {
+                return self
+                    .task_view(name)
+                    .map_or_else(not_task, |v| Response::json(200, json::task(&v)));
+            }
+        };
+        if answer.is_some() {
+            // The task's state changed: later requests of this turn must see it.
+            self.forget_turn_cache();
+        }
+        answer.unwrap_or_else(not_task)
     }
 
     fn api_command(&mut self, name: &str, op: Op, conn: (usize, u64)) -> Option<Response> {
@@ -94,6 +124,15 @@ impl Reactor<'_> {
             ));
         }
         let spec = &self.config.processes[p];
+        if !spec.kind.supervised() {
+            return Some(Response::error(
+                400,
+                &format!(
+                    "{name} is a scheduled task: use POST /api/v1/processes/{name}/schedule/trigger, \
+                     /pause or /resume"
+                ),
+            ));
+        }
         let oneshot = spec.kind == ProcessKind::Oneshot;
         let current = self.sup.desired_scale(p);
         let target = match op {

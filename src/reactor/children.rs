@@ -56,6 +56,9 @@ pub struct AuxSpec {
 /// the variant line) and its arm in `Reactor::aux_finished`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuxOwner {
+    /// Run `run` of scheduled task `task`.
+    #[cfg(feature = "scheduler")]
+    Task { task: usize, run: u64 },
     /// An exec health probe of an instance.
     #[cfg(feature = "health")]
     Probe {
@@ -229,6 +232,17 @@ impl AuxSet {
         })
     }
 
+    /// Kills a child's group now (a second shutdown signal): SIGKILL, no more timers.
+    pub fn kill(&mut self, id: AuxId) -> Option<Due> {
+        let a = self.slots.get_mut(id)?.as_mut()?;
+        a.deadline = None;
+        a.kill_at = None;
+        Some(Due::Signal {
+            pid: a.pid,
+            signal: crate::sys::signals::SIGKILL,
+        })
+    }
+
     /// Signals that are due at `now` (deadlines reached).
     pub fn due(&mut self, now: Millis) -> Vec<Due> {
         let mut out = Vec::new();
@@ -325,6 +339,16 @@ impl super::Reactor<'_> {
         }
     }
 
+    /// A second shutdown signal kills everything at once: aux children too (hooks, probes,
+    /// scheduled runs), not only the supervisor's instances.
+    pub(super) fn kill_all_aux(&mut self) {
+        for id in self.aux.ids() {
+            if let Some(d) = self.aux.kill(id) {
+                self.aux_signal(d);
+            }
+        }
+    }
+
     fn aux_signal(&mut self, d: Due) {
         let Due::Signal { pid, signal } = d;
         // The leader leads its own group (setsid), and the group id is not reused while any
@@ -380,6 +404,8 @@ impl super::Reactor<'_> {
     /// Routes a finished aux child to the component that started it (one arm per feature).
     fn aux_finished(&mut self, done: AuxDone) {
         match done.owner {
+            #[cfg(feature = "scheduler")]
+            AuxOwner::Task { task, run } => self.task_run_finished(task, run, done),
             #[cfg(feature = "health")]
             AuxOwner::Probe { inst, probe } => self.probe_finished(inst, probe, done),
             #[cfg(feature = "hooks")]

@@ -12,6 +12,16 @@ mod http;
 #[cfg(not(any(feature = "api", feature = "metrics")))]
 #[path = "http_off.rs"]
 mod http;
+#[cfg(feature = "heartbeat")]
+mod pings;
+#[cfg(all(feature = "scheduler", not(feature = "heartbeat")))]
+#[path = "no_pings.rs"]
+mod pings;
+#[cfg(feature = "scheduler")]
+mod tasks;
+#[cfg(not(feature = "scheduler"))]
+#[path = "no_tasks.rs"]
+mod tasks;
 // Feature glue: the real module when the feature is built, else a stub with the same methods
 // (no-ops, or straight on to the core), so the loop below has no feature conditions.
 #[cfg(feature = "health")]
@@ -52,6 +62,8 @@ const STDOUT: Token = Token(1 << 3);
 const KIND_PIPE: usize = 1;
 const KIND_PIDFD: usize = 2;
 const KIND_AUX_PIDFD: usize = 3;
+// Kind 7: scheduled tasks' heartbeat waker and clock watch (see `tasks.rs`).
+use tasks::KIND_TASKS;
 const KIND_LISTENER: usize = 5;
 const KIND_CONN: usize = 6;
 
@@ -143,6 +155,8 @@ pub struct Reactor<'a> {
     /// Aux children that ended (or never started), to hand to their owners this turn.
     aux_done: Vec<AuxDone>,
     sup: Supervisor,
+    /// Scheduled tasks (a no-op without feature `scheduler`).
+    tasks: tasks::Tasks,
     config: &'a Config,
     base_env: Vec<(OsString, OsString)>,
     pid1: bool,
@@ -200,7 +214,9 @@ impl<'a> Reactor<'a> {
                 .is_ok();
         let stdin = spawn::ChildStdin::open()?;
         let use_pidfd = std::env::var_os(NO_PIDFD_VAR).is_none_or(|v| v.is_empty() || v == "0");
+        let tasks = tasks::Tasks::new(config, poll.registry());
         let mut r = Reactor {
+            tasks,
             poll,
             sigfd,
             out,
@@ -257,6 +273,8 @@ impl<'a> Reactor<'a> {
         }
         self.begin(sys::monotonic_ms());
         self.run_actions();
+        self.tasks_turn();
+        self.deliver_aux();
         self.flush();
         loop {
             if let Some(code) = self.exit.filter(|_| self.aux.is_empty()) {
@@ -274,6 +292,7 @@ impl<'a> Reactor<'a> {
                 let next = [
                     self.sup.next_deadline(),
                     self.aux.next_deadline(),
+                    self.tasks.next_deadline(),
                     self.http_deadline(),
                     self.health_deadline(),
                     self.hooks_deadline(),
@@ -309,6 +328,7 @@ impl<'a> Reactor<'a> {
                         }
                     }
                     (KIND_PIDFD | KIND_AUX_PIDFD, _) => reap = true,
+                    (KIND_TASKS, slot) => self.task_event(slot),
                     (kind @ (KIND_LISTENER | KIND_CONN), slot) => self.http_event(kind, slot, ev),
                     #[cfg(feature = "health")]
                     (health::KIND_NET, slot) => self.net_ready(slot),
@@ -326,6 +346,7 @@ impl<'a> Reactor<'a> {
             self.health_turn();
             self.hooks_turn();
             self.run_actions();
+            self.tasks_turn();
             self.deliver_aux();
             // Requests may start commands (their actions run inside); answers follow the state.
             self.http_turn();
@@ -346,6 +367,7 @@ impl<'a> Reactor<'a> {
         crate::startup::fill(&mut snap.manager);
         self.health_snapshot(&mut snap);
         self.hooks_snapshot(&mut snap);
+        self.tasks_snapshot(&mut snap);
         snap
     }
 
@@ -357,7 +379,11 @@ impl<'a> Reactor<'a> {
             match sig {
                 signals::SIGCHLD => reap = true,
                 signals::SIGTERM | signals::SIGINT | signals::SIGQUIT => {
+                    let again = self.sup.shutting_down();
                     self.shutdown_signal(sig, now);
+                    if again {
+                        self.kill_all_aux();
+                    }
                 }
                 signals::SIGHUP | signals::SIGUSR1 | signals::SIGUSR2 | signals::SIGWINCH => {
                     self.sup.handle(Event::Forward { signal: sig }, now);

@@ -145,7 +145,8 @@ impl Supervisor {
     /// Sets the number of instances of process `p`: adds `<name>-<n>` instances, or stops the
     /// highest-numbered ones gracefully and retires them. Returns the instances added.
     pub fn set_scale(&mut self, p: usize, desired: u32, now: Millis) -> Vec<InstId> {
-        if !matches!(self.phase, Phase::Running) {
+        // A scheduled task has no instances to scale.
+        if !matches!(self.phase, Phase::Running) || !self.procs[p].kind.supervised() {
             return Vec::new();
         }
         self.procs[p].desired_scale = desired;

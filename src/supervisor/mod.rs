@@ -328,7 +328,13 @@ impl Supervisor {
             }
         }
         let mut insts = Vec::new();
-        for (pi, p) in config.processes.iter().enumerate() {
+        // A scheduled task gets no instances: the scheduler runs it.
+        for (pi, p) in config
+            .processes
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind.supervised())
+        {
             for n in 0..p.scale {
                 procs[pi].instances.push(insts.len());
                 insts.push(Instance::new(pi, format!("{}-{n}", p.name)));
@@ -909,7 +915,9 @@ impl Supervisor {
             Phase::Running => {
                 self.start_ready(now);
                 let mut active = self.insts.iter().filter(|i| !i.retired);
-                if active.all(|i| i.state.finished() && !i.held) {
+                // Scheduled tasks keep the manager running: they are never "finished".
+                let tasks = self.procs.iter().any(|p| !p.kind.supervised());
+                if !tasks && active.all(|i| i.state.finished() && !i.held) {
                     let failed = self
                         .insts
                         .iter()
@@ -954,13 +962,17 @@ impl Supervisor {
         let mut all_ready = true;
         for &i in &proc.instances {
             let st = self.insts[i].state;
-            let ok = match proc.kind {
-                ProcessKind::Longrun => st == State::Ready,
-                ProcessKind::Oneshot => st == State::Exited,
+            // (A scheduled task has no instances: it never holds anyone back.)
+            let oneshot = proc.kind == ProcessKind::Oneshot;
+            let ok = if oneshot {
+                st == State::Exited
+            } else {
+                st == State::Ready
             };
-            let dead = match proc.kind {
-                ProcessKind::Longrun => st.finished(),
-                ProcessKind::Oneshot => matches!(st, State::Failed | State::Stopped),
+            let dead = if oneshot {
+                matches!(st, State::Failed | State::Stopped)
+            } else {
+                st.finished()
             };
             if dead {
                 return Readiness::Never;
@@ -972,6 +984,27 @@ impl Supervisor {
         } else {
             Readiness::NotYet
         }
+    }
+
+    /// Whether every dependency of process `p` is ready: `Some(true)`, `Some(false)` while
+    /// one may still become ready (or before the start), `None` when one never will (it failed
+    /// or ended for good).
+    /// A scheduled task asks this before its first run.
+    #[cfg_attr(not(feature = "scheduler"), allow(dead_code))]
+    pub fn dependencies_ready(&self, p: usize) -> Option<bool> {
+        // Nothing runs before the start (global pre-start hooks run first).
+        if !self.started {
+            return Some(false);
+        }
+        let mut ready = true;
+        for &d in &self.procs[p].deps {
+            match self.readiness(d) {
+                Readiness::Ready => {}
+                Readiness::NotYet => ready = false,
+                Readiness::Never => return None,
+            }
+        }
+        Some(ready)
     }
 
     fn start_ready(&mut self, now: Millis) {
@@ -1122,7 +1155,14 @@ pub fn describe_plan(config: &Config) -> String {
             if p.critical { ", critical" } else { "" },
             after
         );
-        let _ = writeln!(s, "     instances: {}", ids.join(", "));
+        match &p.task {
+            Some(t) => {
+                let _ = writeln!(s, "     schedule: {}", t.describe());
+            }
+            None => {
+                let _ = writeln!(s, "     instances: {}", ids.join(", "));
+            }
+        }
         let _ = writeln!(s, "     command: {}", p.command.join(" "));
     }
     s

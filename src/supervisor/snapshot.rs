@@ -77,9 +77,10 @@ impl Supervisor {
                                 Some(Ending::Status(ExitStatus::Signal(s))) => Some(128 + s),
                                 Some(Ending::SpawnFailed) | None => None,
                             },
-                            ready: match p.kind {
-                                ProcessKind::Longrun => inst.state == State::Ready,
-                                ProcessKind::Oneshot => inst.state == State::Exited,
+                            ready: if p.kind == ProcessKind::Oneshot {
+                                inst.state == State::Exited
+                            } else {
+                                inst.state == State::Ready
                             },
                             health: None,
                         }

@@ -19,6 +19,7 @@ fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
         critical: false,
         stop_signal: signals::SIGTERM,
         stop_timeout: 1_000,
+        task: None,
         health: None,
         hooks: Default::default(),
     }
@@ -597,6 +598,61 @@ fn stop_request_during_spawn_stops_after_spawned() {
     w.send(Event::Spawned { inst: 0, pid: 200 });
     assert_eq!(w.state(0), State::Stopping);
     assert_eq!(w.signals(), vec![(200, signals::SIGTERM)]);
+}
+
+/// A scheduled task is not the supervisor's: no instance, nobody waits for it, and an idle
+/// task keeps the manager running after everything else has finished.
+#[cfg(feature = "scheduler")]
+#[test]
+fn scheduled_tasks_have_no_instances_and_hold_nothing_back() {
+    let mut db = spec("db", &[]);
+    db.kind = ProcessKind::Oneshot;
+    db.restart = RestartPolicy::Never;
+    let mut task = spec("backup", &[0]);
+    task.kind = ProcessKind::Task;
+    let web = spec("web", &[1]);
+    let c = config(vec![db, task, web]);
+    // Before the start (global pre-start hooks still running), a task waits even for nothing.
+    assert_eq!(Supervisor::new(&c, 1).dependencies_ready(1), Some(false));
+    let mut w = World::new(&c);
+    // The task gets no instance; web depends on the task but does not wait for it.
+    assert_eq!(w.spawned(), ["db-0", "web-0"]);
+    assert_eq!(
+        w.sup.dependencies_ready(1),
+        Some(false),
+        "the task waits for db"
+    );
+    w.exit(0, 0);
+    assert_eq!(w.sup.dependencies_ready(1), Some(true));
+    assert_eq!(
+        w.sup.dependencies_ready(2),
+        Some(true),
+        "a task is always 'ready'"
+    );
+    // Once every instance has finished, the task still keeps the manager up.
+    let mut db = spec("db", &[]);
+    db.kind = ProcessKind::Oneshot;
+    db.restart = RestartPolicy::Never;
+    let mut task = spec("backup", &[0]);
+    task.kind = ProcessKind::Task;
+    let mut w = World::new(&config(vec![db, task]));
+    w.exit(0, 0);
+    assert_eq!(w.exit, None, "an idle task keeps the manager running");
+    assert!(!w.sup.shutting_down());
+    let mut failing = spec("db", &[]);
+    failing.kind = ProcessKind::Oneshot;
+    failing.restart = RestartPolicy::Never;
+    let mut task = spec("backup", &[0]);
+    task.kind = ProcessKind::Task;
+    let mut w = World::new(&config(vec![failing, task]));
+    w.exit(0, 1);
+    assert_eq!(
+        w.sup.dependencies_ready(1),
+        None,
+        "its dependency failed for good"
+    );
+    // Scaling a task is a no-op.
+    assert!(w.sup.set_scale(1, 3, w.now).is_empty());
 }
 
 fn pre_stops(w: &World) -> usize {

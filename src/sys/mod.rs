@@ -5,6 +5,8 @@
 //! Every function says which syscall it makes; see the matching man page for details.
 #![allow(unsafe_code)]
 
+#[cfg(feature = "scheduler")]
+pub mod clock;
 pub mod signals;
 pub mod spawn;
 
