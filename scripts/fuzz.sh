@@ -18,9 +18,10 @@ features=${FUZZ_FEATURES:-full}
 
 scripts/ensure-deps.sh fuzz
 mapfile -t all < <(cargo +nightly fuzz list --fuzz-dir fuzz)
-# `http` needs feature api: left out of a build without it.
-if [[ " $features " != *" full "* && " $features " != *api* ]]; then
-    mapfile -t all < <(printf '%s\n' "${all[@]}" | grep -vx http)
+# `http` needs feature api, `cron` feature scheduler: left out of a build without them.
+if [[ " $features " != *" full "* ]]; then
+    [[ "$features" == *api* ]] || mapfile -t all < <(printf '%s\n' "${all[@]}" | grep -vx http)
+    [[ "$features" == *scheduler* ]] || mapfile -t all < <(printf '%s\n' "${all[@]}" | grep -vx cron)
 fi
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
@@ -32,6 +33,7 @@ opts_for() {
         env_overrides) echo "-max_len=2048 -dict=fuzz/dicts/config.dict" ;;
         lines) echo "-max_len=4096" ;;
         http) echo "-max_len=8192" ;;
+        cron) echo "-max_len=256" ;;
         *) echo "-max_len=1024" ;;
     esac
 }

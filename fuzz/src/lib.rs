@@ -28,6 +28,9 @@ pub mod http;
 pub mod features;
 #[path = "../../src/output/mod.rs"]
 pub mod output;
+#[cfg(feature = "scheduler")]
+#[path = "../../src/scheduler/mod.rs"]
+pub mod scheduler;
 #[path = "../../src/status.rs"]
 pub mod status;
 #[path = "../../src/supervisor/mod.rs"]
