@@ -291,11 +291,25 @@ class Tool:
         return self.missing is None
 
 
+# The log-processing variant: every rule of the product README's "Advanced Logging" section
+# on (multiline, redaction with e-mails, filters), plus the always-on level detection and
+# JSON parsing. The multiline timeout is short so that the last line of the flood is not held
+# for long after the others (its flush ends the measurement).
+LOG_RULES = ["  log_multiline_enabled: true", "  log_multiline_timeout: 50",
+             "  log_multiline_max_lines: 100", "  log_redaction_enabled: true",
+             "  log_redaction_patterns: [password, api_key, secret, token, email]",
+             "  log_redaction_placeholder: \"***REDACTED***\"", "  log_filter_enabled: true",
+             "  log_filter_level: info", "  log_filter_patterns: [health_check, metrics_export]"]
+
+
 class Phpeek(Tool):
-    def __init__(self, key, label, binary):
+    def __init__(self, key, label, binary, extra=(), logs_only=False):
         super().__init__(key, label)
         self.binary = binary
         self.exe = binary
+        self.extra = list(extra)
+        # A configuration variant of a build measured elsewhere: only the logs scenario.
+        self.logs_only = logs_only
         if not os.path.exists(binary):
             self.missing = f"not built ({binary})"
 
@@ -308,7 +322,7 @@ class Phpeek(Tool):
                 groups.append([s, 1])
         y = ["version: \"1.0\"", "global:", "  shutdown_timeout: 10", "  log_format: json",
              "  log_level: info", f"  restart_backoff_initial: {RESTART_DELAY}",
-             f"  restart_backoff_max: {RESTART_DELAY}", "processes:"]
+             f"  restart_backoff_max: {RESTART_DELAY}", *self.extra, "processes:"]
         for i, (argv, n) in enumerate(groups):
             y += [f"  w{i}:", "    command: [" + ", ".join(yaml_str(a) for a in argv) + "]",
                   f"    scale: {n}", "    restart: always"]
@@ -404,13 +418,15 @@ def make_tools(bindir):
     tools = [
         Phpeek("phpeek-min", "phpeek-pm minimal", os.path.join(bindir, "phpeek-pm-minimal")),
         Phpeek("phpeek-full", "phpeek-pm full", os.path.join(bindir, "phpeek-pm-full")),
+        Phpeek("phpeek-full-logs", "phpeek-pm full, all log rules",
+               os.path.join(bindir, "phpeek-pm-full"), extra=LOG_RULES, logs_only=True),
         Launcher("tini", "tini", "tini", ["--"]),
         Launcher("dumb-init", "dumb-init", "dumb-init", ["--"]),
         ServiceDirs("s6", "s6 (s6-svscan)", "s6-svscan", []),
         ServiceDirs("runit", "runit (runsvdir)", "runsvdir", ["-P"]),
         Supervisord("supervisord", "supervisord"),
     ]
-    tools[5].graceful_stop = ("runsvdir exits at once on SIGTERM without stopping its services "
+    tools[6].graceful_stop = ("runsvdir exits at once on SIGTERM without stopping its services "
                               "(the kernel then SIGKILLs them): no graceful shutdown to time")
     return tools
 
@@ -607,8 +623,10 @@ def sc_logs(run, lines=LOG_LINES):
         cpu1 = {p: cpu_ns(p) for p in mgr}
         hwm = sum(status_fields(p, ("VmHWM",)).get("VmHWM", 0) for p in mgr)
         time.sleep(0.2)  # anything beyond the expected lines would be a duplicate
+        cpu_ms = delta(cpu0, cpu1) / 1e6
         out = {"lines_per_s": lines / (t1 - t0) if finished else None,
-               "seconds": t1 - t0, "manager_cpu_ms": delta(cpu0, cpu1) / 1e6,
+               "seconds": t1 - t0, "manager_cpu_ms": cpu_ms,
+               "manager_cpu_ms_per_mline": cpu_ms * 1e6 / lines,
                "manager_peak_rss_kib": hwm, "lines_expected": lines,
                "lines_received": state["count"], "lost": lines - state["count"],
                "bytes_out": state["bytes"], "output_lines": state["lines"]}
@@ -867,6 +885,9 @@ def sizes(tools):
         if not t.available():
             res[t.key] = na(t.missing)
             continue
+        if getattr(t, "logs_only", False):
+            res[t.key] = na("same binary as phpeek-pm full")
+            continue
         if isinstance(t, Phpeek):
             sz = os.path.getsize(t.binary)
             res[t.key] = {"size_kib": sz / 1024, "exe_kib": sz / 1024,
@@ -941,6 +962,8 @@ ROWS = [
     ("crash", "cpu_us_per_restart", "crash loop: CPU per restart", "µs", "low", "{:.0f}"),
     ("logs", "lines_per_s", f"log throughput ({LOG_LINES} lines)", "lines/s", "high", "{:,.0f}"),
     ("logs", "manager_cpu_ms", "log throughput: manager CPU", "ms", "low", "{:.0f}"),
+    ("logs", "manager_cpu_ms_per_mline", "log throughput: manager CPU per million lines", "ms",
+     "low", "{:.0f}"),
     ("logs", "manager_peak_rss_kib", "log throughput: manager peak RSS", "KiB", "low",
      "{:.0f}"),
     ("logs", "lost", "log throughput: lines lost", "", "low", "{:.0f}"),
@@ -1026,12 +1049,12 @@ def table(tools, agg, reasons, notes, markdown=False):
                     cell += (" (>999×)" if ratio >= 999.5 else " (<0.01×)" if ratio < 0.005
                              else f" ({ratio:.2f}×)")
                     worse = ratio > 1.05 if better == "low" else ratio < 0.95
-                    if worse and t.key != "phpeek-full" and not (
+                    if worse and not t.key.startswith("phpeek-full") and not (
                             better == "low" and bv - v < 1e-9):
                         behind.append((label, t.label, bv, v, ratio))
                 elif bv:
                     cell += " (—)"
-                    if better == "low" and t.key != "phpeek-full":
+                    if better == "low" and not t.key.startswith("phpeek-full"):
                         behind.append((label, t.label, bv, v, None))
             n = notes.get(key)
             if n:
@@ -1122,6 +1145,8 @@ def main():
         if not t.available():
             log(f"SKIPPING {t.label}: {t.missing}")
     live = [t for t in tools if t.available()]
+    # Side-by-side scenarios run every live tool at once: configuration variants stay out.
+    side = [t for t in live if not getattr(t, "logs_only", False)]
     meta = machine()
     meta["loadavg_start"] = (read("/proc/loadavg") or "").strip()
     meta["loadavg"] = {}
@@ -1146,6 +1171,10 @@ def main():
     def per_tool(scenario, fn, runs, applies=lambda t: None):
         """Warm-up + runs, tools interleaved within each run."""
         log(f"scenario {scenario}: warm-up + {runs} runs")
+        scenario_applies = applies
+        applies = lambda t: (("configuration variant measured in the logs scenario only"
+                              if getattr(t, "logs_only", False) and scenario != "logs"
+                              else None) or scenario_applies(t))
         for t in tools:
             if not t.available():
                 record(scenario, t.key, 0, na(t.missing))
@@ -1200,21 +1229,25 @@ def main():
             for t in tools:
                 if not t.available():
                     record("wakeups", t.key, 0, na(t.missing))
+                elif getattr(t, "logs_only", False):
+                    record("wakeups", t.key, 0, na("configuration variant: logs scenario only"))
             for i in range(1, RUNS_LONG + 1):
                 try:
-                    res = sc_wakeups(live, a.keep)
+                    res = sc_wakeups(side, a.keep)
                 except BenchError as e:
                     log(f"  wakeups run {i}: FAILED: {e}")
-                    res = {t.key: {"note": str(e)} for t in live}
+                    res = {t.key: {"note": str(e)} for t in side}
                 for k, v in res.items():
                     record("wakeups", k, i, v)
         if sel("crash"):
             log(f"scenario crash: {RUNS_LONG} runs, all restarting tools side by side")
             meta["loadavg"]["crash"] = (read("/proc/loadavg") or "").strip()
-            crashers = [t for t in live if t.restarts]
+            crashers = [t for t in side if t.restarts]
             for t in tools:
                 if not t.available():
                     record("crash", t.key, 0, na(t.missing))
+                elif getattr(t, "logs_only", False):
+                    record("crash", t.key, 0, na("configuration variant: logs scenario only"))
                 elif not t.restarts:
                     record("crash", t.key, 0, na(f"{t.label} cannot restart a child"))
             for i in range(1, RUNS_LONG + 1):
@@ -1229,7 +1262,9 @@ def main():
             log(f"scenario probes: {RUNS_LONG} runs of phpeek-pm full, idle then probed")
             meta["loadavg"]["probes"] = (read("/proc/loadavg") or "").strip()
             for t in tools:
-                if t.key != "phpeek-full":
+                if getattr(t, "logs_only", False):
+                    record("probes", t.key, 0, na("configuration variant: logs scenario only"))
+                elif t.key != "phpeek-full":
                     record("probes", t.key, 0, na("minimal build has no health checks"
                                                    if t.key == "phpeek-min"
                                                    else "peer has no health checks"))

@@ -17,9 +17,12 @@
 #   observability
 #            the API and metrics tests' real peers: prometheus (promtool and the server),
 #            curl, and wrk for `make bench`'s api scenario
-#   php      Debian's php-fpm and php-cli: the auto-tuning tests run a real php-fpm on a pool
-#            file that uses the exported PHP_FPM_* variables (shared by every PHP-stack test;
-#            add nginx-light here when a test serves pages through nginx)
+#   php      Debian's php-fpm, php-cli and nginx-light: the auto-tuning tests run a real php-fpm
+#            on a pool file that uses the exported PHP_FPM_* variables; the end-to-end test
+#            serves pages through nginx (shared by every PHP-stack test)
+#   e2e      the Laravel end-to-end test (tests/e2e/): the php and observability groups,
+#            debootstrap for the image's root filesystem, util-linux for unshare/nsenter,
+#            busybox-static (`ip` for the namespace's loopback)
 #   docker   the Docker engine must answer `docker info` (checked, never installed)
 #   bloat    cargo-bloat from crates.io (optional: failure is reported, not fatal)
 #   fuzz     the nightly toolchain (libFuzzer's sanitizer flags need it) and cargo-fuzz from
@@ -125,7 +128,13 @@ ensure_observability() {
 }
 
 ensure_php() {
-    apt_install php-fpm php-cli
+    apt_install php-fpm php-cli nginx-light
+}
+
+ensure_e2e() {
+    ensure_php
+    ensure_observability
+    apt_install debootstrap python3 util-linux busybox-static ca-certificates
 }
 
 ensure_docker() {
@@ -154,7 +163,7 @@ ensure_fuzz() {
     cargo install --locked cargo-fuzz >&2 || die "cargo-fuzz could not be installed"
 }
 
-[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|observability|php|docker|bloat|fuzz ..."
+[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|observability|php|e2e|docker|bloat|fuzz ..."
 for group in "$@"; do
     case "$group" in
         lint) ensure_lint ;;
@@ -164,6 +173,7 @@ for group in "$@"; do
         test) ensure_test ;;
         observability) ensure_observability ;;
         php) ensure_php ;;
+        e2e) ensure_e2e ;;
         docker) ensure_docker ;;
         bloat) ensure_bloat ;;
         fuzz) ensure_fuzz ;;

@@ -21,6 +21,9 @@
 #               Unix socket in /tmp (tests/container/locked.sh)
 #   chroot      the same image filesystem in unshare --pid + chroot (tests/container/chroot.sh)
 #   bare        a root holding only the binary, its config and busybox (tests/container/bare.sh)
+#   e2e         the Laravel stack end to end with real php-fpm, nginx and Prometheus, as PID 1 of
+#               a namespace and in a Docker image built from a debootstrap rootfs
+#               (tests/e2e/run.py, every check required: --require-all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
@@ -64,7 +67,7 @@ if [ -n "${TEST_ONLY:-}" ]; then
 fi
 
 step deps 900 "install build and test dependencies" \
-    bash scripts/ensure-deps.sh lint musl arm64 test observability php bloat fuzz
+    bash scripts/ensure-deps.sh lint musl arm64 test observability php e2e bloat fuzz
 
 step fmt 120 "cargo fmt --check" $CARGO fmt --check
 step clippy 1200 "clippy --all-targets -D warnings (minimal)" \
@@ -108,6 +111,9 @@ step chroot 600 "same image filesystem in unshare --pid + chroot" \
     bash tests/container/chroot.sh build/phpeek-pm-minimal
 step bare 300 "bare root (binary + config + busybox: no /dev, /proc, /etc/passwd) as PID 1" \
     bash tests/container/bare.sh build/phpeek-pm-minimal
+
+step e2e 1500 "Laravel stack end to end (php-fpm, nginx, Prometheus; namespace and Docker)" \
+    python3 tests/e2e/run.py --binary build/phpeek-pm --require-all
 
 total=$(($(date +%s) - t_start))
 echo

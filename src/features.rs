@@ -68,9 +68,9 @@ impl Feature {
             | Feature::Scheduler
             | Feature::Heartbeat
             | Feature::Tls
+            | Feature::LogProcessing
             | Feature::Autotune
             | Feature::Detect => true,
-            Feature::LogProcessing => false,
         }
     }
 

@@ -25,6 +25,8 @@ mod heartbeat;
 mod hooks;
 #[cfg(any(feature = "api", feature = "metrics"))]
 mod http;
+#[cfg(feature = "log-processing")]
+mod logproc;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod output;

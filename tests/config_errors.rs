@@ -92,6 +92,20 @@ fn cases() -> Vec<Case> {
             &["heartbeat", "requires", "\"heartbeat\""],
         ));
     }
+    if !cfg!(feature = "log-processing") {
+        v.push(case(
+            "feature-key-logging",
+            "processes:\n  web:\n    command: [sh]\n    logging:\n      multiline: {enabled: true}\n",
+            Some(4),
+            &["logging", "requires", "\"log-processing\""],
+        ));
+        v.push(case(
+            "feature-key-log-redaction",
+            "global:\n  log_redaction_enabled: true\nprocesses:\n  web:\n    command: [sh]\n",
+            Some(2),
+            &["log_redaction_enabled", "requires", "\"log-processing\""],
+        ));
+    }
     if !cfg!(feature = "autotune") {
         v.push(case(
             "feature-key-autotune-threshold",

@@ -205,6 +205,7 @@ mod tests {
                 autotune_memory_threshold: None,
                 framework_setup: true,
                 readiness: None,
+                logging: Default::default(),
             },
             processes: vec![ProcessSpec {
                 name: "web".into(),
@@ -223,6 +224,7 @@ mod tests {
                 task: None,
                 health: None,
                 hooks: Default::default(),
+                logging: Default::default(),
             }],
             hooks: Default::default(),
             child_env: Vec::new(),

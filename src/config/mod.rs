@@ -8,6 +8,11 @@ pub mod duration;
 pub mod env;
 pub mod expand;
 mod http;
+#[cfg(feature = "log-processing")]
+mod logging;
+#[cfg(not(feature = "log-processing"))]
+#[path = "logging_off.rs"]
+mod logging;
 pub mod model;
 pub mod raw;
 pub mod schema;
@@ -364,6 +369,7 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             ));
         }
     };
+    let log_settings = logging::global(ctx, &g, ov)?;
     let global = Global {
         shutdown_timeout: g
             .shutdown_timeout
@@ -381,6 +387,7 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             Some(d) if d.ms() == 0 => None,
             Some(d) => Some(d.ms()),
         },
+        logging: logging::unowned(ctx, &log_settings, ov)?,
         api,
         metrics,
         readiness: None,
@@ -548,6 +555,7 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
                 .and_then(|s| s.timeout)
                 .map_or(defaults::STOP_TIMEOUT_MS, |d| d.ms()),
             task,
+            logging: logging::process(ctx, &log_settings, name, p.logging.as_ref(), ov)?,
             health,
             hooks,
         });

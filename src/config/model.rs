@@ -3,6 +3,13 @@
 
 use crate::sys::spawn::Credentials;
 
+/// How a process's output lines become records (feature `log-processing`: compiled rules
+/// shared by its pipes); nothing at all in builds without the feature.
+#[cfg(feature = "log-processing")]
+pub use crate::logproc::Shared as LogRules;
+#[cfg(not(feature = "log-processing"))]
+pub use crate::output::PlainRules as LogRules;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     Debug,
@@ -122,6 +129,8 @@ pub struct Global {
     pub autotune_memory_threshold: Option<u64>,
     /// Create the directories a detected framework needs (feature `detect`).
     pub framework_setup: bool,
+    /// Log rules for output that belongs to no process (global hooks).
+    pub logging: LogRules,
 }
 
 /// Where and how the management API listens.
@@ -162,6 +171,8 @@ pub struct ProcessSpec {
     pub stop_timeout: u64,
     /// Schedule and run settings of a scheduled task (kind `Task`); `None` otherwise.
     pub task: Option<super::task::TaskSpec>,
+    /// How its output lines become records.
+    pub logging: LogRules,
     /// Its health check (feature `health`; always `None` in builds without it).
     pub health: Option<HealthSpec>,
     /// Its own lifecycle hooks (feature `hooks`; always empty in builds without it).

@@ -179,7 +179,60 @@ pub const PROCESS: &[Key] = &[
     f("schedule_timeout", Duration, Feature::Scheduler),
     f("schedule_max_concurrent", Int, Feature::Scheduler),
     f("heartbeat", Section(HEARTBEAT), Feature::Heartbeat),
-    f("logging", Any, Feature::LogProcessing),
+    f("logging", LOGGING_KIND, Feature::LogProcessing),
+];
+
+/// `processes.*.logging`: its keys are only known (and routed for env overrides) in builds
+/// with the feature; other builds reject the whole block by name.
+#[cfg(feature = "log-processing")]
+const LOGGING_KIND: Kind = Section(LOGGING);
+#[cfg(not(feature = "log-processing"))]
+const LOGGING_KIND: Kind = Any;
+
+#[cfg(feature = "log-processing")]
+pub const LOGGING: &[Key] = &[
+    k("stdout", Bool),
+    k("stderr", Bool),
+    k("min_level", Str),
+    k("level_detection", Section(LOG_LEVEL_DETECTION)),
+    k("json", Section(LOG_JSON)),
+    k("multiline", Section(LOG_MULTILINE)),
+    k("redaction", Section(LOG_REDACTION)),
+    k("filters", Section(LOG_FILTERS)),
+];
+
+#[cfg(feature = "log-processing")]
+const LOG_LEVEL_DETECTION: &[Key] = &[
+    k("enabled", Bool),
+    k("default_level", Str),
+    k("patterns", Any),
+];
+
+#[cfg(feature = "log-processing")]
+const LOG_JSON: &[Key] = &[k("enabled", Bool)];
+
+#[cfg(feature = "log-processing")]
+const LOG_MULTILINE: &[Key] = &[
+    k("enabled", Bool),
+    k("pattern", Str),
+    k("timeout", Any),
+    k("max_lines", Int),
+];
+
+#[cfg(feature = "log-processing")]
+const LOG_REDACTION: &[Key] = &[
+    k("enabled", Bool),
+    k("patterns", Any),
+    k("placeholder", Str),
+    k("emails", Bool),
+];
+
+#[cfg(feature = "log-processing")]
+const LOG_FILTERS: &[Key] = &[
+    k("enabled", Bool),
+    k("level", Str),
+    k("exclude", List),
+    k("include", List),
 ];
 
 pub const SHUTDOWN: &[Key] = &[

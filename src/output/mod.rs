@@ -7,6 +7,8 @@
 //! [`MAX_LINE`] are cut into several records; all but the last carry `"partial":true`.
 
 pub mod lines;
+#[cfg(feature = "log-processing")]
+mod processed;
 #[cfg(feature = "api")]
 pub mod recent;
 #[cfg(not(feature = "api"))]
@@ -39,6 +41,51 @@ impl Stream {
     }
 }
 
+/// Bytes held upstream of the queue: only log processing holds any.
+#[cfg(feature = "log-processing")]
+use processed::Held;
+
+/// Without log processing nothing is held.
+#[cfg(not(feature = "log-processing"))]
+struct Held;
+
+#[cfg(not(feature = "log-processing"))]
+impl Held {
+    const fn new() -> Held {
+        Held
+    }
+
+    #[inline(always)]
+    const fn bytes(&self) -> usize {
+        0
+    }
+}
+
+/// How one pipe's lines become records.
+pub enum Shaper {
+    /// One record per line, as written, at level `info`.
+    Plain,
+    /// Through the log-processing stage (levels, multiline, JSON, redaction, filters).
+    #[cfg(feature = "log-processing")]
+    Processed(Box<crate::logproc::Stage>),
+}
+
+/// The shaper a process's log rules give each of its pipes.
+pub trait ShaperFor {
+    fn shaper(&self, stream: Stream) -> Shaper;
+}
+
+/// The log rules of a build without log processing: none, every line is a plain record.
+#[cfg_attr(feature = "log-processing", allow(dead_code))]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlainRules;
+
+impl ShaperFor for PlainRules {
+    fn shaper(&self, _: Stream) -> Shaper {
+        Shaper::Plain
+    }
+}
+
 /// Result of trying to write the queue out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flush {
@@ -60,6 +107,9 @@ pub struct Output<'a> {
     /// change, so a flood of lines does not format a full date for each.
     stamp: [u8; 24],
     stamp_sec: i64,
+    /// Bytes of child output held upstream of the queue (open multiline records): counted
+    /// against the queue limit, so holding them cannot grow memory past it.
+    held: Held,
     /// The last records of each process, for the API (a no-op without feature `api`).
     pub recent: recent::Recent,
 }
@@ -75,6 +125,7 @@ impl<'a> Output<'a> {
             broken: false,
             stamp: [0; 24],
             stamp_sec: i64::MIN,
+            held: Held::new(),
             recent: recent::Recent::new(false),
         }
     }
@@ -111,7 +162,7 @@ impl<'a> Output<'a> {
 
     /// Whether child pipes may be read (the queue is below its limit).
     pub fn has_room(&self) -> bool {
-        self.pending() < QUEUE_LIMIT
+        self.pending() + self.held.bytes() < QUEUE_LIMIT
     }
 
     /// Queues one record of child output.

@@ -63,6 +63,12 @@ impl Recent {
         }
     }
 
+    /// Whether records are kept (the API is on).
+    #[cfg_attr(not(feature = "log-processing"), allow(dead_code))]
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Keeps one record of `process`.
     pub fn push(
         &mut self,

@@ -21,6 +21,7 @@
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 
+use crate::config::model::LogRules;
 use crate::supervisor::Millis;
 use crate::sys::ExitStatus;
 use crate::sys::spawn::Credentials;
@@ -50,6 +51,9 @@ pub struct AuxSpec {
     pub stop_signal: i32,
     /// How long after `stop_signal` the group gets SIGKILL.
     pub kill_after_ms: u64,
+    /// How its output becomes records: its process's `logging` rules, or
+    /// `config.global.logging` for output that belongs to no process (global hooks).
+    pub logging: LogRules,
 }
 
 /// Who started an aux child and gets its [`AuxDone`]. Each feature adds its variant (gated on
@@ -320,6 +324,7 @@ impl super::Reactor<'_> {
             super::Child::Aux(id),
             &spec.instance,
             &spec.process,
+            &spec.logging,
         );
         match child.pidfd {
             Some(fd) => {

@@ -197,6 +197,7 @@ impl Reactor<'_> {
                     // A probe that outlives its timeout is killed with its whole group.
                     stop_signal: signals::SIGKILL,
                     kill_after_ms: 0,
+                    logging: ps.logging.clone(),
                 };
                 if let Some(aux) = self.spawn_aux(spec, AuxOwner::Probe { inst, probe }) {
                     self.health.execs.push((inst, probe, aux));

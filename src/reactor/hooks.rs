@@ -387,11 +387,13 @@ impl Reactor<'_> {
     /// A hook as a child with a deadline, in the environment of its owner.
     fn hook_spec(&self, owner: Owner, hook: &HookSpec) -> AuxSpec {
         let mut env: Vec<(String, String)> = Vec::new();
-        let (process, instance, cwd) = match owner {
+        let (process, instance, cwd, logging) = match owner {
             Owner::Global(_) => (
                 "hooks".to_owned(),
                 format!("hook:{}", hook.name),
                 hook.working_dir.clone(),
+                // Global hooks belong to no process: the global log rules.
+                self.config.global.logging.clone(),
             ),
             Owner::Instance { inst, process, .. } => {
                 let ps = &self.config.processes[process];
@@ -403,6 +405,7 @@ impl Reactor<'_> {
                     ps.name.clone(),
                     format!("{id}:hook:{}", hook.name),
                     hook.working_dir.clone().or_else(|| ps.working_dir.clone()),
+                    ps.logging.clone(),
                 )
             }
         };
@@ -422,6 +425,7 @@ impl Reactor<'_> {
             timeout_ms: Some(hook.timeout),
             stop_signal: signals::SIGTERM,
             kill_after_ms: HOOK_KILL_AFTER_MS.min(self.config.global.shutdown_timeout),
+            logging,
         }
     }
 }

@@ -34,6 +34,11 @@ mod hooks;
 #[cfg(not(feature = "hooks"))]
 #[path = "hooks_off.rs"]
 mod hooks;
+#[cfg(feature = "log-processing")]
+mod logs;
+#[cfg(not(feature = "log-processing"))]
+#[path = "logs_off.rs"]
+mod logs;
 #[cfg(feature = "health")]
 mod net;
 
@@ -46,8 +51,8 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::config::model::Config;
-use crate::config::model::Level;
-use crate::output::{self, Flush, Output, Stream, lines::Lines};
+use crate::config::model::{Level, LogRules};
+use crate::output::{self, Flush, Output, Shaper, ShaperFor, Stream, lines::Lines};
 use crate::supervisor::{Action, Event, Field, InstId, Supervisor};
 use crate::sys::{self, signals, spawn};
 #[allow(unused_imports)] // used by the features that run aux children
@@ -112,32 +117,59 @@ struct Pipe {
     process: String,
     stream: Stream,
     lines: Lines,
+    shaper: Shaper,
     readable: bool,
     /// Last lines, kept for aux children (their owners quote them in error messages).
     tail: Option<Tail>,
 }
 
 impl Pipe {
-    /// Cuts `data` into records of this pipe's instance and stream.
+    /// Cuts `data` into records of this pipe's instance and stream: the one place where child
+    /// lines become records.
     fn feed(&mut self, data: &[u8], out: &mut Output<'_>) {
         let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
-        self.lines.feed(data, &mut |line, partial| {
-            out.child_line(i, pr, s, line, partial);
-            if let Some(t) = tail.as_mut() {
-                t.push(line);
+        match &mut self.shaper {
+            Shaper::Plain => self.lines.feed(data, &mut |line, partial| {
+                out.child_line(i, pr, s, line, partial);
+                if let Some(t) = tail.as_mut() {
+                    t.push(line);
+                }
+            }),
+            #[cfg(feature = "log-processing")]
+            Shaper::Processed(stage) => {
+                let (now, before) = (sys::monotonic_ms(), stage.held());
+                self.lines.feed(data, &mut |line, partial| {
+                    stage.push(line, partial, now, &mut |r| {
+                        logs::emit(out, i, pr, s, tail, r)
+                    })
+                });
+                out.held_changed(before, stage.held());
             }
-        });
+        }
     }
 
-    /// Emits the unfinished last line, if any.
+    /// Emits the unfinished last line, if any, and any record still held.
     fn finish(&mut self, out: &mut Output<'_>) {
         let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
-        self.lines.finish(&mut |line, partial| {
-            out.child_line(i, pr, s, line, partial);
-            if let Some(t) = tail.as_mut() {
-                t.push(line);
+        match &mut self.shaper {
+            Shaper::Plain => self.lines.finish(&mut |line, partial| {
+                out.child_line(i, pr, s, line, partial);
+                if let Some(t) = tail.as_mut() {
+                    t.push(line);
+                }
+            }),
+            #[cfg(feature = "log-processing")]
+            Shaper::Processed(stage) => {
+                let (now, before) = (sys::monotonic_ms(), stage.held());
+                self.lines.finish(&mut |line, partial| {
+                    stage.push(line, partial, now, &mut |r| {
+                        logs::emit(out, i, pr, s, tail, r)
+                    })
+                });
+                stage.finish(&mut |r| logs::emit(out, i, pr, s, tail, r));
+                out.held_changed(before, 0);
             }
-        });
+        }
     }
 }
 
@@ -278,6 +310,7 @@ impl<'a> Reactor<'a> {
         self.flush();
         loop {
             if let Some(code) = self.exit.filter(|_| self.aux.is_empty()) {
+                self.flush_held_logs();
                 self.http_stop();
                 self.final_sweep();
                 self.out.flush_blocking();
@@ -292,6 +325,7 @@ impl<'a> Reactor<'a> {
                 let next = [
                     self.sup.next_deadline(),
                     self.aux.next_deadline(),
+                    self.log_deadline(),
                     self.tasks.next_deadline(),
                     self.http_deadline(),
                     self.health_deadline(),
@@ -336,6 +370,7 @@ impl<'a> Reactor<'a> {
                 }
             }
             self.read_pipes();
+            self.flush_due_logs();
             if reap {
                 self.reap();
             }
@@ -531,7 +566,16 @@ impl<'a> Reactor<'a> {
             }
         };
         let process = spec.name.clone();
-        self.watch_pipes(child.stdout, child.stderr, Child::Inst(inst), &id, &process);
+        let config = self.config;
+        let logging = &config.processes[self.sup.instance(inst).process].logging;
+        self.watch_pipes(
+            child.stdout,
+            child.stderr,
+            Child::Inst(inst),
+            &id,
+            &process,
+            logging,
+        );
         match child.pidfd {
             Some(fd) => {
                 self.watch_pidfd(&fd, token(inst, KIND_PIDFD));
@@ -559,6 +603,7 @@ impl<'a> Reactor<'a> {
         owner: Child,
         instance: &str,
         process: &str,
+        logging: &LogRules,
     ) {
         for (fd, stream) in [(stdout, Stream::Stdout), (stderr, Stream::Stderr)] {
             let slot = self.free_slot();
@@ -582,6 +627,7 @@ impl<'a> Reactor<'a> {
                 process: process.to_owned(),
                 stream,
                 lines: Lines::default(),
+                shaper: ShaperFor::shaper(logging, stream),
                 readable: true,
                 tail: matches!(owner, Child::Aux(_)).then(Tail::default),
             });

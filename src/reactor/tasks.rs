@@ -207,6 +207,8 @@ impl super::Reactor<'_> {
             stop_signal: p.stop_signal,
             // Its shutdown timeout, within the global bound on the whole shutdown.
             kill_after_ms: p.stop_timeout.min(self.config.global.shutdown_timeout),
+            // Its output is processed with its process's log rules.
+            logging: p.logging.clone(),
         };
         if let Some(id) = self.spawn_aux(spec, AuxOwner::Task { task, run }) {
             self.tasks.runs.insert((task, run), id);

@@ -20,6 +20,7 @@ fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
         stop_signal: signals::SIGTERM,
         stop_timeout: 1_000,
         task: None,
+        logging: Default::default(),
         health: None,
         hooks: Default::default(),
     }
@@ -42,6 +43,7 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             readiness: None,
             autotune_memory_threshold: None,
             framework_setup: true,
+            logging: Default::default(),
         },
         processes,
         hooks: Default::default(),
