@@ -15,7 +15,7 @@ BUILD := build
 ENSURE := scripts/ensure-deps.sh
 STATIC := scripts/build-static.sh
 
-.PHONY: build build-minimal dev test e2e run build-all bench size-report fmt lint clean help
+.PHONY: build build-minimal dev test e2e run build-all bench soak fuzz size-report fmt lint clean help
 
 ## build          build/phpeek-pm: static musl binary with all features (--features full)
 build:
@@ -62,6 +62,14 @@ bench:
 		echo "make bench: bench/run.sh does not exist yet (the benchmark harness of issue 3)." >&2; \
 		exit 1; \
 	fi
+
+## soak           30 minutes of the full build under load; RSS, fds, threads must stay flat
+soak: build
+	bash bench/soak.sh build/phpeek-pm
+
+## fuzz           every fuzz target for FUZZ_SECONDS each (default 60; cargo-fuzz, nightly)
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} scripts/fuzz.sh
 
 ## size-report    rebuild every feature set and rewrite size-report/REPORT.md (fails over budget)
 size-report:

@@ -300,15 +300,16 @@ impl super::Reactor<'_> {
             env: &env,
             cwd: spec.cwd.as_deref(),
             credentials: spec.credentials.as_ref(),
+            stdin: &self.stdin,
+            pidfd: self.use_pidfd,
         });
         let child = match result {
             Ok(c) => c,
             Err(e) => {
-                let program = spec.argv.first().map_or("", String::as_str);
                 self.aux_done.push(AuxDone {
                     owner,
                     status: None,
-                    spawn_error: Some(format!("{program}: {e}")),
+                    spawn_error: Some(e.to_string()),
                     timed_out: false,
                     duration_ms: 0,
                     tail: Vec::new(),
