@@ -15,7 +15,7 @@ BUILD := build
 ENSURE := scripts/ensure-deps.sh
 STATIC := scripts/build-static.sh
 
-.PHONY: build build-minimal dev test run build-all bench size-report fmt lint clean help
+.PHONY: build build-minimal dev test e2e run build-all bench soak fuzz size-report fmt lint clean help
 
 ## build          build/phpeek-pm: static musl binary with all features (--features full)
 build:
@@ -33,6 +33,12 @@ dev:
 ## test           the whole suite (.ci/run calls exactly this); TEST_ONLY="ids" runs a subset
 test:
 	scripts/test.sh
+
+## e2e            the Laravel end-to-end test (tests/e2e/run.py): php-fpm, nginx, Horizon, queue
+##                workers, scheduler, API, Prometheus; as PID 1 of a namespace and under Docker
+e2e: build
+	$(ENSURE) e2e
+	python3 tests/e2e/run.py --binary $(BUILD)/phpeek-pm --require-all
 
 ## run            build, then run the demo stack of configs/examples/demo.yaml (Ctrl-C stops it)
 run: build
@@ -56,6 +62,14 @@ bench:
 		echo "make bench: bench/run.sh does not exist yet (the benchmark harness of issue 3)." >&2; \
 		exit 1; \
 	fi
+
+## soak           30 minutes of the full build under load; RSS, fds, threads must stay flat
+soak: build
+	bash bench/soak.sh build/phpeek-pm
+
+## fuzz           every fuzz target for FUZZ_SECONDS each (default 60; cargo-fuzz, nightly)
+fuzz:
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} scripts/fuzz.sh
 
 ## size-report    rebuild every feature set and rewrite size-report/REPORT.md (fails over budget)
 size-report:

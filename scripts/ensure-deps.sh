@@ -17,11 +17,16 @@
 #   observability
 #            the API and metrics tests' real peers: prometheus (promtool and the server),
 #            curl, and wrk for `make bench`'s api scenario
-#   php      Debian's php-fpm and php-cli: the auto-tuning tests run a real php-fpm on a pool
-#            file that uses the exported PHP_FPM_* variables (shared by every PHP-stack test;
-#            add nginx-light here when a test serves pages through nginx)
+#   php      Debian's php-fpm, php-cli and nginx-light: the auto-tuning tests run a real php-fpm
+#            on a pool file that uses the exported PHP_FPM_* variables; the end-to-end test
+#            serves pages through nginx (shared by every PHP-stack test)
+#   e2e      the Laravel end-to-end test (tests/e2e/): the php and observability groups,
+#            debootstrap for the image's root filesystem, util-linux for unshare/nsenter,
+#            busybox-static (`ip` for the namespace's loopback)
 #   docker   the Docker engine must answer `docker info` (checked, never installed)
 #   bloat    cargo-bloat from crates.io (optional: failure is reported, not fatal)
+#   fuzz     the nightly toolchain (libFuzzer's sanitizer flags need it) and cargo-fuzz from
+#            crates.io; libFuzzer itself is C++ built by the libfuzzer-sys crate (g++)
 #
 # Every check is a quick no-op when the thing is already there. Packages come from Debian's
 # archive with apt-get (one `apt-get update` per run, only when something is missing).
@@ -126,7 +131,13 @@ ensure_observability() {
 }
 
 ensure_php() {
-    apt_install php-fpm php-cli
+    apt_install php-fpm php-cli nginx-light
+}
+
+ensure_e2e() {
+    ensure_php
+    ensure_observability
+    apt_install debootstrap python3 util-linux busybox-static ca-certificates
 }
 
 ensure_docker() {
@@ -142,7 +153,20 @@ ensure_bloat() {
     cargo install --locked cargo-bloat >&2 || log "WARNING: cargo-bloat could not be installed; size-report falls back to nm"
 }
 
-[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|observability|php|docker|bloat ..."
+ensure_fuzz() {
+    if ! cargo +nightly --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 || die "no nightly toolchain and no rustup to add one"
+        log "rustup toolchain install nightly (cargo-fuzz needs it)"
+        rustup toolchain install nightly --profile minimal >&2 ||
+            die "cannot install the nightly toolchain: cargo fuzz cannot run"
+    fi
+    apt_install g++
+    command -v cargo-fuzz >/dev/null 2>&1 && return 0
+    log "cargo install cargo-fuzz (one-time, a few minutes)"
+    cargo install --locked cargo-fuzz >&2 || die "cargo-fuzz could not be installed"
+}
+
+[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|observability|php|e2e|docker|bloat|fuzz ..."
 for group in "$@"; do
     case "$group" in
         lint) ensure_lint ;;
@@ -152,8 +176,10 @@ for group in "$@"; do
         test) ensure_test ;;
         observability) ensure_observability ;;
         php) ensure_php ;;
+        e2e) ensure_e2e ;;
         docker) ensure_docker ;;
         bloat) ensure_bloat ;;
+        fuzz) ensure_fuzz ;;
         *) die "unknown group: $group" ;;
     esac
 done

@@ -9,6 +9,7 @@
 #   clippy      cargo clippy --all-targets -D warnings, minimal and --features full
 #   features    each optional feature alone: clippy --all-targets --no-default-features -D warnings
 #   cargo-test  cargo test (minimal) and cargo test --features full: unit + integration tests
+#   fuzz        every fuzz target built with cargo-fuzz and run for a few seconds (smoke)
 #   release     make build-minimal, make build (static musl release binaries)
 #   size        size gate on those two binaries (size-report/budgets.env)
 #   size-report every feature set built alone, size-report/REPORT.md rewritten, budgets checked
@@ -16,7 +17,13 @@
 #   arm64       make build-all, then the arm64 binaries under qemu-aarch64-static
 #   docker      FROM scratch image under the Docker engine (tests/container/docker.sh), and
 #               auto-tuning + framework detection with php-fpm in one (tests/container/autotune.sh)
+#   locked      the full binary in a read-only, non-root, capability-less container, API on a
+#               Unix socket in /tmp (tests/container/locked.sh)
 #   chroot      the same image filesystem in unshare --pid + chroot (tests/container/chroot.sh)
+#   bare        a root holding only the binary, its config and busybox (tests/container/bare.sh)
+#   e2e         the Laravel stack end to end with real php-fpm, nginx and Prometheus, as PID 1 of
+#               a namespace and in a Docker image built from a debootstrap rootfs
+#               (tests/e2e/run.py, every check required: --require-all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 MAKE=${MAKE:-make}
@@ -60,7 +67,7 @@ if [ -n "${TEST_ONLY:-}" ]; then
 fi
 
 step deps 900 "install build and test dependencies" \
-    bash scripts/ensure-deps.sh lint musl arm64 test observability php bloat
+    bash scripts/ensure-deps.sh lint musl arm64 test observability php e2e bloat fuzz
 
 step fmt 120 "cargo fmt --check" $CARGO fmt --check
 step clippy 1200 "clippy --all-targets -D warnings (minimal)" \
@@ -80,6 +87,9 @@ done
 step cargo-test 1800 "cargo test (minimal)" $CARGO test --no-fail-fast
 step cargo-test 1800 "cargo test --features full" $CARGO test --no-fail-fast --features full
 
+step fuzz 1500 "fuzz smoke: every cargo-fuzz target builds and runs 5 s (scripts/fuzz.sh)" \
+    env FUZZ_SECONDS=5 bash scripts/fuzz.sh
+
 step release 1200 "make build-minimal (static musl, default features)" $MAKE --no-print-directory build-minimal
 step release 1200 "make build (static musl, --features full)" $MAKE --no-print-directory build
 step size 60 "size gate: minimal < 1 MiB, full within budget" \
@@ -95,8 +105,15 @@ step docker 600 "FROM scratch image under Docker (run, PID 1, HUP, stop, limits,
     bash tests/container/docker.sh build/phpeek-pm-minimal
 step docker 600 "PHP-FPM auto-tuning + detection in a FROM scratch container (--memory, --cpus, --cpu-quota, --read-only, php-fpm -tt)" \
     bash tests/container/autotune.sh build/phpeek-pm
+step locked 600 "locked-down container (--read-only --user 1000 --cap-drop ALL): API on a Unix socket in /tmp" \
+    bash tests/container/locked.sh build/phpeek-pm
 step chroot 600 "same image filesystem in unshare --pid + chroot" \
     bash tests/container/chroot.sh build/phpeek-pm-minimal
+step bare 300 "bare root (binary + config + busybox: no /dev, /proc, /etc/passwd) as PID 1" \
+    bash tests/container/bare.sh build/phpeek-pm-minimal
+
+step e2e 1500 "Laravel stack end to end (php-fpm, nginx, Prometheus; namespace and Docker)" \
+    python3 tests/e2e/run.py --binary build/phpeek-pm --require-all
 
 total=$(($(date +%s) - t_start))
 echo

@@ -14,7 +14,7 @@
 // variant there, so nothing is ever spawned and this code is never called. (The scheduler adds
 // its feature to the list when it uses aux children.)
 #![cfg_attr(
-    not(any(feature = "health", feature = "hooks")),
+    not(any(feature = "health", feature = "hooks", feature = "scheduler")),
     allow(dead_code, unreachable_code, unused_variables)
 )]
 
@@ -86,6 +86,7 @@ pub struct AuxDone {
     #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub duration_ms: u64,
     /// Its last output lines (stdout and stderr), oldest first.
+    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub tail: Vec<String>,
 }
 
@@ -299,15 +300,16 @@ impl super::Reactor<'_> {
             env: &env,
             cwd: spec.cwd.as_deref(),
             credentials: spec.credentials.as_ref(),
+            stdin: &self.stdin,
+            pidfd: self.use_pidfd,
         });
         let child = match result {
             Ok(c) => c,
             Err(e) => {
-                let program = spec.argv.first().map_or("", String::as_str);
                 self.aux_done.push(AuxDone {
                     owner,
                     status: None,
-                    spawn_error: Some(format!("{program}: {e}")),
+                    spawn_error: Some(e.to_string()),
                     timed_out: false,
                     duration_ms: 0,
                     tail: Vec::new(),

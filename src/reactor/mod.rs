@@ -208,7 +208,15 @@ pub struct Reactor<'a> {
     health: health::Glue,
     #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     hooks: hooks::Glue,
+    /// What children read as stdin, opened once (no file is opened per spawn).
+    stdin: spawn::ChildStdin,
+    /// Watch children through pidfds (false: `PHPEEK_PM_NO_PIDFD`, or a kernel without them).
+    use_pidfd: bool,
 }
+
+/// Set to `1` in the manager's environment, makes it behave as on a kernel without pidfd
+/// (reaping driven by SIGCHLD alone): a test and diagnostic switch, read once at start-up.
+pub const NO_PIDFD_VAR: &str = "PHPEEK_PM_NO_PIDFD";
 
 impl<'a> Reactor<'a> {
     /// Sets up the poll over an already created signalfd and our stdout.
@@ -236,8 +244,10 @@ impl<'a> Reactor<'a> {
                     Interest::WRITABLE,
                 )
                 .is_ok();
+        let stdin = spawn::ChildStdin::open()?;
+        let use_pidfd = std::env::var_os(NO_PIDFD_VAR).is_none_or(|v| v.is_empty() || v == "0");
         let tasks = tasks::Tasks::new(config, poll.registry());
-        Ok(Reactor {
+        let mut r = Reactor {
             tasks,
             poll,
             sigfd,
@@ -265,7 +275,22 @@ impl<'a> Reactor<'a> {
             },
             health: health::Glue::new(config),
             hooks: hooks::Glue::new(config),
-        })
+            stdin,
+            use_pidfd,
+        };
+        if let Some(e) = &r.stdin.fallback {
+            let msg = format!("no /dev/null ({e}): children read stdin from an empty pipe");
+            r.log(Level::Debug, "stdin_pipe", &msg);
+        }
+        if !r.use_pidfd {
+            r.pidfd_missing_noted = true;
+            r.log(
+                Level::Warn,
+                "no_pidfd",
+                &format!("{NO_PIDFD_VAR} is set: not using pidfds, relying on SIGCHLD alone"),
+            );
+        }
+        Ok(r)
     }
 
     /// Runs until every process is down; returns the exit code.
@@ -529,16 +554,13 @@ impl<'a> Reactor<'a> {
             env: &env,
             cwd: spec.working_dir.as_deref(),
             credentials: spec.credentials.as_ref(),
+            stdin: &self.stdin,
+            pidfd: self.use_pidfd,
         });
         let child = match result {
             Ok(c) => c,
             Err(e) => {
-                let error = match &spec.working_dir {
-                    Some(d) if e.kind() == io::ErrorKind::NotFound => {
-                        format!("{}: {e} (or working_dir {d} is missing)", spec.command[0])
-                    }
-                    _ => format!("{}: {e}", spec.command[0]),
-                };
+                let error = e.to_string();
                 self.sup.handle(Event::SpawnFailed { inst, error }, now);
                 return;
             }
@@ -626,7 +648,8 @@ impl<'a> Reactor<'a> {
             self.log(
                 Level::Warn,
                 "no_pidfd",
-                "this kernel has no pidfd (Linux < 5.3): relying on SIGCHLD alone",
+                "no pidfd for a child (a kernel before Linux 5.3, or no free descriptor): \
+                 relying on SIGCHLD for it",
             );
         }
     }

@@ -27,6 +27,9 @@ use super::tz::Zone;
 /// time that occurs twice yields two candidates, the earlier of which may be in the past).
 const MAX_CANDIDATES: usize = 4;
 const SECS_PER_DAY: i64 = 86_400;
+/// How far back a search looks for a time skipped by a spring-forward jump (real jumps are at
+/// most an hour; two hours covers the historical double summer time).
+const GAP_LOOKBACK_S: i64 = 2 * 3_600;
 
 /// A parsed schedule: what the user wrote and the crate schedules that implement it.
 #[derive(Clone, Debug)]
@@ -208,6 +211,24 @@ impl CronExpr {
     pub fn next_after(&self, after_ms: i64, zone: &Zone) -> Option<i64> {
         let start = zone.timestamp_millis_opt(after_ms).single()?;
         let mut best = self.first_after(&start, after_ms);
+        // A time skipped by a spring-forward jump fires late (02:30 → 03:30 CEST). A search
+        // that starts inside that late stretch (03:10), or just before the skipped time
+        // (01:59:59 CET for 02:00), walks local time past it and misses it: near a jump,
+        // search again from well before it. (Found by the `cron` fuzz target: next_after(t - 1)
+        // must be t.)
+        let secs = after_ms.div_euclid(1000);
+        let jump = i64::from(zone.offset_at(secs + GAP_LOOKBACK_S))
+            - i64::from(zone.offset_at(secs - GAP_LOOKBACK_S));
+        if jump > 0 {
+            // Back by the size of the jump: far enough to walk into the skipped local times,
+            // near enough that a frequent schedule reaches `after_ms` within its candidates.
+            let early = after_ms - (jump + 1) * 1000;
+            if let Some(e) = zone.timestamp_millis_opt(early).single() {
+                if let Some(c) = self.first_after(&e, after_ms) {
+                    best = Some(best.map_or(c, |b| b.min(c)));
+                }
+            }
+        }
         if self.hour_star {
             // Walking local time skips the hour a fall-back change repeats (02:59 CEST is
             // followed by 03:00 CET, an hour later). Near a change, also walk each side's fixed
@@ -594,6 +615,24 @@ mod tests {
         let e = CronExpr::parse("30 2 * * *").unwrap();
         let t = e.next_after(at("2026-03-28T12:00:00Z"), &berlin).unwrap();
         assert_eq!(show(t), "2026-03-29T01:30:00 Sun");
+        let late = e.next_after(at("2026-03-28T12:00:00Z"), &berlin).unwrap();
+        // Searching from inside the late stretch still finds that run (a manager started at
+        // 03:10 CEST that night; found by fuzzing: next_after(t - 1) must be t).
+        assert_eq!(e.next_after(late - 1, &berlin), Some(late));
+        assert_eq!(
+            e.next_after(at("2026-03-29T01:10:00Z"), &berlin),
+            Some(late)
+        );
+        // The same for a time at the very start of the gap, searched from just before it.
+        let two = CronExpr::parse("0 2 * * *").unwrap();
+        let t3 = two.next_after(at("2026-03-28T23:00:00Z"), &berlin).unwrap();
+        assert_eq!(show(t3), "2026-03-29T01:00:00 Sun"); // 02:00 → 03:00 CEST
+        assert_eq!(two.next_after(t3 - 1, &berlin), Some(t3));
+        // And for a frequent schedule over Lord Howe's 30-minute jump (02:00 → 02:30 +11).
+        let howe = Zone::from_posix("<+1030>-10:30<+11>-11,M10.1.0,M4.1.0").unwrap();
+        let e2 = CronExpr::parse("2/30 2 * * * *").unwrap();
+        let t4 = e2.next_after(1_728_140_405_000, &howe).unwrap();
+        assert_eq!(e2.next_after(t4 - 1, &howe), Some(t4));
         let t = e.next_after(t, &berlin).unwrap();
         assert_eq!(show(t), "2026-03-30T00:30:00 Mon");
         // A fixed time in the repeated hour of the fall-back night runs once (the first).

@@ -4,8 +4,12 @@
 //! a failed liveness probe restarts through `stop_instance(.., Then::Restart(HealthCheck), ..)`,
 //! the API's stop/start/restart/scale go through the same functions.
 
-// Used by the health, api and scheduler features (being built): unused until they land.
-#![allow(dead_code)]
+// Single-instance stops come from features (health's liveness restarts, the API's commands):
+// the minimal build never asks for one.
+#![cfg_attr(
+    not(any(feature = "health", feature = "api", feature = "hooks")),
+    allow(dead_code)
+)]
 
 use super::{Field, InstId, Instance, Millis, Phase, State, StopStep, Supervisor};
 use crate::config::model::Level;
@@ -48,6 +52,8 @@ impl RestartReason {
 }
 
 /// What happens to an instance once a stop requested outside shutdown has ended.
+// Stay and Retire come from the API (stop, scale down).
+#[cfg_attr(not(feature = "api"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Then {
     /// Start it again: at once for a manual restart, after the backoff delay for a failed
@@ -95,6 +101,7 @@ impl Supervisor {
 
     /// Starts a stopped, exited or failed instance again (a held one too): it waits for its
     /// dependencies like at start-up, then spawns. Returns false if it is live already.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
     pub fn start_instance(&mut self, id: InstId, now: Millis) -> bool {
         let inst = &mut self.insts[id];
         if !matches!(self.phase, Phase::Running) || inst.retired || !inst.state.finished() {
@@ -111,6 +118,7 @@ impl Supervisor {
     /// Adds one instance to process `p` (runtime scale-up), named `<name>-<n>` with the lowest
     /// free `n`; a slot retired under the same name is reused, so repeated scaling
     /// does not grow memory. It starts when its dependencies are ready.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
     pub fn add_instance(&mut self, p: usize, now: Millis) -> InstId {
         // The lowest number not in use (instances being retired still hold theirs).
         let taken = |id: &str| {
@@ -144,6 +152,7 @@ impl Supervisor {
 
     /// Sets the number of instances of process `p`: adds `<name>-<n>` instances, or stops the
     /// highest-numbered ones gracefully and retires them. Returns the instances added.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
     pub fn set_scale(&mut self, p: usize, desired: u32, now: Millis) -> Vec<InstId> {
         // A scheduled task has no instances to scale.
         if !matches!(self.phase, Phase::Running) || !self.procs[p].kind.supervised() {
@@ -171,16 +180,19 @@ impl Supervisor {
     }
 
     /// The number of instances process `p` should have.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
     pub fn desired_scale(&self, p: usize) -> u32 {
         self.procs[p].desired_scale
     }
 
     /// Index of a process by name.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
     pub fn process_index(&self, name: &str) -> Option<usize> {
         self.procs.iter().position(|p| p.name == name)
     }
 
     /// The instances of process `p`, in order (retired ones are not listed).
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
     pub fn instances_of(&self, p: usize) -> &[InstId] {
         &self.procs[p].instances
     }
@@ -237,21 +249,18 @@ impl Supervisor {
     }
 
     /// Whether shutdown waits for [`Supervisor::release_shutdown`].
+    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub fn shutdown_held(&self) -> bool {
         self.held && self.shutting_down()
     }
 
     /// Lets a held shutdown go on: processes get their stop signals now.
+    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub fn release_shutdown(&mut self, now: Millis) {
         if self.held {
             self.held = false;
             self.settle(now);
         }
-    }
-
-    /// How many instance slots exist (retired ones included).
-    pub fn instance_count(&self) -> usize {
-        self.insts.len()
     }
 
     /// Applies `then` to an instance that has just stopped (state `Stopped`).

@@ -32,7 +32,13 @@
 
 mod control;
 pub mod dag;
+mod plan;
+mod restart;
+mod shutdown;
 mod snapshot;
+mod start;
+
+pub use plan::describe_plan;
 
 pub use control::{RestartReason, Then};
 
@@ -697,101 +703,6 @@ impl Supervisor {
         );
     }
 
-    /// The leader ended on its own and will be restarted, but members of its group live on: ask
-    /// them to stop now, so the restart does not run next to them (they get SIGKILL right
-    /// before the restart). Without a restart they are left alone: a launcher that started a
-    /// background daemon and exited may mean it.
-    fn leftovers(&mut self, id: InstId, pgid: i32) {
-        let g = pgid;
-        let signal = self.procs[self.insts[id].process].stop_signal;
-        self.insts[id].lingering = Some(g);
-        self.actions
-            .push_back(Action::SignalGroup { pgid: g, signal });
-        self.note(
-            Some(id),
-            Level::Warn,
-            "leftover_processes",
-            format!(
-                "other processes of its group outlived it: sending {}",
-                signals::name(signal)
-            ),
-            vec![("pgid", Field::Int(g.into()))],
-        );
-    }
-
-    /// Applies the restart policy after an unexpected end.
-    fn ended(&mut self, id: InstId, ending: Ending, group_alive: bool, now: Millis) {
-        let p = &self.procs[self.insts[id].process];
-        let (kind, policy) = (p.kind, p.restart);
-        let inst = &mut self.insts[id];
-        let old_group = inst.pgid.filter(|_| group_alive);
-        inst.pid = None;
-        // Leftover members of its group are tracked by `lingering`; `pgid` names live groups only.
-        inst.pgid = None;
-        inst.last_ending = Some(ending);
-        let ran = now.saturating_sub(inst.started_at);
-        if ending != Ending::SpawnFailed && ran >= self.limits.stable_after {
-            inst.attempts = 0;
-        }
-        let success = ending.success();
-        if kind == ProcessKind::Oneshot && success {
-            inst.state = State::Exited;
-            self.note(
-                Some(id),
-                Level::Info,
-                "completed",
-                "oneshot completed".to_owned(),
-                vec![],
-            );
-            return;
-        }
-        let wants = match policy {
-            RestartPolicy::Always => true,
-            RestartPolicy::OnFailure => !success,
-            RestartPolicy::Never => false,
-        };
-        let allowed = self.limits.max_attempts.is_none_or(|m| inst.attempts < m);
-        if wants && allowed {
-            let delay = self.backoff(self.insts[id].attempts);
-            let inst = &mut self.insts[id];
-            inst.attempts += 1;
-            inst.restarts += 1;
-            inst.restarts_by_reason[RestartReason::Exit.index()] += 1;
-            inst.state = State::Backoff;
-            inst.deadline = Some(now + delay);
-            let attempt = inst.attempts;
-            if let Some(g) = old_group {
-                self.leftovers(id, g);
-            }
-            self.note(
-                Some(id),
-                Level::Info,
-                "restart_scheduled",
-                format!("restarting in {delay} ms (attempt {attempt})"),
-                vec![
-                    ("delay_ms", Field::Int(delay as i64)),
-                    ("attempt", Field::Int(attempt.into())),
-                ],
-            );
-            return;
-        }
-        if wants {
-            let n = self.insts[id].attempts;
-            self.note(
-                Some(id),
-                Level::Error,
-                "gave_up",
-                format!("giving up after {n} restart attempts"),
-                vec![],
-            );
-        }
-        if success {
-            self.insts[id].state = State::Exited;
-        } else {
-            self.fail(id, now);
-        }
-    }
-
     fn fail(&mut self, id: InstId, now: Millis) {
         self.insts[id].state = State::Failed;
         self.insts[id].deadline = None;
@@ -824,89 +735,6 @@ impl Supervisor {
         }
     }
 
-    /// `initial × 2^attempts`, capped at the maximum, with ±10 % jitter.
-    fn backoff(&mut self, attempts: u32) -> Millis {
-        let base = self
-            .limits
-            .backoff_initial
-            .saturating_mul(1u64 << attempts.min(40))
-            .min(self.limits.backoff_max);
-        // xorshift64*: cheap, deterministic for a given seed.
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        let r = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % 201;
-        base * (900 + r) / 1000
-    }
-
-    fn begin_shutdown(&mut self, reason: Reason, now: Millis) {
-        match self.phase {
-            Phase::Running => {
-                let msg = match reason {
-                    Reason::Signal(s) => format!("received {}: shutting down", signals::name(s)),
-                    Reason::CriticalFailed => "a critical process failed: shutting down".to_owned(),
-                    Reason::AllFinished { .. } => {
-                        "every process has finished: shutting down".to_owned()
-                    }
-                };
-                self.note(None, Level::Info, "shutdown", msg, vec![]);
-                self.held = self.hold_shutdown;
-                self.phase = Phase::ShuttingDown {
-                    reason,
-                    deadline: now + self.limits.shutdown_timeout,
-                    forced: false,
-                };
-                for inst in &mut self.insts {
-                    if matches!(inst.state, State::Waiting | State::Backoff) {
-                        inst.state = State::Stopped;
-                        inst.deadline = None;
-                    }
-                }
-            }
-            Phase::ShuttingDown { forced: false, .. } if matches!(reason, Reason::Signal(_)) => {
-                self.note(
-                    None,
-                    Level::Warn,
-                    "shutdown_forced",
-                    "second signal: killing every process now".to_owned(),
-                    vec![],
-                );
-                self.force_kill(now);
-            }
-            _ => {}
-        }
-    }
-
-    /// SIGKILL to every group that may have members; stop waiting for graceful exits.
-    fn force_kill(&mut self, now: Millis) {
-        if let Phase::ShuttingDown { reason, .. } = self.phase {
-            self.phase = Phase::ShuttingDown {
-                reason,
-                deadline: now,
-                forced: true,
-            };
-        }
-        for id in 0..self.insts.len() {
-            let inst = &mut self.insts[id];
-            if !inst.state.live() {
-                continue;
-            }
-            inst.killed = true;
-            inst.deadline = None;
-            if let Some(g) = inst.pgid {
-                self.actions.push_back(Action::SignalGroup {
-                    pgid: g,
-                    signal: signals::SIGKILL,
-                });
-            }
-            match inst.state {
-                State::Draining => self.stopped(id, now),
-                State::Running | State::Ready => self.insts[id].state = State::Stopping,
-                _ => {}
-            }
-        }
-    }
-
     /// After every input: start what may start, notice the end of the work, advance shutdown.
     fn settle(&mut self, now: Millis) {
         match self.phase {
@@ -933,150 +761,6 @@ impl Supervisor {
             }
             if !self.insts.iter().any(|i| i.state.live()) {
                 self.finish(reason);
-            }
-        }
-    }
-
-    fn finish(&mut self, reason: Reason) {
-        if self.phase == Phase::Done {
-            return;
-        }
-        self.phase = Phase::Done;
-        let code = match reason {
-            Reason::Signal(_) | Reason::AllFinished { failed: false } => 0,
-            Reason::CriticalFailed | Reason::AllFinished { failed: true } => 1,
-        };
-        self.note(
-            None,
-            Level::Info,
-            "exit",
-            format!("exiting with code {code}"),
-            vec![("exit_code", Field::Int(code.into()))],
-        );
-        self.actions.push_back(Action::Exit(code));
-    }
-
-    /// Whether every instance of process `p` satisfies its dependents, never will, or may yet.
-    fn readiness(&self, p: usize) -> Readiness {
-        let proc = &self.procs[p];
-        let mut all_ready = true;
-        for &i in &proc.instances {
-            let st = self.insts[i].state;
-            // (A scheduled task has no instances: it never holds anyone back.)
-            let oneshot = proc.kind == ProcessKind::Oneshot;
-            let ok = if oneshot {
-                st == State::Exited
-            } else {
-                st == State::Ready
-            };
-            let dead = if oneshot {
-                matches!(st, State::Failed | State::Stopped)
-            } else {
-                st.finished()
-            };
-            if dead {
-                return Readiness::Never;
-            }
-            all_ready &= ok;
-        }
-        if all_ready {
-            Readiness::Ready
-        } else {
-            Readiness::NotYet
-        }
-    }
-
-    /// Whether every dependency of process `p` is ready: `Some(true)`, `Some(false)` while
-    /// one may still become ready (or before the start), `None` when one never will (it failed
-    /// or ended for good).
-    /// A scheduled task asks this before its first run.
-    #[cfg_attr(not(feature = "scheduler"), allow(dead_code))]
-    pub fn dependencies_ready(&self, p: usize) -> Option<bool> {
-        // Nothing runs before the start (global pre-start hooks run first).
-        if !self.started {
-            return Some(false);
-        }
-        let mut ready = true;
-        for &d in &self.procs[p].deps {
-            match self.readiness(d) {
-                Readiness::Ready => {}
-                Readiness::NotYet => ready = false,
-                Readiness::Never => return None,
-            }
-        }
-        Some(ready)
-    }
-
-    fn start_ready(&mut self, now: Millis) {
-        // Processes are in start order, so one pass settles chains that become ready now.
-        for p in 0..self.procs.len() {
-            let waiting: Vec<InstId> = self.procs[p]
-                .instances
-                .iter()
-                .copied()
-                .filter(|&i| self.insts[i].state == State::Waiting)
-                .collect();
-            if waiting.is_empty() {
-                continue;
-            }
-            let mut verdict = Readiness::Ready;
-            let mut blocker = None;
-            for &d in &self.procs[p].deps {
-                match self.readiness(d) {
-                    Readiness::Ready => {}
-                    Readiness::NotYet => verdict = Readiness::NotYet,
-                    Readiness::Never => {
-                        verdict = Readiness::Never;
-                        blocker = Some(d);
-                        break;
-                    }
-                }
-            }
-            match verdict {
-                Readiness::Ready => {
-                    for i in waiting {
-                        self.insts[i].state = State::Starting;
-                        self.insts[i].deadline = None;
-                        self.actions.push_back(Action::Spawn(i));
-                    }
-                }
-                Readiness::Never => {
-                    let dep = blocker
-                        .map(|d| self.procs[d].name.clone())
-                        .unwrap_or_default();
-                    for i in waiting {
-                        self.note(
-                            Some(i),
-                            Level::Error,
-                            "dependency_failed",
-                            format!("not starting: dependency {dep} failed or ended"),
-                            vec![],
-                        );
-                        self.fail(i, now);
-                    }
-                }
-                Readiness::NotYet => {}
-            }
-        }
-    }
-
-    /// Sends the stop signal to every process whose dependents have all stopped.
-    fn stop_ready(&mut self, now: Millis) {
-        for p in (0..self.procs.len()).rev() {
-            let dependents_live = self.procs[p].dependents.iter().any(|&d| {
-                self.procs[d]
-                    .instances
-                    .iter()
-                    .any(|&i| self.insts[i].state.live())
-            });
-            if dependents_live {
-                continue;
-            }
-            for k in 0..self.procs[p].instances.len() {
-                let i = self.procs[p].instances[k];
-                if matches!(self.insts[i].state, State::Running | State::Ready) {
-                    self.begin_stop(i, now);
-                }
             }
         }
     }
@@ -1117,55 +801,6 @@ enum Input {
     /// A readiness check passed (`true`) or failed after passing (`false`).
     #[cfg(feature = "health")]
     Ready(bool),
-}
-
-/// The start plan in words, for `--dry-run`.
-pub fn describe_plan(config: &Config) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "configuration: {}",
-        config
-            .path
-            .as_deref()
-            .unwrap_or("(environment variables only)")
-    );
-    let _ = writeln!(s, "start order:");
-    for (n, p) in config.processes.iter().enumerate() {
-        let deps: Vec<&str> = p
-            .depends_on
-            .iter()
-            .map(|&d| config.processes[d].name.as_str())
-            .collect();
-        let after = if deps.is_empty() {
-            String::new()
-        } else {
-            format!(", after {}", deps.join(", "))
-        };
-        let ids: Vec<String> = (0..p.scale).map(|i| format!("{}-{i}", p.name)).collect();
-        let _ = writeln!(
-            s,
-            "  {}. {} ({}, priority {}, restart {}{}{})",
-            n + 1,
-            p.name,
-            p.kind.as_str(),
-            p.priority,
-            p.restart.as_str(),
-            if p.critical { ", critical" } else { "" },
-            after
-        );
-        match &p.task {
-            Some(t) => {
-                let _ = writeln!(s, "     schedule: {}", t.describe());
-            }
-            None => {
-                let _ = writeln!(s, "     instances: {}", ids.join(", "));
-            }
-        }
-        let _ = writeln!(s, "     command: {}", p.command.join(" "));
-    }
-    s
 }
 
 #[cfg(test)]

@@ -1,10 +1,25 @@
 //! Starting a child the way PID 1 must: its own session and process group, only fds 0-2, stdin
-//! from `/dev/null`, stdout/stderr to non-blocking pipes we read, an empty signal mask and
-//! default dispositions, and optionally another user and group.
+//! from `/dev/null` (or, where there is no `/dev/null`, the read end of a pipe that is already
+//! closed), stdout/stderr to non-blocking pipes we read, an empty signal mask and default
+//! dispositions, and optionally another user and group.
+//!
+//! It must work in a root filesystem that holds nothing but our binary and the config (a
+//! `FROM scratch` image, a bare chroot): no `/dev`, no `/proc`, no `/etc/passwd`. So nothing
+//! here opens a file per spawn: the stdin source is opened once at start-up ([`ChildStdin`]),
+//! the pipes are plain `pipe2`, and the child does its own `chdir` and `execve` (with the `PATH`
+//! search done from a candidate list built before the fork) instead of std's.
+//!
+//! Every failure names the step that failed, with the OS error ([`SpawnError`]). Steps in the
+//! child report through the pipe std's `Command` already uses for the exec error: the closure
+//! returns the errno tagged with its step in the bits above 16 (errno values are far below
+//! that), and the parent takes the tag apart again. std itself tags nothing, so an untagged
+//! error comes from the manager's side of the spawn (std's own pipe, or `fork`).
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
+use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
@@ -30,52 +45,309 @@ pub struct SpawnSpec<'a> {
     pub env: &'a [(OsString, OsString)],
     pub cwd: Option<&'a str>,
     pub credentials: Option<&'a Credentials>,
+    /// What the child reads as stdin (opened once by the reactor).
+    pub stdin: &'a ChildStdin,
+    /// Open a pidfd for the child (false: behave as on a kernel without pidfd).
+    pub pidfd: bool,
 }
 
 /// A started child.
 pub struct Spawned {
     pub pid: i32,
-    /// `None` on kernels without pidfd.
+    /// `None` on kernels without pidfd (or when not asked for).
     pub pidfd: Option<OwnedFd>,
     /// Read ends of the child's stdout and stderr, non-blocking and close-on-exec.
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
 }
 
-/// Forks and execs `spec.argv` (`argv[0]` looked up in the child's `PATH`). The error says what
-/// failed in words a user can act on (`No such file or directory`, `Permission denied`, ...).
-pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<Spawned> {
-    let Some((program, args)) = spec.argv.split_first() else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
-    };
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env_clear()
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(dir) = spec.cwd {
-        cmd.current_dir(dir);
+/// The `PATH` searched when the child's environment has none (Docker's default).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Child-side errors carry their [`Step`] in the bits from here up.
+const STEP_SHIFT: i32 = 16;
+const ERRNO_MASK: i32 = (1 << STEP_SHIFT) - 1;
+/// How much of a program file is read to explain an exec failure (its `#!` line).
+const SHEBANG_BYTES: usize = 256;
+
+/// What every child reads as stdin: `/dev/null` opened once, or where it cannot be opened (no
+/// `/dev` in a bare root filesystem), the read end of a pipe whose write end is closed, which
+/// reads as end-of-file just the same. Shared by all children; no file is opened per spawn.
+pub struct ChildStdin {
+    fd: OwnedFd,
+    /// Why `/dev/null` was not used, when it was not.
+    pub fallback: Option<io::Error>,
+}
+
+impl ChildStdin {
+    /// Opens `/dev/null`, or falls back to an empty pipe (`open(2)`, `pipe2(2)`).
+    pub fn open() -> io::Result<ChildStdin> {
+        use rustix::fs::{Mode, OFlags};
+        match rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => Ok(ChildStdin { fd, fallback: None }),
+            Err(e) => ChildStdin::empty_pipe(Some(e.into())),
+        }
     }
-    let creds = spec.credentials.cloned();
+
+    /// The read end of a pipe with no writer: every read is end-of-file.
+    pub fn empty_pipe(fallback: Option<io::Error>) -> io::Result<ChildStdin> {
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        drop(w);
+        Ok(ChildStdin { fd: r, fallback })
+    }
+}
+
+/// The step of starting a child that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Attaching stdin (`dup2`, in the child). Child steps are numbered from 1: the number is
+    /// their tag.
+    Stdin = 1,
+    /// Its own session and process group (`setsid`).
+    Session,
+    /// Supplementary groups (`setgroups`).
+    Groups,
+    /// The group switch (`setgid`).
+    Group,
+    /// The user switch (`setuid`).
+    User,
+    /// The working directory (`chdir`).
+    WorkingDir,
+    /// The program itself (`execve`).
+    Exec,
+    /// Creating the stdout/stderr pipes (in the manager).
+    Pipes,
+    /// Creating the process (`fork`, in the manager).
+    Fork,
+}
+
+impl Step {
+    /// The steps that run in the child, by their tag.
+    const CHILD: [Step; 7] = [
+        Step::Stdin,
+        Step::Session,
+        Step::Groups,
+        Step::Group,
+        Step::User,
+        Step::WorkingDir,
+        Step::Exec,
+    ];
+
+    /// A child-side error as it travels through std's exec-error pipe.
+    fn tagged(self, e: io::Error) -> io::Error {
+        let errno = e.raw_os_error().unwrap_or(libc::EINVAL) & ERRNO_MASK;
+        io::Error::from_raw_os_error(((self as i32) << STEP_SHIFT) | errno)
+    }
+
+    /// Splits an error from `Command::spawn` into its step and the real OS error.
+    fn untag(e: io::Error) -> (Option<Step>, io::Error) {
+        let Some(raw) = e.raw_os_error() else {
+            return (None, e);
+        };
+        let tag = raw >> STEP_SHIFT;
+        match Step::CHILD.iter().find(|s| **s as i32 == tag) {
+            Some(s) if tag > 0 => (Some(*s), io::Error::from_raw_os_error(raw & ERRNO_MASK)),
+            _ => (None, e),
+        }
+    }
+}
+
+/// Why a child could not be started: the step, the OS error, and a message naming what failed
+/// (the program, the working directory, the user, the descriptor limit, ...).
+#[derive(Debug)]
+pub struct SpawnError {
+    /// Which step failed (the unit tests check it; the message says it in words).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub step: Step,
+    msg: String,
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+/// What the child needs for its own `chdir` and `execve`, built before the fork so the child
+/// allocates nothing.
+struct ExecPlan {
+    /// Paths to try in order (one for a program with a `/`, else one per `PATH` entry).
+    candidates: Vec<CString>,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    cwd: Option<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    env_ptrs: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the raw pointers point into the `CString`s owned by the same struct (heap buffers
+// that do not move with it); the plan is only read, and only in the forked child.
+unsafe impl Send for ExecPlan {}
+// SAFETY: as above: never written after construction.
+unsafe impl Sync for ExecPlan {}
+
+fn cstring(s: &[u8], what: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("{what} contains a NUL byte"))
+}
+
+impl ExecPlan {
+    fn new(spec: &SpawnSpec<'_>) -> Result<ExecPlan, String> {
+        let program = &spec.argv[0];
+        let argv = spec
+            .argv
+            .iter()
+            .map(|a| cstring(a.as_bytes(), "an argument"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let env = spec
+            .env
+            .iter()
+            .map(|(k, v)| {
+                let mut kv = k.as_bytes().to_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                cstring(&kv, "an environment variable")
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let candidates = candidates(program, path_of(spec.env))
+            .into_iter()
+            .map(|c| cstring(c.as_bytes(), "the program path"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let cwd = spec
+            .cwd
+            .map(|d| cstring(d.as_bytes(), "working_dir"))
+            .transpose()?;
+        let mut plan = ExecPlan {
+            candidates,
+            argv,
+            env,
+            cwd,
+            argv_ptrs: Vec::new(),
+            env_ptrs: Vec::new(),
+        };
+        plan.argv_ptrs = plan.argv.iter().map(|a| a.as_ptr()).collect();
+        plan.argv_ptrs.push(std::ptr::null());
+        plan.env_ptrs = plan.env.iter().map(|e| e.as_ptr()).collect();
+        plan.env_ptrs.push(std::ptr::null());
+        Ok(plan)
+    }
+}
+
+/// The `PATH` of the child's environment.
+fn path_of(env: &[(OsString, OsString)]) -> String {
+    env.iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map_or(DEFAULT_PATH.to_owned(), |(_, v)| {
+            v.to_string_lossy().into_owned()
+        })
+}
+
+/// Where `execve` is tried for `program`, in order (like `execvp(3)`: a name with a `/` is
+/// used as it is; an empty `PATH` entry means the current directory).
+fn candidates(program: &str, path: String) -> Vec<String> {
+    if program.contains('/') {
+        return vec![program.to_owned()];
+    }
+    if program.is_empty() {
+        return Vec::new();
+    }
+    path.split(':')
+        .map(|d| {
+            let d = if d.is_empty() { "." } else { d };
+            format!("{}/{program}", d.trim_end_matches('/'))
+        })
+        .collect()
+}
+
+/// In the child: `execve` each candidate until one works. Returns only on failure, with the
+/// error `execvp(3)` would give: `EACCES` if any candidate was not executable, else the last
+/// error (`ENOENT` when nothing was found). Allocation-free.
+fn exec(plan: &ExecPlan) -> io::Error {
+    let mut err = io::Error::from_raw_os_error(libc::ENOENT);
+    let mut denied = false;
+    for c in &plan.candidates {
+        // SAFETY: every pointer is a NUL-terminated string owned by `plan`, and both arrays
+        // end with a null pointer; execve only returns on failure.
+        unsafe {
+            libc::execve(c.as_ptr(), plan.argv_ptrs.as_ptr(), plan.env_ptrs.as_ptr());
+        }
+        err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EACCES) => denied = true,
+            Some(libc::ENOENT | libc::ENOTDIR) => {}
+            _ => return err,
+        }
+    }
+    if denied {
+        io::Error::from_raw_os_error(libc::EACCES)
+    } else {
+        err
+    }
+}
+
+/// Forks and execs `spec.argv` (`argv[0]` looked up in the child's `PATH`).
+pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
+    let fail = |step: Step, msg: String| SpawnError { step, msg };
+    let Some(program) = spec.argv.first() else {
+        return Err(fail(Step::Exec, "empty command".to_owned()));
+    };
+    let plan = ExecPlan::new(spec).map_err(|m| fail(Step::Exec, m))?;
+    let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC);
+    let ((out_r, out_w), (err_r, err_w)) = match pipe().and_then(|a| Ok((a, pipe()?))) {
+        Ok(p) => p,
+        Err(e) => {
+            let os = io::Error::from(e);
+            let msg = format!(
+                "cannot create the output pipes: {os}{}",
+                hint(Step::Pipes, &os)
+            );
+            return Err(fail(Step::Pipes, msg));
+        }
+    };
+    // std's Command is only used for its fork and its exec-error pipe: the child's set-up and
+    // its execve happen in our closure, which never returns Ok (execve replaced the process).
+    let mut cmd = Command::new(program);
+    cmd.stdin(Stdio::inherit())
+        .stdout(Stdio::from(out_w))
+        .stderr(Stdio::from(err_w));
+    let stdin_fd = spec.stdin.fd.as_raw_fd();
+    // An unprivileged manager asked to run a child as the user and group it already is (a
+    // config with `user: app` under `docker run --user` of the same ids) has nothing to switch:
+    // trying would fail at setgroups. Root always switches (it also resets the groups).
+    let (uid, gid) = (super::uid(), rustix::process::getgid().as_raw());
+    let creds = spec
+        .credentials
+        .filter(|c| uid == 0 || c.uid != uid || c.gid != gid)
+        .cloned();
     // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe calls (setsid, setgroups, setgid, setuid, sigprocmask, signal,
-    // close_range); it allocates nothing (the credentials were cloned before the fork).
+    // async-signal-safe calls (dup2, setsid, setgroups, setgid, setuid, chdir, sigprocmask,
+    // sigaction, close_range, execve); it allocates nothing: the credentials and the exec plan
+    // were built before the fork, and errors are plain errno values.
     unsafe {
         cmd.pre_exec(move || {
+            let os = io::Error::last_os_error;
+            if libc::dup2(stdin_fd, 0) < 0 {
+                return Err(Step::Stdin.tagged(os()));
+            }
             if libc::setsid() < 0 {
-                return Err(io::Error::last_os_error());
+                return Err(Step::Session.tagged(os()));
             }
             if let Some(c) = &creds {
                 if libc::setgroups(c.groups.len() as _, c.groups.as_ptr()) != 0 {
-                    return Err(io::Error::last_os_error());
+                    return Err(Step::Groups.tagged(os()));
                 }
                 if libc::setgid(c.gid) != 0 {
-                    return Err(io::Error::last_os_error());
+                    return Err(Step::Group.tagged(os()));
                 }
                 if libc::setuid(c.uid) != 0 {
-                    return Err(io::Error::last_os_error());
+                    return Err(Step::User.tagged(os()));
+                }
+            }
+            // After the user switch: the directory must be reachable by the user it runs as.
+            if let Some(d) = &plan.cwd {
+                if libc::chdir(d.as_ptr()) != 0 {
+                    return Err(Step::WorkingDir.tagged(os()));
                 }
             }
             signals::reset_for_child();
@@ -86,25 +358,256 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> io::Result<Spawned> {
                 libc::c_uint::MAX,
                 libc::CLOSE_RANGE_CLOEXEC,
             );
-            Ok(())
+            Err(Step::Exec.tagged(exec(&plan)))
         });
     }
-    let mut child = cmd.spawn()?;
-    let pid = child.id() as i32;
-    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(io::Error::other("child pipes missing"));
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Err(explain(spec, program, e)),
     };
-    let stdout: OwnedFd = out.into();
-    let stderr: OwnedFd = err.into();
-    super::set_nonblocking(stdout.as_fd())?;
-    super::set_nonblocking(stderr.as_fd())?;
-    let pidfd = super::pidfd_open(pid).unwrap_or(None);
+    // `cmd` holds nothing of ours any more: std closed the write ends after the fork.
+    drop(cmd);
+    let pid = child.id() as i32;
     // `child` is dropped without waiting: reaping happens in one place, the event loop.
     drop(child);
+    let nonblocking =
+        super::set_nonblocking(out_r.as_fd()).and_then(|()| super::set_nonblocking(err_r.as_fd()));
+    if let Err(os) = nonblocking {
+        // Cannot happen for a fresh pipe; if it did, the child runs with pipes we cannot poll.
+        let msg = format!("cannot make the output pipes non-blocking: {os}");
+        return Err(fail(Step::Pipes, msg));
+    }
+    let pidfd = if spec.pidfd {
+        super::pidfd_open(pid).unwrap_or(None)
+    } else {
+        None
+    };
     Ok(Spawned {
         pid,
         pidfd,
-        stdout,
-        stderr,
+        stdout: out_r,
+        stderr: err_r,
     })
+}
+
+/// Turns an error of `Command::spawn` into a message naming what failed.
+fn explain(spec: &SpawnSpec<'_>, program: &str, e: io::Error) -> SpawnError {
+    let (step, os) = match Step::untag(e) {
+        (Some(s), os) => (s, os),
+        // Untagged: the manager's side, std's exec-error pipe or the fork itself.
+        (None, os) => match os.raw_os_error() {
+            Some(libc::EMFILE | libc::ENFILE) => (Step::Pipes, os),
+            _ => (Step::Fork, os),
+        },
+    };
+    let who = || match spec.credentials {
+        Some(c) => match &c.name {
+            Some(n) => format!("user {n} (uid {}, gid {})", c.uid, c.gid),
+            None => format!("uid {} (gid {})", c.uid, c.gid),
+        },
+        None => "the manager's user".to_owned(),
+    };
+    let h = hint(step, &os);
+    let msg = match step {
+        Step::Pipes => format!("cannot create the output pipes: {os}{h}"),
+        Step::Fork => format!("cannot create a process: {os}{h}"),
+        Step::Stdin => format!("cannot attach stdin: {os}"),
+        Step::Session => format!("cannot start a new session (setsid): {os}"),
+        Step::Groups => format!(
+            "cannot switch to {}: setting supplementary groups {:?}: {os}{h}",
+            who(),
+            spec.credentials
+                .map(|c| c.groups.clone())
+                .unwrap_or_default()
+        ),
+        Step::Group => format!("cannot switch to {}: setting the group: {os}{h}", who()),
+        Step::User => format!("cannot switch to {}: setting the user: {os}{h}", who()),
+        Step::WorkingDir => format!(
+            "working_dir {}: {os}{}",
+            spec.cwd.unwrap_or(""),
+            if spec.credentials.is_some() {
+                format!(" (as {})", who())
+            } else {
+                String::new()
+            }
+        ),
+        Step::Exec => exec_message(spec, program, &os),
+    };
+    SpawnError { step, msg }
+}
+
+fn hint(step: Step, os: &io::Error) -> &'static str {
+    match (step, os.raw_os_error()) {
+        (Step::Pipes, Some(libc::EMFILE)) => {
+            " (the manager's file descriptor limit is reached: raise `ulimit -n`)"
+        }
+        (Step::Pipes, Some(libc::ENFILE)) => " (the system-wide file limit is reached)",
+        (Step::Fork, Some(libc::EAGAIN)) => {
+            " (process limit reached: the container's pids limit or `ulimit -u`)"
+        }
+        (Step::Groups | Step::Group | Step::User, Some(libc::EPERM)) => {
+            " (only root can switch users; the manager runs unprivileged)"
+        }
+        _ => "",
+    }
+}
+
+/// The message for a failed `execve`: which program, and for "not found", whether the file
+/// was missing or its interpreter (`#!` line or ELF loader) was.
+fn exec_message(spec: &SpawnSpec<'_>, program: &str, os: &io::Error) -> String {
+    if os.raw_os_error() != Some(libc::ENOENT) {
+        return format!("{program}: {os}");
+    }
+    let path = path_of(spec.env);
+    let base = spec.cwd.unwrap_or(".");
+    let on_disk = candidates(program, path.clone()).into_iter().find(|c| {
+        let full = if c.starts_with('/') {
+            c.clone()
+        } else {
+            format!("{base}/{c}")
+        };
+        std::fs::metadata(&full).is_ok_and(|m| m.is_file())
+    });
+    match on_disk {
+        Some(file) => {
+            let interp = interpreter(spec.cwd, &file);
+            format!("{file}: {os} (the file exists, so {interp} is missing)")
+        }
+        None if !program.contains('/') => format!("{program}: not found in PATH {path}: {os}"),
+        None => format!("{program}: {os}"),
+    }
+}
+
+/// Names the interpreter a program file asks for: its `#!` line, else the ELF loader.
+fn interpreter(cwd: Option<&str>, file: &str) -> String {
+    use std::io::Read;
+    let full = match (file.starts_with('/'), cwd) {
+        (false, Some(d)) => format!("{d}/{file}"),
+        _ => file.to_owned(),
+    };
+    let mut head = [0u8; SHEBANG_BYTES];
+    let n = std::fs::File::open(full)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    if let Some(rest) = head.strip_prefix(b"#!") {
+        let line = rest.split(|&b| b == b'\n').next().unwrap_or_default();
+        let text = String::from_utf8_lossy(line);
+        let interp = text.split_ascii_whitespace().next().unwrap_or("");
+        return format!("its interpreter {interp}");
+    }
+    "its dynamic loader (ELF interpreter)".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Vec<(OsString, OsString)> {
+        vec![("PATH".into(), "/usr/bin:/bin".into())]
+    }
+
+    fn try_spawn(argv: &[&str], cwd: Option<&str>, creds: Option<&Credentials>) -> String {
+        let argv: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
+        let stdin = ChildStdin::empty_pipe(None).unwrap();
+        let e = env();
+        match spawn(&SpawnSpec {
+            argv: &argv,
+            env: &e,
+            cwd,
+            credentials: creds,
+            stdin: &stdin,
+            pidfd: true,
+        }) {
+            Ok(s) => {
+                // Reap it here: unit tests have no event loop.
+                let mut st = 0;
+                // SAFETY: waitpid on our own child with a valid status pointer.
+                unsafe { libc::waitpid(s.pid, &mut st, 0) };
+                format!("ok {}", libc::WEXITSTATUS(st))
+            }
+            Err(e) => format!("{:?}: {e}", e.step),
+        }
+    }
+
+    #[test]
+    fn tags_survive_the_round_trip() {
+        for s in Step::CHILD {
+            let e = s.tagged(io::Error::from_raw_os_error(libc::ENOENT));
+            let (step, os) = Step::untag(e);
+            assert_eq!(step, Some(s));
+            assert_eq!(os.raw_os_error(), Some(libc::ENOENT));
+        }
+        let (step, os) = Step::untag(io::Error::from_raw_os_error(libc::EAGAIN));
+        assert_eq!(step, None);
+        assert_eq!(os.raw_os_error(), Some(libc::EAGAIN));
+    }
+
+    #[test]
+    fn candidates_follow_execvp() {
+        assert_eq!(candidates("/bin/sh", "/x".into()), ["/bin/sh"]);
+        assert_eq!(candidates("./run", "/x".into()), ["./run"]);
+        assert_eq!(
+            candidates("sh", "/a/:/b::".into()),
+            ["/a/sh", "/b/sh", "./sh", "./sh"]
+        );
+        assert!(candidates("", "/a".into()).is_empty());
+    }
+
+    #[test]
+    fn runs_a_program_found_in_path() {
+        assert_eq!(try_spawn(&["sh", "-c", "exit 3"], None, None), "ok 3");
+        assert_eq!(
+            try_spawn(&["sh", "-c", "exit 4"], Some("/tmp"), None),
+            "ok 4"
+        );
+        // stdin reads as end-of-file at once.
+        assert_eq!(
+            try_spawn(&["sh", "-c", "read x; exit $?"], None, None),
+            "ok 1"
+        );
+    }
+
+    #[test]
+    fn names_the_step_that_failed() {
+        let m = try_spawn(&["no-such-program-xyz"], None, None);
+        assert_eq!(
+            m,
+            "Exec: no-such-program-xyz: not found in PATH /usr/bin:/bin: No such file or \
+             directory (os error 2)"
+        );
+        let m = try_spawn(&["/nonexistent/prog"], None, None);
+        assert_eq!(
+            m,
+            "Exec: /nonexistent/prog: No such file or directory (os error 2)"
+        );
+        let m = try_spawn(&["sh"], Some("/nonexistent-dir"), None);
+        assert_eq!(
+            m,
+            "WorkingDir: working_dir /nonexistent-dir: No such file or directory (os error 2)"
+        );
+        let m = try_spawn(&["/etc/passwd"], None, None);
+        assert_eq!(m, "Exec: /etc/passwd: Permission denied (os error 13)");
+        assert_eq!(try_spawn(&[], None, None), "Exec: empty command");
+    }
+
+    #[test]
+    fn a_missing_interpreter_is_not_a_missing_program() {
+        let dir = std::env::temp_dir().join(format!("spawn-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("run.sh");
+        std::fs::write(&script, "#!/no/such/shell -e\necho hi\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let s = script.to_string_lossy().into_owned();
+        let m = try_spawn(&[&s], None, None);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            m,
+            format!(
+                "Exec: {s}: No such file or directory (os error 2) (the file exists, so its \
+                 interpreter /no/such/shell is missing)"
+            )
+        );
+    }
 }

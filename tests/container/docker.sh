@@ -7,8 +7,9 @@
 # Checks: phpeek-pm is PID 1 and the parent of its children; orphans re-parented to it are
 # reaped; `docker kill -s HUP` reaches the children; `docker stop` exits 0 well inside Docker's
 # 10 s with every child's TERM handler run and the stubborn child killed after its timeout;
-# `--memory 512m --cpus 1 --read-only --user 1000` runs and stops the same way; a config of
-# oneshots makes the container exit 0 by itself.
+# `--memory 512m --cpus 1 --read-only --user 1000 --cap-drop ALL --security-opt
+# no-new-privileges` (no capability at all) runs and stops the same way; a config of oneshots
+# makes the container exit 0 by itself.
 #
 # Without a Docker engine the test says so loudly and fails under CI (CI=true); elsewhere it
 # exits 77, which scripts/test.sh reports as skipped.
@@ -145,9 +146,15 @@ fi
 
 # 2. restricted: memory and CPU limits, read-only root filesystem, unprivileged user.
 c2="$tag-restricted"
-say "2. docker run --memory 512m --cpus 1 --read-only --user 1000"
-if start_stack "$c2" --memory 512m --cpus 1 --read-only --user 1000; then
+say "2. docker run --memory 512m --cpus 1 --read-only --user 1000 --cap-drop ALL --security-opt no-new-privileges"
+if start_stack "$c2" --memory 512m --cpus 1 --read-only --user 1000 --cap-drop ALL \
+    --security-opt no-new-privileges; then
     log2="$stage/$c2.log"
+    hostpid2=$(docker inspect -f '{{.State.Pid}}' "$c2")
+    check "the manager has no capability at all (CapEff and CapBnd 0)" \
+        contains_all "/proc/$hostpid2/status" "CapEff:	0000000000000000" "CapBnd:	0000000000000000"
+    check "the manager runs with no_new_privs" has "/proc/$hostpid2/status" '^NoNewPrivs:[[:space:]]+1$'
+    
     check "children run as uid 1000 on a read-only rootfs" has "$log2" 'probe: uid=1000 rootfs=ro'
     check "children see the 512 MiB memory limit" has "$log2" 'probe: .*mem=536870912'
     check "children see the 1-CPU quota" has "$log2" 'probe: .*cpu=(100000|100000 100000)"'

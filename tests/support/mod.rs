@@ -516,6 +516,19 @@ impl KillTarget {
     }
 }
 
+thread_local! {
+    static NO_PIDFD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `test` with every manager it starts told to do without pidfds (`PHPEEK_PM_NO_PIDFD=1`:
+/// reaping driven by SIGCHLD alone, the path of kernels before 5.3). Each such manager must say
+/// so in a `no_pidfd` record, checked when it exits.
+pub fn without_pidfd(test: impl FnOnce()) {
+    NO_PIDFD.with(|f| f.set(true));
+    test();
+    NO_PIDFD.with(|f| f.set(false));
+}
+
 /// How to start a manager; `Manager::start` covers the common case.
 pub struct Launch {
     pub mode: Mode,
@@ -531,6 +544,10 @@ pub struct Launch {
     /// harness itself ignores SIGPIPE and glibc's signal 32, which must not leak into it).
     pub ignore: Vec<i32>,
     pub block: Vec<i32>,
+    /// A command line that runs before the manager and `exec`s it (appended as its last
+    /// arguments): `prlimit --nofile=16 --`, `setpriv --reuid=1000 --`, a shell that joins a
+    /// cgroup. In PID 1 mode it runs inside the namespace, as its PID 1 until it execs.
+    pub wrap: Vec<String>,
 }
 
 impl Launch {
@@ -544,7 +561,23 @@ impl Launch {
             leak_fd: false,
             ignore: Vec::new(),
             block: Vec::new(),
+            wrap: Vec::new(),
         }
+        .no_pidfd_if_asked()
+    }
+
+    fn no_pidfd_if_asked(self) -> Launch {
+        if NO_PIDFD.with(std::cell::Cell::get) {
+            self.env("PHPEEK_PM_NO_PIDFD", "1")
+        } else {
+            self
+        }
+    }
+
+    /// Runs the manager through `wrapper` (which must end by exec'ing its last arguments).
+    pub fn wrap<S: AsRef<str>>(mut self, wrapper: &[S]) -> Launch {
+        self.wrap = wrapper.iter().map(|s| s.as_ref().to_owned()).collect();
+        self
     }
 
     /// Start the manager with these signals ignored and blocked (as a careless parent would).
@@ -669,6 +702,8 @@ pub struct Manager {
     stderr: Arc<Mutex<Vec<u8>>>,
     status: Option<ExitStatus>,
     watchdog: Option<Sender<()>>,
+    /// Started with `PHPEEK_PM_NO_PIDFD=1`: its log must say so.
+    no_pidfd: bool,
 }
 
 impl Manager {
@@ -678,13 +713,19 @@ impl Manager {
     }
 
     fn launch(l: Launch) -> Manager {
-        let mut cmd = match l.mode {
-            Mode::Pid1 => {
+        let mut cmd = match (l.mode, l.wrap.split_first()) {
+            (Mode::Pid1, _) => {
                 let mut c = Command::new("unshare");
-                c.args(["--pid", "--fork", "--mount-proc", bin()]);
+                c.args(["--pid", "--fork", "--mount-proc"]);
+                c.args(&l.wrap).arg(bin());
                 c
             }
-            Mode::Subreaper => Command::new(bin()),
+            (Mode::Subreaper, Some((w, rest))) => {
+                let mut c = Command::new(w);
+                c.args(rest).arg(bin());
+                c
+            }
+            (Mode::Subreaper, None) => Command::new(bin()),
         };
         cmd.args(&l.args)
             .stdin(Stdio::null())
@@ -824,6 +865,10 @@ impl Manager {
             stderr,
             status: None,
             watchdog: Some(wd_tx),
+            no_pidfd: l
+                .env
+                .iter()
+                .any(|(k, v)| k == "PHPEEK_PM_NO_PIDFD" && v == "1"),
         }
     }
 
@@ -993,6 +1038,13 @@ impl Manager {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => self.eof = true,
             }
+        }
+        if self.no_pidfd && status.code().is_some() {
+            assert!(
+                self.recs.iter().any(|r| r.event() == Some("no_pidfd")),
+                "started with PHPEEK_PM_NO_PIDFD=1 but no `no_pidfd` record\n{}",
+                self.dump()
+            );
         }
         status
     }
@@ -1282,4 +1334,64 @@ fn between<'a>(hay: &'a [u8], open: &[u8], close: &[u8]) -> Option<&'a [u8]> {
     let s = find(hay, open)? + open.len();
     let e = find(&hay[s..], close)? + s;
     Some(&hay[s..e])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resource limits.
+
+/// A `pids` cgroup (v1 on this host, v2 where that is what is mounted) for one test, removed
+/// on drop once empty.
+pub struct PidsCgroup {
+    dir: std::path::PathBuf,
+}
+
+impl PidsCgroup {
+    pub fn new() -> PidsCgroup {
+        let v1 = std::path::Path::new("/sys/fs/cgroup/pids");
+        let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers");
+        let parent = if v1.join("cgroup.procs").exists() {
+            v1.to_path_buf()
+        } else if std::fs::read_to_string(v2)
+            .is_ok_and(|s| s.split_whitespace().any(|c| c == "pids"))
+        {
+            let _ = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
+            v2.parent().unwrap().to_path_buf()
+        } else {
+            panic!("no pids cgroup controller (neither /sys/fs/cgroup/pids nor cgroup v2 pids)");
+        };
+        let dir = parent.join(format!("phpeek-pm-it-{}", unique()));
+        std::fs::create_dir(&dir).expect("create a pids cgroup (needs root)");
+        PidsCgroup { dir }
+    }
+
+    pub fn set_max(&self, v: &str) {
+        std::fs::write(self.dir.join("pids.max"), v).expect("write pids.max");
+    }
+
+    /// Its `cgroup.procs` file: a process joins by writing its pid there.
+    pub fn procs(&self) -> String {
+        self.dir.join("cgroup.procs").to_string_lossy().into_owned()
+    }
+
+    /// A `Launch::wrap` command line that joins this cgroup, then execs the manager.
+    pub fn join_wrapper(&self) -> Vec<String> {
+        let join = format!("echo $$ > {} && exec \"$@\"", self.procs());
+        vec!["sh".into(), "-c".into(), join, "sh".into()]
+    }
+
+    /// Processes in it now.
+    pub fn count(&self) -> usize {
+        std::fs::read_to_string(self.procs()).map_or(0, |s| s.lines().count())
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        for _ in 0..200 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
