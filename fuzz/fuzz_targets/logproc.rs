@@ -90,7 +90,10 @@ fn expand(line: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < line.len() && out.len() < MAX_LINE {
         if line[i] == 0x04 && i + 2 < line.len() {
-            out.extend(std::iter::repeat_n(line[i + 2], (usize::from(line[i + 1]) + 1) * 64));
+            out.extend(std::iter::repeat_n(
+                line[i + 2],
+                (usize::from(line[i + 1]) + 1) * 64,
+            ));
             i += 3;
         } else {
             out.push(line[i]);
@@ -137,7 +140,9 @@ fn build(flags: u8, hdr: &[u8], pats: &[&[u8]]) -> Option<Built> {
     rules.default_level = LEVELS[usize::from(hdr[3] >> 4) % LEVELS.len()];
     if custom {
         for p in patterns(field(0)) {
-            rules.custom_levels.push((Severity::Error, logproc::regex(&p).ok()?));
+            rules
+                .custom_levels
+                .push((Severity::Error, logproc::regex(&p).ok()?));
         }
     }
     if flags & MULTILINE != 0 {
@@ -214,7 +219,11 @@ fn build(flags: u8, hdr: &[u8], pats: &[&[u8]]) -> Option<Built> {
             exclude = patterns(field(3));
             include = patterns(field(4));
         }
-        let m = |v: &[String]| v.iter().map(|p| Matcher::new(p)).collect::<Result<Vec<_>, _>>();
+        let m = |v: &[String]| {
+            v.iter()
+                .map(|p| Matcher::new(p))
+                .collect::<Result<Vec<_>, _>>()
+        };
         rules.filter = Some(Filter {
             min,
             exclude: m(&exclude).ok()?,
@@ -288,10 +297,21 @@ fuzz_target!(|data: &[u8]| {
         inputs.push(text(&line).into_owned());
         let before = count();
         stage.push(&line, partial, now, &mut emit);
-        assert!(count() - before <= 2, "one push emitted {} records", count() - before);
-        assert!(stage.held() <= MAX_RECORD_BYTES, "{} bytes held", stage.held());
+        assert!(
+            count() - before <= 2,
+            "one push emitted {} records",
+            count() - before
+        );
+        assert!(
+            stage.held() <= MAX_RECORD_BYTES,
+            "{} bytes held",
+            stage.held()
+        );
         if stage.held() > 0 {
-            assert!(stage.next_deadline().is_some(), "a held record without a deadline");
+            assert!(
+                stage.next_deadline().is_some(),
+                "a held record without a deadline"
+            );
         }
         now += STEP_MS;
         let before = count();
@@ -310,9 +330,16 @@ fuzz_target!(|data: &[u8]| {
 
     let got = got.into_inner();
     for r in &got {
-        assert!(r.lines >= 1 && r.lines <= max_lines, "record of {} lines", r.lines);
+        assert!(
+            r.lines >= 1 && r.lines <= max_lines,
+            "record of {} lines",
+            r.lines
+        );
         if r.json || r.partial {
-            assert_eq!(r.lines, 1, "a JSON line or long-line piece joined with others");
+            assert_eq!(
+                r.lines, 1,
+                "a JSON line or long-line piece joined with others"
+            );
         }
         if let Some(red) = &rules.redaction {
             if !r.json {
@@ -323,10 +350,17 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
         } else if !r.json {
-            assert!(r.msg.len() <= MAX_RECORD_BYTES, "record of {} bytes", r.msg.len());
+            assert!(
+                r.msg.len() <= MAX_RECORD_BYTES,
+                "record of {} bytes",
+                r.msg.len()
+            );
         }
         if let Some(f) = &rules.filter {
-            assert!(f.min.is_none_or(|m| r.level >= m), "a record below the filter level");
+            assert!(
+                f.min.is_none_or(|m| r.level >= m),
+                "a record below the filter level"
+            );
             if rules.redaction.is_none() && !r.json {
                 let ex = |p: &String| Matcher::new(p).is_ok_and(|m| m.is_match(&r.msg));
                 assert!(!built.exclude.iter().any(ex), "an excluded record was kept");
@@ -343,7 +377,10 @@ fuzz_target!(|data: &[u8]| {
         let n: u64 = got.iter().map(|r| u64::from(r.lines)).sum();
         assert_eq!(n, inputs.len() as u64, "line count of the records");
         let joined: Vec<&str> = got.iter().map(|r| r.msg.as_str()).collect();
-        assert!(joined.join("\n") == inputs.join("\n"), "records differ from the lines");
+        assert!(
+            joined.join("\n") == inputs.join("\n"),
+            "records differ from the lines"
+        );
     }
 
     // Redaction of each line alone: bounded growth; a fixpoint with built-in rules only.
@@ -358,7 +395,10 @@ fuzz_target!(|data: &[u8]| {
             );
             if built.default_placeholder && red.patterns.is_empty() {
                 let twice = red.text(&once);
-                assert!(twice == once, "a second redaction pass changed {once:?} to {twice:?}");
+                assert!(
+                    twice == once,
+                    "a second redaction pass changed {once:?} to {twice:?}"
+                );
             }
         }
     }
