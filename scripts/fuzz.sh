@@ -18,10 +18,12 @@ features=${FUZZ_FEATURES:-full}
 
 scripts/ensure-deps.sh fuzz
 mapfile -t all < <(cargo +nightly fuzz list --fuzz-dir fuzz)
-# `http` needs feature api, `cron` feature scheduler: left out of a build without them.
+# `http` needs feature api, `cron` feature scheduler, `logproc` feature log-processing: left
+# out of a build without them.
 if [[ " $features " != *" full "* ]]; then
     [[ "$features" == *api* ]] || mapfile -t all < <(printf '%s\n' "${all[@]}" | grep -vx http)
     [[ "$features" == *scheduler* ]] || mapfile -t all < <(printf '%s\n' "${all[@]}" | grep -vx cron)
+    [[ "$features" == *log-processing* ]] || mapfile -t all < <(printf '%s\n' "${all[@]}" | grep -vx logproc)
 fi
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
@@ -34,6 +36,7 @@ opts_for() {
         lines) echo "-max_len=4096" ;;
         http) echo "-max_len=8192" ;;
         cron) echo "-max_len=256" ;;
+        logproc) echo "-max_len=4096 -dict=fuzz/dicts/logproc.dict" ;;
         *) echo "-max_len=1024" ;;
     esac
 }

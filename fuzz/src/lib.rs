@@ -26,6 +26,9 @@ pub mod config;
 pub mod http;
 #[path = "../../src/features.rs"]
 pub mod features;
+#[cfg(feature = "log-processing")]
+#[path = "../../src/logproc/mod.rs"]
+pub mod logproc;
 #[path = "../../src/output/mod.rs"]
 pub mod output;
 #[cfg(feature = "scheduler")]

@@ -251,7 +251,10 @@ impl Redactor {
             o.push_str(&s[copied..pw]);
             o.push_str(&self.placeholder);
             copied = at;
-            from = end;
+            // Go on from the host, not from the end of the authority: a `:` right before that
+            // end can open the next `://` (`db:3://user:pw@host`), whose credentials must not
+            // be skipped (found by the `logproc` fuzz target).
+            from = at;
         }
         out.map(|mut o| {
             o.push_str(&s[copied..]);

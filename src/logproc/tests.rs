@@ -827,3 +827,21 @@ fn user_regexes_accept_literal_braces_like_re2() {
     assert!(super::regex(r"\{x").unwrap().is_match("{x"));
     assert!(super::regex("(").is_err());
 }
+
+/// Fuzz finding (target `logproc`): a URL whose authority ends in `:` right before the next
+/// `://` hid that URL's credentials from the first pass (a second pass then found them).
+#[test]
+fn url_credentials_right_after_an_authority_are_redacted() {
+    let r = redactor();
+    let line = "url=mysql://root:pw@db:3://user:pw@host306/app";
+    let once = r.text(line);
+    assert_eq!(
+        once,
+        "url=mysql://root:***REDACTED***@db:3://user:***REDACTED***@host306/app"
+    );
+    assert_eq!(r.text(&once), once, "a second pass must find nothing left");
+    assert_eq!(
+        r.text("a http://u:p@h://v:q@i b"),
+        "a http://u:***REDACTED***@h://v:***REDACTED***@i b"
+    );
+}
