@@ -49,7 +49,7 @@ pub const VARS: [&str; 6] = [
 pub fn step(req: &Request<'_>, out: &mut Prepared) -> Result<(), Failure> {
     let Some(choice) = choose(req)? else {
         if let Some(t) = req.memory_threshold {
-            out.notes.push(note(
+            out.notes.push(Note::global(
                 Level::Warn,
                 "autotune_off",
                 format!(
@@ -140,21 +140,6 @@ pub struct Planned {
     pub text: String,
     pub notes: Vec<Note>,
     pub outcome: Result<(Vec<(String, String)>, PoolReport), Failure>,
-}
-
-fn note(
-    level: Level,
-    event: &'static str,
-    msg: String,
-    fields: Vec<(&'static str, Field)>,
-) -> Note {
-    Note {
-        level,
-        inst: None,
-        event,
-        msg,
-        fields,
-    }
 }
 
 fn mib(bytes: u64) -> u64 {
@@ -291,7 +276,12 @@ pub fn plan(
     }
     for w in &res.warnings {
         let _ = writeln!(text, "  warning: {w}");
-        notes.push(note(Level::Warn, "autotune_no_limit", w.clone(), vec![]));
+        notes.push(Note::global(
+            Level::Warn,
+            "autotune_no_limit",
+            w.clone(),
+            vec![],
+        ));
     }
     let share_from = choice.share.map_or("profile", |(_, f)| f);
     let input = profile::Input {
@@ -332,7 +322,12 @@ pub fn plan(
     );
     for w in &sizing.warnings {
         let _ = writeln!(text, "  note: {w}");
-        notes.push(note(Level::Warn, "autotune_adjusted", w.clone(), vec![]));
+        notes.push(Note::global(
+            Level::Warn,
+            "autotune_adjusted",
+            w.clone(),
+            vec![],
+        ));
     }
     let computed = values(&sizing.pool);
     // The user's values win, one by one.
@@ -361,7 +356,7 @@ pub fn plan(
                     computed[i]
                 );
                 let _ = writeln!(text, "  override: {msg}");
-                notes.push(note(
+                notes.push(Note::global(
                     Level::Info,
                     "autotune_user_value",
                     msg,
@@ -380,7 +375,12 @@ pub fn plan(
                         finals[i], computed[i]
                     );
                     let _ = writeln!(text, "  override: {msg}");
-                    notes.push(note(Level::Info, "autotune_user_value", msg, vec![]));
+                    notes.push(Note::global(
+                        Level::Info,
+                        "autotune_user_value",
+                        msg,
+                        vec![],
+                    ));
                 }
                 env.push(((*var).to_owned(), finals[i].clone()));
                 vars.push((*var, finals[i].clone()));
@@ -395,7 +395,12 @@ pub fn plan(
             merged.max_children, p.worker_mib, p.opcache_mib, p.reserved_mib, sizing.memory_mib
         );
         let _ = writeln!(text, "  warning: {msg}");
-        notes.push(note(Level::Warn, "autotune_oversubscribed", msg, vec![]));
+        notes.push(Note::global(
+            Level::Warn,
+            "autotune_oversubscribed",
+            msg,
+            vec![],
+        ));
     }
     // A process `env` that sets one of the variables wins for that process: say so.
     for spec in &req.config.processes {
@@ -407,7 +412,12 @@ pub fn plan(
                     spec.name, spec.name
                 );
                 let _ = writeln!(text, "  override: {msg}");
-                notes.push(note(Level::Info, "autotune_user_value", msg, vec![]));
+                notes.push(Note::global(
+                    Level::Info,
+                    "autotune_user_value",
+                    msg,
+                    vec![],
+                ));
             }
         }
     }
@@ -452,7 +462,7 @@ pub fn plan(
     }
     notes.insert(
         0,
-        note(
+        Note::global(
             Level::Info,
             "autotune",
             format!(

@@ -217,25 +217,10 @@ fn read_only(dir: &Path, env: &[(String, String)]) -> bool {
         .is_ok_and(|s| s.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY))
 }
 
-fn note(
-    level: Level,
-    event: &'static str,
-    msg: String,
-    fields: Vec<(&'static str, Field)>,
-) -> Note {
-    Note {
-        level,
-        inst: None,
-        event,
-        msg,
-        fields,
-    }
-}
-
 /// The start-up step (see `startup`): detect in the working directory, set Laravel up.
 pub fn step(req: &Request<'_>, out: &mut Prepared) -> Result<(), Failure> {
     let Ok(cwd) = std::env::current_dir() else {
-        out.notes.push(note(
+        out.notes.push(Note::global(
             Level::Warn,
             "framework_detected",
             "cannot read the working directory: framework detection skipped".to_owned(),
@@ -254,7 +239,7 @@ pub fn run(req: &Request<'_>, app: &Path, read_only: bool, out: &mut Prepared) {
     let dir = app.display().to_string();
     out.text
         .push_str(&format!("framework: {} (in {dir})\n", fw.as_str()));
-    out.notes.push(note(
+    out.notes.push(Note::global(
         Level::Info,
         "framework_detected",
         format!("framework: {} (in {dir})", fw.as_str()),
@@ -274,7 +259,7 @@ pub fn run(req: &Request<'_>, app: &Path, read_only: bool, out: &mut Prepared) {
     let owner = match php_fpm_owner(req.config) {
         Ok(o) => o,
         Err(process) => {
-            out.notes.push(note(
+            out.notes.push(Note::global(
                 Level::Warn,
                 "framework_setup",
                 format!(
@@ -300,8 +285,12 @@ pub fn run(req: &Request<'_>, app: &Path, read_only: bool, out: &mut Prepared) {
     );
     for w in &r.warnings {
         out.text.push_str(&format!("  warning: {w}\n"));
-        out.notes
-            .push(note(Level::Warn, "framework_setup", w.clone(), vec![]));
+        out.notes.push(Note::global(
+            Level::Warn,
+            "framework_setup",
+            w.clone(),
+            vec![],
+        ));
     }
     if r.created.is_empty() {
         if r.warnings.is_empty() {
@@ -318,7 +307,7 @@ pub fn run(req: &Request<'_>, app: &Path, read_only: bool, out: &mut Prepared) {
     }
     out.text
         .push_str(&format!("  set-up: created {list} owned by {who}\n"));
-    out.notes.push(note(
+    out.notes.push(Note::global(
         Level::Info,
         "framework_setup",
         format!("created the Laravel directories {list}, owned by {who}"),

@@ -222,6 +222,26 @@ pub struct Note {
     pub fields: Vec<(&'static str, Field)>,
 }
 
+impl Note {
+    /// A manager event about no instance in particular (start-up steps, for instance).
+    // Built by the start-up features (autotune, detect); other builds have none.
+    #[cfg_attr(not(any(feature = "autotune", feature = "detect")), allow(dead_code))]
+    pub fn global(
+        level: Level,
+        event: &'static str,
+        msg: String,
+        fields: Vec<(&'static str, Field)>,
+    ) -> Note {
+        Note {
+            level,
+            inst: None,
+            event,
+            msg,
+            fields,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Start a process for this instance and answer with `Spawned` or `SpawnFailed`.
