@@ -512,21 +512,23 @@ mod tests {
             &[],
         );
         assert_eq!(line, Some(5));
-        #[cfg(feature = "health")]
-        {
-            let (line, msg) = line_of(
-                "processes:\n  job:\n    command: [y]\n    schedule: '* * * * *'\n    health_check:\n      type: exec\n      command: [true]\n",
-                &[],
-            );
-            assert_eq!(line, Some(5));
-            assert!(msg.contains("does not apply to a scheduled task"), "{msg}");
-        }
         let (line, msg) = line_of(
             "processes:\n  job:\n    command: [y]\n    schedule_timeout: 5s\n",
             &[],
         );
         assert_eq!(line, Some(4));
         assert!(msg.contains("scheduled tasks only"), "{msg}");
+    }
+
+    #[cfg(feature = "health")]
+    #[test]
+    fn a_health_check_on_a_task_is_refused_at_its_line() {
+        let (line, msg) = line_of(
+            "processes:\n  job:\n    command: [y]\n    schedule: '* * * * *'\n    health_check:\n      type: exec\n      command: [true]\n",
+            &[],
+        );
+        assert_eq!(line, Some(5));
+        assert!(msg.contains("does not apply to a scheduled task"), "{msg}");
     }
 
     #[test]
