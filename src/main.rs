@@ -30,6 +30,7 @@ mod logproc;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod output;
+mod probe;
 mod reactor;
 #[cfg(feature = "scheduler")]
 mod scheduler;
@@ -110,6 +111,10 @@ fn run() -> u8 {
                 None
             };
             client::run(&c, config.as_ref())
+        }
+        cli::Command::Health(h) => {
+            let config = load_config(h.config.clone());
+            probe::run(&h, config.as_ref().map_err(String::as_str))
         }
         cli::Command::Serve {
             config,
