@@ -34,6 +34,7 @@ mod probe;
 mod reactor;
 #[cfg(feature = "scheduler")]
 mod scheduler;
+mod single;
 mod startup;
 mod status;
 mod supervisor;
@@ -61,7 +62,12 @@ fn main() -> ExitCode {
 }
 
 fn run() -> u8 {
-    let cmd = match cli::parse(std::env::args_os().skip(1)) {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // `phpeek-pm [tini options] -- CMD ...`: the tini-compatible single-command mode.
+    if single::requested(&args) {
+        return single::main(&args);
+    }
+    let cmd = match cli::parse(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("phpeek-pm: {e}\n\n{}", cli::USAGE);
