@@ -14,6 +14,7 @@ mod cli;
 #[path = "client_off.rs"]
 mod client;
 mod config;
+mod dag;
 #[cfg(feature = "detect")]
 mod detect;
 mod features;

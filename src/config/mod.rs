@@ -81,7 +81,7 @@ use std::fmt;
 
 use yaml_serde::Value;
 
-use crate::supervisor::dag;
+use crate::dag;
 use model::{Config, Global, Level, LogFormat, ProcessKind, ProcessSpec, RestartPolicy, defaults};
 use raw::{RawConfig, RawProcess};
 

@@ -31,7 +31,6 @@
 //! [`Supervisor::release_shutdown`].
 
 mod control;
-pub mod dag;
 mod plan;
 mod restart;
 mod shutdown;
