@@ -72,13 +72,8 @@ pub(super) fn settings(
     let metrics_tls = ctx.keep(tls(g, "metrics_tls")).flatten();
     let metrics_acl = ctx.keep(acl(g, "metrics_acl")).flatten();
     let api = if g.get::<bool>("api_enabled")? == Some(true) {
-        let socket = match g.get::<String>("api_socket")?.as_deref() {
-            None => None,
-            Some("") => {
-                return Err(g.err(Some("api_socket"), "api_socket must not be empty".into()));
-            }
-            Some(s) => Some(s.to_owned()),
-        };
+        // "" is unset, as the Go tool's config save writes it.
+        let socket = g.get::<String>("api_socket")?.filter(|s| !s.is_empty());
         // With a Unix socket, TCP is on only when asked for explicitly.
         let tcp_wanted = socket.is_none() || g.has("api_port") || g.has("api_host");
         let tcp = if tcp_wanted {
@@ -340,11 +335,6 @@ mod tests {
                 "global:\n  metrics_enabled: true\n  metrics_host: \"::1\"\n  metrics_port: -1\n",
                 4,
                 "metrics_port",
-            ),
-            (
-                "global:\n  api_enabled: true\n  api_socket: \"\"\n",
-                3,
-                "api_socket must not be empty",
             ),
         ] {
             let e = load_text(&format!("{text}{PROCS}")).unwrap_err();

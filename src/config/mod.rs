@@ -134,9 +134,10 @@ pub fn check(inputs: &Inputs<'_>) -> Checked {
             config = validate(&ctx, &doc);
         }
     }
-    let (mut errors, warnings, differences) = ctx.take();
+    let (mut errors, mut warnings, differences) = ctx.take();
     errors.sort_by_key(ConfigError::rank);
     errors.dedup();
+    warnings.sort_by_key(ConfigError::rank);
     Checked {
         config: config.filter(|_| errors.is_empty()),
         errors,

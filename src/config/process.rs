@@ -189,7 +189,10 @@ pub(super) fn parse(
         scale,
         restart,
         env,
-        working_dir: ctx.keep(s.get("working_dir")).flatten(),
+        working_dir: ctx
+            .keep(s.get::<String>("working_dir"))
+            .flatten()
+            .filter(|d| !d.is_empty()),
         credentials,
         critical: ctx.keep(s.get("critical")).flatten().unwrap_or(false),
         stop_signal,
@@ -394,8 +397,15 @@ fn stop(ctx: &Ctx<'_>, s: &Section<'_>) -> (i32, u64) {
 }
 
 fn credentials(ctx: &Ctx<'_>, s: &Section<'_>, passwd: &mut Passwd) -> Option<Credentials> {
-    let user = ctx.keep(s.get::<Scalar>("user")).flatten();
-    let group = ctx.keep(s.get::<Scalar>("group")).flatten();
+    // "" is unset (what the Go tool's config save writes).
+    let user = ctx
+        .keep(s.get::<Scalar>("user"))
+        .flatten()
+        .filter(|u| !u.0.is_empty());
+    let group = ctx
+        .keep(s.get::<Scalar>("group"))
+        .flatten()
+        .filter(|g| !g.0.is_empty());
     if user.is_none() && group.is_none() {
         return None;
     }
