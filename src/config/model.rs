@@ -349,7 +349,6 @@ pub struct ProcessSpec {
     pub labels: Vec<(String, String)>,
 }
 
-#[cfg_attr(not(feature = "health"), allow(dead_code))]
 /// How a probe reaches the instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeKind {
@@ -369,6 +368,7 @@ pub enum ProbeKind {
     Exec { argv: Vec<String> },
 }
 
+// Read by the probes of feature `health` (their metric label).
 #[cfg_attr(not(feature = "health"), allow(dead_code))]
 impl ProbeKind {
     pub const fn as_str(&self) -> &'static str {
@@ -380,7 +380,6 @@ impl ProbeKind {
     }
 }
 
-#[cfg_attr(not(feature = "health"), allow(dead_code))]
 /// What a health check's result is used for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HealthMode {
@@ -391,11 +390,12 @@ pub enum HealthMode {
     Both,
 }
 
-#[cfg_attr(not(feature = "health"), allow(dead_code))]
 impl HealthMode {
     pub const fn readiness(self) -> bool {
         matches!(self, HealthMode::Readiness | HealthMode::Both)
     }
+    // Read by the probes of feature `health`.
+    #[cfg_attr(not(feature = "health"), allow(dead_code))]
     pub const fn liveness(self) -> bool {
         matches!(self, HealthMode::Liveness | HealthMode::Both)
     }
@@ -429,7 +429,6 @@ pub struct HookSpec {
     pub credentials: Option<Credentials>,
 }
 
-#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
 /// When a hook runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HookPhase {
@@ -439,7 +438,6 @@ pub enum HookPhase {
     PostStop,
 }
 
-#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
 impl HookPhase {
     /// The metric label (`type`) and log name.
     pub const fn as_str(self) -> &'static str {
@@ -461,8 +459,9 @@ pub struct HookSet {
     pub post_stop: Vec<HookSpec>,
 }
 
-#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
 impl HookSet {
+    // Read by the hook runner of feature `hooks`.
+    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub fn get(&self, phase: HookPhase) -> &[HookSpec] {
         match phase {
             HookPhase::PreStart => &self.pre_start,
@@ -499,7 +498,6 @@ impl Default for ProcessHooks {
     }
 }
 
-#[cfg_attr(not(feature = "health"), allow(dead_code))]
 /// When the readiness file says "ready".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadinessMode {
