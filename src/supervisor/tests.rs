@@ -23,6 +23,10 @@ fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
         logging: Default::default(),
         health: None,
         hooks: Default::default(),
+        start_stopped: false,
+        max_scale: 1000,
+        scale_locked: false,
+        labels: Vec::new(),
     }
 }
 
@@ -44,6 +48,9 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             autotune_memory_threshold: None,
             framework_setup: true,
             logging: Default::default(),
+            audit: false,
+            resource_metrics: Default::default(),
+            max_process_scale: 100,
         },
         processes,
         hooks: Default::default(),
