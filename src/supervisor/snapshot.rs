@@ -1,8 +1,5 @@
 //! The supervisor's part of the status snapshot: processes and instances as they are now.
 
-// Read by the api and metrics features (being built); until they land nothing calls it.
-#![allow(dead_code)]
-
 use super::{Ending, Millis, ProcessKind, RestartReason, State, Supervisor};
 use crate::status::{InstanceView, ProcessView, Snapshot};
 use crate::sys::ExitStatus;

@@ -84,7 +84,7 @@ impl Supervisor {
                     for i in waiting {
                         self.insts[i].state = State::Starting;
                         self.insts[i].deadline = None;
-                        self.actions.push_back(Action::Spawn(i));
+                        self.request_spawn(i);
                     }
                 }
                 Readiness::Never => {

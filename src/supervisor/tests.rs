@@ -2,7 +2,7 @@
 //! and states they must produce.
 
 use super::*;
-use crate::config::model::{Global, LogFormat, ProcessSpec};
+use crate::config::model::{Global, HookSpec, LogFormat, ProcessSpec};
 
 fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
     ProcessSpec {
@@ -60,7 +60,19 @@ struct World {
     seen: Vec<Action>,
     notes: Vec<Note>,
     exit: Option<u8>,
+    /// Every action in order, as text (logs only for the events named in `TRACED`).
+    trace: Vec<String>,
+    /// Hook requests not answered yet, oldest first.
+    hooks: VecDeque<(HookPhase, Option<InstId>)>,
 }
+
+/// Log events that show in `World::trace`.
+const TRACED: [&str; 4] = [
+    "startup_failed",
+    "startup_aborted",
+    "hooks_killed",
+    "spawn_failed",
+];
 
 impl World {
     fn new(c: &Config) -> Self {
@@ -71,6 +83,8 @@ impl World {
             seen: Vec::new(),
             notes: Vec::new(),
             exit: None,
+            trace: Vec::new(),
+            hooks: VecDeque::new(),
         };
         w.sup.start(0);
         w.pump();
@@ -80,6 +94,25 @@ impl World {
     /// Runs queued actions; spawns succeed at once unless `fail_spawn` names the instance.
     fn pump(&mut self) {
         while let Some(a) = self.sup.poll_action() {
+            let line = match &a {
+                Action::Spawn(i) => Some(format!("spawn {}", self.sup.instance(*i).id)),
+                Action::SignalGroup { pgid, signal } => {
+                    Some(format!("signal {pgid} {}", signals::name(*signal)))
+                }
+                Action::Log(n) => TRACED
+                    .contains(&n.event)
+                    .then(|| format!("note {}", n.event)),
+                Action::RunHooks { phase, inst } => {
+                    self.hooks.push_back((*phase, *inst));
+                    Some(match inst {
+                        Some(i) => format!("run {} {}", phase.as_str(), self.sup.instance(*i).id),
+                        None => format!("run {}", phase.as_str()),
+                    })
+                }
+                Action::CancelHooks(c) => Some(format!("cancel {c:?}")),
+                Action::Exit(c) => Some(format!("exit {c}")),
+            };
+            self.trace.extend(line);
             match &a {
                 Action::Spawn(i) => {
                     let pid = self.next_pid;
@@ -89,7 +122,9 @@ impl World {
                 }
                 Action::Log(n) => self.notes.push(n.clone()),
                 Action::Exit(c) => self.exit = Some(*c),
-                Action::SignalGroup { .. } | Action::PreStop(_) => self.seen.push(a.clone()),
+                Action::SignalGroup { .. } | Action::RunHooks { .. } | Action::CancelHooks(_) => {
+                    self.seen.push(a.clone())
+                }
             }
         }
     }
@@ -508,13 +543,12 @@ fn leftovers_of_a_crash_are_stopped_and_killed_before_the_restart() {
     );
 }
 
+#[cfg(feature = "api")]
 #[test]
-fn stop_instance_stay_holds_it_without_ending_the_manager() {
+fn stop_command_holds_it_without_ending_the_manager() {
     let mut w = World::new(&config(vec![spec("a", &[])]));
     assert_eq!(w.state(0), State::Ready);
-    let now = w.now;
-    w.sup.stop_instance(0, Then::Stay, now);
-    w.pump();
+    w.send(Event::Command(Command::Stop(0)));
     assert_eq!(w.state(0), State::Stopping);
     assert_eq!(w.signals(), vec![(100, signals::SIGTERM)]);
     w.exit(0, 0);
@@ -522,28 +556,22 @@ fn stop_instance_stay_holds_it_without_ending_the_manager() {
     assert!(w.sup.instance(0).held);
     // The only process is down on request: the manager keeps running.
     assert_eq!(w.exit, None);
-    assert!(w.sup.start_instance(0, w.now));
-    w.pump();
+    w.send(Event::Command(Command::Start(0)));
     assert_eq!(w.spawned(), vec!["a-0", "a-0"]);
     assert_eq!(w.state(0), State::Ready);
     assert!(!w.sup.instance(0).held);
 }
 
+#[cfg(all(feature = "api", feature = "health"))]
 #[test]
 fn manual_restart_is_immediate_health_restart_backs_off() {
     let mut w = World::new(&config(vec![spec("a", &[])]));
-    let now = w.now;
-    w.sup
-        .stop_instance(0, Then::Restart(RestartReason::Manual), now);
-    w.pump();
+    w.send(Event::Command(Command::Restart(0)));
     w.exit(0, 0);
     assert_eq!(w.spawned().len(), 2, "manual restart spawns at once");
     assert_eq!(w.sup.instance(0).restarts_by_reason, [0, 0, 1]);
 
-    let now = w.now;
-    w.sup
-        .stop_instance(0, Then::Restart(RestartReason::HealthCheck), now);
-    w.pump();
+    w.send(Event::Command(Command::Recover(0)));
     w.exit(0, 143);
     assert_eq!(w.state(0), State::Backoff);
     assert_eq!(w.spawned().len(), 2);
@@ -553,16 +581,18 @@ fn manual_restart_is_immediate_health_restart_backs_off() {
     assert_eq!(w.sup.instance(0).restarts, 2);
 }
 
+#[cfg(feature = "api")]
+fn scale(w: &mut World, process: usize, desired: u32) {
+    w.send(Event::Command(Command::Scale { process, desired }));
+}
+
+#[cfg(feature = "api")]
 #[test]
 fn scale_up_and_down_keeps_names_and_stops_the_highest() {
     let mut w = World::new(&config(vec![spec("a", &[])]));
-    let now = w.now;
-    w.sup.set_scale(0, 3, now);
-    w.pump();
+    scale(&mut w, 0, 3);
     assert_eq!(w.spawned(), vec!["a-0", "a-1", "a-2"]);
-    let now = w.now;
-    w.sup.set_scale(0, 1, now);
-    w.pump();
+    scale(&mut w, 0, 1);
     // a-2 (pid 102) then a-1 (pid 101) get their stop signal; a-0 is left alone.
     assert_eq!(
         w.signals(),
@@ -580,10 +610,8 @@ fn scale_up_and_down_keeps_names_and_stops_the_highest() {
     assert_eq!(w.sup.desired_scale(0), 1);
     assert_eq!(w.exit, None);
     // Scaling up again reuses the retired slot and its name.
-    let now = w.now;
-    let added = w.sup.set_scale(0, 2, now);
-    w.pump();
-    assert_eq!(added, vec![1]);
+    scale(&mut w, 0, 2);
+    assert_eq!(w.sup.instances_of(0), [0, 1]);
     assert_eq!(w.sup.instance(1).id, "a-1");
     assert_eq!(w.state(1), State::Ready);
     let snap = w.sup.snapshot(w.now, 1_000.0);
@@ -591,12 +619,12 @@ fn scale_up_and_down_keeps_names_and_stops_the_highest() {
     assert_eq!(snap.processes[0].state, "ready");
 }
 
+#[cfg(feature = "api")]
 #[test]
 fn stop_request_during_spawn_stops_after_spawned() {
     let mut w = World::new(&config(vec![spec("a", &[])]));
     w.sup.insts[0].state = State::Starting;
-    let now = w.now;
-    w.sup.stop_instance(0, Then::Stay, now);
+    w.send(Event::Command(Command::Stop(0)));
     w.send(Event::Spawned { inst: 0, pid: 200 });
     assert_eq!(w.state(0), State::Stopping);
     assert_eq!(w.signals(), vec![(200, signals::SIGTERM)]);
@@ -653,15 +681,34 @@ fn scheduled_tasks_have_no_instances_and_hold_nothing_back() {
         None,
         "its dependency failed for good"
     );
-    // Scaling a task is a no-op.
-    assert!(w.sup.set_scale(1, 3, w.now).is_empty());
 }
 
 fn pre_stops(w: &World) -> usize {
     w.seen
         .iter()
-        .filter(|a| matches!(a, Action::PreStop(_)))
+        .filter(|a| {
+            matches!(
+                a,
+                Action::RunHooks {
+                    phase: HookPhase::PreStop,
+                    ..
+                }
+            )
+        })
         .count()
+}
+
+/// The hooks of `phase` (of `inst`, or global) ended with `outcome`.
+fn hooks_done(w: &mut World, phase: HookPhase, inst: Option<InstId>, outcome: HookOutcome) {
+    w.send(Event::HooksDone {
+        phase,
+        inst,
+        outcome,
+    });
+}
+
+fn pre_stop_done(w: &mut World, inst: InstId) {
+    hooks_done(w, HookPhase::PreStop, Some(inst), HookOutcome::default());
 }
 
 #[test]
@@ -690,8 +737,8 @@ fn pre_stop_step_then_wait_for_exit_then_signal() {
     assert_eq!(pre_stops(&w), 2);
     assert!(w.signals().is_empty());
     w.at(100);
-    w.send(Event::PreStopDone { inst: 0 });
-    w.send(Event::PreStopDone { inst: 1 });
+    pre_stop_done(&mut w, 0);
+    pre_stop_done(&mut w, 1);
     // The eager one gets its signal at once; the other waits for its own exit.
     assert_eq!(w.signals(), [(101, signals::SIGTERM)]);
     w.at(999);
@@ -718,7 +765,7 @@ fn pre_stop_step_then_wait_for_exit_then_signal() {
     w.send(Event::ShutdownSignal {
         signal: signals::SIGTERM,
     });
-    w.send(Event::PreStopDone { inst: 0 });
+    pre_stop_done(&mut w, 0);
     w.exit(0, 0);
     assert_eq!(w.state(0), State::Stopped);
     assert!(w.signals().is_empty());
@@ -756,7 +803,7 @@ fn a_readiness_check_gates_dependents() {
 }
 
 #[test]
-fn global_pre_stop_holds_shutdown_until_released() {
+fn global_pre_stop_holds_shutdown_until_done() {
     let mut c = config(vec![spec("a", &[])]);
     c.hooks.pre_stop.push(crate::config::model::HookSpec {
         name: "down".into(),
@@ -773,10 +820,9 @@ fn global_pre_stop_holds_shutdown_until_released() {
     w.send(Event::ShutdownSignal {
         signal: signals::SIGTERM,
     });
-    assert!(w.sup.shutdown_held());
     assert!(w.signals().is_empty());
-    w.sup.release_shutdown(10);
-    w.pump();
+    w.at(10);
+    hooks_done(&mut w, HookPhase::PreStop, None, HookOutcome::default());
     assert_eq!(w.signals(), [(100, signals::SIGTERM)]);
 }
 
@@ -792,4 +838,227 @@ fn nothing_starts_before_start() {
         0,
     );
     assert!(sup.poll_action().is_none());
+}
+
+fn hook(name: &str) -> HookSpec {
+    HookSpec {
+        name: name.into(),
+        command: vec!["true".into()],
+        timeout: 500,
+        retry: 0,
+        retry_delay: 0,
+        continue_on_error: false,
+        env: Vec::new(),
+        working_dir: None,
+        credentials: None,
+    }
+}
+
+/// One step of a hook-phase script.
+#[derive(Clone, Copy, Debug)]
+enum Do {
+    /// SIGTERM reaches the manager.
+    Signal,
+    /// The clock moves to this time.
+    At(Millis),
+    /// The oldest hook request still open ends: all hooks passed, one failed, cancelled.
+    Pass,
+    Fail,
+    Cancelled,
+    /// An instance's process exits with this code.
+    Exit(InstId, i32),
+}
+
+struct PhaseCase {
+    name: &'static str,
+    /// Phases with a global hook, and phases with a hook of the one process, `app`.
+    global: &'static [HookPhase],
+    app: &'static [HookPhase],
+    script: &'static [Do],
+    /// Everything the supervisor asked for, in order (see `World::pump`).
+    expect: &'static [&'static str],
+}
+
+use HookPhase::{PostStart, PostStop, PreStart, PreStop};
+
+const PHASE_CASES: &[PhaseCase] = &[
+    PhaseCase {
+        name: "the phases in order around one process",
+        global: &[PreStart, PostStart, PreStop, PostStop],
+        app: &[],
+        script: &[
+            Do::Pass,
+            Do::Pass,
+            Do::Signal,
+            Do::Pass,
+            Do::Exit(0, 0),
+            Do::Pass,
+        ],
+        expect: &[
+            "run pre_start",
+            "spawn app-0",
+            "run post_start",
+            "run pre_stop",
+            "signal 100 SIGTERM",
+            "run post_stop",
+            "exit 0",
+        ],
+    },
+    PhaseCase {
+        name: "instance hooks around its spawn and its exit",
+        global: &[],
+        app: &[PreStart, PostStart, PostStop],
+        script: &[Do::Pass, Do::Pass, Do::Signal, Do::Exit(0, 0), Do::Pass],
+        expect: &[
+            "run pre_start app-0",
+            "spawn app-0",
+            "run post_start app-0",
+            "signal 100 SIGTERM",
+            "run post_stop app-0",
+            "exit 0",
+        ],
+    },
+    PhaseCase {
+        name: "a failed global pre-start hook: nothing starts, post-stop runs, exit 1",
+        global: &[PreStart, PostStop],
+        app: &[],
+        script: &[Do::Fail, Do::Pass],
+        expect: &[
+            "run pre_start",
+            "note startup_failed",
+            "run post_stop",
+            "exit 1",
+        ],
+    },
+    PhaseCase {
+        name: "SIGTERM during the pre-start hooks: cancel them, start nothing, exit 0",
+        global: &[PreStart, PostStop],
+        app: &[],
+        script: &[Do::Signal, Do::Cancelled, Do::Pass],
+        expect: &[
+            "run pre_start",
+            "note startup_aborted",
+            "cancel StartUp",
+            "run post_stop",
+            "exit 0",
+        ],
+    },
+    PhaseCase {
+        name: "pre-stop of an instance, then waiting for its own exit: no signal",
+        global: &[],
+        app: &[PreStop],
+        script: &[Do::Signal, Do::Pass, Do::Exit(0, 0)],
+        expect: &["spawn app-0", "run pre_stop app-0", "exit 0"],
+    },
+    PhaseCase {
+        name: "pre-stop of an instance, which does not exit: signal at its stop timeout",
+        global: &[],
+        app: &[PreStop],
+        script: &[
+            Do::Signal,
+            Do::Pass,
+            Do::At(999),
+            Do::At(1_000),
+            Do::Exit(0, 143),
+        ],
+        expect: &[
+            "spawn app-0",
+            "run pre_stop app-0",
+            "signal 100 SIGTERM",
+            "exit 0",
+        ],
+    },
+    PhaseCase {
+        name: "a failed instance pre-start hook is a failed start: backoff, then again",
+        global: &[],
+        app: &[PreStart],
+        script: &[Do::Fail, Do::At(200), Do::Pass],
+        expect: &[
+            "run pre_start app-0",
+            "note spawn_failed",
+            "run pre_start app-0",
+            "spawn app-0",
+        ],
+    },
+    PhaseCase {
+        name: "hooks still running at shutdown_timeout are killed; post-stop runs after",
+        global: &[PostStop],
+        app: &[PostStop],
+        script: &[
+            Do::Signal,
+            Do::Exit(0, 143),
+            Do::At(10_000),
+            Do::Cancelled,
+            Do::Pass,
+        ],
+        expect: &[
+            "spawn app-0",
+            "signal 100 SIGTERM",
+            "run post_stop app-0",
+            "note hooks_killed",
+            "cancel Kill",
+            "run post_stop",
+            "exit 0",
+        ],
+    },
+    PhaseCase {
+        name: "a second signal cancels the hooks and kills",
+        global: &[PreStop],
+        app: &[],
+        script: &[Do::Signal, Do::Signal, Do::Cancelled, Do::Exit(0, 137)],
+        expect: &[
+            "spawn app-0",
+            "run pre_stop",
+            "cancel All",
+            "signal 100 SIGKILL",
+            "exit 0",
+        ],
+    },
+    PhaseCase {
+        name: "shutdown before the stack is up cancels post-start and instance pre-start",
+        global: &[PostStart],
+        app: &[PreStart],
+        script: &[Do::Signal, Do::Cancelled],
+        expect: &[
+            "run pre_start app-0",
+            "cancel Starting",
+            "note spawn_failed",
+            "exit 0",
+        ],
+    },
+];
+
+#[test]
+fn hook_phases_table() {
+    for case in PHASE_CASES {
+        let mut app = spec("app", &[]);
+        let mut c = config(Vec::new());
+        for &p in case.global {
+            c.hooks.get_mut(p).push(hook("g"));
+        }
+        for &p in case.app {
+            app.hooks.set.get_mut(p).push(hook("h"));
+        }
+        c.processes.push(app);
+        let mut w = World::new(&c);
+        for &step in case.script {
+            match step {
+                Do::Signal => w.send(Event::ShutdownSignal {
+                    signal: signals::SIGTERM,
+                }),
+                Do::At(t) => w.at(t),
+                Do::Exit(i, code) => w.exit(i, code),
+                Do::Pass | Do::Fail | Do::Cancelled => {
+                    let (phase, inst) = w.hooks.pop_front().expect(case.name);
+                    let outcome = HookOutcome {
+                        failed: matches!(step, Do::Fail).then(|| ("h".into(), "exit 1".into())),
+                        cancelled: matches!(step, Do::Cancelled),
+                    };
+                    hooks_done(&mut w, phase, inst, outcome);
+                }
+            }
+        }
+        assert_eq!(w.trace, case.expect, "{}", case.name);
+        assert!(w.hooks.is_empty(), "{}: hooks left open", case.name);
+    }
 }
