@@ -277,7 +277,7 @@ impl Servers {
             }
             #[cfg(feature = "metrics")]
             Service::Metrics => {
-                let _ = unix;
+                let _ = (r, unix);
                 None
             }
         }

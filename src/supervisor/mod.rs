@@ -45,6 +45,8 @@ mod shutdown;
 mod snapshot;
 mod start;
 mod stop;
+#[cfg(feature = "scheduler")]
+mod tasks;
 
 pub use plan::describe_plan;
 
@@ -244,8 +246,6 @@ pub struct Note {
 
 impl Note {
     /// A manager event about no instance in particular (start-up steps, for instance).
-    // Built by the start-up features (autotune, detect); other builds have none.
-    #[cfg_attr(not(any(feature = "autotune", feature = "detect")), allow(dead_code))]
     pub fn global(
         level: Level,
         event: &'static str,
@@ -846,11 +846,8 @@ impl Supervisor {
         fields: Vec<(&'static str, Field)>,
     ) {
         self.actions.push_back(Action::Log(Note {
-            level,
             inst,
-            event,
-            msg,
-            fields,
+            ..Note::global(level, event, msg, fields)
         }));
     }
 }

@@ -94,7 +94,7 @@ impl Supervisor {
                     kind: p.kind.as_str(),
                     state,
                     desired_scale: p.desired_scale,
-                    restarts_by_reason: RestartReason::ALL
+                    restarts_by_reason: RestartReason::all()
                         .iter()
                         .map(|r| (r.as_str(), by_reason[r.index()]))
                         .collect(),

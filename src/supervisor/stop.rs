@@ -18,11 +18,16 @@ pub enum RestartReason {
 
 impl RestartReason {
     pub const COUNT: usize = 3;
-    pub const ALL: [RestartReason; RestartReason::COUNT] = [
-        RestartReason::Exit,
-        RestartReason::HealthCheck,
-        RestartReason::Manual,
-    ];
+
+    /// Every reason, in index order (a function, not a constant: the status snapshot lists
+    /// every reason, also in builds where nothing restarts for some of them).
+    pub const fn all() -> [RestartReason; RestartReason::COUNT] {
+        [
+            RestartReason::Exit,
+            RestartReason::HealthCheck,
+            RestartReason::Manual,
+        ]
+    }
 
     pub const fn index(self) -> usize {
         match self {
