@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 
-use super::part::{AuxTag, PartId};
+use super::part::{AuxTag, PartId, Spawner};
 use crate::config::model::LogRules;
 use crate::supervisor::Millis;
 use crate::sys::ExitStatus;
@@ -59,6 +59,8 @@ pub struct AuxSpec {
 pub struct AuxOwner {
     pub part: PartId,
     pub tag: AuxTag,
+    /// Only a part that spawns children can make one (see [`Spawner`]).
+    pub by: Spawner,
 }
 
 /// How an aux child ended.
@@ -394,7 +396,7 @@ impl super::Reactor<'_> {
 
     /// Hands a finished aux child to the part that started it.
     fn aux_finished(&mut self, done: AuxDone) {
-        let AuxOwner { part, tag } = done.owner;
+        let AuxOwner { part, tag, .. } = done.owner;
         self.with_part(part, |p, r| p.aux_done(r, tag, done));
     }
 }

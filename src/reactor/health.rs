@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use super::Reactor;
 use super::children::{AuxDone, AuxId, AuxOwner, AuxSpec};
 use super::net::{HttpGet, NetSet};
-use super::part::{AuxTag, Msg, Part, PartId, Reply, Setup};
+use super::part::{AuxTag, Msg, Part, PartId, Reply, Setup, Spawner};
 use crate::config::model::{Config, Level, ProbeKind, ReadinessMode, ReadinessSpec};
 use crate::health::{Action, Health, ProbeId};
 use crate::status::Snapshot;
@@ -188,6 +188,7 @@ impl Probes {
                 let owner = AuxOwner {
                     part: self.id,
                     tag: AuxTag(inst as u64, probe.0),
+                    by: Spawner::Part,
                 };
                 if let Some(aux) = r.spawn_aux(spec, owner) {
                     self.execs.push((inst, probe, aux));

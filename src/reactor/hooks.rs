@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::Reactor;
 use super::children::{AuxDone, AuxId, AuxOwner, AuxSpec};
-use super::part::{AuxTag, Msg, Part, PartId, Reply, Setup};
+use super::part::{AuxTag, Msg, Part, PartId, Reply, Setup, Spawner};
 use crate::config::model::{Config, HookPhase, HookSpec};
 use crate::hooks::{Action, Hooks, Outcome, Owner, RunId, RunResult};
 use crate::status::Snapshot;
@@ -123,6 +123,7 @@ impl HookRunner {
                     let owner = AuxOwner {
                         part: self.id,
                         tag: AuxTag(run.0, 0),
+                        by: Spawner::Part,
                     };
                     if let Some(id) = r.spawn_aux(spec, owner) {
                         self.runs.insert(run, id);

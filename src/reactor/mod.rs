@@ -162,7 +162,7 @@ pub struct Reactor<'a> {
     aux_done: Vec<AuxDone>,
     sup: Supervisor,
     /// The features on the loop (see `part.rs`); a slot is empty while its part runs.
-    parts: Vec<Option<Box<dyn Part>>>,
+    parts: part::Parts,
     config: &'a Config,
     base_env: Vec<(OsString, OsString)>,
     pid1: bool,

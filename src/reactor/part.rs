@@ -37,6 +37,15 @@ pub type PartId = usize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AuxTag(pub u64, pub u64);
 
+/// The parts that spawn children with a deadline say so with this value in every `AuxOwner`.
+/// A build without such parts has no value of it, so the compiler knows that no aux child
+/// ever exists there and leaves their code out of the binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spawner {
+    #[cfg(any(feature = "health", feature = "hooks", feature = "scheduler"))]
+    Part,
+}
+
 /// What a part is told (see [`Part::on`]). The loop's own messages always exist; requests
 /// between parts are variants of the features that send them.
 pub enum Msg<'m> {
@@ -135,22 +144,20 @@ const PARTS: &[Make] = &[
     super::http::part,
 ];
 
+/// How many parts this build has (none in the minimal build: the loop's part code is gone).
+pub const COUNT: usize = PARTS.len();
+
+/// Every part of this build, by [`PartId`]; a slot is empty while its part runs.
+pub type Parts = [Option<Box<dyn Part>>; COUNT];
+
 /// Builds every part; `first_kind` is the first token kind parts may own.
-pub fn build(
-    config: &Config,
-    registry: &Registry,
-    first_kind: usize,
-) -> Vec<Option<Box<dyn Part>>> {
-    PARTS
-        .iter()
-        .enumerate()
-        .map(|(id, make)| {
-            let setup = Setup {
-                id,
-                kind: first_kind + id,
-                registry,
-            };
-            Some(make(config, &setup))
-        })
-        .collect()
+pub fn build(config: &Config, registry: &Registry, first_kind: usize) -> Parts {
+    std::array::from_fn(|id| {
+        let setup = Setup {
+            id,
+            kind: first_kind + id,
+            registry,
+        };
+        Some(PARTS[id](config, &setup))
+    })
 }

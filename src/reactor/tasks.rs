@@ -12,7 +12,7 @@ use mio::unix::SourceFd;
 
 use super::Reactor;
 use super::children::{AuxDone, AuxId, AuxOwner, AuxSpec};
-use super::part::{AuxTag, Msg, Part, PartId, Reply, Setup};
+use super::part::{AuxTag, Msg, Part, PartId, Reply, Setup, Spawner};
 use crate::config::model::{Config, Level};
 use crate::scheduler::{Action, Event, Outcome, Scheduler, TaskId};
 use crate::status::Snapshot;
@@ -270,6 +270,7 @@ impl Tasks {
         let owner = AuxOwner {
             part: self.id,
             tag: AuxTag(task as u64, run),
+            by: Spawner::Part,
         };
         if let Some(id) = r.spawn_aux(spec, owner) {
             self.runs.insert((task, run), id);

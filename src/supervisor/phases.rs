@@ -22,6 +22,12 @@
 
 use super::*;
 use crate::config::model::HookPhase;
+use crate::features::Feature;
+
+/// Built with feature `hooks`. Without it a configuration has no hooks (the keys are refused),
+/// so this is only a promise the compiler can use: every hook step below is then dead code and
+/// the minimal binary does not carry it.
+const HOOKS: bool = Feature::Hooks.compiled();
 
 /// How a phase's hooks ended, as the hooks runner reports it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -85,6 +91,9 @@ pub(super) struct Phases {
 
 impl Phases {
     pub(super) fn new(config: &Config) -> Phases {
+        if !HOOKS {
+            return Phases::default();
+        }
         let has = |s: &crate::config::model::HookSet| {
             [
                 HookPhase::PreStart,
@@ -117,7 +126,7 @@ impl Phases {
 
     /// The earliest time hooks must be killed (only while some run).
     pub(super) fn next_deadline(&self) -> Option<Millis> {
-        self.kill_at.filter(|_| self.running > 0)
+        self.kill_at.filter(|_| HOOKS && self.running > 0)
     }
 }
 
@@ -125,7 +134,7 @@ impl Supervisor {
     /// Starts the stack: the global pre-start hooks first (if any), then every instance whose
     /// dependencies allow it.
     pub fn start(&mut self, now: Millis) {
-        if self.phases.global[ix(HookPhase::PreStart)] {
+        if HOOKS && self.phases.global[ix(HookPhase::PreStart)] {
             self.phases.stage[ix(HookPhase::PreStart)] = Stage::Running;
             self.run_hooks(HookPhase::PreStart, None);
         } else {
@@ -146,7 +155,7 @@ impl Supervisor {
 
     /// An instance is to be spawned: its pre-start hooks first, if it has any.
     pub(super) fn request_spawn(&mut self, id: InstId) {
-        if self.phases.has(self.insts[id].process, HookPhase::PreStart) {
+        if HOOKS && self.phases.has(self.insts[id].process, HookPhase::PreStart) {
             self.run_hooks(HookPhase::PreStart, Some(id));
         } else {
             self.actions.push_back(Action::Spawn(id));
@@ -155,7 +164,7 @@ impl Supervisor {
 
     /// Per-instance post-start and post-stop hooks (after `Spawned`, after `Exited`).
     pub(super) fn instance_hooks(&mut self, id: InstId, phase: HookPhase) {
-        if self.phases.has(self.insts[id].process, phase) {
+        if HOOKS && self.phases.has(self.insts[id].process, phase) {
             self.run_hooks(phase, Some(id));
         }
     }
@@ -164,7 +173,7 @@ impl Supervisor {
     /// none (or no process to stop).
     pub(super) fn pre_stop_hooks(&mut self, id: InstId) -> bool {
         let p = self.insts[id].process;
-        if !self.phases.has(p, HookPhase::PreStop) || self.insts[id].pgid.is_none() {
+        if !HOOKS || !self.phases.has(p, HookPhase::PreStop) || self.insts[id].pgid.is_none() {
             return false;
         }
         self.insts[id].stop_step = StopStep::Hook;
@@ -182,6 +191,9 @@ impl Supervisor {
     /// A stop signal, before shutdown begins (or escalates): during the global pre-start
     /// hooks they are stopped and nothing will start; a second signal stops every hook.
     pub(super) fn hooks_on_signal(&mut self, signal: i32) {
+        if !HOOKS {
+            return;
+        }
         if self.phases.stage[ix(HookPhase::PreStart)] == Stage::Running {
             self.note(
                 None,
@@ -202,6 +214,9 @@ impl Supervisor {
     /// Shutdown begins: hooks of a start that will not happen stop, the global pre-stop hooks
     /// run (holding the shutdown) if the stack was started, and the hooks' time is bounded.
     pub(super) fn hooks_on_shutdown(&mut self, now: Millis) {
+        if !HOOKS {
+            return;
+        }
         self.phases.kill_at = Some(now + self.limits.shutdown_timeout);
         if self.started {
             // Hooks of instances about to start, and of the stack coming up.
@@ -220,7 +235,8 @@ impl Supervisor {
     /// After every input while running: the global post-start hooks once the stack is up.
     pub(super) fn hooks_settle(&mut self) {
         let post_start = ix(HookPhase::PostStart);
-        if !self.started
+        if !HOOKS
+            || !self.started
             || !matches!(self.phase, Phase::Running)
             || self.phases.stage[post_start] != Stage::NotYet
             || !self.stack_up()
@@ -255,6 +271,10 @@ impl Supervisor {
 
     /// Everything is down: exit with `code` once no hook runs and the post-stop hooks ended.
     pub(super) fn exit_after_hooks(&mut self, code: u8) {
+        if !HOOKS {
+            self.actions.push_back(Action::Exit(code));
+            return;
+        }
         if self.phases.pending_exit.is_none() {
             self.phases.pending_exit = Some(code);
         }
@@ -280,7 +300,7 @@ impl Supervisor {
 
     /// Hooks still running when shutdown's time is up are killed.
     pub(super) fn hooks_timeout(&mut self, now: Millis) {
-        if self.phases.kill_at.is_some_and(|t| now >= t) && self.phases.running > 0 {
+        if HOOKS && self.phases.kill_at.is_some_and(|t| now >= t) && self.phases.running > 0 {
             self.phases.kill_at = None;
             self.note(
                 None,
@@ -302,6 +322,9 @@ impl Supervisor {
         outcome: HookOutcome,
         now: Millis,
     ) {
+        if !HOOKS {
+            return;
+        }
         self.phases.running = self.phases.running.saturating_sub(1);
         match (phase, inst) {
             (_, None) => {
