@@ -257,7 +257,7 @@ impl<'a> Reactor<'a> {
     /// Runs until every process is down; returns the exit code.
     pub fn run(mut self) -> u8 {
         let mut events = Events::with_capacity(256);
-        // Parts open before anything starts (the API listens, so a stuck start-up can be
+        // Parts open before anything starts (listeners bind, so a stuck start-up can be
         // inspected); one that cannot ends the start-up.
         if let Err((event, e)) = self.open_parts() {
             self.log(Level::Error, event, &e);
@@ -386,9 +386,9 @@ impl<'a> Reactor<'a> {
     }
 
     /// The status snapshot: the supervisor's view plus the manager's own facts and what each
-    /// part adds (health, hooks, tasks). Rendered by the API and `/metrics`.
-    // Only the HTTP part (features api, metrics) renders a snapshot; it is the root of
-    // everything the status types hold, so other builds keep it instead of a lint per field.
+    /// part adds. Rendered as JSON and as Prometheus text by the part that serves them.
+    // Only that part renders a snapshot. This is the root of everything the status types hold,
+    // so builds without that part keep it instead of one allowance per field.
     #[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
     fn snapshot(&self) -> crate::status::Snapshot {
         let now = sys::monotonic_ms();
