@@ -97,8 +97,14 @@ pub(super) fn parse(
             .map_or((default, key[0]), |(v, k)| (v.ms(), k)))
     };
     let (initial_delay, _) = ms(&["initial_delay"], defaults::HEALTH_INITIAL_DELAY_MS)?;
+    let (start_period, _) = ms(
+        &["start_period", "startup_timeout"],
+        defaults::HEALTH_START_PERIOD_MS,
+    )?;
     let (period, period_key) = ms(&["period", "interval"], defaults::HEALTH_PERIOD_MS)?;
-    let (timeout, timeout_key) = ms(&["timeout"], defaults::HEALTH_TIMEOUT_MS)?;
+    // An unset timeout fits itself into a short period (`period: 1` alone must be usable);
+    // only a timeout the user wrote is held to the rule below.
+    let (timeout, timeout_key) = ms(&["timeout"], defaults::HEALTH_TIMEOUT_MS.min(period))?;
     if period == 0 {
         return Err(s.err(
             Some(period_key),
@@ -139,6 +145,7 @@ pub(super) fn parse(
     Ok(Some(HealthSpec {
         probe,
         initial_delay,
+        start_period,
         period,
         timeout,
         failure_threshold,
@@ -311,6 +318,23 @@ mod tests {
             Origin::File { line, .. } => line,
             _ => None,
         }
+    }
+
+    #[test]
+    fn start_period_defaults_and_alias_and_a_short_period_alone() {
+        let c = load_with(
+            "processes:\n  a:\n    command: [x]\n    health_check:\n      type: tcp\n      address: :9000\n      period: 1\n      failure_threshold: 2\n  b:\n    command: [x]\n    health_check:\n      type: tcp\n      address: :9000\n      startup_timeout: 2m\n  c:\n    command: [x]\n    health_check:\n      type: tcp\n      address: :9000\n      start_period: 0\n",
+            &[],
+        )
+        .unwrap();
+        let h = |n: &str| {
+            let p = c.processes.iter().find(|p| p.name == n).unwrap();
+            let h = p.health.as_ref().unwrap();
+            (h.start_period, h.period, h.timeout)
+        };
+        assert_eq!(h("a"), (30_000, 1_000, 1_000), "timeout fits the period");
+        assert_eq!(h("b"), (120_000, 10_000, 3_000));
+        assert_eq!(h("c"), (0, 10_000, 3_000));
     }
 
     #[test]

@@ -92,13 +92,16 @@ pub const HOOK: &[Key] = &[
 ];
 
 /// A `health_check` block (feature `health`). `interval` and `retries` are the original
-/// tool's documentation's names for `period` and `failure_threshold`.
+/// tool's documentation's names for `period` and `failure_threshold`; `startup_timeout` is
+/// another name for Docker's `start_period`.
 pub const HEALTH: &[Key] = &[
     k("type", Str),
     k("address", Str),
     k("url", Str),
     k("command", Command),
     k("initial_delay", Duration),
+    k("start_period", Duration),
+    k("startup_timeout", Duration),
     k("period", Duration),
     k("interval", Duration),
     k("timeout", Duration),
