@@ -38,6 +38,9 @@ pub struct Settings {
     filter_include: Vec<Src>,
     stdout: bool,
     stderr: bool,
+    php_traces: bool,
+    fpm_unwrap: bool,
+    fpm_log_limit: usize,
 }
 
 /// A pattern as written and where.
@@ -104,7 +107,13 @@ pub fn global(ctx: &Ctx<'_>, g: &RawGlobal, ov: &[Applied]) -> Res<Settings> {
         filter_include: Vec::new(),
         stdout: true,
         stderr: true,
+        php_traces: g.log_php_traces.unwrap_or(true),
+        fpm_unwrap: g.log_php_fpm_unwrap.unwrap_or(true),
+        fpm_log_limit: logproc::fpm::DEFAULT_LOG_LIMIT,
     };
+    if let Some(n) = g.log_php_fpm_log_limit {
+        s.fpm_log_limit = log_limit(ctx, &gp("log_php_fpm_log_limit"), n, ov)?;
+    }
     if let Some(v) = &g.log_multiline_timeout {
         s.ml_timeout = timeout(ctx, &gp("log_multiline_timeout"), v, ov, Bare::Millis)?;
     }
@@ -214,6 +223,21 @@ pub fn process(
             }
             if let Some(v) = get(&r, "patterns") {
                 s.red_patterns = red_patterns(ctx, &at(&["redaction", "patterns"]), &v, ov)?;
+            }
+        }
+        if let Some(v) = get(m, "php_traces") {
+            s.php_traces = boolean(ctx, &at(&["php_traces"]), &v, ov)?;
+        }
+        if let Some(Value::Mapping(f)) = get(m, "php_fpm") {
+            if let Some(v) = get(&f, "unwrap") {
+                s.fpm_unwrap = boolean(ctx, &at(&["php_fpm", "unwrap"]), &v, ov)?;
+            }
+            if let Some(v) = get(&f, "log_limit") {
+                let path = at(&["php_fpm", "log_limit"]);
+                let n = v.as_i64().ok_or_else(|| {
+                    ctx.at(&path, ov, "log_limit must be a whole number".to_owned())
+                })?;
+                s.fpm_log_limit = log_limit(ctx, &path, n, ov)?;
             }
         }
         if let Some(Value::Mapping(f)) = get(m, "filters") {
@@ -343,6 +367,8 @@ fn build(ctx: &Ctx<'_>, s: &Settings, ov: &[Applied]) -> Res<Rules> {
         filter,
         stdout: s.stdout,
         stderr: s.stderr,
+        php_traces: s.php_traces,
+        fpm_log_limit: s.fpm_unwrap.then_some(s.fpm_log_limit),
     })
 }
 
@@ -424,6 +450,21 @@ fn level(ctx: &Ctx<'_>, path: &[String], s: &str, ov: &[Applied]) -> Res<Severit
             ),
         )
     })
+}
+
+/// php-fpm's `log_limit` as the pool's master uses it: php-fpm accepts 1 or more; we need
+/// room for its wrapper, and a piece longer than our line limit could not be recognised.
+fn log_limit(ctx: &Ctx<'_>, path: &[String], n: i64, ov: &[Applied]) -> Res<usize> {
+    let max = crate::output::MAX_LINE as i64;
+    if (128..=max).contains(&n) {
+        Ok(n as usize)
+    } else {
+        Err(ctx.at(
+            path,
+            ov,
+            format!("log_limit must be php-fpm's log_limit, 128 to {max} (default 1024), not {n}"),
+        ))
+    }
 }
 
 /// How a bare number is read in a multiline timeout.

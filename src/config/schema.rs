@@ -143,6 +143,9 @@ pub const GLOBAL: &[Key] = &[
     f("log_filter_enabled", Bool, Feature::LogProcessing),
     k("log_filter_level", Str),
     k("log_filter_patterns", List),
+    f("log_php_traces", Bool, Feature::LogProcessing),
+    f("log_php_fpm_unwrap", Bool, Feature::LogProcessing),
+    f("log_php_fpm_log_limit", Int, Feature::LogProcessing),
     f("metrics_enabled", Bool, Feature::Metrics),
     k("metrics_port", Int),
     k("metrics_path", Str),
@@ -202,7 +205,12 @@ pub const LOGGING: &[Key] = &[
     k("multiline", Section(LOG_MULTILINE)),
     k("redaction", Section(LOG_REDACTION)),
     k("filters", Section(LOG_FILTERS)),
+    k("php_traces", Bool),
+    k("php_fpm", Section(LOG_PHP_FPM)),
 ];
+
+#[cfg(feature = "log-processing")]
+const LOG_PHP_FPM: &[Key] = &[k("unwrap", Bool), k("log_limit", Int)];
 
 #[cfg(feature = "log-processing")]
 const LOG_LEVEL_DETECTION: &[Key] = &[
