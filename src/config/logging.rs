@@ -107,13 +107,12 @@ pub fn global(ctx: &Ctx<'_>, g: &RawGlobal, ov: &[Applied]) -> Res<Settings> {
         filter_include: Vec::new(),
         stdout: true,
         stderr: true,
-        php_traces: g.log_php_traces.unwrap_or(true),
-        fpm_unwrap: g.log_php_fpm_unwrap.unwrap_or(true),
+        // Per process only (`logging.php_traces`, `logging.php_fpm`): a global key would
+        // cost the minimal build its key-table entry and serde field.
+        php_traces: true,
+        fpm_unwrap: true,
         fpm_log_limit: logproc::fpm::DEFAULT_LOG_LIMIT,
     };
-    if let Some(n) = g.log_php_fpm_log_limit {
-        s.fpm_log_limit = log_limit(ctx, &gp("log_php_fpm_log_limit"), n, ov)?;
-    }
     if let Some(v) = &g.log_multiline_timeout {
         s.ml_timeout = timeout(ctx, &gp("log_multiline_timeout"), v, ov, Bare::Millis)?;
     }
@@ -712,6 +711,31 @@ processes:
             c.redaction.as_ref().unwrap().emails,
             "the word email switches them on"
         );
+    }
+
+    #[test]
+    fn php_joining_is_on_by_default_and_switches_off_per_process() {
+        let c = load_with(
+            "processes:\n  a:\n    command: [x]\n  b:\n    command: [x]\n    logging:\n      php_traces: false\n      php_fpm: {unwrap: false}\n  c:\n    command: [x]\n    logging:\n      php_fpm: {log_limit: 8192}\n  d:\n    command: [x]\n",
+            &[("PHPEEK_PM_PROCESS_D_LOGGING_PHP_TRACES", "false")],
+        )
+        .unwrap();
+        let r = |n: &str| {
+            let p = c.processes.iter().find(|p| p.name == n).unwrap();
+            (p.logging.0.php_traces, p.logging.0.fpm_log_limit)
+        };
+        assert_eq!(r("a"), (true, Some(1024)));
+        assert_eq!(r("b"), (false, None));
+        assert_eq!(r("c"), (true, Some(8192)));
+        assert_eq!(r("d"), (false, Some(1024)));
+        let e = load_with(
+            "processes:\n  a:\n    command: [x]\n    logging:\n      php_fpm:\n        log_limit: 10\n",
+            &[],
+        )
+        .err()
+        .unwrap();
+        assert_eq!(line(&e), Some(6), "{e}");
+        assert!(e.to_string().contains("log_limit"), "{e}");
     }
 
     #[test]

@@ -47,9 +47,6 @@ pub struct RawGlobal {
     pub log_filter_enabled: Option<bool>,
     pub log_filter_level: Option<String>,
     pub log_filter_patterns: Option<Vec<String>>,
-    pub log_php_traces: Option<bool>,
-    pub log_php_fpm_unwrap: Option<bool>,
-    pub log_php_fpm_log_limit: Option<i64>,
     // Feature `metrics`.
     pub metrics_enabled: Option<bool>,
     pub metrics_port: Option<i64>,
