@@ -703,10 +703,17 @@ def scenario(stack, rep, have, workdir, timings):
             master = wait_until(30, lambda: (lambda m: m if m and m["pid"] != old_master
                                              else None)(fpm_master(stack.leader)), 0.02)
             t_back = time.monotonic() - t_kill
-            recs = log.records()
-            sched = [r for r in recs if r.get("process") == "php-fpm"
-                     and r.get("event") == "restart_scheduled"]
-            delay = sched[-1].get("delay_ms") if len(sched) == n else None
+
+            # The new master can be up before the log file holds the record that scheduled
+            # it (issue 17 point 6): wait for the n-th record, with a deadline.
+            def scheduled():
+                rs = log.records()
+                sched = [r for r in rs if r.get("process") == "php-fpm"
+                         and r.get("event") == "restart_scheduled"]
+                return (rs, sched) if len(sched) >= n else None
+            got = wait_until(10, scheduled, 0.05)
+            recs, sched = got if got else (log.records(), [])
+            delay = sched[n - 1].get("delay_ms") if len(sched) >= n else None
             delays.append(delay)
             rep.check(f"php-fpm's master killed (SIGKILL #{n}): a new master after "
                       f"{t_back:.2f} s (backoff delay_ms={delay})",
