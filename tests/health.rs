@@ -225,6 +225,7 @@ processes:
       type: http
       url: "http://127.0.0.1:{port}/up"
       initial_delay: 2s
+      start_period: 0
       period: 200ms
       timeout: 200ms
       failure_threshold: 2
@@ -313,6 +314,7 @@ fn hanging_exec_probes_are_killed_and_leak_nothing() {
       command: {probe}
       mode: readiness
       initial_delay: 0
+      start_period: 0
       period: 50ms
       timeout: 25ms
       failure_threshold: 1
@@ -364,6 +366,7 @@ fn unanswered_probes_time_out_and_signals_still_flow() {
       address: "127.0.0.1:{tcp_port}"
       mode: readiness
       initial_delay: 1s
+      start_period: 0
       period: 3s
       timeout: 2s
       failure_threshold: 1
@@ -374,6 +377,7 @@ fn unanswered_probes_time_out_and_signals_still_flow() {
       url: "http://127.0.0.1:{http_port}/"
       mode: readiness
       initial_delay: 1s
+      start_period: 0
       period: 3s
       timeout: 2s
       failure_threshold: 1
@@ -457,6 +461,7 @@ processes:
       command: ["test", "-e", {ok:?}]
       mode: readiness
       initial_delay: 0
+      start_period: 0
       period: 100ms
       timeout: 100ms
       failure_threshold: 1
