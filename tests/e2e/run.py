@@ -237,9 +237,22 @@ def environ(pid):
     return env
 
 
+def pgid(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[2])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def fpm_master(leader):
+    """php-fpm's master: titled `php-fpm: master process` and the leader of its own process
+    group (phpeek-pm starts every instance with setsid). A worker forked a moment ago still
+    carries its master's title until it renames itself; after the master was SIGKILLed, such
+    a worker (re-parented to PID 1, in the dead master's group) looked like a new master
+    0.01 s later."""
     for p in ns_procs(leader):
-        if p["cmd"].startswith("php-fpm: master process"):
+        if p["cmd"].startswith("php-fpm: master process") and pgid(p["pid"]) == p["pid"]:
             return p
     return None
 
