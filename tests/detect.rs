@@ -258,7 +258,10 @@ fn an_unprivileged_manager_creates_but_cannot_give_away_and_says_so_once() {
         .collect();
     assert_eq!(warnings.len(), 1, "{stdout}");
     let msg = warnings[0]["msg"].as_str().unwrap_or("");
-    assert!(msg.contains("cannot give them to www-data (33:33)"), "{msg}");
+    assert!(
+        msg.contains("cannot give them to www-data (33:33)"),
+        "{msg}"
+    );
     let m = std::fs::metadata(app.path.join("bootstrap/cache")).unwrap();
     assert_eq!(m.uid(), 65534, "created by the manager's own user");
     // The info event does not claim root owns them.
