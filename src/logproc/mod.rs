@@ -238,11 +238,11 @@ impl Stage {
             let (traces, limit) = (r.php_traces, r.fpm_log_limit);
             if partial || long {
                 self.php
-                    .flush(&mut |t, n, o| process(r, t, n, false, o, emit));
-                process(r, &text, 1, partial, None, emit);
+                    .flush(&mut |t, n, o| Self::process(r, t, n, false, o, emit));
+                Self::process(r, &text, 1, partial, None, emit);
             } else {
                 self.php.push(traces, limit, &text, now, &mut |t, n, o| {
-                    process(r, t, n, false, o, emit);
+                    Self::process(r, t, n, false, o, emit);
                 });
             }
             return;
@@ -257,14 +257,14 @@ impl Stage {
         let Some((starts, max_lines, timeout_ms)) = multiline else {
             // Pieces of a long line are records of their own, in order.
             self.flush(emit);
-            process(&self.rules, &text, 1, partial, None, emit);
+            Self::process(&self.rules, &text, 1, partial, None, emit);
             return;
         };
         if starts || self.lines >= max_lines || self.buf.len() + 1 + text.len() > MAX_RECORD_BYTES {
             self.flush(emit);
         }
         if text.len() >= MAX_RECORD_BYTES {
-            process(&self.rules, &text, 1, false, None, emit);
+            Self::process(&self.rules, &text, 1, false, None, emit);
             return;
         }
         if self.lines > 0 {
@@ -285,7 +285,7 @@ impl Stage {
         }
         let r = &*self.rules;
         self.php
-            .flush_due(now, &mut |t, n, o| process(r, t, n, false, o, emit));
+            .flush_due(now, &mut |t, n, o| Self::process(r, t, n, false, o, emit));
     }
 
     /// The stream ended, the process exited, or we shut down: nothing stays held.
@@ -293,7 +293,7 @@ impl Stage {
         self.flush(emit);
         let r = &*self.rules;
         self.php
-            .flush(&mut |t, n, o| process(r, t, n, false, o, emit));
+            .flush(&mut |t, n, o| Self::process(r, t, n, false, o, emit));
         self.in_long_line = false;
     }
 
@@ -304,96 +304,96 @@ impl Stage {
         }
         let text = std::mem::take(&mut self.buf);
         let n = std::mem::replace(&mut self.lines, 0);
-        process(&self.rules, &text, n, false, None, emit);
+        Self::process(&self.rules, &text, n, false, None, emit);
         // Keep the allocation for the next record unless a huge trace grew it.
         if text.capacity() <= 8 * 1024 {
             self.buf = text;
             self.buf.clear();
         }
     }
-}
 
-/// Level, filter, redaction of one finished record. `fpm`: it came through php-fpm's worker
-/// wrapper (pool, child pid), which become fields.
-fn process(
-    r: &Rules,
-    text: &str,
-    lines: u32,
-    partial: bool,
-    fpm: Option<(&str, u32)>,
-    emit: &mut dyn FnMut(&Record<'_>),
-) {
-    let mut parsed = if r.json && lines == 1 && text.starts_with('{') {
-        json::parse(text)
-    } else {
-        None
-    };
-    if let Some((pool, child)) = fpm {
-        let p = parsed.get_or_insert_with(|| json::Parsed {
-            level: None,
-            msg: text.to_owned(),
-            fields: serde_json::Map::new(),
-            slug: false,
-        });
-        p.fields.insert("pool".into(), pool.into());
-        p.fields.insert("child".into(), child.into());
-    }
-    // A joined record has its first line's level, not a frame's.
-    let head = match text.find('\n') {
-        Some(i) if lines > 1 => &text[..i],
-        _ => text,
-    };
-    let level = parsed
-        .as_ref()
-        .and_then(|p| p.level)
-        .or_else(|| {
-            r.custom_levels
-                .iter()
-                .find(|(_, re)| re.is_match(text))
-                .map(|(l, _)| *l)
-        })
-        .or_else(|| if r.detect { level::detect(head) } else { None })
-        .unwrap_or(r.default_level);
-    if let Some(f) = &r.filter {
-        if !f.keeps(level, text) {
-            return;
+    /// Level, filter, redaction of one finished record. `fpm`: it came through php-fpm's worker
+    /// wrapper (pool, child pid), which become fields.
+    fn process(
+        r: &Rules,
+        text: &str,
+        lines: u32,
+        partial: bool,
+        fpm: Option<(&str, u32)>,
+        emit: &mut dyn FnMut(&Record<'_>),
+    ) {
+        let mut parsed = if r.json && lines == 1 && text.starts_with('{') {
+            json::parse(text)
+        } else {
+            None
+        };
+        if let Some((pool, child)) = fpm {
+            let p = parsed.get_or_insert_with(|| json::Parsed {
+                level: None,
+                msg: text.to_owned(),
+                fields: serde_json::Map::new(),
+                slug: false,
+            });
+            p.fields.insert("pool".into(), pool.into());
+            p.fields.insert("child".into(), child.into());
         }
-    }
-    match (&mut parsed, &r.redaction) {
-        (Some(p), red) => {
-            if let Some(red) = red {
-                if let Cow::Owned(m) = red.text(&p.msg) {
-                    p.msg = m;
-                }
-                for (k, v) in p.fields.iter_mut() {
-                    if !v.is_null() && red.sensitive(k) {
-                        *v = serde_json::Value::String(red.placeholder.clone());
-                    } else {
-                        red.json(v, json::MAX_JSON_DEPTH);
+        // A joined record has its first line's level, not a frame's.
+        let head = match lines {
+            1 => text,
+            _ => text.split('\n').next().unwrap_or(text),
+        };
+        let level = parsed
+            .as_ref()
+            .and_then(|p| p.level)
+            .or_else(|| {
+                r.custom_levels
+                    .iter()
+                    .find(|(_, re)| re.is_match(text))
+                    .map(|(l, _)| *l)
+            })
+            .or_else(|| if r.detect { level::detect(head) } else { None })
+            .unwrap_or(r.default_level);
+        if let Some(f) = &r.filter {
+            if !f.keeps(level, text) {
+                return;
+            }
+        }
+        match (&mut parsed, &r.redaction) {
+            (Some(p), red) => {
+                if let Some(red) = red {
+                    if let Cow::Owned(m) = red.text(&p.msg) {
+                        p.msg = m;
+                    }
+                    for (k, v) in p.fields.iter_mut() {
+                        if !v.is_null() && red.sensitive(k) {
+                            *v = serde_json::Value::String(red.placeholder.clone());
+                        } else {
+                            red.json(v, json::MAX_JSON_DEPTH);
+                        }
                     }
                 }
+                let p = &*p;
+                emit(&Record {
+                    level,
+                    msg: &p.msg,
+                    lines,
+                    json: Some(p),
+                    partial,
+                });
             }
-            let p = &*p;
-            emit(&Record {
-                level,
-                msg: &p.msg,
-                lines,
-                json: Some(p),
-                partial,
-            });
-        }
-        (None, red) => {
-            let msg = match red {
-                Some(red) => red.text(text),
-                None => Cow::Borrowed(text),
-            };
-            emit(&Record {
-                level,
-                msg: &msg,
-                lines,
-                json: None,
-                partial,
-            });
+            (None, red) => {
+                let msg = match red {
+                    Some(red) => red.text(text),
+                    None => Cow::Borrowed(text),
+                };
+                emit(&Record {
+                    level,
+                    msg: &msg,
+                    lines,
+                    json: None,
+                    partial,
+                });
+            }
         }
     }
 }
