@@ -8,6 +8,8 @@
 #   fmt         cargo fmt --check
 #   clippy      cargo clippy --all-targets -D warnings, minimal and --features full
 #   features    each optional feature alone: clippy --all-targets --no-default-features -D warnings
+#   pairs       every pair of optional features: clippy -D warnings on the binary, pairs with
+#               equal resolved feature sets once (scripts/feature-pairs.sh)
 #   cargo-test  cargo test (minimal) and cargo test --features full: unit + integration tests
 #   fuzz        every fuzz target built with cargo-fuzz and run for a few seconds (smoke)
 #   release     make build-minimal, make build (static musl release binaries)
@@ -19,6 +21,10 @@
 #               auto-tuning + framework detection with php-fpm in one (tests/container/autotune.sh)
 #   locked      the full binary in a read-only, non-root, capability-less container, API on a
 #               Unix socket in /tmp (tests/container/locked.sh)
+#   swarm       a single-node Docker Swarm: health-gated start-first rolling update with 0 failed
+#               requests, a critical failure rescheduled (tests/container/swarm.sh)
+#   k8s         the Kubernetes manifests of docs/kubernetes/ parse and validate (kubectl
+#               --dry-run=client), and their probes are the tested ones (tests/container/k8s.sh)
 #   chroot      the same image filesystem in unshare --pid + chroot (tests/container/chroot.sh)
 #   bare        a root holding only the binary, its config and busybox (tests/container/bare.sh)
 #   e2e         the Laravel stack end to end with real php-fpm, nginx and Prometheus, as PID 1 of
@@ -67,7 +73,7 @@ if [ -n "${TEST_ONLY:-}" ]; then
 fi
 
 step deps 900 "install build and test dependencies" \
-    bash scripts/ensure-deps.sh lint musl arm64 test observability php e2e bloat fuzz
+    bash scripts/ensure-deps.sh lint musl arm64 test observability php e2e bloat fuzz k8s
 
 step fmt 120 "cargo fmt --check" $CARGO fmt --check
 step clippy 1200 "clippy --all-targets -D warnings (minimal)" \
@@ -83,6 +89,9 @@ for f in "${optional[@]}"; do
     step features 600 "feature \"$f\" alone builds warning-free (clippy -D warnings)" \
         $CARGO clippy --all-targets --no-default-features --features "$f" -- -D warnings
 done
+
+step pairs 3600 "every pair of features builds warning-free (clippy -D warnings)" \
+    bash scripts/feature-pairs.sh
 
 step cargo-test 1800 "cargo test (minimal)" $CARGO test --no-fail-fast
 step cargo-test 1800 "cargo test --features full" $CARGO test --no-fail-fast --features full
@@ -105,8 +114,14 @@ step docker 600 "FROM scratch image under Docker (run, PID 1, HUP, stop, limits,
     bash tests/container/docker.sh build/phpeek-pm-minimal
 step docker 600 "PHP-FPM auto-tuning + detection in a FROM scratch container (--memory, --cpus, --cpu-quota, --read-only, php-fpm -tt)" \
     bash tests/container/autotune.sh build/phpeek-pm
+step docker 300 "tini drop-in: FROM scratch, ENTRYPOINT [\"/phpeek-pm\", \"--\"], docker stop (tests/container/tini.sh)" \
+    bash tests/container/tini.sh build/phpeek-pm-minimal
 step locked 600 "locked-down container (--read-only --user 1000 --cap-drop ALL): API on a Unix socket in /tmp" \
     bash tests/container/locked.sh build/phpeek-pm
+step swarm 300 "Docker Swarm: start-first rolling update gated by HEALTHCHECK phpeek-pm health, 0 failed requests; critical failure rescheduled" \
+    bash tests/container/swarm.sh build/phpeek-pm
+step k8s 120 "Kubernetes manifests (docs/kubernetes/) parse, validate offline, and use the tested probe commands" \
+    bash tests/container/k8s.sh
 step chroot 600 "same image filesystem in unshare --pid + chroot" \
     bash tests/container/chroot.sh build/phpeek-pm-minimal
 step bare 300 "bare root (binary + config + busybox: no /dev, /proc, /etc/passwd) as PID 1" \
