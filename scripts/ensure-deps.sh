@@ -21,6 +21,7 @@
 #            on a pool file that uses the exported PHP_FPM_* variables; the end-to-end test
 #            serves pages through nginx (shared by every PHP-stack test)
 #   e2e      the Laravel end-to-end test (tests/e2e/): the php and observability groups,
+#            Debian's php-laravel-framework and php8.2-sqlite3 (the real Laravel application),
 #            debootstrap for the image's root filesystem, util-linux for unshare/nsenter,
 #            busybox-static (`ip` for the namespace's loopback)
 #   docker   the Docker engine must answer `docker info` (checked, never installed)
@@ -141,6 +142,8 @@ ensure_e2e() {
     ensure_php
     ensure_observability
     apt_install debootstrap python3 util-linux busybox-static ca-certificates
+    # The real Laravel application of tests/e2e/laravel/: Laravel 8.83 and SQLite for PHP.
+    apt_install php-laravel-framework php8.2-sqlite3
 }
 
 ensure_docker() {

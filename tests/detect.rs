@@ -129,17 +129,16 @@ fn laravel_directories_are_created_for_the_php_fpm_user_before_processes_start()
         .expect("a nobody user in /etc/passwd");
     for rel in LARAVEL_DIRS {
         let m = std::fs::metadata(app.path.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
-        if rel == "storage/logs" {
-            assert_eq!(m.uid(), 0, "an existing directory keeps its owner");
-        } else {
-            assert_eq!((m.uid(), m.gid()), nobody, "{rel}");
-            assert_eq!(m.mode() & 0o777, 0o775, "{rel}");
-        }
+        // storage/logs existed, owned by root: it is given to the workers' user too.
+        assert_eq!((m.uid(), m.gid()), nobody, "{rel}");
+        assert_eq!(m.mode() & 0o777, 0o775, "{rel}");
     }
+    let storage = std::fs::metadata(app.path.join("storage")).unwrap();
+    assert_eq!(storage.uid(), 0, "an existing parent keeps its owner");
     let recs = records(&out.stdout);
     let setup = recs
         .iter()
-        .find(|r| r["event"] == "framework_setup")
+        .find(|r| r["event"] == "framework_setup" && r["fixed"].is_null())
         .unwrap_or_else(|| panic!("no framework_setup event:\n{}", out.stdout));
     assert!(
         setup["msg"]
@@ -227,8 +226,9 @@ fn framework_setup_false_turns_the_setup_off() {
 
 #[test]
 fn an_unprivileged_manager_creates_but_cannot_give_away_and_says_so_once() {
-    // The manager runs as nobody in a directory nobody owns; php-fpm's user is root (uid 0):
-    // mkdir works, chown does not (EPERM).
+    // The manager runs as nobody in a directory nobody owns; php-fpm's user is root, so its
+    // workers run as the pool's user (www-data here, no pool file): mkdir works, chown does
+    // not (EPERM).
     let app = TestDir::new("det-unpriv");
     touch(&app.path, "artisan");
     let cfg = app.write(
@@ -258,7 +258,10 @@ fn an_unprivileged_manager_creates_but_cannot_give_away_and_says_so_once() {
         .collect();
     assert_eq!(warnings.len(), 1, "{stdout}");
     let msg = warnings[0]["msg"].as_str().unwrap_or("");
-    assert!(msg.contains("cannot give them to root (0:0)"), "{msg}");
+    assert!(
+        msg.contains("cannot give them to www-data (33:33)"),
+        "{msg}"
+    );
     let m = std::fs::metadata(app.path.join("bootstrap/cache")).unwrap();
     assert_eq!(m.uid(), 65534, "created by the manager's own user");
     // The info event does not claim root owns them.
@@ -273,4 +276,41 @@ fn an_unprivileged_manager_creates_but_cannot_give_away_and_says_so_once() {
             .contains("owned by uid 65534"),
         "{info}"
     );
+}
+
+/// Issue 18: no `user:` on php-fpm and the manager (PID 1) is root, as in the standard
+/// image layout: php-fpm's master runs as root and its pool's workers as www-data, so the
+/// `storage/app/public` the manager creates must be writable by www-data.
+#[test]
+fn storage_created_for_a_root_php_fpm_master_is_writable_by_www_data() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestDir::new("det-www-data");
+    touch(&app.path, "artisan");
+    // www-data must be able to reach the app directory at all.
+    std::fs::set_permissions(&app.path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The php-fpm process stands in for the master (no pool file in the usual places here);
+    // the probe runs as www-data, as a pool worker would, and writes an upload.
+    let probe = sh("touch storage/app/public/upload.jpg && echo writable");
+    let cfg = app.write(
+        "c.yaml",
+        &format!(
+            "processes:\n  php-fpm:\n    type: oneshot\n    command: [true]\n  \
+             worker:\n    type: oneshot\n    user: www-data\n    depends_on: [php-fpm]\n    command: {probe}\n"
+        ),
+    );
+    let mut m = Launch::new(Mode::Pid1).config(&cfg).cwd(&app.path).spawn();
+    m.wait_for(LIMIT, "the worker's write", |r| {
+        r.says("worker-0", "writable")
+    });
+    let meta = std::fs::metadata(app.path.join("storage/app/public")).unwrap();
+    let www = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("www-data:"))
+        .and_then(|l| l.split(':').nth(2)?.parse::<u32>().ok())
+        .expect("a www-data user in /etc/passwd");
+    assert_eq!(meta.uid(), www);
+    assert_eq!(meta.mode() & 0o777, 0o775);
+    assert!(app.path.join("storage/app/public/upload.jpg").is_file());
+    assert_eq!(m.wait_code(LIMIT), 0);
 }

@@ -88,6 +88,74 @@ fn dependent_starts_after_the_port_answers_subreaper() {
     dependency_waits_for_the_port(Mode::Subreaper);
 }
 
+/// Issue 18: a port that opens after 8 s, checked every second with two failures allowed and
+/// no other timing key. The default start period (30 s) keeps the boot from being restarted;
+/// the instance becomes ready once, and its dependent starts only after the port opens.
+#[test]
+fn a_slow_boot_inside_the_default_start_period_is_not_restarted() {
+    let dir = TestDir::new("health-start-period");
+    let port = free_port();
+    let cfg = format!(
+        r#"processes:
+  app:
+    command: {app}
+    health_check:
+      type: tcp
+      address: "127.0.0.1:{port}"
+      period: 1
+      failure_threshold: 2
+  web:
+    depends_on: [app]
+    command: {web}
+"#,
+        app = py(&format!(
+            "import socket,time\nprint('booting', flush=True)\ntime.sleep(8)\n\
+             s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('127.0.0.1',{port})); s.listen(16)\n\
+             print('listening', int(time.time()*1000), flush=True)\n\
+             while True:\n  c,_=s.accept(); c.close()"
+        )),
+        web = py(
+            "import time\nprint('web-start', int(time.time()*1000), flush=True)\ntime.sleep(1000)"
+        ),
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Manager::start(Mode::Pid1, &path);
+    m.wait_for(secs(30.0), "web output", |r| {
+        r.is_output() && r.msg().starts_with("web-start")
+    });
+    let listening = stamp(&m.output_of("app-0"), "listening").expect("app listening stamp");
+    let started = stamp(&m.output_of("web-0"), "web-start").expect("web start stamp");
+    assert!(
+        started >= listening,
+        "web started at {started}, before app listened at {listening}\n{}",
+        m.dump()
+    );
+    assert_eq!(
+        m.events("ready", "app-0").len(),
+        1,
+        "ready once\n{}",
+        m.dump()
+    );
+    assert!(
+        m.find(|r| r.event() == Some("restart_scheduled") || r.is("started", "app-1"))
+            .is_empty(),
+        "nothing restarted\n{}",
+        m.dump()
+    );
+    assert_eq!(
+        m.output_of("app-0")
+            .iter()
+            .filter(|l| *l == "booting")
+            .count(),
+        1,
+        "app booted once\n{}",
+        m.dump()
+    );
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+}
+
 #[test]
 fn two_failures_under_a_threshold_of_three_neither_restart_nor_count_as_ready() {
     let dir = TestDir::new("health-threshold");
@@ -157,6 +225,7 @@ processes:
       type: http
       url: "http://127.0.0.1:{port}/up"
       initial_delay: 2s
+      start_period: 0
       period: 200ms
       timeout: 200ms
       failure_threshold: 2
@@ -245,6 +314,7 @@ fn hanging_exec_probes_are_killed_and_leak_nothing() {
       command: {probe}
       mode: readiness
       initial_delay: 0
+      start_period: 0
       period: 50ms
       timeout: 25ms
       failure_threshold: 1
@@ -296,6 +366,7 @@ fn unanswered_probes_time_out_and_signals_still_flow() {
       address: "127.0.0.1:{tcp_port}"
       mode: readiness
       initial_delay: 1s
+      start_period: 0
       period: 3s
       timeout: 2s
       failure_threshold: 1
@@ -306,6 +377,7 @@ fn unanswered_probes_time_out_and_signals_still_flow() {
       url: "http://127.0.0.1:{http_port}/"
       mode: readiness
       initial_delay: 1s
+      start_period: 0
       period: 3s
       timeout: 2s
       failure_threshold: 1
@@ -389,6 +461,7 @@ processes:
       command: ["test", "-e", {ok:?}]
       mode: readiness
       initial_delay: 0
+      start_period: 0
       period: 100ms
       timeout: 100ms
       failure_threshold: 1

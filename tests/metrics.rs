@@ -243,6 +243,7 @@ processes:
       command: ["false"]
       mode: readiness
       initial_delay: 100ms
+      start_period: 0
       period: 200ms
       timeout: 150ms
       failure_threshold: 1

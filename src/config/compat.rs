@@ -63,5 +63,22 @@ pub(super) fn differences(ctx: &Ctx<'_>, doc: &Value) {
                 ),
             );
         }
+        // Builds without feature `health` refuse the block before notes are printed.
+        let no_start_period = p.get("health_check").is_some_and(|h| {
+            h.is_mapping()
+                && ["start_period", "startup_timeout"]
+                    .iter()
+                    .all(|k| h.get(*k).is_none_or(Value::is_null))
+        });
+        if no_start_period {
+            ctx.differs(
+                &path(&["processes", &name, "health_check"]),
+                format!(
+                    "process {name:?}: the Go tool counts every failed check from the first \
+                     one; here failures before the first pass within start_period (30 s) do \
+                     not count; set start_period: 0 for the Go behaviour"
+                ),
+            );
+        }
     }
 }

@@ -14,13 +14,16 @@ use super::schema::{Key, k};
 use super::{ConfigError, Ctx, env};
 
 /// A `health_check` block. `interval` and `retries` are the original tool's documentation's
-/// names for `period` and `failure_threshold`.
+/// names for `period` and `failure_threshold`; `startup_timeout` is another name for Docker's
+/// `start_period`.
 pub const KEYS: &[Key] = &[
     k("type", Str),
     k("address", Str),
     k("url", Str),
     k("command", Command),
     k("initial_delay", Time),
+    k("start_period", Time),
+    k("startup_timeout", Time),
     k("period", Time),
     k("interval", Time),
     k("timeout", Time),
@@ -139,8 +142,14 @@ pub(super) fn parse(
             .map_or((default, key[0]), |(v, k)| (v.ms(), k)))
     };
     let (initial_delay, _) = ms(&["initial_delay"], defaults::HEALTH_INITIAL_DELAY_MS)?;
+    let (start_period, _) = ms(
+        &["start_period", "startup_timeout"],
+        defaults::HEALTH_START_PERIOD_MS,
+    )?;
     let (period, period_key) = ms(&["period", "interval"], defaults::HEALTH_PERIOD_MS)?;
-    let (timeout, timeout_key) = ms(&["timeout"], defaults::HEALTH_TIMEOUT_MS)?;
+    // An unset timeout fits itself into a short period (`period: 1` alone must be usable);
+    // only a timeout the user wrote is held to the rule below.
+    let (timeout, timeout_key) = ms(&["timeout"], defaults::HEALTH_TIMEOUT_MS.min(period))?;
     if period == 0 {
         return Err(s.err(
             Some(period_key),
@@ -181,6 +190,7 @@ pub(super) fn parse(
     Ok(Some(HealthSpec {
         probe,
         initial_delay,
+        start_period,
         period,
         timeout,
         failure_threshold,
@@ -347,6 +357,42 @@ mod tests {
             Origin::File { line, .. } => line,
             _ => None,
         }
+    }
+
+    #[test]
+    fn check_config_notes_the_start_period_where_go_counts_every_failure() {
+        let text = "processes:\n  a:\n    enabled: true\n    command: [x]\n    health_check:\n      type: tcp\n      address: :9000\n  b:\n    enabled: true\n    command: [x]\n    health_check:\n      type: tcp\n      address: :9000\n      startup_timeout: 0\n";
+        let c = super::super::check(&Inputs {
+            file: Some(("t.yaml", text)),
+            env: &[],
+            passwd: &|| (String::new(), String::new()),
+        });
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        let notes: Vec<_> = c
+            .differences
+            .iter()
+            .filter(|d| d.msg.contains("start_period"))
+            .collect();
+        assert_eq!(notes.len(), 1, "{:?}", c.differences);
+        assert_eq!(line(notes[0]), Some(5), "{:?}", notes[0]);
+        assert!(notes[0].msg.contains("process \"a\""), "{}", notes[0].msg);
+    }
+
+    #[test]
+    fn start_period_defaults_and_alias_and_a_short_period_alone() {
+        let c = load_with(
+            "processes:\n  a:\n    command: [x]\n    health_check:\n      type: tcp\n      address: :9000\n      period: 1\n      failure_threshold: 2\n  b:\n    command: [x]\n    health_check:\n      type: tcp\n      address: :9000\n      startup_timeout: 2m\n  c:\n    command: [x]\n    health_check:\n      type: tcp\n      address: :9000\n      start_period: 0\n",
+            &[],
+        )
+        .unwrap();
+        let h = |n: &str| {
+            let p = c.processes.iter().find(|p| p.name == n).unwrap();
+            let h = p.health.as_ref().unwrap();
+            (h.start_period, h.period, h.timeout)
+        };
+        assert_eq!(h("a"), (30_000, 1_000, 1_000), "timeout fits the period");
+        assert_eq!(h("b"), (120_000, 10_000, 3_000));
+        assert_eq!(h("c"), (0, 10_000, 3_000));
     }
 
     #[test]

@@ -33,7 +33,12 @@ pub const KEYS: &[Key] = &[
     k("multiline", Section(MULTILINE)),
     k("redaction", Section(REDACTION)),
     k("filters", Section(FILTERS)),
+    k("php_traces", Bool),
+    k("php_fpm", Section(PHP_FPM)),
 ];
+
+/// php-fpm's worker-output wrapper: unwrap it, and the `log_limit` its pieces are cut at.
+const PHP_FPM: &[Key] = &[k("unwrap", Bool), k("log_limit", Int)];
 
 const LEVEL_DETECTION: &[Key] = &[
     k("enabled", Bool),
@@ -93,6 +98,9 @@ pub struct Settings {
     filter_include: Vec<Src>,
     stdout: bool,
     stderr: bool,
+    php_traces: bool,
+    fpm_unwrap: bool,
+    fpm_log_limit: usize,
 }
 
 /// A pattern as written and where.
@@ -157,6 +165,11 @@ pub fn global(ctx: &Ctx<'_>, g: &Section<'_>, ov: &[Applied]) -> Res<Settings> {
         filter_include: Vec::new(),
         stdout: true,
         stderr: true,
+        // Per process only (`logging.php_traces`, `logging.php_fpm`): a global key would
+        // cost the minimal build its key-table entry.
+        php_traces: true,
+        fpm_unwrap: true,
+        fpm_log_limit: logproc::fpm::DEFAULT_LOG_LIMIT,
     };
     if let Some(v) = g.value("log_multiline_timeout") {
         s.ml_timeout = timeout(ctx, &gp("log_multiline_timeout"), v, ov, Bare::Millis)?;
@@ -313,6 +326,21 @@ fn process_block(
                 s.red_patterns = red_patterns(ctx, &at(&["redaction", "patterns"]), &v, ov)?;
             }
         }
+        if let Some(v) = get(m, "php_traces") {
+            s.php_traces = boolean(ctx, &at(&["php_traces"]), &v, ov)?;
+        }
+        if let Some(Value::Mapping(f)) = get(m, "php_fpm") {
+            if let Some(v) = get(&f, "unwrap") {
+                s.fpm_unwrap = boolean(ctx, &at(&["php_fpm", "unwrap"]), &v, ov)?;
+            }
+            if let Some(v) = get(&f, "log_limit") {
+                let path = at(&["php_fpm", "log_limit"]);
+                let n = v.as_i64().ok_or_else(|| {
+                    ctx.at(&path, ov, "log_limit must be a whole number".to_owned())
+                })?;
+                s.fpm_log_limit = log_limit(ctx, &path, n, ov)?;
+            }
+        }
         if let Some(Value::Mapping(f)) = get(m, "filters") {
             s.filter_enabled = true;
             if let Some(v) = get(&f, "enabled") {
@@ -439,6 +467,8 @@ fn build(ctx: &Ctx<'_>, s: &Settings, ov: &[Applied]) -> Res<Rules> {
         filter,
         stdout: s.stdout,
         stderr: s.stderr,
+        php_traces: s.php_traces,
+        fpm_log_limit: s.fpm_unwrap.then_some(s.fpm_log_limit),
     })
 }
 
@@ -520,6 +550,21 @@ fn level(ctx: &Ctx<'_>, path: &[String], s: &str, ov: &[Applied]) -> Res<Severit
             ),
         )
     })
+}
+
+/// php-fpm's `log_limit` as the pool's master uses it: php-fpm accepts 1 or more; we need
+/// room for its wrapper, and a piece longer than our line limit could not be recognised.
+fn log_limit(ctx: &Ctx<'_>, path: &[String], n: i64, ov: &[Applied]) -> Res<usize> {
+    let max = crate::output::MAX_LINE as i64;
+    if (128..=max).contains(&n) {
+        Ok(n as usize)
+    } else {
+        Err(ctx.at(
+            path,
+            ov,
+            format!("log_limit must be php-fpm's log_limit, 128 to {max} (default 1024), not {n}"),
+        ))
+    }
 }
 
 /// How a bare number is read in a multiline timeout.
@@ -767,6 +812,31 @@ processes:
             c.redaction.as_ref().unwrap().emails,
             "the word email switches them on"
         );
+    }
+
+    #[test]
+    fn php_joining_is_on_by_default_and_switches_off_per_process() {
+        let c = load_with(
+            "processes:\n  a:\n    command: [x]\n  b:\n    command: [x]\n    logging:\n      php_traces: false\n      php_fpm: {unwrap: false}\n  c:\n    command: [x]\n    logging:\n      php_fpm: {log_limit: 8192}\n  d:\n    command: [x]\n",
+            &[("PHPEEK_PM_PROCESS_D_LOGGING_PHP_TRACES", "false")],
+        )
+        .unwrap();
+        let r = |n: &str| {
+            let p = c.processes.iter().find(|p| p.name == n).unwrap();
+            (p.logging.0.php_traces, p.logging.0.fpm_log_limit)
+        };
+        assert_eq!(r("a"), (true, Some(1024)));
+        assert_eq!(r("b"), (false, None));
+        assert_eq!(r("c"), (true, Some(8192)));
+        assert_eq!(r("d"), (false, Some(1024)));
+        let e = load_with(
+            "processes:\n  a:\n    command: [x]\n    logging:\n      php_fpm:\n        log_limit: 10\n",
+            &[],
+        )
+        .err()
+        .unwrap();
+        assert_eq!(line(&e), Some(6), "{e}");
+        assert!(e.to_string().contains("log_limit"), "{e}");
     }
 
     #[test]

@@ -406,6 +406,8 @@ impl HealthMode {
 pub struct HealthSpec {
     pub probe: ProbeKind,
     pub initial_delay: u64,
+    /// From the start: failures before the first pass do not count toward liveness.
+    pub start_period: u64,
     pub period: u64,
     pub timeout: u64,
     pub failure_threshold: u32,
@@ -555,6 +557,8 @@ pub mod defaults {
     pub const METRICS_PATH: &str = "/metrics";
     // Health checks: the original tool's defaults.
     pub const HEALTH_INITIAL_DELAY_MS: u64 = 5_000;
+    /// Long enough for a slow Laravel boot (config cache, migrations checks, opcache warm-up).
+    pub const HEALTH_START_PERIOD_MS: u64 = 30_000;
     pub const HEALTH_PERIOD_MS: u64 = 10_000;
     pub const HEALTH_TIMEOUT_MS: u64 = 3_000;
     pub const HEALTH_FAILURE_THRESHOLD: u32 = 3;

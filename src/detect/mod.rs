@@ -7,10 +7,14 @@
 //!
 //! For Laravel, the directories the framework writes to (`storage/…`, `bootstrap/cache`) are
 //! created when missing — a fresh checkout or a slim image often lacks them — mode 0775 and
-//! owned by the user the configuration runs php-fpm as (the `user:`/`group:` of the process
-//! named `php-fpm`, or whose command is php-fpm), never a hard-coded uid. Existing directories
-//! are left alone. On a read-only root filesystem nothing is touched: a warning says what is
-//! missing. `global.framework_setup: false` turns the set-up off; detection still runs.
+//! owned by the user php-fpm's workers run as (`pool.rs`: the php-fpm process's `user:` when
+//! not root, else its pool's `user =`, else `www-data` for a root master). Those directories
+//! that exist but belong to root (a `COPY` as root) while the workers run as another user are
+//! fixed the same way (not recursively); any other existing directory is left alone. On a
+//! read-only root filesystem nothing is touched: a warning says what is missing.
+//! `global.framework_setup: false` turns the set-up off; detection still runs.
+
+mod pool;
 
 use std::path::{Path, PathBuf};
 
@@ -75,8 +79,8 @@ pub struct Owner {
     pub gid: u32,
     /// How the configuration names it (`www-data`, or the uid).
     pub name: String,
-    /// The process it was taken from.
-    pub process: String,
+    /// Where it was found (`the user: of process php-fpm`, `pool www in /etc/…/www.conf`).
+    pub source: String,
 }
 
 /// Whether a process runs php-fpm: named so, or its program is `php-fpm…` (`php-fpm8.2`).
@@ -88,9 +92,14 @@ fn runs_php_fpm(name: &str, command: &[String]) -> bool {
     name == "php-fpm" || prog.starts_with("php-fpm")
 }
 
-/// The user (and group) the configuration runs php-fpm as. `Err` names the php-fpm process
-/// when it has no `user:`; `Ok(None)` when there is no php-fpm process at all.
-pub fn php_fpm_owner(config: &Config) -> Result<Option<Owner>, String> {
+/// The user (and group) php-fpm's workers run as (see `pool.rs`); `root`: the manager runs
+/// as root (so does a php-fpm master without `user:`). `Ok(None)`: no php-fpm process, or its
+/// workers run as the manager's own user; `Err`: the user could not be resolved.
+pub fn php_fpm_owner(
+    config: &Config,
+    env: &[(String, String)],
+    root: bool,
+) -> Result<Option<Owner>, String> {
     let Some(p) = config
         .processes
         .iter()
@@ -99,14 +108,53 @@ pub fn php_fpm_owner(config: &Config) -> Result<Option<Owner>, String> {
         return Ok(None);
     };
     match &p.credentials {
-        Some(c) => Ok(Some(Owner {
-            uid: c.uid,
-            gid: c.gid,
-            name: c.name.clone().unwrap_or_else(|| c.uid.to_string()),
-            process: p.name.clone(),
-        })),
-        None => Err(p.name.clone()),
+        Some(c) if c.uid != 0 => {
+            return Ok(Some(Owner {
+                uid: c.uid,
+                gid: c.gid,
+                name: c.name.clone().unwrap_or_else(|| c.uid.to_string()),
+                source: format!("the user of process {}", p.name),
+            }));
+        }
+        None if !root => return Ok(None),
+        _ => {}
     }
+    // A root master: the workers become the pool's user.
+    let read = |f: &Path| std::fs::read_to_string(f).ok();
+    let list = |d: &Path| -> Vec<String> {
+        std::fs::read_dir(d)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect()
+    };
+    let found = pool::main_conf(&p.command, &|f| f.is_file())
+        .and_then(|main| pool::pool_user(&main, &read, &list, env));
+    let (user, group, source) = match found {
+        Some(u) => (u.user, u.group, u.source),
+        None => (
+            "www-data".to_owned(),
+            None,
+            format!(
+                "no user = in the pool configuration of {}: php-fpm's usual www-data",
+                p.name
+            ),
+        ),
+    };
+    if user == "root" || user == "0" {
+        return Ok(None);
+    }
+    let passwd = read(Path::new(crate::config::users::PASSWD)).unwrap_or_default();
+    let groups = read(Path::new(crate::config::users::GROUP)).unwrap_or_default();
+    let c = crate::config::users::resolve(Some(&user), group.as_deref(), &passwd, &groups)
+        .map_err(|e| format!("php-fpm's pool user ({source}): {e}"))?;
+    Ok(Some(Owner {
+        uid: c.uid,
+        gid: c.gid,
+        name: user,
+        source,
+    }))
 }
 
 /// What the Laravel set-up did (or, in a dry run, would do).
@@ -114,6 +162,8 @@ pub fn php_fpm_owner(config: &Config) -> Result<Option<Owner>, String> {
 pub struct SetupResult {
     /// Directories created (relative), parents first.
     pub created: Vec<String>,
+    /// Existing root-owned directories given to the owner.
+    pub fixed: Vec<String>,
     pub warnings: Vec<String>,
     /// Some created directory could not be given to the owner (a warning says which).
     pub owner_failed: bool,
@@ -136,6 +186,11 @@ pub fn setup_laravel(
             if !app.join(&cur).exists() && !missing.contains(&cur) {
                 missing.push(cur.clone());
             }
+        }
+    }
+    if !read_only && !dry_run {
+        if let Some(o) = owner.filter(|o| o.uid != 0) {
+            fix(app, o, &missing, &mut r);
         }
     }
     if missing.is_empty() {
@@ -193,6 +248,37 @@ pub fn setup_laravel(
         ));
     }
     r
+}
+
+/// Gives the existing Laravel directories that belong to root to `owner` (not recursively:
+/// the directories, so that new files can be made; files a root build left inside are
+/// the image's business).
+fn fix(app: &Path, owner: &Owner, missing: &[PathBuf], r: &mut SetupResult) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for d in LARAVEL_DIRS {
+        let path = app.join(d);
+        if missing.iter().any(|m| m.as_path() == Path::new(d)) {
+            continue;
+        }
+        let Ok(m) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !m.is_dir() || m.uid() != 0 {
+            continue;
+        }
+        let done =
+            std::os::unix::fs::chown(&path, Some(owner.uid), Some(owner.gid)).and_then(|()| {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(DIR_MODE))
+            });
+        match done {
+            Ok(()) => r.fixed.push(d.to_owned()),
+            Err(e) => r.warnings.push(format!(
+                "cannot give {} to {}: {e}",
+                path.display(),
+                owner.name
+            )),
+        }
+    }
 }
 
 /// Creates one directory (mode 0775) and gives it to `owner`. The outer error: it could not
@@ -256,16 +342,16 @@ pub fn run(req: &Request<'_>, app: &Path, read_only: bool, out: &mut Prepared) {
             .push_str("  set-up: off (global.framework_setup: false)\n");
         return;
     }
-    let owner = match php_fpm_owner(req.config) {
+    let owner = match php_fpm_owner(req.config, req.env, crate::sys::uid() == 0) {
         Ok(o) => o,
-        Err(process) => {
+        Err(e) => {
             out.notes.push(Note::global(
                 Level::Warn,
                 "framework_setup",
                 format!(
-                    "process {process} has no user: new Laravel directories stay owned by uid \
-                     {}; if php-fpm's pool runs its workers as another user, set user: on \
-                     {process} (or make storage/ writable for it)",
+                    "cannot tell whom php-fpm's workers run as: {e}; new Laravel directories \
+                     stay owned by uid {} (set user: on the php-fpm process, or make storage/ \
+                     writable for its pool's user)",
                     crate::sys::uid()
                 ),
                 vec![],
@@ -276,12 +362,7 @@ pub fn run(req: &Request<'_>, app: &Path, read_only: bool, out: &mut Prepared) {
     let r = setup_laravel(app, owner.as_ref(), read_only, req.dry_run);
     let who = owner.as_ref().filter(|_| !r.owner_failed).map_or_else(
         || format!("uid {}", crate::sys::uid()),
-        |o| {
-            format!(
-                "{} ({}:{}, the user of process {})",
-                o.name, o.uid, o.gid, o.process
-            )
-        },
+        |o| format!("{} ({}:{}, {})", o.name, o.uid, o.gid, o.source),
     );
     for w in &r.warnings {
         out.text.push_str(&format!("  warning: {w}\n"));
@@ -292,8 +373,19 @@ pub fn run(req: &Request<'_>, app: &Path, read_only: bool, out: &mut Prepared) {
             vec![],
         ));
     }
+    if !r.fixed.is_empty() {
+        let list = r.fixed.join(", ");
+        out.text
+            .push_str(&format!("  set-up: gave {list} to {who}\n"));
+        out.notes.push(Note::global(
+            Level::Info,
+            "framework_setup",
+            format!("gave the root-owned Laravel directories {list} to {who}"),
+            vec![("fixed", Field::Int(r.fixed.len() as i64))],
+        ));
+    }
     if r.created.is_empty() {
-        if r.warnings.is_empty() {
+        if r.warnings.is_empty() && r.fixed.is_empty() {
             out.text
                 .push_str("  set-up: the Laravel directories exist; nothing to create\n");
         }

@@ -80,17 +80,46 @@ fn php_fpm_owner_comes_from_the_config() {
     let c = config(
         "processes:\n  fpm:\n    command: [/usr/sbin/php-fpm8.2, -F]\n    user: www-data\n  web:\n    command: [nginx]\n    user: app\n",
     );
-    let o = php_fpm_owner(&c).unwrap().unwrap();
+    let o = php_fpm_owner(&c, &[], true).unwrap().unwrap();
     assert_eq!(
-        (o.uid, o.gid, o.name.as_str(), o.process.as_str()),
-        (33, 33, "www-data", "fpm")
+        (o.uid, o.gid, o.name.as_str(), o.source.as_str()),
+        (33, 33, "www-data", "the user of process fpm")
     );
     let c = config("processes:\n  php-fpm:\n    command: [sh]\n    user: app\n");
-    assert_eq!(php_fpm_owner(&c).unwrap().unwrap().gid, 1001);
-    let c = config("processes:\n  php-fpm:\n    command: [php-fpm]\n");
-    assert_eq!(php_fpm_owner(&c), Err("php-fpm".to_owned()));
+    assert_eq!(php_fpm_owner(&c, &[], true).unwrap().unwrap().gid, 1001);
     let c = config("processes:\n  web:\n    command: [nginx]\n");
-    assert_eq!(php_fpm_owner(&c), Ok(None));
+    assert_eq!(php_fpm_owner(&c, &[], true), Ok(None));
+}
+
+#[test]
+fn a_root_master_gives_the_directories_to_its_pool_user() {
+    // The machine's own /etc/passwd resolves the names (Debian: www-data 33, nobody 65534).
+    let d = Dir::new("pool");
+    d.touch("fpm.conf");
+    let conf = d.path().join("fpm.conf");
+    std::fs::write(&conf, "[global]\ninclude = pool.d/*.conf\n").unwrap();
+    d.mkdir("pool.d");
+    std::fs::write(
+        d.path().join("pool.d/www.conf"),
+        "[www]\nuser = nobody\ngroup = nogroup\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        "processes:\n  php-fpm:\n    command: [php-fpm, -F, -y, {}]\n",
+        conf.display()
+    );
+    let o = php_fpm_owner(&config(&yaml), &[], true).unwrap().unwrap();
+    assert_eq!((o.name.as_str(), o.uid), ("nobody", 65534));
+    assert!(o.source.contains("pool www in"), "{}", o.source);
+    // No user = anywhere: www-data, php-fpm's usual pool user.
+    std::fs::write(d.path().join("pool.d/www.conf"), "[www]\nlisten = 9000\n").unwrap();
+    let o = php_fpm_owner(&config(&yaml), &[], true).unwrap().unwrap();
+    assert_eq!((o.name.as_str(), o.uid), ("www-data", 33));
+    // `user: root` on the process is a root master too.
+    let c = config(&format!("{yaml}    user: root\n"));
+    assert_eq!(php_fpm_owner(&c, &[], true).unwrap().unwrap().uid, 33);
+    // A manager that is not root runs php-fpm as itself: nothing to give away.
+    assert_eq!(php_fpm_owner(&config(&yaml), &[], false), Ok(None));
 }
 
 #[test]
@@ -101,24 +130,24 @@ fn laravel_directories_are_created_with_the_owner() {
         uid: 33,
         gid: 34,
         name: "www-data".into(),
-        process: "php-fpm".into(),
+        source: "test".into(),
     };
     let r = setup_laravel(d.path(), Some(&owner), false, false);
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
-    // storage and storage/logs existed: neither is created nor re-owned.
+    // storage and storage/logs existed: neither is created; storage/logs, a directory
+    // Laravel writes to, belonged to root and is given to the owner.
     assert!(
         !r.created
             .iter()
             .any(|c| c == "storage" || c == "storage/logs")
     );
+    assert_eq!(r.fixed, ["storage/logs"]);
     assert!(r.created.contains(&"bootstrap".to_owned()));
     for rel in LARAVEL_DIRS {
         let m = std::fs::metadata(d.path().join(rel)).unwrap();
         assert!(m.is_dir());
-        if rel != "storage/logs" {
-            assert_eq!((m.uid(), m.gid()), (33, 34), "{rel}");
-            assert_eq!(m.mode() & 0o777, 0o775, "{rel}");
-        }
+        assert_eq!((m.uid(), m.gid()), (33, 34), "{rel}");
+        assert_eq!(m.mode() & 0o777, 0o775, "{rel}");
     }
     let m = std::fs::metadata(d.path().join("storage")).unwrap();
     assert_eq!(

@@ -17,6 +17,11 @@
 //!                              healthy ◄──success_threshold passes──────────────────────────┘
 //! ```
 //!
+//! Start period (`start_period`, Docker's name): until the instance first passes, failures within
+//! `start_period` of its start are not counted at all — the instance is simply not ready yet, so
+//! a slow boot is neither restarted (liveness) nor reported unhealthy. The first pass ends the
+//! grace early; after it, or once the period has elapsed, every failure counts.
+//!
 //! Becoming healthy reports `Ready` (mode `readiness`/`both`); becoming unhealthy reports
 //! `NotReady` (readiness) and `Restart` (liveness: then probing pauses until the instance runs
 //! again). Failures below the threshold never count as ready (unlike the original tool), and a
@@ -79,6 +84,10 @@ struct Slot {
     process: usize,
     /// Probing while the instance runs.
     active: bool,
+    /// Failures before this instant do not count unless a probe has passed since the start.
+    grace_until: Millis,
+    /// A probe has passed since the instance (re)started.
+    passed: bool,
     next: Option<Millis>,
     /// (probe, started at, deadline).
     inflight: Option<(ProbeId, Millis, Millis)>,
@@ -130,6 +139,7 @@ impl Health {
             return;
         };
         let first = now + spec.initial_delay;
+        let grace_until = now + spec.start_period;
         if self.slots.len() <= inst {
             self.slots.resize_with(inst + 1, || None);
         }
@@ -139,6 +149,8 @@ impl Health {
         self.slots[inst] = Some(Slot {
             process,
             active: true,
+            grace_until,
+            passed: false,
             next: Some(first),
             inflight: None,
             status: Status::Unknown,
@@ -270,6 +282,7 @@ impl Health {
         let before = s.status;
         match outcome {
             Ok(()) => {
+                s.passed = true;
                 s.successes = s.successes.saturating_add(1);
                 s.failures = 0;
                 if s.status != Status::Healthy && s.successes >= spec.success_threshold {
@@ -277,7 +290,11 @@ impl Health {
                 }
             }
             Err(e) => {
-                s.failures = s.failures.saturating_add(1);
+                // Still booting: not ready yet, but not failing either.
+                let booting = !s.passed && now < s.grace_until;
+                if !booting {
+                    s.failures = s.failures.saturating_add(1);
+                }
                 s.successes = 0;
                 let mut e = e;
                 if e.len() > MAX_ERROR_LEN {

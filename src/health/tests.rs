@@ -10,6 +10,7 @@ fn spec(mode: HealthMode, failure_threshold: u32, success_threshold: u32) -> Hea
             port: 9000,
         },
         initial_delay: 1_000,
+        start_period: 0,
         period: 1_000,
         timeout: 500,
         failure_threshold,
@@ -185,4 +186,52 @@ fn stopping_aborts_the_probe_in_flight() {
         }]
     );
     assert_eq!(h.next_deadline(), None);
+}
+
+#[test]
+fn failures_within_the_start_period_do_not_count_until_the_first_pass() {
+    // The case: the port opens after 8 s; period 1 s, 2 failures allowed.
+    let mut s = spec(HealthMode::Both, 2, 1);
+    s.initial_delay = 5_000;
+    s.start_period = 30_000;
+    let mut h = Health::from_specs(vec![Some(s)]);
+    h.started(0, 0, 0);
+    for t in [5_000, 6_000, 7_000] {
+        assert!(probe_at(&mut h, t, fail()).is_empty(), "no report at {t}");
+        assert!(!h.is_ready(0), "not ready while booting");
+        assert_eq!(h.view(0).unwrap().status, "unknown");
+        assert_eq!(h.view(0).unwrap().consecutive_failures, 0);
+    }
+    assert_eq!(
+        h.view(0).unwrap().last_error.as_deref(),
+        Some("connection refused")
+    );
+    let a = probe_at(&mut h, 8_000, Ok(()));
+    assert_eq!(non_log(&a), [Action::Ready(0)]);
+    // After the first pass the grace is over, even inside the period.
+    assert!(probe_at(&mut h, 9_000, fail()).is_empty());
+    let a = probe_at(&mut h, 10_000, fail());
+    assert_eq!(non_log(&a), [Action::NotReady(0), Action::Restart(0)]);
+}
+
+#[test]
+fn failures_after_the_start_period_count_without_a_pass() {
+    let mut s = spec(HealthMode::Both, 2, 1);
+    s.start_period = 2_500;
+    let mut h = Health::from_specs(vec![Some(s)]);
+    h.started(0, 0, 0);
+    assert!(probe_at(&mut h, 1_000, fail()).is_empty());
+    assert!(probe_at(&mut h, 2_000, fail()).is_empty());
+    assert!(
+        probe_at(&mut h, 3_000, fail()).is_empty(),
+        "first that counts"
+    );
+    let a = probe_at(&mut h, 4_000, fail());
+    assert_eq!(non_log(&a), [Action::Restart(0)]);
+    // A restart starts a new grace period.
+    h.stopped(0);
+    h.started(0, 0, 10_000);
+    for t in [11_000, 12_000] {
+        assert!(probe_at(&mut h, t, fail()).is_empty(), "grace again at {t}");
+    }
 }

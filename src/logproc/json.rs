@@ -32,6 +32,9 @@ pub struct Parsed {
     pub msg: String,
     /// Every other key, sorted by name.
     pub fields: Map<String, Value>,
+    /// The text rendering opens with `[slug]` of the message (a line that was JSON; not a
+    /// plain line that only gained fields, such as php-fpm's pool and child).
+    pub slug: bool,
 }
 
 /// Parses `line` if it is one JSON object no deeper than [`MAX_JSON_DEPTH`].
@@ -62,7 +65,12 @@ pub fn parse(line: &str) -> Option<Parsed> {
             break;
         }
     }
-    Some(Parsed { level, msg, fields })
+    Some(Parsed {
+        level,
+        msg,
+        fields,
+        slug: true,
+    })
 }
 
 /// Nesting depth of objects and arrays (strings skipped).
@@ -97,7 +105,8 @@ fn depth(s: &str) -> usize {
 pub fn render_text(p: &Parsed, out: &mut Vec<u8>) {
     let event = match p.fields.get("event") {
         Some(Value::String(e)) => e.clone(),
-        _ => slug(&p.msg),
+        _ if p.slug => slug(&p.msg),
+        _ => String::new(),
     };
     if !event.is_empty() {
         out.push(b'[');

@@ -4,6 +4,8 @@
 //! ```text
 //!  pipe → Lines (cut at \n, MAX_LINE) → Stage::push
 //!         ├─ multiline: hold continuation lines with their first line (deadline, max lines)
+//!         │  — or, without it, the PHP joiner (phptrace.rs, on by default): php-fpm's worker
+//!         │    wrapper off (fpm.rs), its cut pieces glued, PHP/Laravel traces in one record
 //!         ├─ JSON object? → level, msg, fields
 //!         ├─ level: user patterns, then the built-in scan, else the default (info)
 //!         ├─ filter: below log_filter_level or matching an exclude pattern → dropped
@@ -20,8 +22,12 @@
 //! `log_multiline_max_lines` (≤ [`MAX_MULTILINE_LINES`]) lines; JSON nesting at most
 //! [`json::MAX_JSON_DEPTH`]; level detection reads [`level::DETECT_WINDOW`] bytes.
 
+pub mod fpm;
 pub mod json;
 pub mod level;
+#[cfg(test)]
+mod php_tests;
+pub mod phptrace;
 pub mod redact;
 #[cfg(test)]
 mod tests;
@@ -57,6 +63,11 @@ pub struct Rules {
     pub default_level: Severity,
     pub json: bool,
     pub multiline: Option<Multiline>,
+    /// Join PHP and Laravel stack traces (when `multiline` is off).
+    pub php_traces: bool,
+    /// Unwrap php-fpm's decorated worker output, gluing pieces cut at this `log_limit`
+    /// (when `multiline` is off).
+    pub fpm_log_limit: Option<usize>,
     pub redaction: Option<Redactor>,
     pub filter: Option<Filter>,
     /// Streams whose lines are kept (`logging.stdout` / `logging.stderr`).
@@ -73,6 +84,8 @@ impl Default for Rules {
             default_level: Severity::Info,
             json: true,
             multiline: None,
+            php_traces: true,
+            fpm_log_limit: Some(fpm::DEFAULT_LOG_LIMIT),
             redaction: None,
             filter: None,
             stdout: true,
@@ -173,6 +186,8 @@ pub struct Stage {
     deadline: Option<u64>,
     /// The previous piece was a partial one: the next piece ends that long line.
     in_long_line: bool,
+    /// The PHP joiner's held record.
+    php: phptrace::Joiner,
 }
 
 impl Stage {
@@ -185,17 +200,21 @@ impl Stage {
             lines: 0,
             deadline: None,
             in_long_line: false,
+            php: phptrace::Joiner::default(),
         }
     }
 
     /// Bytes held in the open multiline record.
     pub fn held(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.php.held()
     }
 
     /// When the open multiline record must be flushed, if one is open.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.deadline
+        match (self.deadline, self.php.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Takes one line (or piece of an over-long line) at time `now` (ms, monotonic).
@@ -214,6 +233,20 @@ impl Stage {
             Err(_) => String::from_utf8_lossy(line),
         };
         let long = std::mem::replace(&mut self.in_long_line, partial);
+        let r = &*self.rules;
+        if r.multiline.is_none() && (r.php_traces || r.fpm_log_limit.is_some()) {
+            let (traces, limit) = (r.php_traces, r.fpm_log_limit);
+            if partial || long {
+                self.php
+                    .flush(&mut |t, n, o| Self::process(r, t, n, false, o, emit));
+                Self::process(r, &text, 1, partial, None, emit);
+            } else {
+                self.php.push(traces, limit, &text, now, &mut |t, n, o| {
+                    Self::process(r, t, n, false, o, emit);
+                });
+            }
+            return;
+        }
         let open = self.lines;
         let multiline = self
             .rules
@@ -224,14 +257,14 @@ impl Stage {
         let Some((starts, max_lines, timeout_ms)) = multiline else {
             // Pieces of a long line are records of their own, in order.
             self.flush(emit);
-            self.process(&text, 1, partial, emit);
+            Self::process(&self.rules, &text, 1, partial, None, emit);
             return;
         };
         if starts || self.lines >= max_lines || self.buf.len() + 1 + text.len() > MAX_RECORD_BYTES {
             self.flush(emit);
         }
         if text.len() >= MAX_RECORD_BYTES {
-            self.process(&text, 1, false, emit);
+            Self::process(&self.rules, &text, 1, false, None, emit);
             return;
         }
         if self.lines > 0 {
@@ -250,11 +283,17 @@ impl Stage {
         if self.deadline.is_some_and(|d| d <= now) {
             self.flush(emit);
         }
+        let r = &*self.rules;
+        self.php
+            .flush_due(now, &mut |t, n, o| Self::process(r, t, n, false, o, emit));
     }
 
     /// The stream ended, the process exited, or we shut down: nothing stays held.
     pub fn finish(&mut self, emit: &mut dyn FnMut(&Record<'_>)) {
         self.flush(emit);
+        let r = &*self.rules;
+        self.php
+            .flush(&mut |t, n, o| Self::process(r, t, n, false, o, emit));
         self.in_long_line = false;
     }
 
@@ -265,7 +304,7 @@ impl Stage {
         }
         let text = std::mem::take(&mut self.buf);
         let n = std::mem::replace(&mut self.lines, 0);
-        self.process(&text, n, false, emit);
+        Self::process(&self.rules, &text, n, false, None, emit);
         // Keep the allocation for the next record unless a huge trace grew it.
         if text.capacity() <= 8 * 1024 {
             self.buf = text;
@@ -273,13 +312,35 @@ impl Stage {
         }
     }
 
-    /// Level, filter, redaction of one finished record.
-    fn process(&self, text: &str, lines: u32, partial: bool, emit: &mut dyn FnMut(&Record<'_>)) {
-        let r = &*self.rules;
+    /// Level, filter, redaction of one finished record. `fpm`: it came through php-fpm's worker
+    /// wrapper (pool, child pid), which become fields.
+    fn process(
+        r: &Rules,
+        text: &str,
+        lines: u32,
+        partial: bool,
+        fpm: Option<(&str, u32)>,
+        emit: &mut dyn FnMut(&Record<'_>),
+    ) {
         let mut parsed = if r.json && lines == 1 && text.starts_with('{') {
             json::parse(text)
         } else {
             None
+        };
+        if let Some((pool, child)) = fpm {
+            let p = parsed.get_or_insert_with(|| json::Parsed {
+                level: None,
+                msg: text.to_owned(),
+                fields: serde_json::Map::new(),
+                slug: false,
+            });
+            p.fields.insert("pool".into(), pool.into());
+            p.fields.insert("child".into(), child.into());
+        }
+        // A joined record has its first line's level, not a frame's.
+        let head = match lines {
+            1 => text,
+            _ => text.split('\n').next().unwrap_or(text),
         };
         let level = parsed
             .as_ref()
@@ -290,7 +351,7 @@ impl Stage {
                     .find(|(_, re)| re.is_match(text))
                     .map(|(l, _)| *l)
             })
-            .or_else(|| if r.detect { level::detect(text) } else { None })
+            .or_else(|| if r.detect { level::detect(head) } else { None })
             .unwrap_or(r.default_level);
         if let Some(f) = &r.filter {
             if !f.keeps(level, text) {

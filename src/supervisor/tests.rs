@@ -701,6 +701,7 @@ fn a_readiness_check_gates_dependents() {
             port: 9000,
         },
         initial_delay: 0,
+        start_period: 0,
         period: 1_000,
         timeout: 500,
         failure_threshold: 3,
