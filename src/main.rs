@@ -10,9 +10,6 @@ mod api;
 #[cfg(feature = "autotune")]
 mod autotune;
 mod cli;
-#[cfg(not(feature = "api"))]
-#[path = "client_off.rs"]
-mod client;
 mod config;
 #[cfg(feature = "detect")]
 mod detect;
@@ -95,6 +92,7 @@ fn run() -> u8 {
                 exit::USAGE
             }
         },
+        #[cfg(feature = "api")]
         cli::Command::Client(c) => {
             // The configuration only tells where the API is and its token: without --api,
             // read it if there is one (its absence or problems are not the client's concern).
@@ -104,6 +102,13 @@ fn run() -> u8 {
                 None
             };
             client::run(&c, config.as_ref())
+        }
+        // Without the API there is nothing to talk to: the client subcommands say so.
+        #[cfg(not(feature = "api"))]
+        cli::Command::Client(_) => {
+            let what = "the client commands (status, start, stop, ...)";
+            eprintln!("phpeek-pm: {}", features::Feature::Api.unavailable(what));
+            exit::USAGE
         }
         cli::Command::Serve {
             config,
