@@ -10,9 +10,6 @@ mod api;
 #[cfg(feature = "autotune")]
 mod autotune;
 mod cli;
-#[cfg(not(feature = "api"))]
-#[path = "client_off.rs"]
-mod client;
 mod config;
 mod dag;
 #[cfg(feature = "detect")]
@@ -81,6 +78,7 @@ fn run() -> u8 {
         }
         cli::Command::CheckConfig { config } => check_config(config),
         cli::Command::Scaffold { preset, output } => scaffold::run(&preset, output.as_deref()),
+        #[cfg(feature = "api")]
         cli::Command::Client(c) => {
             // The configuration only tells where the API is and its token: without --api,
             // read it if there is one (its absence or problems are not the client's concern).
@@ -90,6 +88,13 @@ fn run() -> u8 {
                 None
             };
             client::run(&c, config.as_ref())
+        }
+        // Without the API there is nothing to talk to: the client subcommands say so.
+        #[cfg(not(feature = "api"))]
+        cli::Command::Client(_) => {
+            let what = "the client commands (status, start, stop, ...)";
+            eprintln!("phpeek-pm: {}", features::Feature::Api.unavailable(what));
+            exit::USAGE
         }
         cli::Command::Health(h) => {
             let config = load_config(h.config.clone());

@@ -15,8 +15,9 @@
 //! (feature `health`: present = ready). The probe is a short-lived process, so its blocking
 //! IO is bounded by short timeouts instead of a loop: it answers in well under a second.
 
+#[cfg(feature = "api")]
+use crate::api::client::health as api_health;
 use crate::cli::Health;
-use crate::client;
 use crate::config::model::Config;
 use crate::features::Feature;
 
@@ -40,7 +41,7 @@ pub fn run(h: &Health, config: Result<&Config, &str>) -> u8 {
     let api_given =
         h.api.is_some() || std::env::var_os("PHPEEK_PM_API").is_some_and(|v| !v.is_empty());
     if api_given || settings.is_some() {
-        return client::health(h, settings);
+        return api_health(h, settings);
     }
     if let Some(spec) = cfg.and_then(|c| c.global.readiness.as_ref()) {
         if h.live || h.name.is_some() {
@@ -60,7 +61,7 @@ pub fn run(h: &Health, config: Result<&Config, &str>) -> u8 {
     if Feature::Api.compiled() {
         // No configuration to say otherwise: the API's default address, like the other
         // client commands.
-        return client::health(h, None);
+        return api_health(h, None);
     }
     if config.is_ok() {
         eprintln!(
@@ -69,6 +70,17 @@ pub fn run(h: &Health, config: Result<&Config, &str>) -> u8 {
              can tell whether the stack is ready"
         );
     }
+    exit::USAGE
+}
+
+/// `health` over the API: this build has none (the readiness file is used instead when the
+/// configuration has one).
+#[cfg(not(feature = "api"))]
+fn api_health(_h: &Health, _settings: Option<&crate::config::model::ApiSettings>) -> u8 {
+    eprintln!(
+        "phpeek-pm: {}",
+        Feature::Api.unavailable("health over the API (--api, $PHPEEK_PM_API, api_enabled)")
+    );
     exit::USAGE
 }
 

@@ -231,6 +231,12 @@ processes:
         "{now:?}"
     );
     assert_eq!(now[0]["pid"], pid0);
+    // "Ready" means spawned: a new shell sets its TERM trap just before it says hello, and a
+    // stop sent earlier would find no handler (a race of the test, seen under load).
+    for id in ["web-1", "web-2"] {
+        let hello = format!("hello from {id}");
+        m.wait_for(secs(10.0), &hello, |r| r.says(id, &hello));
+    }
 
     // 3 → 1 with a delta: the highest ones stop gracefully (their TERM handlers ran).
     let r = curl_auth(

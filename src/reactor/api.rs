@@ -134,13 +134,22 @@ impl Servers {
         let Some(p) = r.sup.process_index(name) else {
             return Some(unknown(name));
         };
+        // The supervisor's refusals (the target count plays no part in them), a shutdown
+        // first; then one command per process at a time; then the scale's target.
+        let current = r.sup.desired_scale(p);
+        let refusal = r.sup.refusal(&ops::command(op, p, current));
+        if let Some(why @ Refusal::ShuttingDown) = refusal {
+            return Some(refused(why, name));
+        }
         if self.parked.iter().any(|(w, _)| *w == p) {
             return Some(Response::error(
                 409,
                 &format!("another command on {name} is in progress: retry when it is done"),
             ));
         }
-        let current = r.sup.desired_scale(p);
+        if let Some(why) = refusal {
+            return Some(refused(why, name));
+        }
         let target = match op {
             Op::Scale(s) => match s.target(current) {
                 Ok(t) => match crate::api::scale_allowed(&r.config.processes[p], t) {
@@ -151,9 +160,6 @@ impl Servers {
             },
             _ => current,
         };
-        if let Some(why) = r.sup.refusal(&ops::command(op, p, target)) {
-            return Some(refused(why, name));
-        }
         let mut fields = vec![("action", Field::Str(op.verb().to_owned()))];
         if let Op::Scale(_) = op {
             fields.push(("from", Field::Int(current.into())));
