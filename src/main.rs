@@ -34,6 +34,7 @@ mod probe;
 mod reactor;
 #[cfg(feature = "scheduler")]
 mod scheduler;
+mod signal_policy;
 mod startup;
 mod status;
 mod supervisor;

@@ -225,6 +225,7 @@ mod tests {
                 health: None,
                 hooks: Default::default(),
                 logging: Default::default(),
+                signals: Default::default(),
             }],
             hooks: Default::default(),
             child_env: Vec::new(),

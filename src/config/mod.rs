@@ -16,6 +16,7 @@ mod logging;
 pub mod model;
 pub mod raw;
 pub mod schema;
+mod signals;
 #[cfg(feature = "scheduler")]
 pub mod task;
 #[cfg(not(feature = "scheduler"))]
@@ -533,6 +534,12 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             ));
         }
         let hooks = hooks::process(ctx, ov, name, p, credentials.as_ref())?;
+        let signals = signals::parse(
+            &command.0,
+            p.reload_signal.as_deref(),
+            p.forward_signals.as_deref(),
+        )
+        .map_err(|(key, e)| ctx.at(&pp(&[key]), ov, e))?;
         specs.push(ProcessSpec {
             name: name.clone(),
             command: command.0.clone(),
@@ -558,6 +565,7 @@ fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config
             logging: logging::process(ctx, &log_settings, name, p.logging.as_ref(), ov)?,
             health,
             hooks,
+            signals,
         });
     }
     // Indices of dependencies, then the start order.

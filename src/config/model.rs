@@ -177,6 +177,8 @@ pub struct ProcessSpec {
     pub health: Option<HealthSpec>,
     /// Its own lifecycle hooks (feature `hooks`; always empty in builds without it).
     pub hooks: ProcessHooks,
+    /// What the signals the manager receives (and reload requests) mean for it.
+    pub signals: crate::signal_policy::SignalPolicy,
 }
 
 #[cfg_attr(not(feature = "health"), allow(dead_code))]

@@ -86,6 +86,8 @@ pub struct RawProcess {
     pub group: Option<Scalar>,
     pub critical: Option<bool>,
     pub shutdown: Option<RawShutdown>,
+    pub reload_signal: Option<String>,
+    pub forward_signals: Option<Vec<String>>,
     // Feature `health`.
     pub health_check: Option<Value>,
     // Feature `hooks`.

@@ -169,6 +169,8 @@ pub const PROCESS: &[Key] = &[
     k("group", Str),
     k("critical", Bool),
     k("shutdown", Section(SHUTDOWN)),
+    k("reload_signal", Str),
+    k("forward_signals", List),
     f("health_check", Section(HEALTH), Feature::Health),
     f("hooks", Section(HOOKS), Feature::Hooks),
     f("pre_start_hook", Section(HOOK), Feature::Hooks),

@@ -33,12 +33,14 @@
 mod control;
 pub mod dag;
 mod plan;
+mod policy;
 mod restart;
 mod shutdown;
 mod snapshot;
 mod start;
 
 pub use plan::describe_plan;
+pub use policy::Request as SignalRequest;
 
 pub use control::{RestartReason, Then};
 
@@ -193,7 +195,8 @@ pub enum Event {
     GroupEmpty { inst: InstId },
     /// SIGTERM, SIGINT or SIGQUIT reached the manager.
     ShutdownSignal { signal: i32 },
-    /// A signal to pass on to every running process group (SIGHUP, SIGUSR1, ...).
+    /// A signal other than the shutdown ones reached the manager (SIGHUP, SIGUSR1, ...): each
+    /// process answers it by its signal policy.
     Forward { signal: i32 },
     /// The pre-stop step asked for with `Action::PreStop` has finished.
     PreStopDone { inst: InstId },
@@ -297,6 +300,8 @@ struct Proc {
     /// After the pre-stop step, wait up to `stop_timeout` for the process to exit on its own
     /// before the stop signal.
     wait_for_exit: bool,
+    /// What manager signals and reload requests mean for it.
+    signals: crate::signal_policy::SignalPolicy,
 }
 
 /// Restart and shutdown settings of the whole manager (milliseconds).
@@ -346,6 +351,7 @@ impl Supervisor {
                     && p.health.as_ref().is_some_and(|h| h.mode.readiness()),
                 pre_stop: !p.hooks.set.pre_stop.is_empty(),
                 wait_for_exit: p.hooks.wait_for_exit,
+                signals: p.signals.clone(),
             })
             .collect();
         for i in 0..procs.len() {
@@ -447,12 +453,7 @@ impl Supervisor {
         match ev {
             Event::ShutdownSignal { signal } => self.begin_shutdown(Reason::Signal(signal), now),
             Event::Forward { signal } => {
-                for i in 0..self.insts.len() {
-                    if let (true, Some(g)) = (self.insts[i].state.live(), self.insts[i].pgid) {
-                        self.actions
-                            .push_back(Action::SignalGroup { pgid: g, signal });
-                    }
-                }
+                self.signal_request(SignalRequest::Signal(signal), now);
             }
             Event::Spawned { inst, pid } => self.step(inst, Input::Spawned(pid), now),
             Event::SpawnFailed { inst, error } => self.step(inst, Input::SpawnFailed(error), now),
