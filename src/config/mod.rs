@@ -4,6 +4,7 @@
 //! Every error names where it came from: `file:line` for the file, the variable for an
 //! override. Problems are found before anything starts.
 
+pub mod diff;
 pub mod duration;
 pub mod env;
 pub mod expand;
