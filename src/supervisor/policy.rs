@@ -79,12 +79,9 @@ impl Supervisor {
             Request::Signal(sig) => (signals::name(sig), "signal"),
             Request::Reload(_) => ("reload".to_owned(), "reload"),
         };
-        // With nothing to say about anyone (a SIGWINCH nobody asked for), one debug line.
-        let quiet = match req {
-            Request::Signal(s) => s != signals::SIGHUP && s != signals::SIGUSR1,
-            Request::Reload(_) => false,
-        };
-        let level = if acted.is_empty() && quiet {
+        // SIGWINCH comes with every resize of an attached terminal (`docker run -it`): when
+        // it reaches nobody, that is only worth a debug line. Anything else is said.
+        let level = if acted.is_empty() && req == Request::Signal(signals::SIGWINCH) {
             Level::Debug
         } else {
             Level::Info
