@@ -109,6 +109,8 @@ step docker 600 "FROM scratch image under Docker (run, PID 1, HUP, stop, limits,
     bash tests/container/docker.sh build/phpeek-pm-minimal
 step docker 600 "PHP-FPM auto-tuning + detection in a FROM scratch container (--memory, --cpus, --cpu-quota, --read-only, php-fpm -tt)" \
     bash tests/container/autotune.sh build/phpeek-pm
+step docker 300 "tini drop-in: FROM scratch, ENTRYPOINT [\"/phpeek-pm\", \"--\"], docker stop (tests/container/tini.sh)" \
+    bash tests/container/tini.sh build/phpeek-pm-minimal
 step locked 600 "locked-down container (--read-only --user 1000 --cap-drop ALL): API on a Unix socket in /tmp" \
     bash tests/container/locked.sh build/phpeek-pm
 step swarm 300 "Docker Swarm: start-first rolling update gated by HEALTHCHECK phpeek-pm health, 0 failed requests; critical failure rescheduled" \

@@ -15,6 +15,8 @@ Usage:
   phpeek-pm check-config [-c|--config FILE]
   phpeek-pm version | --version | -V
   phpeek-pm --help | -h
+  phpeek-pm [-s] [-g] [-e CODE] [-p SIGNAL] [-v] -- CMD [ARGS...]
+            run CMD as the only child, like tini (phpeek-pm -h -- x: its options)
   phpeek-pm status | start NAME | stop NAME | restart NAME | scale NAME N | logs NAME [-n N]
             [--api URL|PATH] [-c FILE]
   phpeek-pm health [NAME] [--live] [--api URL|PATH] [-c FILE]
@@ -113,6 +115,24 @@ pub enum Command {
     Help,
 }
 
+/// Whether `word` is one of our subcommands (anything else before a `--` is not YAML mode).
+pub fn is_subcommand(word: &str) -> bool {
+    matches!(
+        word,
+        "serve"
+            | "check-config"
+            | "version"
+            | "help"
+            | "status"
+            | "start"
+            | "stop"
+            | "restart"
+            | "scale"
+            | "logs"
+            | "health"
+    )
+}
+
 fn is_client(sub: Option<&str>) -> bool {
     matches!(
         sub,
@@ -174,12 +194,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             Value(v) if sub.is_none() => {
                 let v = v.into_string().map_err(|_| "invalid command".to_owned())?;
                 match v.as_str() {
-                    "serve" | "check-config" | "version" | "help" | "status" | "start" | "stop"
-                    | "restart" | "scale" | "logs" | "health" => sub = Some(v),
+                    w if is_subcommand(w) => sub = Some(v),
                     other => {
                         return Err(format!(
                             "unknown command {other:?} (commands: serve, check-config, version, \
-                             status, start, stop, restart, scale, logs, health)"
+                             status, start, stop, restart, scale, logs, health; to run a program as the \
+                             only child, like tini: phpeek-pm -- {other} ...)"
                         ));
                     }
                 }

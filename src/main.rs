@@ -35,6 +35,7 @@ mod reactor;
 #[cfg(feature = "scheduler")]
 mod scheduler;
 mod signal_policy;
+mod single;
 mod startup;
 mod status;
 mod supervisor;
@@ -62,7 +63,12 @@ fn main() -> ExitCode {
 }
 
 fn run() -> u8 {
-    let cmd = match cli::parse(std::env::args_os().skip(1)) {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // `phpeek-pm [tini options] -- CMD ...`: the tini-compatible single-command mode.
+    if single::requested(&args) {
+        return single::main(&args);
+    }
+    let cmd = match cli::parse(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("phpeek-pm: {e}\n\n{}", cli::USAGE);
