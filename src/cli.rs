@@ -18,6 +18,7 @@ Usage:
   phpeek-pm [-s] [-g] [-e CODE] [-p SIGNAL] [-v] -- CMD [ARGS...]
             run CMD as the only child, like tini (phpeek-pm -h -- x: its options)
   phpeek-pm status | start NAME | stop NAME | restart NAME | scale NAME N | logs NAME [-n N]
+            | reload [NAME]
             [--api URL|PATH] [-c FILE]
   phpeek-pm health [NAME] [--live] [--api URL|PATH] [-c FILE]
 
@@ -33,6 +34,8 @@ Client commands (feature \"api\"; talk to a running phpeek-pm):
   restart NAME   restart a process and wait until it is ready again
   scale NAME N   run N instances of a process
   logs NAME      its recent output (-n/--lines N, default 100)
+  reload [NAME]  reload a process the way its program understands (nginx: SIGHUP, php-fpm:
+                 SIGUSR2, reload_signal), or the whole stack: what SIGHUP to the manager does
       --api URL|PATH       http://HOST:PORT or a Unix socket path (default: $PHPEEK_PM_API,
                            else api_socket or api_host:api_port of the configuration,
                            else http://127.0.0.1:8080); the token comes from
@@ -73,6 +76,8 @@ pub enum ClientAction {
     Restart(String),
     Scale(String, u32),
     Logs(String, usize),
+    /// Reload one process, or the whole stack (what SIGHUP to the manager does).
+    Reload(Option<String>),
 }
 
 /// A client subcommand and where to find the manager.
@@ -130,13 +135,14 @@ pub fn is_subcommand(word: &str) -> bool {
             | "scale"
             | "logs"
             | "health"
+            | "reload"
     )
 }
 
 fn is_client(sub: Option<&str>) -> bool {
     matches!(
         sub,
-        Some("status" | "start" | "stop" | "restart" | "scale" | "logs" | "health")
+        Some("status" | "start" | "stop" | "restart" | "scale" | "logs" | "health" | "reload")
     )
 }
 
@@ -253,6 +259,11 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             "stop" => ClientAction::Stop(name("stop")?),
             "restart" => ClientAction::Restart(name("restart")?),
             "logs" => ClientAction::Logs(name("logs")?, lines.unwrap_or(100)),
+            "reload" => match operands.as_slice() {
+                [] => ClientAction::Reload(None),
+                [n] => ClientAction::Reload(Some(n.clone())),
+                _ => return Err("usage: phpeek-pm reload [NAME]".to_owned()),
+            },
             _ => match operands.as_slice() {
                 [n, count] => ClientAction::Scale(
                     n.clone(),
@@ -378,6 +389,12 @@ mod tests {
             p(&["logs", "web"]).unwrap(),
             c(ClientAction::Logs("web".into(), 100), None)
         );
+        assert_eq!(p(&["reload"]).unwrap(), c(ClientAction::Reload(None), None));
+        assert_eq!(
+            p(&["reload", "php-fpm"]).unwrap(),
+            c(ClientAction::Reload(Some("php-fpm".into())), None)
+        );
+        assert!(p(&["reload", "a", "b"]).is_err());
         let h = |name: Option<&str>, live, api: Option<&str>| {
             Command::Health(Health {
                 name: name.map(str::to_owned),

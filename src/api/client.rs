@@ -380,12 +380,15 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
             Some(format!("{{\"desired\":{k}}}")),
         ),
         ClientAction::Logs(n, k) => ("GET", format!("/api/v1/processes/{n}/logs?limit={k}"), None),
+        ClientAction::Reload(Some(n)) => ("POST", format!("/api/v1/processes/{n}/reload"), None),
+        ClientAction::Reload(None) => ("POST", "/api/v1/reload".to_owned(), None),
     };
     if let ClientAction::Start(n)
     | ClientAction::Stop(n)
     | ClientAction::Restart(n)
     | ClientAction::Scale(n, _)
-    | ClientAction::Logs(n, _) = &c.action
+    | ClientAction::Logs(n, _)
+    | ClientAction::Reload(Some(n)) = &c.action
     {
         if !valid_name(n) {
             eprintln!("phpeek-pm: {n:?} is not a process name");
@@ -419,12 +422,13 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
         }
         404 if error.starts_with("unknown process") => {
             let name = match &c.action {
-                ClientAction::Status => "",
+                ClientAction::Status | ClientAction::Reload(None) => "",
                 ClientAction::Start(n)
                 | ClientAction::Stop(n)
                 | ClientAction::Restart(n)
                 | ClientAction::Scale(n, _)
-                | ClientAction::Logs(n, _) => n,
+                | ClientAction::Logs(n, _)
+                | ClientAction::Reload(Some(n)) => n,
             };
             eprintln!("phpeek-pm: unknown process {name:?}: `phpeek-pm status` lists them");
             return exit::UNKNOWN_PROCESS;
@@ -446,6 +450,7 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
         ClientAction::Start(n) | ClientAction::Stop(n) | ClientAction::Restart(n) => {
             format!("{n}: {}\n", doc["status"].as_str().unwrap_or("done"))
         }
+        ClientAction::Reload(_) => format!("{}\n", doc["message"].as_str().unwrap_or("reloaded")),
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     exit::OK

@@ -290,6 +290,20 @@ pub fn task(t: &TaskView) -> Vec<u8> {
     out
 }
 
+/// `{"status":"…","message":"…"}`: the answer of a command that concerns no single process
+/// or says what it did in words.
+pub fn message(status: &str, message: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.push(b'{');
+    key(&mut out, "status");
+    json_str(&mut out, status);
+    out.push(b',');
+    key(&mut out, "message");
+    json_str(&mut out, message);
+    out.push(b'}');
+    out
+}
+
 /// `{"status":..,"process":..}` plus integer fields.
 pub fn status(status: &str, process: &str, fields: &[(&str, i64)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);

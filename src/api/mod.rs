@@ -81,6 +81,9 @@ pub enum Route<'a> {
     Show(&'a str),
     Logs(&'a str, usize),
     Act(&'a str, Op),
+    /// `POST /api/v1/processes/{name}/reload`, or `POST /api/v1/reload` (every process): what
+    /// SIGHUP to the manager does (the signal policy).
+    Reload(Option<&'a str>),
     /// `.../{name}/schedule[/action]` (feature `scheduler`); `action` is empty for the GET.
     Schedule(&'a str, &'a str),
 }
@@ -105,6 +108,8 @@ pub fn route<'r>(req: &'r Request, token: Option<&str>) -> Result<Route<'r>, Res
     }
     authorized(req, token)?;
     match parts.as_slice() {
+        ["reload"] => post(Route::Reload(None)),
+        ["processes", name, "reload"] if valid_name(name) => post(Route::Reload(Some(name))),
         ["processes"] => get(Route::List),
         ["processes", name] if valid_name(name) => get(Route::Show(name)),
         ["processes", name, "logs"] if valid_name(name) => {

@@ -9,8 +9,9 @@ use crate::api::{self, Op, Route, json};
 use crate::config::model::{Level, ProcessKind};
 use crate::http::{Request, Response};
 use crate::output::recent;
-use crate::supervisor::{Field, Millis, Supervisor};
-use crate::sys;
+use crate::signal_policy::Response as PolicyResponse;
+use crate::supervisor::{Field, Millis, SignalRequest, Supervisor};
+use crate::sys::{self, signals};
 
 impl Parked for Pending {
     fn conn(&self) -> (usize, u64) {
@@ -83,7 +84,43 @@ impl Reactor<'_> {
             }
             Route::Schedule(name, action) => return Some(self.schedule_request(name, action)),
             Route::Act(name, op) => return self.api_command(name, op, conn),
+            Route::Reload(name) => return self.api_reload(name, conn),
         })
+    }
+
+    /// A reload through the API: the same as SIGHUP to the manager, for one process or all.
+    /// A process whose reload is a restart answers when it is back, like `restart`; one with
+    /// no reload is refused (409), so `phpeek-pm reload queue` never looks like it did
+    /// something.
+    fn api_reload(&mut self, name: Option<&str>, conn: (usize, u64)) -> Option<Response> {
+        let now = sys::monotonic_ms();
+        if self.sup.shutting_down() {
+            return Some(Response::error(503, "the manager is shutting down"));
+        }
+        let Some(name) = name else {
+            self.forget_turn_cache();
+            let n = self.sup.signal_request(SignalRequest::Reload(None), now);
+            let msg = format!("reloaded {n} process(es)");
+            return Some(Response::json(200, json::message("reloaded", &msg)));
+        };
+        let Some(p) = self.sup.process_index(name) else {
+            return Some(unknown(name));
+        };
+        match self.config.processes[p].signals.on_reload() {
+            PolicyResponse::Restart => self.api_command(name, Op::Restart, conn),
+            PolicyResponse::Ignore => Some(Response::error(
+                409,
+                &format!(
+                    "{name} has no reload (its program has no known reload signal, or                      reload_signal: none); set reload_signal to a signal or restart"
+                ),
+            )),
+            PolicyResponse::Signal(s) => {
+                self.forget_turn_cache();
+                self.sup.signal_request(SignalRequest::Reload(Some(p)), now);
+                let msg = format!("{name}: sent {}", signals::name(s));
+                Some(Response::json(200, json::message("reloaded", &msg)))
+            }
+        }
     }
 
     /// `GET …/schedule`, `POST …/schedule/trigger`, `/pause`, `/resume` of a scheduled task.
