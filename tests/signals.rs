@@ -366,3 +366,68 @@ fn bad_signal_keys_are_config_errors() {
         );
     }
 }
+
+/// `phpeek-pm reload [NAME]` over the API (a Unix socket): a process with a reload signal
+/// gets it, one with none is refused (exit 1, nothing sent), no NAME reloads the stack.
+#[cfg(feature = "api")]
+#[test]
+fn reload_subcommand_does_what_sighup_does() {
+    let dir = TestDir::new("sig-reload-cli");
+    let sock = dir.s("api.sock");
+    let cfg = dir.write(
+        "phpeek-pm.yaml",
+        &format!(
+            r#"global:
+  api_enabled: true
+  api_port: 0
+  api_socket: {sock}
+processes:
+  web:
+    command: {web}
+    reload_signal: SIGUSR1
+  queue:
+    command: {queue}
+"#,
+            sock = q(&sock),
+            web = trapper("web"),
+            queue = trapper("queue"),
+        ),
+    );
+    let mut m = Manager::start(Mode::Pid1, &cfg);
+    m.wait_for(secs(10.0), "web ready", |r| r.says("web-0", "web-ready"));
+    m.wait_for(secs(10.0), "queue ready", |r| {
+        r.says("queue-0", "queue-ready")
+    });
+    poll_until(secs(10.0), "the API socket", || {
+        std::path::Path::new(&sock).exists().then_some(())
+    });
+    let cli = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--api", &sock]);
+        run_cmd(&all, &[], None, secs(10.0))
+    };
+    let out = cli(&["reload", "web"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "web: sent SIGUSR1\n");
+    m.wait_for(secs(10.0), "web got USR1", |r| {
+        r.says("web-0", "web-got-USR1")
+    });
+    let out = cli(&["reload", "queue"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("queue has no reload"), "{}", out.stderr);
+    let out = cli(&["reload", "nope"]);
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    let out = cli(&["reload"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "reloaded 1 process(es)\n");
+    m.wait_count(2, secs(10.0), "web got USR1 twice", |r| {
+        r.says("web-0", "web-got-USR1")
+    });
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(30.0)), 0);
+    assert!(
+        m.find(|r| r.is_output() && r.msg().starts_with("queue-got"))
+            .is_empty(),
+        "the queue worker was signalled"
+    );
+}

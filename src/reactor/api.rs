@@ -99,6 +99,8 @@ impl Reactor<'_> {
         }
         let Some(name) = name else {
             self.forget_turn_cache();
+            // Its signals and log records are supervisor actions: run this turn.
+            self.http.commands_issued = true;
             let n = self.sup.signal_request(SignalRequest::Reload(None), now);
             let msg = format!("reloaded {n} process(es)");
             return Some(Response::json(200, json::message("reloaded", &msg)));
@@ -116,6 +118,7 @@ impl Reactor<'_> {
             )),
             PolicyResponse::Signal(s) => {
                 self.forget_turn_cache();
+                self.http.commands_issued = true;
                 self.sup.signal_request(SignalRequest::Reload(Some(p)), now);
                 let msg = format!("{name}: sent {}", signals::name(s));
                 Some(Response::json(200, json::message("reloaded", &msg)))
