@@ -588,6 +588,8 @@ mod tests {
             tcp: Some("0.0.0.0:9180".parse().unwrap()),
             socket: None,
             auth: None,
+            tls: None,
+            acl: None,
         };
         assert_eq!(
             Target::from_settings(&a),

@@ -69,6 +69,25 @@ impl Scale {
     }
 }
 
+/// Whether process `p` may be scaled to `target` instances at run time (`scale_locked`,
+/// `max_scale`, `max_process_scale`); the refusal says why.
+pub fn scale_allowed(p: &crate::config::model::ProcessSpec, target: u32) -> Result<(), String> {
+    if p.scale_locked && target != p.scale {
+        return Err(format!(
+            "{} has scale_locked: true: its instance count stays {} (change the configuration \
+             to scale it)",
+            p.name, p.scale
+        ));
+    }
+    if target > p.max_scale {
+        return Err(format!(
+            "{} may have at most {} instances (max_scale), asked for {target}",
+            p.name, p.max_scale
+        ));
+    }
+    Ok(())
+}
+
 /// What a request asks for, once it passed authentication and validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route<'a> {

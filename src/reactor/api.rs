@@ -193,7 +193,10 @@ impl Reactor<'_> {
                 ));
             }
             Op::Scale(s) => match s.target(current) {
-                Ok(t) => t,
+                Ok(t) => match crate::api::scale_allowed(spec, t) {
+                    Ok(()) => t,
+                    Err(e) => return Some(Response::error(409, &e)),
+                },
                 Err(e) => return Some(Response::error(400, &e)),
             },
             _ => current,

@@ -25,7 +25,7 @@ impl Pipe {
     /// When a held record must be written (multiline timeout).
     fn next_deadline(&self) -> Option<u64> {
         match &self.shaper {
-            Shaper::Plain => None,
+            Shaper::Plain | Shaper::Discard => None,
             Shaper::Processed(stage) => stage.next_deadline(),
         }
     }

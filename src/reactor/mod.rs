@@ -135,6 +135,7 @@ impl Pipe {
                     t.push(line);
                 }
             }),
+            Shaper::Discard => {}
             #[cfg(feature = "log-processing")]
             Shaper::Processed(stage) => {
                 let (now, before) = (sys::monotonic_ms(), stage.held());
@@ -158,6 +159,7 @@ impl Pipe {
                     t.push(line);
                 }
             }),
+            Shaper::Discard => {}
             #[cfg(feature = "log-processing")]
             Shaper::Processed(stage) => {
                 let (now, before) = (sys::monotonic_ms(), stage.held());

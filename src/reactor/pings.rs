@@ -49,7 +49,10 @@ impl super::Reactor<'_> {
         let Some(h) = self.tasks.sched.spec(task).heartbeat.as_ref() else {
             return;
         };
-        let job = Job::new(task, run, ping, h);
+        // A heartbeat with only a failure URL sends no start or success ping.
+        let Some(job) = Job::new(task, run, ping, h) else {
+            return;
+        };
         if !self.tasks.pings.pinger.queue(job) {
             let dropped = self.tasks.pings.pinger.stats(task).dropped;
             self.ping_note(

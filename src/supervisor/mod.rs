@@ -31,7 +31,6 @@
 //! [`Supervisor::release_shutdown`].
 
 mod control;
-pub mod dag;
 mod plan;
 mod policy;
 mod restart;
@@ -369,7 +368,13 @@ impl Supervisor {
         {
             for n in 0..p.scale {
                 procs[pi].instances.push(insts.len());
-                insts.push(Instance::new(pi, format!("{}-{n}", p.name)));
+                let mut inst = Instance::new(pi, format!("{}-{n}", p.name));
+                if p.start_stopped {
+                    // `initial_state: stopped`: held down until a start request.
+                    inst.state = State::Stopped;
+                    inst.held = true;
+                }
+                insts.push(inst);
             }
         }
         let g = &config.global;
@@ -397,7 +402,7 @@ impl Supervisor {
     pub fn start(&mut self, now: Millis) {
         self.started = true;
         if let Some(t) = self.limits.dependency_timeout {
-            for inst in &mut self.insts {
+            for inst in self.insts.iter_mut().filter(|i| !i.held) {
                 inst.deadline = Some(now + t);
             }
         }

@@ -8,6 +8,11 @@ impl Supervisor {
         let proc = &self.procs[p];
         let mut all_ready = true;
         for &i in &proc.instances {
+            // Held down on request (or by `initial_state: stopped`): it holds back no
+            // dependent, as in the Go tool (which counted such a process ready).
+            if self.insts[i].held {
+                continue;
+            }
             let st = self.insts[i].state;
             // (A scheduled task has no instances: it never holds anyone back.)
             let oneshot = proc.kind == ProcessKind::Oneshot;

@@ -25,6 +25,10 @@ fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
         health: None,
         hooks: Default::default(),
         signals: SignalPolicy::new(&["true".to_owned()], None, vec![]),
+        start_stopped: false,
+        max_scale: 1000,
+        scale_locked: false,
+        labels: Vec::new(),
     }
 }
 
@@ -54,6 +58,9 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             autotune_memory_threshold: None,
             framework_setup: true,
             logging: Default::default(),
+            audit: false,
+            resource_metrics: Default::default(),
+            max_process_scale: 100,
         },
         processes,
         hooks: Default::default(),
