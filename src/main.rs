@@ -17,6 +17,7 @@ mod config;
 mod dag;
 #[cfg(feature = "detect")]
 mod detect;
+mod exit;
 mod features;
 #[cfg(feature = "health")]
 mod health;
@@ -50,13 +51,6 @@ use std::process::ExitCode;
 #[cfg(feature = "api")]
 use api::client;
 use config::model::Level;
-
-/// Exit codes of INTERFACE.md.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const STARTUP: u8 = 1;
-    pub const USAGE: u8 = 2;
-}
 
 const DEFAULT_PATHS: [&str; 2] = ["phpeek-pm.yaml", "/etc/phpeek-pm/phpeek-pm.yaml"];
 

@@ -118,7 +118,7 @@ pub fn route<'r>(req: &'r Request, token: Option<&str>) -> Result<Route<'r>, Res
     match parts.as_slice() {
         ["health"] => return get(Route::Health),
         ["ready"] => {
-            return get(match req.query_param("process") {
+            return get(match query_param(&req.query, "process") {
                 Some(name) if valid_name(name) => Route::ReadyOf(name),
                 _ => Route::Ready,
             });
@@ -132,7 +132,7 @@ pub fn route<'r>(req: &'r Request, token: Option<&str>) -> Result<Route<'r>, Res
         ["processes"] => get(Route::List),
         ["processes", name] if valid_name(name) => get(Route::Show(name)),
         ["processes", name, "logs"] if valid_name(name) => {
-            let limit = match req.query_param("limit") {
+            let limit = match query_param(&req.query, "limit") {
                 None | Some("") => DEFAULT_LOG_LIMIT,
                 Some(v) => match v.parse::<usize>() {
                     Ok(n) if n >= 1 => n,
@@ -286,6 +286,15 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     }
     // Keep the comparison from being turned into an early-exit loop.
     std::hint::black_box(diff) == 0
+}
+
+/// The value of query parameter `key`, if present (no percent-decoding: our parameters are
+/// numbers).
+fn query_param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == key).then_some(v)
+    })
 }
 
 #[cfg(test)]

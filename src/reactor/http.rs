@@ -1,5 +1,6 @@
-//! Listening sockets and server connections (token kinds 5 and 6) for the API and metrics
-//! endpoints: non-blocking accept, reads and writes on the loop; the HTTP logic itself is the
+//! The HTTP part (features `api`, `metrics`): listening sockets and server connections for
+//! the API and metrics endpoints (one token kind: even slots are listeners, odd ones
+//! connections): non-blocking accept, reads and writes on the loop; the HTTP logic itself is the
 //! sans-IO [`crate::http::Conn`]. Requests are dispatched to the service of their listener;
 //! a request that answers later (an API command) parks its connection as a [`Parked`] entry,
 //! checked after every turn against the supervisor's state.
@@ -16,8 +17,9 @@ use std::rc::Rc;
 use mio::Interest;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
-use super::{KIND_CONN, KIND_LISTENER, Reactor, token};
-use crate::config::model::Level;
+use super::part::{Part, Setup};
+use super::{Reactor, token};
+use crate::config::model::{Config, Level};
 use crate::http::limits::MAX_CONNECTIONS;
 use crate::http::{self, Conn, Request, Response};
 use crate::status::Snapshot;
@@ -92,24 +94,32 @@ struct Connection {
 }
 
 /// A request that answers once the supervisor's state says so (API commands).
-#[cfg_attr(not(feature = "api"), allow(dead_code))]
 pub(super) trait Parked {
     /// The waiting connection: slot and serial.
     fn conn(&self) -> (usize, u64);
-    /// The process it acts on (one command per process at a time).
-    fn process(&self) -> usize;
     fn deadline(&self) -> Millis;
     /// The answer, once there is one.
     fn check(&self, sup: &Supervisor, now: Millis) -> Option<Response>;
 }
 
+pub(super) fn part(_config: &Config, setup: &Setup<'_>) -> Box<dyn Part> {
+    Box::new(Servers {
+        kind: setup.kind,
+        ..Servers::default()
+    })
+}
+
 /// The HTTP side of the reactor.
 #[derive(Default)]
 pub(super) struct Servers {
+    /// This part's token kind.
+    kind: usize,
     listeners: Vec<Listener>,
     conns: Vec<Option<Connection>>,
     serial: u64,
-    pub(super) parked: Vec<Box<dyn Parked>>,
+    /// Requests waiting for their answer, with the process each acts on (one command per
+    /// process at a time).
+    pub(super) parked: Vec<(usize, Box<dyn Parked>)>,
     /// Connections with work to do this turn.
     dirty: Vec<usize>,
     /// The status snapshot and documents rendered from it during this turn. Within one turn
@@ -139,31 +149,59 @@ const BODY_KINDS: usize = 2;
 /// Reads at most this much from one connection per turn, so one client cannot hold the loop.
 const READ_PER_TURN: usize = 64 * 1024;
 
-impl Reactor<'_> {
+impl Part for Servers {
+    fn open(&mut self, r: &mut Reactor<'_>) -> Result<(), (&'static str, String)> {
+        // Recent output is kept for the API's logs route only when the API is on.
+        r.out.recent = crate::output::recent::Recent::new(r.config.global.api.is_some());
+        self.http_start(r).map_err(|e| ("listen_failed", e))
+    }
+
+    fn next_deadline(&self, _r: &Reactor<'_>) -> Option<Millis> {
+        self.http_deadline()
+    }
+
+    fn busy(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    fn ready(&mut self, r: &mut Reactor<'_>, slot: usize, ev: &mio::event::Event) {
+        self.http_event(r, slot, ev);
+    }
+
+    fn turn(&mut self, r: &mut Reactor<'_>) {
+        self.http_turn(r);
+    }
+
+    fn close(&mut self, r: &mut Reactor<'_>) {
+        self.http_stop(r);
+    }
+}
+
+impl Servers {
     /// Binds every configured listener; called before any process starts, so the API answers
     /// while dependencies are still starting. An error stops the start-up.
-    pub(super) fn http_start(&mut self) -> Result<(), String> {
-        for (service, addr, socket) in self.http_wanted() {
+    fn http_start(&mut self, r: &mut Reactor<'_>) -> Result<(), String> {
+        for (service, addr, socket) in Self::http_wanted(r) {
             if let Some(addr) = addr {
                 let l = TcpListener::bind(addr).map_err(|e| {
                     format!("cannot listen on {addr} for the {}: {e}", name(service))
                 })?;
                 let bound = l.local_addr().map_or(addr, |a| a);
-                self.add_listener(Listen::Tcp(l), service, &bound.to_string())?;
+                self.add_listener(r, Listen::Tcp(l), service, &bound.to_string())?;
             }
             if let Some(path) = socket {
                 let l = bind_unix(&path).map_err(|e| {
                     format!("cannot listen on {path} for the {}: {e}", name(service))
                 })?;
-                self.add_listener(Listen::Unix(l, path.clone()), service, &path)?;
+                self.add_listener(r, Listen::Unix(l, path.clone()), service, &path)?;
             }
         }
         Ok(())
     }
 
     /// (service, TCP address, Unix socket path) of each configured endpoint.
-    fn http_wanted(&self) -> Vec<(Service, Option<SocketAddr>, Option<String>)> {
-        let g = &self.config.global;
+    fn http_wanted(r: &Reactor<'_>) -> Vec<(Service, Option<SocketAddr>, Option<String>)> {
+        let g = &r.config.global;
         let mut v = Vec::new();
         for s in services() {
             match s {
@@ -184,26 +222,32 @@ impl Reactor<'_> {
         v
     }
 
-    fn add_listener(&mut self, mut sock: Listen, service: Service, at: &str) -> Result<(), String> {
-        let n = self.http.listeners.len();
-        let t = token(n, KIND_LISTENER);
-        let r = match &mut sock {
-            Listen::Tcp(l) => self.poll.registry().register(l, t, Interest::READABLE),
-            Listen::Unix(l, _) => self.poll.registry().register(l, t, Interest::READABLE),
+    fn add_listener(
+        &mut self,
+        r: &mut Reactor<'_>,
+        mut sock: Listen,
+        service: Service,
+        at: &str,
+    ) -> Result<(), String> {
+        let n = self.listeners.len();
+        let t = token(n << 1, self.kind);
+        let registered = match &mut sock {
+            Listen::Tcp(l) => r.poll.registry().register(l, t, Interest::READABLE),
+            Listen::Unix(l, _) => r.poll.registry().register(l, t, Interest::READABLE),
         };
-        r.map_err(|e| format!("cannot watch the {} listener: {e}", name(service)))?;
-        self.http.listeners.push(Listener {
+        registered.map_err(|e| format!("cannot watch the {} listener: {e}", name(service)))?;
+        self.listeners.push(Listener {
             sock,
             service,
             open: 0,
         });
         let mut msg = format!("{} listening on {at}", name(service));
         let mut level = Level::Info;
-        if let Some(note) = self.exposure_note(service, at) {
+        if let Some(note) = Self::exposure_note(r, service, at) {
             msg.push_str(&note);
             level = Level::Warn;
         }
-        self.out.event(
+        r.out.event(
             level,
             None,
             "listening",
@@ -217,12 +261,12 @@ impl Reactor<'_> {
     }
 
     /// A warning for an API reachable from outside the container without a token.
-    fn exposure_note(&self, service: Service, at: &str) -> Option<String> {
+    fn exposure_note(r: &Reactor<'_>, service: Service, at: &str) -> Option<String> {
         let unix = at.starts_with('/');
         match service {
             #[cfg(feature = "api")]
             Service::Api => {
-                let api = self.config.global.api.as_ref()?;
+                let api = r.config.global.api.as_ref()?;
                 let open =
                     api.auth.is_none() && api.tcp.is_some_and(|a| !a.ip().is_loopback()) && !unix;
                 open.then(|| {
@@ -233,29 +277,30 @@ impl Reactor<'_> {
             }
             #[cfg(feature = "metrics")]
             Service::Metrics => {
-                let _ = unix;
+                let _ = (r, unix);
                 None
             }
         }
     }
 
     /// A readiness event for a listener or a connection.
-    pub(super) fn http_event(&mut self, kind: usize, slot: usize, ev: &mio::event::Event) {
-        if kind == KIND_LISTENER {
-            self.accept(slot);
+    fn http_event(&mut self, r: &mut Reactor<'_>, slot: usize, ev: &mio::event::Event) {
+        let (slot, conn) = (slot >> 1, slot & 1 == 1);
+        if !conn {
+            self.accept(r, slot);
             return;
         }
-        if let Some(Some(c)) = self.http.conns.get_mut(slot) {
+        if let Some(Some(c)) = self.conns.get_mut(slot) {
             c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
             c.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            self.http.dirty.push(slot);
+            self.dirty.push(slot);
         }
     }
 
-    fn accept(&mut self, l: usize) {
+    fn accept(&mut self, r: &mut Reactor<'_>, l: usize) {
         loop {
             let now = sys::monotonic_ms();
-            let accepted = match &self.http.listeners[l].sock {
+            let accepted = match &self.listeners[l].sock {
                 Listen::Tcp(s) => s.accept().map(|(s, _)| {
                     let _ = s.set_nodelay(true);
                     Stream::Tcp(s)
@@ -270,9 +315,9 @@ impl Reactor<'_> {
                 Err(e) => {
                     // EMFILE and friends: the client waits in the backlog; try on the next event.
                     // Said once until an accept works again, so a flood cannot flood the log.
-                    if !self.http.accept_failing {
-                        self.http.accept_failing = true;
-                        self.log(
+                    if !self.accept_failing {
+                        self.accept_failing = true;
+                        r.log(
                             Level::Warn,
                             "accept_failed",
                             &format!("cannot accept a connection: {e}"),
@@ -281,49 +326,47 @@ impl Reactor<'_> {
                     return;
                 }
             };
-            self.http.accept_failing = false;
-            if self.http.listeners[l].open >= MAX_CONNECTIONS && !self.evict_idle(l) {
+            self.accept_failing = false;
+            if self.listeners[l].open >= MAX_CONNECTIONS && !self.evict_idle(r, l) {
                 // Every slot is serving a request: tell the newcomer, best effort.
                 let _ = stream.write(&http::overloaded());
                 continue;
             }
-            let slot = match self.http.conns.iter().position(Option::is_none) {
+            let slot = match self.conns.iter().position(Option::is_none) {
                 Some(s) => s,
                 None => {
-                    self.http.conns.push(None);
-                    self.http.conns.len() - 1
+                    self.conns.push(None);
+                    self.conns.len() - 1
                 }
             };
-            if self
-                .poll
+            if r.poll
                 .registry()
                 .register(
                     stream.source(),
-                    token(slot, KIND_CONN),
+                    token((slot << 1) | 1, self.kind),
                     Interest::READABLE | Interest::WRITABLE,
                 )
                 .is_err()
             {
                 continue;
             }
-            self.http.serial += 1;
-            self.http.conns[slot] = Some(Connection {
+            self.serial += 1;
+            self.conns[slot] = Some(Connection {
                 stream,
                 http: Conn::new(now),
                 listener: l,
-                serial: self.http.serial,
+                serial: self.serial,
                 readable: true,
                 writable: true,
             });
-            self.http.listeners[l].open += 1;
-            self.http.dirty.push(slot);
+            self.listeners[l].open += 1;
+            self.dirty.push(slot);
         }
     }
 
     /// Closes the connection of listener `l` that has been idle longest; false if none is.
-    fn evict_idle(&mut self, l: usize) -> bool {
+    fn evict_idle(&mut self, r: &Reactor<'_>, l: usize) -> bool {
         let victim = self
-            .http
             .conns
             .iter()
             .enumerate()
@@ -335,150 +378,149 @@ impl Reactor<'_> {
             .map(|(n, _)| n);
         match victim {
             Some(n) => {
-                self.close_conn(n);
+                self.close_conn(r, n);
                 true
             }
             None => false,
         }
     }
 
-    fn close_conn(&mut self, slot: usize) {
-        if let Some(mut c) = self.http.conns[slot].take() {
-            let _ = self.poll.registry().deregister(c.stream.source());
-            self.http.listeners[c.listener].open -= 1;
+    fn close_conn(&mut self, r: &Reactor<'_>, slot: usize) {
+        if let Some(mut c) = self.conns[slot].take() {
+            let _ = r.poll.registry().deregister(c.stream.source());
+            self.listeners[c.listener].open -= 1;
         }
     }
 
     /// After the supervisor's turn: answers parked requests that are done, acts on connection
     /// deadlines, and serves every connection with work.
-    pub(super) fn http_turn(&mut self) {
+    fn http_turn(&mut self, r: &mut Reactor<'_>) {
         loop {
-            self.http_pass();
-            if !std::mem::take(&mut self.http.commands_issued) {
+            self.http_pass(r);
+            if !std::mem::take(&mut self.commands_issued) {
                 return;
             }
             // The supervisor's actions for those commands (spawns, signals) may settle a
             // parked request at once (a start whose process is ready as soon as it spawns).
-            self.run_actions();
+            r.run_actions();
         }
     }
 
-    fn http_pass(&mut self) {
+    fn http_pass(&mut self, r: &mut Reactor<'_>) {
         let now = sys::monotonic_ms();
         self.forget_turn_cache();
         let mut n = 0;
-        while n < self.http.parked.len() {
-            match self.http.parked[n].check(&self.sup, now) {
+        while n < self.parked.len() {
+            match self.parked[n].1.check(&r.sup, now) {
                 Some(resp) => {
-                    let p = self.http.parked.swap_remove(n);
-                    let (slot, serial) = p.conn();
-                    if let Some(Some(c)) = self.http.conns.get_mut(slot) {
+                    let p = self.parked.swap_remove(n);
+                    let (slot, serial) = p.1.conn();
+                    if let Some(Some(c)) = self.conns.get_mut(slot) {
                         if c.serial == serial {
                             c.http.respond(&resp, now);
-                            self.http.dirty.push(slot);
+                            self.dirty.push(slot);
                         }
                     }
                 }
                 None => n += 1,
             }
         }
-        for slot in 0..self.http.conns.len() {
-            if let Some(c) = self.http.conns[slot].as_mut() {
+        for slot in 0..self.conns.len() {
+            if let Some(c) = self.conns[slot].as_mut() {
                 if c.http.next_deadline().is_some_and(|d| d <= now) {
                     if c.http.handle_timeout(now) == http::Outcome::Close {
-                        self.close_conn(slot);
+                        self.close_conn(r, slot);
                     } else {
-                        self.http.dirty.push(slot);
+                        self.dirty.push(slot);
                     }
                 }
             }
         }
         // Connections that run out of budget put themselves back for the next turn.
-        let mut dirty = std::mem::take(&mut self.http.dirty);
+        let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
         dirty.dedup();
         for slot in dirty {
-            self.serve(slot);
+            self.serve(r, slot);
         }
     }
 
     /// The status snapshot of this turn (made once per turn, on first use).
-    pub(super) fn turn_snapshot(&mut self) -> Rc<Snapshot> {
-        if let Some(s) = &self.http.turn_snapshot {
+    pub(super) fn turn_snapshot(&mut self, r: &Reactor<'_>) -> Rc<Snapshot> {
+        if let Some(s) = &self.turn_snapshot {
             return s.clone();
         }
-        let s = Rc::new(self.snapshot());
-        self.http.turn_snapshot = Some(s.clone());
+        let s = Rc::new(r.snapshot());
+        self.turn_snapshot = Some(s.clone());
         s
     }
 
     /// A document of this turn, rendered once by `render`.
-    pub(super) fn turn_body(&mut self, kind: Body, render: fn(&Snapshot) -> Vec<u8>) -> Vec<u8> {
+    pub(super) fn turn_body(
+        &mut self,
+        r: &Reactor<'_>,
+        kind: Body,
+        render: fn(&Snapshot) -> Vec<u8>,
+    ) -> Vec<u8> {
         let k = kind as usize;
-        if let Some(b) = &self.http.turn_bodies[k] {
+        if let Some(b) = &self.turn_bodies[k] {
             return b.clone();
         }
-        let b = render(&self.turn_snapshot());
-        self.http.turn_bodies[k] = Some(b.clone());
+        let b = render(&self.turn_snapshot(r));
+        self.turn_bodies[k] = Some(b.clone());
         b
     }
 
     /// The supervisor's state may have changed: snapshots must be made again.
     pub(super) fn forget_turn_cache(&mut self) {
-        self.http.turn_snapshot = None;
-        self.http.turn_bodies = Default::default();
+        self.turn_snapshot = None;
+        self.turn_bodies = Default::default();
     }
 
     /// The earliest connection or parked-request deadline.
-    pub(super) fn http_deadline(&self) -> Option<Millis> {
+    fn http_deadline(&self) -> Option<Millis> {
         let conns = self
-            .http
             .conns
             .iter()
             .flatten()
             .filter_map(|c| c.http.next_deadline());
-        let parked = self.http.parked.iter().map(|p| p.deadline());
+        let parked = self.parked.iter().map(|(_, p)| p.deadline());
         conns.chain(parked).min()
     }
 
-    /// Whether connections still have work queued (so the loop must not sleep).
-    pub(super) fn http_busy(&self) -> bool {
-        !self.http.dirty.is_empty()
-    }
-
     /// Reads, handles and writes one connection until it would block.
-    fn serve(&mut self, slot: usize) {
+    fn serve(&mut self, r: &mut Reactor<'_>, slot: usize) {
         let mut read_total = 0;
         loop {
             let now = sys::monotonic_ms();
             // 1. Answer what is buffered.
             let mut progress = false;
             loop {
-                let Some(c) = self.http.conns.get_mut(slot).and_then(Option::as_mut) else {
+                let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                     return;
                 };
                 let Some(req) = c.http.poll_request(now) else {
                     break;
                 };
                 let (l, serial) = (c.listener, c.serial);
-                let service = self.http.listeners[l].service;
+                let service = self.listeners[l].service;
                 progress = true;
-                let Some(resp) = self.dispatch(service, &req, (slot, serial)) else {
+                let Some(resp) = self.dispatch(r, service, &req, (slot, serial)) else {
                     break;
                 };
-                match self.http.conns.get_mut(slot).and_then(Option::as_mut) {
+                match self.conns.get_mut(slot).and_then(Option::as_mut) {
                     Some(c) => c.http.respond(&resp, now),
                     None => return,
                 }
             }
-            let Some(c) = self.http.conns.get_mut(slot).and_then(Option::as_mut) else {
+            let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 return;
             };
             // 2. Write what is queued.
             while c.writable && !c.http.output().is_empty() {
                 match c.stream.write(c.http.output()) {
                     Ok(0) => {
-                        self.close_conn(slot);
+                        self.close_conn(r, slot);
                         return;
                     }
                     Ok(n) => {
@@ -488,7 +530,7 @@ impl Reactor<'_> {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.writable = false,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => {
-                        self.close_conn(slot);
+                        self.close_conn(r, slot);
                         return;
                     }
                 }
@@ -497,32 +539,32 @@ impl Reactor<'_> {
                 c.stream.shutdown_write();
             }
             if c.http.is_closed() {
-                self.close_conn(slot);
+                self.close_conn(r, slot);
                 return;
             }
             // 3. Read more, if it has room.
             if c.readable && c.http.wants_read() && read_total < READ_PER_TURN {
-                match c.stream.read(&mut self.buf[..http::limits::MAX_HEAD_BYTES]) {
+                match c.stream.read(&mut r.buf[..http::limits::MAX_HEAD_BYTES]) {
                     Ok(0) => c.http.peer_closed(),
                     Ok(n) => {
                         read_total += n;
-                        c.http.received(&self.buf[..n], now);
+                        c.http.received(&r.buf[..n], now);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.readable = false,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => {
-                        self.close_conn(slot);
+                        self.close_conn(r, slot);
                         return;
                     }
                 }
                 progress = true;
                 if c.http.is_closed() {
-                    self.close_conn(slot);
+                    self.close_conn(r, slot);
                     return;
                 }
             } else if c.readable && c.http.wants_read() {
                 // Budget spent: continue next turn.
-                self.http.dirty.push(slot);
+                self.dirty.push(slot);
                 return;
             }
             if !progress {
@@ -534,6 +576,7 @@ impl Reactor<'_> {
     /// Answers a request now, or parks it (`None`).
     fn dispatch(
         &mut self,
+        r: &mut Reactor<'_>,
         service: Service,
         req: &Request,
         conn: (usize, u64),
@@ -541,10 +584,10 @@ impl Reactor<'_> {
         let _ = conn;
         match service {
             #[cfg(feature = "api")]
-            Service::Api => self.api_request(req, conn),
+            Service::Api => self.api_request(r, req, conn),
             #[cfg(feature = "metrics")]
             Service::Metrics => {
-                let path = self
+                let path = r
                     .config
                     .global
                     .metrics
@@ -552,7 +595,7 @@ impl Reactor<'_> {
                     .map_or("/metrics", |m| m.path.as_str());
                 let path = path.to_owned();
                 Some(crate::metrics::handle(req, &path, || {
-                    self.turn_body(Body::Metrics, |s| {
+                    self.turn_body(r, Body::Metrics, |s| {
                         let mut out = Vec::with_capacity(16 * 1024);
                         crate::metrics::render(s, &mut out);
                         out
@@ -563,11 +606,11 @@ impl Reactor<'_> {
     }
 
     /// Closes every listener and connection; removes Unix sockets we created.
-    pub(super) fn http_stop(&mut self) {
-        for slot in 0..self.http.conns.len() {
-            self.close_conn(slot);
+    fn http_stop(&mut self, r: &Reactor<'_>) {
+        for slot in 0..self.conns.len() {
+            self.close_conn(r, slot);
         }
-        for l in self.http.listeners.drain(..) {
+        for l in self.listeners.drain(..) {
             if let Listen::Unix(_, path) = l.sock {
                 let _ = std::fs::remove_file(path);
             }

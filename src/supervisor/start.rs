@@ -38,27 +38,6 @@ impl Supervisor {
         }
     }
 
-    /// Whether every dependency of process `p` is ready: `Some(true)`, `Some(false)` while
-    /// one may still become ready (or before the start), `None` when one never will (it failed
-    /// or ended for good).
-    /// A scheduled task asks this before its first run.
-    #[cfg_attr(not(feature = "scheduler"), allow(dead_code))]
-    pub fn dependencies_ready(&self, p: usize) -> Option<bool> {
-        // Nothing runs before the start (global pre-start hooks run first).
-        if !self.started {
-            return Some(false);
-        }
-        let mut ready = true;
-        for &d in &self.procs[p].deps {
-            match self.readiness(d) {
-                Readiness::Ready => {}
-                Readiness::NotYet => ready = false,
-                Readiness::Never => return None,
-            }
-        }
-        Some(ready)
-    }
-
     pub(super) fn start_ready(&mut self, now: Millis) {
         // Processes are in start order, so one pass settles chains that become ready now.
         for p in 0..self.procs.len() {
@@ -89,7 +68,7 @@ impl Supervisor {
                     for i in waiting {
                         self.insts[i].state = State::Starting;
                         self.insts[i].deadline = None;
-                        self.actions.push_back(Action::Spawn(i));
+                        self.request_spawn(i);
                     }
                 }
                 Readiness::Never => {
