@@ -103,6 +103,8 @@ pub enum Route<'a> {
     /// `POST /api/v1/processes/{name}/reload`, or `POST /api/v1/reload` (every process): what
     /// SIGHUP to the manager does (the signal policy).
     Reload(Option<&'a str>),
+    /// `POST /api/v1/config/reload`: re-read the configuration file, apply the difference.
+    ConfigReload,
     /// `.../{name}/schedule[/action]` (feature `scheduler`); `action` is empty for the GET.
     Schedule(&'a str, &'a str),
 }
@@ -128,6 +130,7 @@ pub fn route<'r>(req: &'r Request, token: Option<&str>) -> Result<Route<'r>, Res
     authorized(req, token)?;
     match parts.as_slice() {
         ["reload"] => post(Route::Reload(None)),
+        ["config", "reload"] => post(Route::ConfigReload),
         ["processes", name, "reload"] if valid_name(name) => post(Route::Reload(Some(name))),
         ["processes"] => get(Route::List),
         ["processes", name] if valid_name(name) => get(Route::Show(name)),

@@ -1,76 +1,141 @@
 //! What a configuration reload changes: the running configuration against a newly loaded and
 //! fully validated one, process by process (matched by name), plus the global settings that
-//! cannot change while the manager runs. Pure: the supervisor applies the result.
+//! cannot change while the manager runs. Pure: the supervisor applies the result
+//! (`Event::Reconfigure`), the loop swaps its configuration for the one made here.
 //!
 //! A process is
 //! - *added* / *removed* when only one side has its name;
 //! - *scaled* when nothing but `scale` differs: instances are added or retired, the others
 //!   keep running (and keep their pids);
 //! - *changed* when anything that shapes its processes differs (command, env, user, working
-//!   directory, health check, hooks, logging, stop settings, signal policy, ...): its
-//!   instances restart with the new definition;
+//!   directory, health check, hooks, stop settings, signal policy, ...): its instances restart
+//!   with the new definition;
 //! - *unchanged* otherwise — including when only its place in the start order moved
 //!   (`depends_on` of others, `priority`), which matters only when it starts.
-
-// Applied by the live reload (`phpeek-pm reload-config`, `--watch`), wired into the loop as a
-// part of the registry; until then only its tests call it.
-#![allow(dead_code)]
+//!
+//! Process indices are how the supervisor, the loop's parts and the status snapshot refer to
+//! a process, so they never move while the manager runs: the running configuration keeps
+//! every process it ever had at its index (a removed one stays as a tombstone, which the
+//! supervisor knows as removed and a later reload of the same name revives), and added
+//! processes are appended. Scheduled tasks and the global settings are fixed at start-up:
+//! their changes are reported as needing a restart of the manager and left as they were.
 
 use super::model::{Config, ProcessSpec};
 
-/// The difference between the running configuration and a new one. Indices are into
-/// `old.processes` and `new.processes`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ConfigDiff {
-    /// In the new configuration only (new indices, in the new start order).
-    pub added: Vec<usize>,
-    /// In the old configuration only (old indices).
-    pub removed: Vec<usize>,
-    /// Both, with a different definition: restart (old, new).
-    pub changed: Vec<(usize, usize)>,
-    /// Both, only `scale` differs (old, new).
-    pub scaled: Vec<(usize, usize)>,
-    /// Both, the same (old, new).
-    pub unchanged: Vec<(usize, usize)>,
-    /// Global settings that differ but apply only at the next start of the manager.
-    pub needs_restart: Vec<&'static str>,
+/// What a reload does to one process of the running configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing (also: a removed process that stays removed).
+    Keep,
+    /// Its definition changed: its instances restart with the new one.
+    Restart,
+    /// Only `scale` changed.
+    Scale,
+    /// New (or removed before and back now): it starts when its dependencies are ready.
+    Add,
+    /// Gone from the file: its instances stop gracefully and it becomes a tombstone.
+    Remove,
 }
 
-impl ConfigDiff {
-    /// Nothing to do.
+/// A reload worked out: the running configuration to switch to and what changes in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reload {
+    /// The running configuration after the reload: the old process indices, added processes
+    /// appended, the global settings of the running one.
+    pub config: Config,
+    /// Per process of `config`, by index.
+    pub changes: Vec<Change>,
+    /// Differences that apply only at the next start of the manager.
+    pub needs_restart: Vec<String>,
+}
+
+impl Reload {
+    /// The names of the processes with this change, in index order.
+    pub fn names(&self, c: Change) -> Vec<&str> {
+        self.changes
+            .iter()
+            .zip(&self.config.processes)
+            .filter(|(x, _)| **x == c)
+            .map(|(_, p)| p.name.as_str())
+            .collect()
+    }
+
+    /// Nothing to do to any process.
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty()
-            && self.removed.is_empty()
-            && self.changed.is_empty()
-            && self.scaled.is_empty()
+        self.changes.iter().all(|c| *c == Change::Keep)
     }
 }
 
-/// Compares two configurations.
-pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
-    let mut d = ConfigDiff::default();
-    for (oi, o) in old.processes.iter().enumerate() {
-        match new.processes.iter().position(|n| n.name == o.name) {
-            None => d.removed.push(oi),
-            Some(ni) => {
-                let n = &new.processes[ni];
-                if !same_definition(o, n) {
-                    d.changed.push((oi, ni));
-                } else if o.scale != n.scale {
-                    d.scaled.push((oi, ni));
+/// Works out a reload of the running configuration `old` (whose processes `live[i]` are not
+/// removed) to the validated `new` one.
+pub fn plan(old: &Config, live: &[bool], new: &Config) -> Reload {
+    let mut config = old.clone();
+    let mut changes = vec![Change::Keep; old.processes.len()];
+    let mut needs_restart: Vec<String> = global_changes(old, new)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let is_live = |i: usize| live.get(i).copied().unwrap_or(false);
+    // Where each process of `new` sits in the running configuration (None: not taken over).
+    let mut at: Vec<Option<usize>> = Vec::with_capacity(new.processes.len());
+    for n in &new.processes {
+        let found = old.processes.iter().position(|o| o.name == n.name);
+        let task_involved =
+            !n.kind.supervised() || found.is_some_and(|i| !old.processes[i].kind.supervised());
+        if task_involved {
+            // Scheduled tasks are the scheduler's, fixed at start-up.
+            let same = found.is_some_and(|i| is_live(i) && old.processes[i] == *n);
+            if !same {
+                needs_restart.push(format!("scheduled task {}", n.name));
+            }
+            at.push(found.filter(|&i| is_live(i)));
+            continue;
+        }
+        let i = match found {
+            Some(i) => {
+                changes[i] = if !is_live(i) {
+                    Change::Add
+                } else if !same_definition(&old.processes[i], n) {
+                    Change::Restart
+                } else if old.processes[i].scale != n.scale {
+                    Change::Scale
                 } else {
-                    d.unchanged.push((oi, ni));
-                }
+                    Change::Keep
+                };
+                i
+            }
+            None => {
+                config.processes.push(n.clone());
+                changes.push(Change::Add);
+                config.processes.len() - 1
+            }
+        };
+        at.push(Some(i));
+    }
+    for (i, o) in old.processes.iter().enumerate() {
+        if is_live(i) && !new.processes.iter().any(|n| n.name == o.name) {
+            if o.kind.supervised() {
+                changes[i] = Change::Remove;
+            } else {
+                needs_restart.push(format!("scheduled task {} (removed)", o.name));
             }
         }
     }
+    // Take over the new definitions, with `depends_on` pointing at running indices.
     for (ni, n) in new.processes.iter().enumerate() {
-        if !old.processes.iter().any(|o| o.name == n.name) {
-            d.added.push(ni);
+        let Some(i) = at[ni] else { continue };
+        if !n.kind.supervised() {
+            continue;
         }
+        let mut spec = n.clone();
+        spec.depends_on = n.depends_on.iter().filter_map(|&d| at[d]).collect();
+        config.processes[i] = spec;
     }
-    d.needs_restart = global_changes(old, new);
-    d
+    Reload {
+        config,
+        changes,
+        needs_restart,
+    }
 }
 
 /// Whether two definitions run the same processes: everything but `scale`, the start order
@@ -160,17 +225,17 @@ processes:
     command: ["sleep", "1000"]
 "#;
 
-    fn names(c: &Config, idx: &[usize]) -> Vec<String> {
-        idx.iter().map(|&i| c.processes[i].name.clone()).collect()
+    fn all_live(c: &Config) -> Vec<bool> {
+        vec![true; c.processes.len()]
     }
 
     #[test]
     fn same_file_is_no_change() {
         let (a, b) = (cfg(BASE), cfg(BASE));
-        let d = diff(&a, &b);
-        assert!(d.is_empty());
-        assert_eq!(d.unchanged.len(), 4);
-        assert!(d.needs_restart.is_empty());
+        let r = plan(&a, &all_live(&a), &b);
+        assert!(r.is_empty());
+        assert_eq!(r.config, a);
+        assert!(r.needs_restart.is_empty());
     }
 
     #[test]
@@ -189,27 +254,45 @@ processes:
     command: ["sleep", "2000"]
     depends_on: [fpm]
 "#);
-        let d = diff(&a, &b);
-        let changed: Vec<&str> = d
-            .changed
+        let r = plan(&a, &all_live(&a), &b);
+        assert_eq!(r.names(Change::Restart), ["web"]);
+        assert_eq!(r.names(Change::Scale), ["queue"]);
+        assert_eq!(r.names(Change::Add), ["new"]);
+        assert_eq!(r.names(Change::Remove), ["old"]);
+        assert_eq!(r.names(Change::Keep), ["fpm"]);
+        // Indices stay: the removed one is still at its place, the new one is appended and
+        // waits for `fpm` at its running index.
+        let names: Vec<&str> = r.config.processes.iter().map(|p| p.name.as_str()).collect();
+        let fpm = names.iter().position(|n| *n == "fpm");
+        assert_eq!(names.len(), 5);
+        assert_eq!(names[4], "new");
+        assert_eq!(r.config.processes[4].depends_on, [fpm.unwrap_or(99)]);
+        let queue = names.iter().position(|n| *n == "queue").unwrap_or(99);
+        assert_eq!(r.config.processes[queue].scale, 4);
+    }
+
+    #[test]
+    fn a_removed_process_comes_back_at_its_index() {
+        let a = cfg(BASE);
+        let old = a
+            .processes
             .iter()
-            .map(|&(o, _)| a.processes[o].name.as_str())
-            .collect();
-        assert_eq!(changed, ["web"]);
-        let scaled: Vec<(u32, u32)> = d
-            .scaled
-            .iter()
-            .map(|&(o, n)| (a.processes[o].scale, b.processes[n].scale))
-            .collect();
-        assert_eq!(scaled, [(2, 4)]);
-        assert_eq!(names(&b, &d.added), ["new"]);
-        assert_eq!(names(&a, &d.removed), ["old"]);
-        let unchanged: Vec<&str> = d
-            .unchanged
-            .iter()
-            .map(|&(o, _)| a.processes[o].name.as_str())
-            .collect();
-        assert_eq!(unchanged, ["fpm"]);
+            .position(|p| p.name == "old")
+            .unwrap_or(99);
+        let mut live = all_live(&a);
+        live[old] = false;
+        let r = plan(&a, &live, &cfg(BASE));
+        assert_eq!(r.names(Change::Add), ["old"]);
+        assert_eq!(r.config.processes.len(), 4);
+        // Still removed and still absent: nothing to do.
+        let r = plan(
+            &a,
+            &live,
+            &cfg(
+                "processes:\n  web:\n    command: [\"nginx\", \"-g\", \"daemon off;\"]\n  fpm:\n    command: [\"php-fpm\", \"-F\"]\n  queue:\n    command: [\"php\", \"artisan\", \"queue:work\"]\n    scale: 2\n",
+            ),
+        );
+        assert!(r.is_empty(), "{:?}", r.changes);
     }
 
     #[test]
@@ -234,27 +317,37 @@ processes:
     priority: 5
     depends_on: [web]
 "#);
-        let d = diff(&a, &b);
-        let mut changed: Vec<&str> = d
-            .changed
-            .iter()
-            .map(|&(o, _)| a.processes[o].name.as_str())
-            .collect();
+        let r = plan(&a, &all_live(&a), &b);
+        let mut changed = r.names(Change::Restart);
         changed.sort_unstable();
         assert_eq!(changed, ["fpm", "queue", "web"]);
-        assert_eq!(d.unchanged.len(), 1);
-        assert!(d.scaled.is_empty() && d.added.is_empty() && d.removed.is_empty());
+        assert_eq!(r.names(Change::Keep), ["old"]);
+        // Its new dependency is taken over for its next start.
+        let old = r
+            .config
+            .processes
+            .iter()
+            .position(|p| p.name == "old")
+            .unwrap_or(99);
+        let web = r
+            .config
+            .processes
+            .iter()
+            .position(|p| p.name == "web")
+            .unwrap_or(99);
+        assert_eq!(r.config.processes[old].depends_on, [web]);
     }
 
     #[test]
-    fn global_settings_that_need_a_restart_are_named() {
+    fn global_settings_that_need_a_restart_are_named_and_kept() {
         let a = cfg(BASE);
         let b = cfg(&format!(
             "global:\n  log_format: text\n  shutdown_timeout: 5\n{BASE}"
         ));
-        let d = diff(&a, &b);
-        assert!(d.is_empty());
-        assert_eq!(d.needs_restart.len(), 2, "{:?}", d.needs_restart);
-        assert!(d.needs_restart.contains(&"log_format"));
+        let r = plan(&a, &all_live(&a), &b);
+        assert!(r.is_empty());
+        assert_eq!(r.needs_restart.len(), 2, "{:?}", r.needs_restart);
+        assert!(r.needs_restart.iter().any(|n| n == "log_format"));
+        assert_eq!(r.config.global, a.global);
     }
 }

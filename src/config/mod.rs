@@ -460,6 +460,7 @@ fn validate(ctx: &Ctx<'_>, doc: &Value) -> Option<Config> {
         processes,
         hooks,
         child_env: Vec::new(),
+        watch: false,
     };
     Some(config)
 }

@@ -532,6 +532,8 @@ pub struct Config {
     /// Variables every child gets on top of the manager's own environment (and below its
     /// process `env`): what start-up computed, e.g. auto-tuning's `PHP_FPM_*`.
     pub child_env: Vec<(String, String)>,
+    /// `serve --watch`: re-read the file when it changes (set from the command line).
+    pub watch: bool,
 }
 
 // Each feature reads its own defaults: a build without one leaves some unread.

@@ -5,6 +5,7 @@
 use super::Reactor;
 use super::http::{Body, Parked, Servers};
 use super::part::{Msg, Reply};
+use super::reload::Refused;
 use crate::api::ops::{self, Pending};
 use crate::api::{self, Op, Route, json};
 use crate::config::model::Level;
@@ -83,7 +84,35 @@ impl Servers {
             Route::Schedule(name, action) => return Some(self.schedule_request(r, name, action)),
             Route::Act(name, op) => return self.api_command(r, name, op, conn),
             Route::Reload(name) => return self.api_reload(r, name, conn),
+            Route::ConfigReload => self.api_config_reload(r),
         })
+    }
+
+    /// `POST /api/v1/config/reload`: 200 with what changed, 400 with every error of the file
+    /// (nothing changed), 503 while shutting down.
+    fn api_config_reload(&mut self, r: &mut Reactor<'_>) -> Response {
+        r.out.event(
+            Level::Info,
+            None,
+            "api_command",
+            "reload-config requested through the API",
+            &[("action", Field::Str("reload-config".to_owned()))],
+        );
+        match r.reload_config("api") {
+            Ok(o) => {
+                // Processes start and stop: the supervisor's actions run this turn, and
+                // later requests of this turn see the new state.
+                self.forget_turn_cache();
+                self.commands_issued = true;
+                let lists = [&o.added[..], &o.removed, &o.restarted, &o.scaled];
+                Response::json(
+                    200,
+                    json::config_reloaded(lists, o.unchanged, &o.needs_restart),
+                )
+            }
+            Err(Refused::ShuttingDown) => Response::error(503, "the manager is shutting down"),
+            Err(Refused::Invalid(errors)) => Response::json(400, json::config_errors(&errors)),
+        }
     }
 
     /// A reload through the API: the same as SIGHUP to the manager, for one process or all.

@@ -38,6 +38,7 @@ mod control;
 mod phases;
 mod plan;
 mod policy;
+mod reconfigure;
 mod restart;
 #[cfg(feature = "api")]
 mod scale;
@@ -207,6 +208,12 @@ pub enum Event {
     },
     /// The group of a draining instance has no members left.
     GroupEmpty { inst: InstId },
+    /// A configuration reload: the new running configuration (process indices stay, added
+    /// processes are appended) and what changes, one entry per process of it.
+    Reconfigure {
+        config: std::rc::Rc<Config>,
+        changes: Vec<crate::config::diff::Change>,
+    },
     /// SIGTERM, SIGINT or SIGQUIT reached the manager.
     ShutdownSignal { signal: i32 },
     /// A signal other than the shutdown ones reached the manager (SIGHUP, SIGUSR1, ...): each
@@ -340,6 +347,8 @@ struct Proc {
     gated: bool,
     /// What manager signals and reload requests mean for it.
     signals: crate::signal_policy::SignalPolicy,
+    /// Gone from the configuration by a reload: no instances, not listed (its index stays).
+    removed: bool,
 }
 
 /// Restart and shutdown settings of the whole manager (milliseconds).
@@ -369,25 +378,7 @@ pub struct Supervisor {
 impl Supervisor {
     /// Builds the instances of every process, all waiting; call [`Supervisor::start`] next.
     pub fn new(config: &Config, seed: u64) -> Self {
-        let mut procs: Vec<Proc> = config
-            .processes
-            .iter()
-            .map(|p| Proc {
-                name: p.name.clone(),
-                kind: p.kind,
-                restart: p.restart,
-                deps: p.depends_on.clone(),
-                dependents: Vec::new(),
-                instances: Vec::new(),
-                critical: p.critical,
-                stop_signal: p.stop_signal,
-                stop_timeout: p.stop_timeout,
-                desired_scale: p.scale,
-                gated: p.kind == ProcessKind::Longrun
-                    && p.health.as_ref().is_some_and(|h| h.mode.readiness()),
-                signals: p.signals.clone(),
-            })
-            .collect();
+        let mut procs: Vec<Proc> = config.processes.iter().map(Proc::from_spec).collect();
         for i in 0..procs.len() {
             for d in procs[i].deps.clone() {
                 procs[d].dependents.push(i);
@@ -512,6 +503,7 @@ impl Supervisor {
                 self.instance_hooks(inst, HookPhase::PostStop);
             }
             Event::GroupEmpty { inst } => self.step(inst, Input::GroupEmpty, now),
+            Event::Reconfigure { config, changes } => self.reconfigure(&config, &changes, now),
             Event::HooksDone {
                 phase,
                 inst,

@@ -36,8 +36,9 @@ impl Supervisor {
         let mut count = 0;
         for &p in &targets {
             let proc = &self.procs[p];
-            // Scheduled tasks have no instances: their runs are the scheduler's.
-            if !proc.kind.supervised() {
+            // Scheduled tasks have no instances: their runs are the scheduler's; a process
+            // removed by a reload is no longer anybody's concern.
+            if !proc.kind.supervised() || proc.removed {
                 continue;
             }
             let response = match req {

@@ -56,8 +56,7 @@ pub enum Then {
     /// Leave it stopped ("held") until a start request.
     #[cfg(feature = "api")]
     Stay,
-    /// Remove it from its process (scale-down).
-    #[cfg(feature = "api")]
+    /// Remove it from its process (scale-down, a process removed by a reload).
     Retire,
 }
 
@@ -175,7 +174,6 @@ impl Supervisor {
             Then::Restart(reason) => self.restart_after_stop(id, reason, now),
             #[cfg(feature = "api")]
             Then::Stay => self.insts[id].held = true,
-            #[cfg(feature = "api")]
             Then::Retire => {
                 let p = self.insts[id].process;
                 self.insts[id].retired = true;
