@@ -229,6 +229,7 @@ mod tests {
             }],
             hooks: Default::default(),
             child_env: Vec::new(),
+            watch: false,
         }
     }
 
