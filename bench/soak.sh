@@ -78,16 +78,19 @@ probe() {
     echo "processes:"
     for i in 1 2 3 4 5 6; do
         echo "  chatty$i:"
+        echo "    forward_signals: [SIGHUP]"
         echo "    command: [\"/bin/sh\", \"-c\", \"trap '' HUP; while :; do echo chatty$i line \$(date +%s%N); sleep 0.01; done\"]"
         probe
     done
     for i in 1 2; do
         echo "  crash$i:"
+        echo "    forward_signals: [SIGHUP]"
         echo "    command: [\"/bin/sh\", \"-c\", \"trap '' HUP; sleep 1; exit 1\"]"
         probe
     done
     for i in 1 2; do
         echo "  idle$i:"
+        echo "    forward_signals: [SIGHUP]"
         echo "    command: [\"/bin/sh\", \"-c\", \"trap 'echo idle$i hup' HUP; while :; do sleep 1; done\"]"
         probe
     done

@@ -11,7 +11,7 @@ phpeek-pm — PID 1 and process manager for PHP containers
 
 Usage:
   phpeek-pm [serve] [-c|--config FILE] [--php-fpm-profile PROFILE]
-            [--autotune-memory-threshold SHARE] [--dry-run]
+            [--autotune-memory-threshold SHARE] [--dry-run] [--watch]
   phpeek-pm check-config [-c|--config FILE]
   phpeek-pm scaffold laravel|symfony|generic|production|minimal [-o|--output FILE]
   phpeek-pm version | --version | -V
@@ -19,6 +19,7 @@ Usage:
   phpeek-pm [-s] [-g] [-e CODE] [-p SIGNAL] [-v] -- CMD [ARGS...]
             run CMD as the only child, like tini (phpeek-pm -h -- x: its options)
   phpeek-pm status | start NAME | stop NAME | restart NAME | scale NAME N | logs NAME [-n N]
+            | reload [NAME] | reload-config
             [--api URL|PATH] [-c FILE]
   phpeek-pm health [NAME] [--live] [--api URL|PATH] [-c FILE]
 
@@ -35,6 +36,11 @@ Client commands (feature \"api\"; talk to a running phpeek-pm):
   restart NAME   restart a process and wait until it is ready again
   scale NAME N   run N instances of a process
   logs NAME      its recent output (-n/--lines N, default 100)
+  reload [NAME]  reload a process the way its program understands (nginx: SIGHUP, php-fpm:
+                 SIGUSR2, reload_signal), or the whole stack: what SIGHUP to the manager does
+  reload-config  re-read the configuration file and apply only the difference (added
+                 processes start, removed ones stop, changed ones restart); an invalid file
+                 changes nothing and every error is printed
       --api URL|PATH       http://HOST:PORT or a Unix socket path (default: $PHPEEK_PM_API,
                            else api_socket or api_host:api_port of the configuration,
                            else http://127.0.0.1:8080); the token comes from
@@ -51,6 +57,8 @@ Options:
                            /etc/phpeek-pm/phpeek-pm.yaml)
       --dry-run            print the resolved start plan (and the auto-tuning and framework
                            detection results) and exit
+      --watch              re-read the configuration file whenever it changes (inotify), as
+                           reload-config does
       --php-fpm-profile P  PHP-FPM auto-tuning profile: dev, light, medium, heavy, bursty
                            (default: $PHP_FPM_AUTOTUNE_PROFILE; needs feature \"autotune\")
       --autotune-memory-threshold SHARE
@@ -75,6 +83,10 @@ pub enum ClientAction {
     Restart(String),
     Scale(String, u32),
     Logs(String, usize),
+    /// Reload one process, or the whole stack (what SIGHUP to the manager does).
+    Reload(Option<String>),
+    /// Re-read the configuration file and apply the difference.
+    ReloadConfig,
 }
 
 /// A client subcommand and where to find the manager.
@@ -107,6 +119,8 @@ pub enum Command {
         dry_run: bool,
         php_fpm_profile: Option<String>,
         memory_threshold: Option<String>,
+        /// `--watch`: reload the configuration when its file changes.
+        watch: bool,
     },
     CheckConfig {
         config: Option<OsString>,
@@ -137,13 +151,25 @@ pub fn is_subcommand(word: &str) -> bool {
             | "scale"
             | "logs"
             | "health"
+            | "reload"
+            | "reload-config"
     )
 }
 
 fn is_client(sub: Option<&str>) -> bool {
     matches!(
         sub,
-        Some("status" | "start" | "stop" | "restart" | "scale" | "logs" | "health")
+        Some(
+            "status"
+                | "start"
+                | "stop"
+                | "restart"
+                | "scale"
+                | "logs"
+                | "health"
+                | "reload"
+                | "reload-config"
+        )
     )
 }
 
@@ -161,6 +187,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
     let mut threshold = None;
     let mut live = false;
     let mut output: Option<OsString> = None;
+    let mut watch = false;
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Short('o') | Long("output") if sub.as_deref() == Some("scaffold") => {
@@ -170,6 +197,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                 config = Some(p.value().map_err(|e| e.to_string())?);
             }
             Long("dry-run") => dry_run = true,
+            Long("watch") => watch = true,
             Long("live") => live = true,
             Long("php-fpm-profile") => {
                 let v = p.value().map_err(|e| e.to_string())?;
@@ -259,11 +287,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         }
         let action = match sub {
             "status" if operands.is_empty() => ClientAction::Status,
+            "reload-config" if operands.is_empty() => ClientAction::ReloadConfig,
+            "reload-config" => return Err("usage: phpeek-pm reload-config".to_owned()),
             "status" => return Err("usage: phpeek-pm status".to_owned()),
             "start" => ClientAction::Start(name("start")?),
             "stop" => ClientAction::Stop(name("stop")?),
             "restart" => ClientAction::Restart(name("restart")?),
             "logs" => ClientAction::Logs(name("logs")?, lines.unwrap_or(100)),
+            "reload" => match operands.as_slice() {
+                [] => ClientAction::Reload(None),
+                [n] => ClientAction::Reload(Some(n.clone())),
+                _ => return Err("usage: phpeek-pm reload [NAME]".to_owned()),
+            },
             _ => match operands.as_slice() {
                 [n, count] => ClientAction::Scale(
                     n.clone(),
@@ -285,12 +320,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             "--api and --lines belong to the client commands (status, logs, ...)".to_owned(),
         );
     }
+    if watch && !matches!(sub.as_deref(), None | Some("serve")) {
+        return Err("--watch is an option of serve".to_owned());
+    }
     Ok(match sub.as_deref() {
         None | Some("serve") => Command::Serve {
             config,
             dry_run,
             php_fpm_profile: profile,
             memory_threshold: threshold,
+            watch,
         },
         Some("check-config") => {
             if dry_run || profile.is_some() || threshold.is_some() {
@@ -336,7 +375,8 @@ mod tests {
                 config: None,
                 dry_run: false,
                 php_fpm_profile: None,
-                memory_threshold: None
+                memory_threshold: None,
+                watch: false
             }
         );
         assert_eq!(
@@ -345,7 +385,8 @@ mod tests {
                 config: Some("x.yaml".into()),
                 dry_run: true,
                 php_fpm_profile: None,
-                memory_threshold: None
+                memory_threshold: None,
+                watch: false
             }
         );
         assert_eq!(
@@ -354,7 +395,8 @@ mod tests {
                 config: None,
                 dry_run: false,
                 php_fpm_profile: Some("medium".into()),
-                memory_threshold: None
+                memory_threshold: None,
+                watch: false
             }
         );
         assert_eq!(
@@ -363,7 +405,8 @@ mod tests {
                 config: None,
                 dry_run: true,
                 php_fpm_profile: None,
-                memory_threshold: Some("0.6".into())
+                memory_threshold: Some("0.6".into()),
+                watch: false
             }
         );
         assert_eq!(
@@ -406,6 +449,12 @@ mod tests {
             p(&["logs", "web"]).unwrap(),
             c(ClientAction::Logs("web".into(), 100), None)
         );
+        assert_eq!(p(&["reload"]).unwrap(), c(ClientAction::Reload(None), None));
+        assert_eq!(
+            p(&["reload", "php-fpm"]).unwrap(),
+            c(ClientAction::Reload(Some("php-fpm".into())), None)
+        );
+        assert!(p(&["reload", "a", "b"]).is_err());
         let h = |name: Option<&str>, live, api: Option<&str>| {
             Command::Health(Health {
                 name: name.map(str::to_owned),

@@ -34,6 +34,7 @@ mod reactor;
 mod scaffold;
 #[cfg(feature = "scheduler")]
 mod scheduler;
+mod signal_policy;
 mod single;
 mod startup;
 mod status;
@@ -105,6 +106,7 @@ fn run() -> u8 {
             dry_run,
             php_fpm_profile,
             memory_threshold,
+            watch,
         } => {
             for (given, flag) in [
                 (php_fpm_profile.is_some(), "--php-fpm-profile"),
@@ -152,6 +154,7 @@ fn run() -> u8 {
                 return exit::OK;
             }
             c.child_env = prepared.env;
+            c.watch = watch;
             let mut notes = warnings
                 .iter()
                 .map(|w| supervisor::Note {
@@ -168,7 +171,7 @@ fn run() -> u8 {
             // (Nothing before this point runs children or threads, and a signal meanwhile
             // simply acts by default, as for any command-line tool.)
             match sys::signals::block_all() {
-                Ok(blocked) => serve(&c, blocked, &notes),
+                Ok(blocked) => serve(c, blocked, &notes),
                 Err(e) => {
                     eprintln!("phpeek-pm: cannot block signals: {e}");
                     exit::STARTUP
@@ -326,7 +329,7 @@ fn check_file(flag: Option<OsString>) -> Result<config::Checked, String> {
 }
 
 fn serve(
-    c: &config::model::Config,
+    c: config::model::Config,
     blocked: sys::signals::BlockedSet,
     startup_notes: &[supervisor::Note],
 ) -> u8 {
@@ -395,7 +398,7 @@ fn serve(
             &[],
         );
     }
-    let code = match reactor::Reactor::new(c, sigfd, out, pid1) {
+    let code = match reactor::Reactor::new(std::rc::Rc::new(c), sigfd, out, pid1) {
         Ok(r) => r.run(),
         Err(e) => {
             eprintln!("phpeek-pm: cannot set up the event loop: {e}");

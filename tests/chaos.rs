@@ -46,7 +46,7 @@ fn signal_storm(mode: Mode) {
         // Ignores the forwarded signals once its trap is set (a signal that lands before that
         // kills it, which is an exit status like any other: it must be reported too).
         cfg.push_str(&format!(
-            "  crash{i}:\n    restart: always\n    command: {}\n",
+            "  crash{i}:\n    restart: always\n    forward_signals: [SIGHUP, SIGUSR1]\n    command: {}\n",
             sh(&format!(
                 "trap '' HUP USR1; sleep 0.02; exit {}",
                 crash_code(i)
@@ -54,7 +54,7 @@ fn signal_storm(mode: Mode) {
         ));
     }
     cfg.push_str(&format!(
-        "  steady:\n    command: {}\n",
+        "  steady:\n    forward_signals: [SIGHUP, SIGUSR1]\n    command: {}\n",
         sh("trap '' HUP USR1; echo steady-up; while :; do sleep 1; done")
     ));
     let path = dir.write("c.yaml", &cfg);
@@ -428,6 +428,7 @@ processes:
     restart: always
     command: {counter}
   hup:
+    forward_signals: [SIGHUP]
     command: {hup}
   chatty:
     command: {chatty}
@@ -542,6 +543,7 @@ fn fork_bomb_held_by_a_pids_limit() {
   shutdown_timeout: 10
 processes:
   steady:
+    forward_signals: [SIGHUP]
     command: {steady}
   bomb:
     command: {bomb}

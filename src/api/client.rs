@@ -369,12 +369,16 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
             Some(format!("{{\"desired\":{k}}}")),
         ),
         ClientAction::Logs(n, k) => ("GET", format!("/api/v1/processes/{n}/logs?limit={k}"), None),
+        ClientAction::Reload(Some(n)) => ("POST", format!("/api/v1/processes/{n}/reload"), None),
+        ClientAction::Reload(None) => ("POST", "/api/v1/reload".to_owned(), None),
+        ClientAction::ReloadConfig => ("POST", "/api/v1/config/reload".to_owned(), None),
     };
     if let ClientAction::Start(n)
     | ClientAction::Stop(n)
     | ClientAction::Restart(n)
     | ClientAction::Scale(n, _)
-    | ClientAction::Logs(n, _) = &c.action
+    | ClientAction::Logs(n, _)
+    | ClientAction::Reload(Some(n)) = &c.action
     {
         if !valid_name(n) {
             eprintln!("phpeek-pm: {n:?} is not a process name");
@@ -397,6 +401,13 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
     let error = doc["error"].as_str().unwrap_or("").to_owned();
     match status {
         200 => {}
+        400 if matches!(c.action, ClientAction::ReloadConfig) => {
+            eprintln!("phpeek-pm: {error}");
+            for e in doc["errors"].as_array().into_iter().flatten() {
+                eprintln!("phpeek-pm: {}", e.as_str().unwrap_or_default());
+            }
+            return exit::FAILED;
+        }
         401 => {
             let hint = if token.is_some() {
                 "the token was refused: set PHPEEK_PM_API_TOKEN to the manager's api_auth"
@@ -408,12 +419,15 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
         }
         404 if error.starts_with("unknown process") => {
             let name = match &c.action {
-                ClientAction::Status => "",
+                ClientAction::Status | ClientAction::Reload(None) | ClientAction::ReloadConfig => {
+                    ""
+                }
                 ClientAction::Start(n)
                 | ClientAction::Stop(n)
                 | ClientAction::Restart(n)
                 | ClientAction::Scale(n, _)
-                | ClientAction::Logs(n, _) => n,
+                | ClientAction::Logs(n, _)
+                | ClientAction::Reload(Some(n)) => n,
             };
             eprintln!("phpeek-pm: unknown process {name:?}: `phpeek-pm status` lists them");
             return exit::UNKNOWN_PROCESS;
@@ -435,9 +449,46 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
         ClientAction::Start(n) | ClientAction::Stop(n) | ClientAction::Restart(n) => {
             format!("{n}: {}\n", doc["status"].as_str().unwrap_or("done"))
         }
+        ClientAction::Reload(_) => format!("{}\n", doc["message"].as_str().unwrap_or("reloaded")),
+        ClientAction::ReloadConfig => reload_summary(&doc),
     };
     let _ = std::io::stdout().write_all(text.as_bytes());
     exit::OK
+}
+
+/// What a configuration reload did, in a few lines.
+fn reload_summary(doc: &Value) -> String {
+    let list = |k: &str| -> String {
+        let v: Vec<&str> = doc[k]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
+    let mut text = format!(
+        "configuration reloaded: added {}; removed {}; restarted {}; scaled {}; {} unchanged\n",
+        list("added"),
+        list("removed"),
+        list("restarted"),
+        list("scaled"),
+        doc["unchanged"].as_i64().unwrap_or(0)
+    );
+    if doc["needs_restart"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
+        text.push_str(&format!(
+            "not applied until phpeek-pm restarts: {}\n",
+            list("needs_restart")
+        ));
+    }
+    text
 }
 
 fn now_unix() -> i64 {

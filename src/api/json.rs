@@ -290,6 +290,20 @@ pub fn task(t: &TaskView) -> Vec<u8> {
     out
 }
 
+/// `{"status":"…","message":"…"}`: the answer of a command that concerns no single process
+/// or says what it did in words.
+pub fn message(status: &str, message: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.push(b'{');
+    key(&mut out, "status");
+    json_str(&mut out, status);
+    out.push(b',');
+    key(&mut out, "message");
+    json_str(&mut out, message);
+    out.push(b'}');
+    out
+}
+
 /// `{"status":..,"process":..}` plus integer fields.
 pub fn status(status: &str, process: &str, fields: &[(&str, i64)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
@@ -304,6 +318,62 @@ pub fn status(status: &str, process: &str, fields: &[(&str, i64)]) -> Vec<u8> {
         key(&mut out, k);
         int(&mut out, *v);
     }
+    out.push(b'}');
+    out
+}
+
+/// `"key":["a","b"]`.
+fn str_list(out: &mut Vec<u8>, k: &str, items: &[String]) {
+    key(out, k);
+    out.push(b'[');
+    for (n, s) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        json_str(out, s);
+    }
+    out.push(b']');
+}
+
+/// The answer of `POST /api/v1/config/reload`: `{"status":"reloaded", "added":[…],
+/// "removed":[…], "restarted":[…], "scaled":[…], "unchanged":N, "needs_restart":[…]}`.
+pub fn config_reloaded(
+    lists: [&[String]; 4],
+    unchanged: usize,
+    needs_restart: &[String],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"{\"status\":\"reloaded\"");
+    for (k, v) in ["added", "removed", "restarted", "scaled"]
+        .into_iter()
+        .zip(lists)
+    {
+        out.push(b',');
+        str_list(&mut out, k, v);
+    }
+    out.push(b',');
+    key(&mut out, "unchanged");
+    int(&mut out, unchanged as i64);
+    out.push(b',');
+    str_list(&mut out, "needs_restart", needs_restart);
+    out.push(b'}');
+    out
+}
+
+/// A refused configuration reload: `{"error":"…","errors":["file:line: …", …]}`.
+pub fn config_errors(errors: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.push(b'{');
+    key(&mut out, "error");
+    json_str(
+        &mut out,
+        &format!(
+            "the configuration has {} error(s): nothing changed",
+            errors.len()
+        ),
+    );
+    out.push(b',');
+    str_list(&mut out, "errors", errors);
     out.push(b'}');
     out
 }

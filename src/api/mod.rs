@@ -100,6 +100,11 @@ pub enum Route<'a> {
     Show(&'a str),
     Logs(&'a str, usize),
     Act(&'a str, Op),
+    /// `POST /api/v1/processes/{name}/reload`, or `POST /api/v1/reload` (every process): what
+    /// SIGHUP to the manager does (the signal policy).
+    Reload(Option<&'a str>),
+    /// `POST /api/v1/config/reload`: re-read the configuration file, apply the difference.
+    ConfigReload,
     /// `.../{name}/schedule[/action]` (feature `scheduler`); `action` is empty for the GET.
     Schedule(&'a str, &'a str),
 }
@@ -124,6 +129,9 @@ pub fn route<'r>(req: &'r Request, token: Option<&str>) -> Result<Route<'r>, Res
     }
     authorized(req, token)?;
     match parts.as_slice() {
+        ["reload"] => post(Route::Reload(None)),
+        ["config", "reload"] => post(Route::ConfigReload),
+        ["processes", name, "reload"] if valid_name(name) => post(Route::Reload(Some(name))),
         ["processes"] => get(Route::List),
         ["processes", name] if valid_name(name) => get(Route::Show(name)),
         ["processes", name, "logs"] if valid_name(name) => {

@@ -221,6 +221,7 @@ mod tests {
                 health: None,
                 hooks: Default::default(),
                 logging: Default::default(),
+                signals: Default::default(),
                 start_stopped: false,
                 max_scale: 1000,
                 scale_locked: false,
@@ -228,6 +229,7 @@ mod tests {
             }],
             hooks: Default::default(),
             child_env: Vec::new(),
+            watch: false,
         }
     }
 

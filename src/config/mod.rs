@@ -10,6 +10,7 @@
 
 mod compat;
 pub mod describe;
+pub mod diff;
 pub mod duration;
 pub mod env;
 pub mod expand;
@@ -27,6 +28,7 @@ pub mod model;
 mod process;
 pub mod raw;
 pub mod schema;
+mod signals;
 #[cfg(feature = "scheduler")]
 pub mod task;
 #[cfg(not(feature = "scheduler"))]
@@ -458,6 +460,7 @@ fn validate(ctx: &Ctx<'_>, doc: &Value) -> Option<Config> {
         processes,
         hooks,
         child_env: Vec::new(),
+        watch: false,
     };
     Some(config)
 }

@@ -336,6 +336,8 @@ pub struct ProcessSpec {
     pub health: Option<HealthSpec>,
     /// Its own lifecycle hooks (feature `hooks`; always empty in builds without it).
     pub hooks: ProcessHooks,
+    /// What the signals the manager receives (and reload requests) mean for it.
+    pub signals: crate::signal_policy::SignalPolicy,
     /// `initial_state: stopped`: its instances exist but wait for a start request (API or
     /// `phpeek-pm start NAME`); they hold back no dependent.
     pub start_stopped: bool,
@@ -532,6 +534,8 @@ pub struct Config {
     /// Variables every child gets on top of the manager's own environment (and below its
     /// process `env`): what start-up computed, e.g. auto-tuning's `PHP_FPM_*`.
     pub child_env: Vec<(String, String)>,
+    /// `serve --watch`: re-read the file when it changes (set from the command line).
+    pub watch: bool,
 }
 
 // Each feature reads its own defaults: a build without one leaves some unread.

@@ -34,6 +34,8 @@ pub const KEYS: &[Key] = &[
     k("stdout", Bool),
     k("stderr", Bool),
     k("shutdown", Section(SHUTDOWN)),
+    k("reload_signal", Str),
+    k("forward_signals", List),
     f("health_check", Section(health::KEYS), Feature::Health),
     f("hooks", Section(hooks::PHASES), Feature::Hooks),
     f("pre_start_hook", Section(hooks::HOOK), Feature::Hooks),
@@ -173,6 +175,7 @@ pub(super) fn parse(
     let labels = ctx
         .keep(logging::labels(ctx, name, s.value("logging"), s.ov))
         .unwrap_or_default();
+    let signals = signal_policy(ctx, s, command.as_deref().unwrap_or_default());
     let env = ctx
         .keep(s.get::<BTreeMap<String, Scalar>>("env"))
         .flatten()
@@ -205,7 +208,25 @@ pub(super) fn parse(
         max_scale,
         scale_locked,
         labels,
+        signals,
     })
+}
+
+/// `reload_signal` and `forward_signals`: the process's signal policy, whose defaults come
+/// from its program (`crate::signal_policy`).
+fn signal_policy(
+    ctx: &Ctx<'_>,
+    s: &Section<'_>,
+    command: &[String],
+) -> crate::signal_policy::SignalPolicy {
+    let reload = ctx.keep(s.get::<String>("reload_signal")).flatten();
+    let forward = ctx.keep(s.get::<Vec<String>>("forward_signals")).flatten();
+    super::signals::parse(command, reload.as_deref(), forward.as_deref()).unwrap_or_else(
+        |(key, e)| {
+            ctx.error(s.err(Some(key), e));
+            Default::default()
+        },
+    )
 }
 
 /// The positions (among `names`, the enabled processes) of what `name` depends on; an error

@@ -123,6 +123,13 @@ impl Health {
         }
     }
 
+    /// The checks after a configuration reload (process indices stay; added processes are
+    /// appended). Running probes go on with the check they started with until their instance
+    /// starts again — a changed check restarts its process anyway.
+    pub fn set_specs(&mut self, specs: Vec<Option<HealthSpec>>) {
+        self.specs = specs;
+    }
+
     /// The check of process `p`.
     pub fn spec(&self, p: usize) -> Option<&HealthSpec> {
         self.specs.get(p).and_then(Option::as_ref)

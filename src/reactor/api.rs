@@ -5,13 +5,15 @@
 use super::Reactor;
 use super::http::{Body, Parked, Servers};
 use super::part::{Msg, Reply};
+use super::reload::Refused;
 use crate::api::ops::{self, Pending};
 use crate::api::{self, Op, Route, json};
 use crate::config::model::Level;
 use crate::http::{Request, Response};
 use crate::output::recent;
-use crate::supervisor::{Field, Millis, Refusal, Supervisor};
-use crate::sys;
+use crate::signal_policy::Response as PolicyResponse;
+use crate::supervisor::{Command, Event, Field, Millis, Refusal, Supervisor};
+use crate::sys::{self, signals};
 
 impl Parked for Pending {
     fn conn(&self) -> (usize, u64) {
@@ -81,7 +83,86 @@ impl Servers {
             }
             Route::Schedule(name, action) => return Some(self.schedule_request(r, name, action)),
             Route::Act(name, op) => return self.api_command(r, name, op, conn),
+            Route::Reload(name) => return self.api_reload(r, name, conn),
+            Route::ConfigReload => self.api_config_reload(r),
         })
+    }
+
+    /// `POST /api/v1/config/reload`: 200 with what changed, 400 with every error of the file
+    /// (nothing changed), 503 while shutting down.
+    fn api_config_reload(&mut self, r: &mut Reactor<'_>) -> Response {
+        r.out.event(
+            Level::Info,
+            None,
+            "api_command",
+            "reload-config requested through the API",
+            &[("action", Field::Str("reload-config".to_owned()))],
+        );
+        match r.reload_config("api") {
+            Ok(o) => {
+                // Processes start and stop: the supervisor's actions run this turn, and
+                // later requests of this turn see the new state.
+                self.forget_turn_cache();
+                self.commands_issued = true;
+                let lists = [&o.added[..], &o.removed, &o.restarted, &o.scaled];
+                Response::json(
+                    200,
+                    json::config_reloaded(lists, o.unchanged, &o.needs_restart),
+                )
+            }
+            Err(Refused::ShuttingDown) => Response::error(503, "the manager is shutting down"),
+            Err(Refused::Invalid(errors)) => Response::json(400, json::config_errors(&errors)),
+        }
+    }
+
+    /// A reload through the API: the same as SIGHUP to the manager, for one process or all.
+    /// A process whose reload is a restart answers when it is back, like `restart`; one with
+    /// no reload is refused (409), so `phpeek-pm reload queue` never looks like it did
+    /// something.
+    fn api_reload(
+        &mut self,
+        r: &mut Reactor<'_>,
+        name: Option<&str>,
+        conn: (usize, u64),
+    ) -> Option<Response> {
+        let now = sys::monotonic_ms();
+        if r.sup.shutting_down() {
+            return Some(Response::error(503, "the manager is shutting down"));
+        }
+        let Some(name) = name else {
+            let n = r
+                .config
+                .processes
+                .iter()
+                .filter(|p| p.kind.supervised() && p.signals.on_reload() != PolicyResponse::Ignore)
+                .count();
+            self.forget_turn_cache();
+            // Its signals and log records are supervisor actions: run this turn.
+            self.commands_issued = true;
+            r.sup.handle(Event::Command(Command::Reload(None)), now);
+            let msg = format!("reloaded {n} process(es)");
+            return Some(Response::json(200, json::message("reloaded", &msg)));
+        };
+        let Some(p) = r.sup.process_index(name) else {
+            return Some(unknown(name));
+        };
+        match r.config.processes[p].signals.on_reload() {
+            PolicyResponse::Restart => self.api_command(r, name, Op::Restart, conn),
+            PolicyResponse::Ignore => Some(Response::error(
+                409,
+                &format!(
+                    "{name} has no reload (its program has no known reload signal, or \
+                     reload_signal: none); set reload_signal to a signal or restart"
+                ),
+            )),
+            PolicyResponse::Signal(s) => {
+                self.forget_turn_cache();
+                self.commands_issued = true;
+                r.sup.handle(Event::Command(Command::Reload(Some(p))), now);
+                let msg = format!("{name}: sent {}", signals::name(s));
+                Some(Response::json(200, json::message("reloaded", &msg)))
+            }
+        }
     }
 
     /// `GET …/schedule`, `POST …/schedule/trigger`, `/pause`, `/resume` of a scheduled task

@@ -73,6 +73,11 @@ impl Part for Probes {
                 self.health.started(inst, p, sys::monotonic_ms());
             }
             Msg::Exited(inst) => self.health.stopped(inst),
+            Msg::Reconfigured => {
+                let specs = r.config.processes.iter().map(|p| p.health.clone());
+                self.health.set_specs(specs.collect());
+                return None;
+            }
             _ => return None,
         }
         self.actions(r);

@@ -20,13 +20,16 @@ mod net;
 mod part;
 #[cfg(feature = "heartbeat")]
 mod pings;
+mod reload;
 #[cfg(feature = "scheduler")]
 mod tasks;
+mod watch;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::rc::Rc;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -165,7 +168,9 @@ pub struct Reactor<'a> {
     sup: Supervisor,
     /// The features on the loop (see `part.rs`); a slot is empty while its part runs.
     parts: part::Parts,
-    config: &'a Config,
+    /// The running configuration, swapped by a live reload (`reload.rs`); process indices
+    /// into it are the supervisor's and never move.
+    config: Rc<Config>,
     base_env: Vec<(OsString, OsString)>,
     pid1: bool,
     buf: Vec<u8>,
@@ -190,7 +195,7 @@ pub const NO_PIDFD_VAR: &str = "PHPEEK_PM_NO_PIDFD";
 impl<'a> Reactor<'a> {
     /// Sets up the poll over an already created signalfd and our stdout.
     pub fn new(
-        config: &'a Config,
+        config: Rc<Config>,
         sigfd: OwnedFd,
         out: Output<'a>,
         pid1: bool,
@@ -212,7 +217,7 @@ impl<'a> Reactor<'a> {
                 .is_ok();
         let stdin = spawn::ChildStdin::open()?;
         let use_pidfd = std::env::var_os(NO_PIDFD_VAR).is_none_or(|v| v.is_empty() || v == "0");
-        let parts = part::build(config, poll.registry(), FIRST_PART_KIND);
+        let parts = part::build(&config, poll.registry(), FIRST_PART_KIND);
         let mut r = Reactor {
             parts,
             poll,
@@ -225,9 +230,9 @@ impl<'a> Reactor<'a> {
             pids: HashMap::new(),
             aux: AuxSet::default(),
             aux_done: Vec::new(),
-            sup: Supervisor::new(config, sys::seed()),
+            sup: Supervisor::new(&config, sys::seed()),
+            base_env: base_env(&config),
             config,
-            base_env: base_env(config),
             pid1,
             buf: vec![0u8; READ_CHUNK],
             rr: 0,
@@ -403,6 +408,14 @@ impl<'a> Reactor<'a> {
         for p in self.parts.iter().flatten() {
             p.snapshot(self, &mut snap);
         }
+        // Processes removed by a reload keep their index (the parts above rely on it) but
+        // are nobody's business any more.
+        let live = self.sup.live_processes();
+        let mut index = 0;
+        snap.processes.retain(|_| {
+            index += 1;
+            live.get(index - 1).copied().unwrap_or(true)
+        });
         snap
     }
 
@@ -571,7 +584,7 @@ impl<'a> Reactor<'a> {
             }
         };
         let process = spec.name.clone();
-        let config = self.config;
+        let config = Rc::clone(&self.config);
         let logging = &config.processes[self.sup.instance(inst).process].logging;
         self.watch_pipes(
             child.stdout,

@@ -55,6 +55,9 @@ pub enum Msg<'m> {
     Exited(InstId),
     /// A supervisor action the loop does not carry out itself (the hook phases).
     Action(&'m Action),
+    /// The running configuration was swapped by a live reload (`r.config` is the new one;
+    /// process indices stay, added processes are appended). Every part hears it.
+    Reconfigured,
     /// API: run a scheduled task now.
     #[cfg(feature = "api")]
     Trigger(&'m str),
@@ -132,6 +135,7 @@ type Make = fn(&Config, &Setup<'_>) -> Box<dyn Part>;
 const PARTS: &[Make] = &[
     #[cfg(feature = "log-processing")]
     super::logs::part,
+    super::watch::part,
     #[cfg(feature = "health")]
     super::health::part,
     #[cfg(feature = "hooks")]
@@ -144,7 +148,7 @@ const PARTS: &[Make] = &[
     super::http::part,
 ];
 
-/// How many parts this build has (none in the minimal build: the loop's part code is gone).
+/// How many parts this build has (the minimal build: only the configuration watch).
 pub const COUNT: usize = PARTS.len();
 
 /// Every part of this build, by [`PartId`]; a slot is empty while its part runs.

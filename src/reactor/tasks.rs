@@ -121,7 +121,7 @@ impl Part for Tasks {
     /// The API's schedule commands (`None`: not a task of ours).
     fn on(&mut self, r: &mut Reactor<'_>, m: &Msg<'_>) -> Option<Reply> {
         let reply = match *m {
-            Msg::Started(_) | Msg::Exited(_) | Msg::Action(_) => None,
+            Msg::Started(_) | Msg::Exited(_) | Msg::Action(_) | Msg::Reconfigured => None,
             #[cfg(feature = "api")]
             Msg::Trigger(name) => {
                 self.sched

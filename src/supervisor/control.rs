@@ -3,9 +3,7 @@
 //! validated here against the state they find. Each goes through the same graceful stop,
 //! dependency wait and restart paths as everything else.
 
-use super::{InstId, Millis, Phase, RestartReason, State, Supervisor, Then};
-use crate::config::model::Level;
-use crate::sys::signals;
+use super::{InstId, Millis, Phase, RestartReason, Supervisor, Then};
 
 /// What the features ask of the supervisor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +20,10 @@ pub enum Command {
     /// Add or retire instances until the process has `desired`.
     #[cfg(feature = "api")]
     Scale { process: usize, desired: u32 },
+    /// The signal policy's reload (`phpeek-pm reload [NAME]`) of one process, or of all: the
+    /// same as SIGHUP to the manager.
+    #[cfg(feature = "api")]
+    Reload(Option<usize>),
     /// The instance failed its liveness check: restart it, after the backoff delay. Only a
     /// running instance is restarted.
     #[cfg(feature = "health")]
@@ -56,78 +58,20 @@ impl Supervisor {
             }
             #[cfg(feature = "api")]
             Command::Scale { process, desired } => self.set_scale(process, desired, now),
+            #[cfg(feature = "api")]
+            Command::Reload(p) => {
+                self.signal_request(super::SignalRequest::Reload(p), now);
+            }
             #[cfg(feature = "health")]
             Command::Recover(i) => {
-                if matches!(self.insts[i].state, State::Running | State::Ready) {
+                if matches!(
+                    self.insts[i].state,
+                    super::State::Running | super::State::Ready
+                ) {
                     self.stop_instance(i, Then::Restart(RestartReason::HealthCheck), now);
                 }
             }
         }
-    }
-
-    /// Stops one instance gracefully (the same path as shutdown: stop signal to its group, its
-    /// `shutdown.timeout`, then SIGKILL), then does `then`. An instance that has no process
-    /// right now gets `then` at once.
-    pub(super) fn stop_instance(&mut self, id: InstId, then: Then, now: Millis) {
-        if self.insts[id].retired {
-            return;
-        }
-        match self.insts[id].state {
-            State::Running | State::Ready => {
-                self.insts[id].then = Some(then);
-                self.begin_stop(id, now);
-            }
-            // Already on its way down, or about to be spawned (the stop follows `Spawned`):
-            // the latest request says what happens next.
-            State::Stopping | State::Draining | State::Starting => {
-                self.insts[id].then = Some(then);
-            }
-            State::Waiting | State::Backoff | State::Stopped | State::Exited | State::Failed => {
-                let inst = &mut self.insts[id];
-                inst.deadline = None;
-                if let Some(g) = inst.lingering.take() {
-                    self.actions.push_back(super::Action::SignalGroup {
-                        pgid: g,
-                        signal: signals::SIGKILL,
-                    });
-                }
-                self.insts[id].state = State::Stopped;
-                self.after_stop(id, then, now);
-            }
-        }
-        self.settle(now);
-    }
-
-    /// A restart after a stop: at once (manual), or after the backoff delay (health check).
-    pub(super) fn restart_after_stop(&mut self, id: InstId, reason: RestartReason, now: Millis) {
-        let backoff = reason == RestartReason::HealthCheck;
-        let delay = if backoff {
-            self.backoff(self.insts[id].attempts)
-        } else {
-            0
-        };
-        let inst = &mut self.insts[id];
-        inst.held = false;
-        inst.restarts += 1;
-        inst.restarts_by_reason[reason.index()] += 1;
-        if backoff {
-            inst.attempts += 1;
-            inst.state = State::Backoff;
-            inst.deadline = Some(now + delay);
-        } else {
-            inst.attempts = 0;
-            inst.state = State::Waiting;
-        }
-        self.note(
-            Some(id),
-            Level::Info,
-            "restart_scheduled",
-            format!("restarting ({}) in {delay} ms", reason.as_str()),
-            vec![
-                ("reason", super::Field::Str(reason.as_str().to_owned())),
-                ("delay_ms", super::Field::Int(delay as i64)),
-            ],
-        );
     }
 
     /// The instances of process `p`, in order (retired ones are not listed).

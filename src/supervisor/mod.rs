@@ -37,6 +37,8 @@
 mod control;
 mod phases;
 mod plan;
+mod policy;
+mod reconfigure;
 mod restart;
 #[cfg(feature = "api")]
 mod scale;
@@ -48,6 +50,7 @@ mod stop;
 mod tasks;
 
 pub use plan::describe_plan;
+pub use policy::Request as SignalRequest;
 
 #[cfg(any(feature = "api", feature = "health"))]
 pub use control::Command;
@@ -205,9 +208,16 @@ pub enum Event {
     },
     /// The group of a draining instance has no members left.
     GroupEmpty { inst: InstId },
+    /// A configuration reload: the new running configuration (process indices stay, added
+    /// processes are appended) and what changes, one entry per process of it.
+    Reconfigure {
+        config: std::rc::Rc<Config>,
+        changes: Vec<crate::config::diff::Change>,
+    },
     /// SIGTERM, SIGINT or SIGQUIT reached the manager.
     ShutdownSignal { signal: i32 },
-    /// A signal to pass on to every running process group (SIGHUP, SIGUSR1, ...).
+    /// A signal other than the shutdown ones reached the manager (SIGHUP, SIGUSR1, ...): each
+    /// process answers it by its signal policy.
     Forward { signal: i32 },
     /// The hooks asked for with `Action::RunHooks` ended.
     HooksDone {
@@ -335,6 +345,10 @@ struct Proc {
     desired_scale: u32,
     /// A running longrun is ready only when a readiness check says so (`Event::Ready`).
     gated: bool,
+    /// What manager signals and reload requests mean for it.
+    signals: crate::signal_policy::SignalPolicy,
+    /// Gone from the configuration by a reload: no instances, not listed (its index stays).
+    removed: bool,
 }
 
 /// Restart and shutdown settings of the whole manager (milliseconds).
@@ -364,24 +378,7 @@ pub struct Supervisor {
 impl Supervisor {
     /// Builds the instances of every process, all waiting; call [`Supervisor::start`] next.
     pub fn new(config: &Config, seed: u64) -> Self {
-        let mut procs: Vec<Proc> = config
-            .processes
-            .iter()
-            .map(|p| Proc {
-                name: p.name.clone(),
-                kind: p.kind,
-                restart: p.restart,
-                deps: p.depends_on.clone(),
-                dependents: Vec::new(),
-                instances: Vec::new(),
-                critical: p.critical,
-                stop_signal: p.stop_signal,
-                stop_timeout: p.stop_timeout,
-                desired_scale: p.scale,
-                gated: p.kind == ProcessKind::Longrun
-                    && p.health.as_ref().is_some_and(|h| h.mode.readiness()),
-            })
-            .collect();
+        let mut procs: Vec<Proc> = config.processes.iter().map(Proc::from_spec).collect();
         for i in 0..procs.len() {
             for d in procs[i].deps.clone() {
                 procs[d].dependents.push(i);
@@ -490,12 +487,7 @@ impl Supervisor {
                 self.begin_shutdown(Reason::Signal(signal), now);
             }
             Event::Forward { signal } => {
-                for i in 0..self.insts.len() {
-                    if let (true, Some(g)) = (self.insts[i].state.live(), self.insts[i].pgid) {
-                        self.actions
-                            .push_back(Action::SignalGroup { pgid: g, signal });
-                    }
-                }
+                self.signal_request(SignalRequest::Signal(signal), now);
             }
             Event::Spawned { inst, pid } => {
                 self.step(inst, Input::Spawned(pid), now);
@@ -511,6 +503,7 @@ impl Supervisor {
                 self.instance_hooks(inst, HookPhase::PostStop);
             }
             Event::GroupEmpty { inst } => self.step(inst, Input::GroupEmpty, now),
+            Event::Reconfigure { config, changes } => self.reconfigure(&config, &changes, now),
             Event::HooksDone {
                 phase,
                 inst,

@@ -91,28 +91,40 @@ pub(super) struct Phases {
 
 impl Phases {
     pub(super) fn new(config: &Config) -> Phases {
+        let mut p = Phases::default();
+        if HOOKS {
+            p.global = Self::phases_of(&config.hooks);
+            p.reconfigure(config);
+        }
+        p
+    }
+
+    fn phases_of(s: &crate::config::model::HookSet) -> [bool; PHASES] {
+        [
+            HookPhase::PreStart,
+            HookPhase::PostStart,
+            HookPhase::PreStop,
+            HookPhase::PostStop,
+        ]
+        .map(|p| !s.get(p).is_empty())
+    }
+
+    /// The processes' hooks after a configuration reload (the global ones stay: they are
+    /// the stack's, fixed at start-up).
+    pub(super) fn reconfigure(&mut self, config: &Config) {
         if !HOOKS {
-            return Phases::default();
+            return;
         }
-        let has = |s: &crate::config::model::HookSet| {
-            [
-                HookPhase::PreStart,
-                HookPhase::PostStart,
-                HookPhase::PreStop,
-                HookPhase::PostStop,
-            ]
-            .map(|p| !s.get(p).is_empty())
-        };
-        Phases {
-            global: has(&config.hooks),
-            procs: config.processes.iter().map(|p| has(&p.hooks.set)).collect(),
-            wait_for_exit: config
-                .processes
-                .iter()
-                .map(|p| p.hooks.wait_for_exit)
-                .collect(),
-            ..Phases::default()
-        }
+        self.procs = config
+            .processes
+            .iter()
+            .map(|p| Self::phases_of(&p.hooks.set))
+            .collect();
+        self.wait_for_exit = config
+            .processes
+            .iter()
+            .map(|p| p.hooks.wait_for_exit)
+            .collect();
     }
 
     /// Process `p` has hooks for `phase`.

@@ -47,6 +47,9 @@ pub fn describe_plan(config: &Config) -> String {
             }
         }
         let _ = writeln!(s, "     command: {}", p.command.join(" "));
+        if p.task.is_none() {
+            let _ = writeln!(s, "     signals: {}", p.signals.describe());
+        }
     }
     s
 }

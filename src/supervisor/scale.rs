@@ -1,7 +1,8 @@
-//! The API's commands on whole processes (feature `api`): start a stopped process again, scale
-//! it, and the checks that refuse a command before it is handed in.
+//! The API's commands on whole processes (feature `api`): start a stopped process again, and
+//! the checks that refuse a command before it is handed in. (Scaling itself is shared with the
+//! live reload: `reconfigure.rs`.)
 
-use super::{Command, InstId, Instance, Millis, Phase, ProcessKind, Supervisor, Then};
+use super::{Command, InstId, Millis, Phase, ProcessKind, Supervisor};
 
 /// Why a command cannot be carried out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,7 +19,11 @@ impl Supervisor {
     pub fn refusal(&self, c: &Command) -> Option<Refusal> {
         let p = match *c {
             Command::Stop(p) | Command::Start(p) | Command::Restart(p) => p,
-            Command::Scale { process, .. } => process,
+            Command::Scale { process, .. } | Command::Reload(Some(process)) => process,
+            Command::Reload(None) if !matches!(self.phase, Phase::Running) => {
+                return Some(Refusal::ShuttingDown);
+            }
+            Command::Reload(None) => return None,
             #[cfg(feature = "health")]
             Command::Recover(_) => return None,
         };
@@ -48,66 +53,6 @@ impl Supervisor {
         self.settle(now);
     }
 
-    /// Adds one instance to process `p` (runtime scale-up), named `<name>-<n>` with the lowest
-    /// free `n`; a slot retired under the same name is reused, so repeated scaling
-    /// does not grow memory. It starts when its dependencies are ready.
-    fn add_instance(&mut self, p: usize, now: Millis) -> InstId {
-        // The lowest number not in use (instances being retired still hold theirs).
-        let taken = |id: &str| {
-            self.procs[p]
-                .instances
-                .iter()
-                .any(|&i| self.insts[i].id == id)
-        };
-        let id = (0..)
-            .map(|n| format!("{}-{n}", self.procs[p].name))
-            .find(|id| !taken(id))
-            .unwrap_or_default();
-        let slot = self
-            .insts
-            .iter()
-            .position(|i| i.retired && i.process == p && i.id == id && !i.state.live());
-        let inst = match slot {
-            Some(s) => {
-                self.insts[s] = Instance::new(p, id);
-                s
-            }
-            None => {
-                self.insts.push(Instance::new(p, id));
-                self.insts.len() - 1
-            }
-        };
-        self.procs[p].instances.push(inst);
-        self.settle(now);
-        inst
-    }
-
-    /// Sets the number of instances of process `p`: adds `<name>-<n>` instances, or stops the
-    /// highest-numbered ones gracefully and retires them.
-    pub(super) fn set_scale(&mut self, p: usize, desired: u32, now: Millis) {
-        // A scheduled task has no instances to scale.
-        if !self.procs[p].kind.supervised() {
-            return;
-        }
-        self.procs[p].desired_scale = desired;
-        // Instances already on their way out do not count.
-        let staying: Vec<InstId> = self.procs[p]
-            .instances
-            .iter()
-            .copied()
-            .filter(|&i| self.insts[i].then != Some(Then::Retire))
-            .collect();
-        if staying.len() < desired as usize {
-            for _ in staying.len()..desired as usize {
-                self.add_instance(p, now);
-            }
-        } else {
-            for &i in staying.iter().skip(desired as usize).rev() {
-                self.stop_instance(i, Then::Retire, now);
-            }
-        }
-    }
-
     /// The number of instances process `p` should have.
     pub fn desired_scale(&self, p: usize) -> u32 {
         self.procs[p].desired_scale
@@ -115,6 +60,6 @@ impl Supervisor {
 
     /// Index of a process by name.
     pub fn process_index(&self, name: &str) -> Option<usize> {
-        self.procs.iter().position(|p| p.name == name)
+        self.procs.iter().position(|p| p.name == name && !p.removed)
     }
 }

@@ -46,20 +46,17 @@ impl RestartReason {
     }
 }
 
-/// What happens to an instance once a stop requested outside shutdown has ended. Only the
-/// features that send commands (api, health) ask for such stops: a build without them has
-/// none, and this type no value.
+/// What happens to an instance once a stop requested outside shutdown has ended: commands
+/// (api, health) and the signal policy's `reload_signal: restart` ask for such stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Then {
     /// Start it again: at once for a manual restart, after the backoff delay for a failed
     /// health check (a process that keeps failing its probe must not restart in a tight loop).
-    #[cfg(any(feature = "api", feature = "health"))]
     Restart(RestartReason),
     /// Leave it stopped ("held") until a start request.
     #[cfg(feature = "api")]
     Stay,
-    /// Remove it from its process (scale-down).
-    #[cfg(feature = "api")]
+    /// Remove it from its process (scale-down, a process removed by a reload).
     Retire,
 }
 
@@ -100,6 +97,71 @@ impl Supervisor {
         );
     }
 
+    /// Stops one instance gracefully (the same path as shutdown: stop signal to its group, its
+    /// `shutdown.timeout`, then SIGKILL), then does `then`. An instance that has no process
+    /// right now gets `then` at once.
+    pub(super) fn stop_instance(&mut self, id: InstId, then: Then, now: Millis) {
+        if self.insts[id].retired {
+            return;
+        }
+        match self.insts[id].state {
+            State::Running | State::Ready => {
+                self.insts[id].then = Some(then);
+                self.begin_stop(id, now);
+            }
+            // Already on its way down, or about to be spawned (the stop follows `Spawned`):
+            // the latest request says what happens next.
+            State::Stopping | State::Draining | State::Starting => {
+                self.insts[id].then = Some(then);
+            }
+            State::Waiting | State::Backoff | State::Stopped | State::Exited | State::Failed => {
+                let inst = &mut self.insts[id];
+                inst.deadline = None;
+                if let Some(g) = inst.lingering.take() {
+                    self.actions.push_back(super::Action::SignalGroup {
+                        pgid: g,
+                        signal: signals::SIGKILL,
+                    });
+                }
+                self.insts[id].state = State::Stopped;
+                self.after_stop(id, then, now);
+            }
+        }
+        self.settle(now);
+    }
+
+    /// A restart after a stop: at once (manual), or after the backoff delay (health check).
+    pub(super) fn restart_after_stop(&mut self, id: InstId, reason: RestartReason, now: Millis) {
+        let backoff = reason == RestartReason::HealthCheck;
+        let delay = if backoff {
+            self.backoff(self.insts[id].attempts)
+        } else {
+            0
+        };
+        let inst = &mut self.insts[id];
+        inst.held = false;
+        inst.restarts += 1;
+        inst.restarts_by_reason[reason.index()] += 1;
+        if backoff {
+            inst.attempts += 1;
+            inst.state = State::Backoff;
+            inst.deadline = Some(now + delay);
+        } else {
+            inst.attempts = 0;
+            inst.state = State::Waiting;
+        }
+        self.note(
+            Some(id),
+            Level::Info,
+            "restart_scheduled",
+            format!("restarting ({}) in {delay} ms", reason.as_str()),
+            vec![
+                ("reason", super::Field::Str(reason.as_str().to_owned())),
+                ("delay_ms", super::Field::Int(delay as i64)),
+            ],
+        );
+    }
+
     /// Whether shutdown has begun.
     pub fn shutting_down(&self) -> bool {
         !matches!(self.phase, Phase::Running)
@@ -109,11 +171,9 @@ impl Supervisor {
     pub(super) fn after_stop(&mut self, id: InstId, then: Then, now: Millis) {
         let _ = (id, now);
         match then {
-            #[cfg(any(feature = "api", feature = "health"))]
             Then::Restart(reason) => self.restart_after_stop(id, reason, now),
             #[cfg(feature = "api")]
             Then::Stay => self.insts[id].held = true,
-            #[cfg(feature = "api")]
             Then::Retire => {
                 let p = self.insts[id].process;
                 self.insts[id].retired = true;

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::config::model::{Global, LogFormat, ProcessSpec};
+use crate::signal_policy::{Reload, SignalPolicy};
 
 fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
     ProcessSpec {
@@ -23,11 +24,20 @@ fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
         logging: Default::default(),
         health: None,
         hooks: Default::default(),
+        signals: SignalPolicy::new(&["true".to_owned()], None, vec![]),
         start_stopped: false,
         max_scale: 1000,
         scale_locked: false,
         labels: Vec::new(),
     }
+}
+
+/// A process running `argv`, with the signal policy its program gets by default.
+fn program(name: &str, argv: &[&str]) -> ProcessSpec {
+    let mut p = spec(name, &[]);
+    p.command = argv.iter().map(|s| (*s).to_owned()).collect();
+    p.signals = SignalPolicy::new(&p.command, None, vec![]);
+    p
 }
 
 fn config(processes: Vec<ProcessSpec>) -> Config {
@@ -55,6 +65,7 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
         processes,
         hooks: Default::default(),
         child_env: Vec::new(),
+        watch: false,
     }
 }
 
@@ -496,10 +507,12 @@ fn dependency_timeout_fails_waiting_instances() {
 }
 
 #[test]
-fn forwarded_signals_reach_every_live_group() {
-    let mut c = config(vec![spec("a", &[])]);
+fn forward_signals_reach_every_running_group_of_the_processes_that_ask() {
+    let mut c = config(vec![spec("a", &[]), spec("b", &[])]);
     c.processes[0].scale = 3;
+    c.processes[0].signals.forward = vec![signals::SIGHUP, signals::SIGWINCH];
     let mut w = World::new(&c);
+    assert_eq!(w.spawned(), ["a-0", "a-1", "a-2", "b-0"]);
     w.send(Event::Forward {
         signal: signals::SIGHUP,
     });
@@ -511,7 +524,115 @@ fn forwarded_signals_reach_every_live_group() {
             (102, signals::SIGHUP)
         ]
     );
-    assert_eq!(w.spawned(), ["a-0", "a-1", "a-2"]);
+    // Nobody asked for SIGUSR2: nobody gets it.
+    w.send(Event::Forward {
+        signal: signals::SIGUSR2,
+    });
+    assert_eq!(w.signals().len(), 3);
+}
+
+/// The stack of the issue: nginx, php-fpm, a queue worker, Horizon, the scheduler, something
+/// unknown. Pids: nginx 100, fpm 101, queue 102, horizon 103, schedule 104, other 105.
+fn php_stack() -> Config {
+    config(vec![
+        program("nginx", &["nginx", "-g", "daemon off;"]),
+        program("fpm", &["php-fpm8.2", "-F"]),
+        program("queue", &["php", "artisan", "queue:work"]),
+        program("horizon", &["php", "artisan", "horizon"]),
+        program("schedule", &["php", "artisan", "schedule:work"]),
+        program("other", &["python3", "app.py"]),
+    ])
+}
+
+#[test]
+fn sighup_reloads_nginx_and_php_fpm_and_leaves_workers_alone() {
+    let mut w = World::new(&php_stack());
+    w.send(Event::Forward {
+        signal: signals::SIGHUP,
+    });
+    assert_eq!(
+        w.signals(),
+        [(100, signals::SIGHUP), (101, signals::SIGUSR2)]
+    );
+    let n = w.notes.iter().rev().find(|n| n.event == "signal").unwrap();
+    assert_eq!(n.level, Level::Info);
+    assert_eq!(
+        n.msg,
+        "SIGHUP: nginx (SIGHUP), fpm (SIGUSR2); left alone: queue, horizon, schedule, other"
+    );
+    // Nothing restarted.
+    assert_eq!(w.spawned().len(), 6);
+}
+
+#[test]
+fn sigusr1_reopens_logs_where_the_program_has_it_and_usr2_winch_reach_nobody() {
+    let mut w = World::new(&php_stack());
+    w.send(Event::Forward {
+        signal: signals::SIGUSR1,
+    });
+    assert_eq!(
+        w.signals(),
+        [(100, signals::SIGUSR1), (101, signals::SIGUSR1)]
+    );
+    for sig in [signals::SIGUSR2, signals::SIGWINCH] {
+        w.send(Event::Forward { signal: sig });
+    }
+    assert_eq!(w.signals().len(), 2);
+    assert_eq!(w.spawned().len(), 6);
+}
+
+#[test]
+fn reload_restart_stops_gracefully_and_starts_again() {
+    let mut c = php_stack();
+    c.processes[2].signals.reload = Reload::Restart;
+    let mut w = World::new(&c);
+    w.send(Event::Forward {
+        signal: signals::SIGHUP,
+    });
+    // The queue worker gets its stop signal (SIGTERM: finish the job), not SIGHUP.
+    assert_eq!(
+        w.signals(),
+        [
+            (100, signals::SIGHUP),
+            (101, signals::SIGUSR2),
+            (102, signals::SIGTERM)
+        ]
+    );
+    assert_eq!(w.state(2), State::Stopping);
+    w.exit(2, 0);
+    assert_eq!(w.spawned().last().map(String::as_str), Some("queue-0"));
+    assert_eq!(w.sup.instance(2).pid, Some(106));
+    assert_eq!(w.sup.instance(2).restarts, 1);
+}
+
+#[test]
+fn reload_request_of_one_process_and_of_all() {
+    let mut w = World::new(&php_stack());
+    assert_eq!(w.sup.signal_request(SignalRequest::Reload(Some(1)), 0), 1);
+    w.pump();
+    assert_eq!(w.signals(), [(101, signals::SIGUSR2)]);
+    // A worker with no reload: nothing, and said so.
+    assert_eq!(w.sup.signal_request(SignalRequest::Reload(Some(2)), 0), 0);
+    w.pump();
+    assert_eq!(w.signals().len(), 1);
+    let n = w.notes.iter().rev().find(|n| n.event == "reload").unwrap();
+    assert!(n.msg.contains("no process"), "{}", n.msg);
+    assert_eq!(w.sup.signal_request(SignalRequest::Reload(None), 0), 2);
+    w.pump();
+    assert_eq!(w.signals().len(), 3);
+}
+
+#[test]
+fn no_reload_during_shutdown() {
+    let mut w = World::new(&php_stack());
+    w.send(Event::ShutdownSignal {
+        signal: signals::SIGTERM,
+    });
+    let before = w.signals().len();
+    w.send(Event::Forward {
+        signal: signals::SIGHUP,
+    });
+    assert_eq!(w.signals().len(), before);
 }
 
 #[test]
@@ -739,3 +860,111 @@ fn nothing_starts_before_start() {
 /// name a hook).
 #[cfg(feature = "hooks")]
 mod phases;
+
+/// A reload of `w`'s configuration `old` to `new`, as the loop does it; returns the running
+/// configuration after it.
+fn reload(w: &mut World, old: &Config, new: &Config) -> Config {
+    let plan = crate::config::diff::plan(old, &w.sup.live_processes(), new);
+    let config = std::rc::Rc::new(plan.config);
+    w.send(Event::Reconfigure {
+        config: std::rc::Rc::clone(&config),
+        changes: plan.changes,
+    });
+    (*config).clone()
+}
+
+#[test]
+fn reload_applies_only_the_difference() {
+    let mut queue = spec("queue", &[]);
+    queue.scale = 1;
+    let old = config(vec![
+        spec("web", &[]),
+        spec("fpm", &[]),
+        queue.clone(),
+        spec("old", &[]),
+    ]);
+    let mut w = World::new(&old);
+    assert_eq!(w.spawned(), ["web-0", "fpm-0", "queue-0", "old-0"]);
+    let mut web = spec("web", &[]);
+    web.command = vec!["nginx".to_owned()];
+    queue.scale = 2;
+    let new = config(vec![web, spec("fpm", &[]), queue, spec("new", &[1])]);
+    let running = reload(&mut w, &old, &new);
+    // web (changed) and old (removed) get their stop signal; queue gets one more instance,
+    // `new` starts (fpm, its dependency, runs); fpm is not touched.
+    assert_eq!(
+        w.signals(),
+        [(100, signals::SIGTERM), (103, signals::SIGTERM)]
+    );
+    assert_eq!(
+        w.spawned(),
+        ["web-0", "fpm-0", "queue-0", "old-0", "queue-1", "new-0"]
+    );
+    assert_eq!(w.sup.instance(1).pid, Some(101));
+    assert_eq!(w.sup.instance(2).pid, Some(102));
+    w.exit(0, 0);
+    w.exit(3, 0);
+    // web comes back (new pid), old is gone for good and no longer listed.
+    assert_eq!(w.spawned().last().map(String::as_str), Some("web-0"));
+    assert_eq!(w.sup.instance(0).pid, Some(106));
+    assert!(w.sup.instance(3).retired);
+    assert_eq!(w.sup.live_processes(), [true, true, true, false, true]);
+    let names: Vec<String> = w
+        .sup
+        .snapshot(w.now, 0.0)
+        .processes
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    assert_eq!(names, ["web", "fpm", "queue", "old", "new"]);
+    assert_eq!(running.processes[4].name, "new");
+    assert_eq!(w.exit, None);
+    // A second reload of the same file changes nothing.
+    let before = (w.spawned().len(), w.signals().len());
+    reload(&mut w, &running, &new);
+    assert_eq!((w.spawned().len(), w.signals().len()), before);
+}
+
+#[test]
+fn added_processes_start_in_dependency_order() {
+    let old = config(vec![spec("web", &[])]);
+    let mut w = World::new(&old);
+    let mut migrate = spec("migrate", &[]);
+    migrate.kind = ProcessKind::Oneshot;
+    migrate.restart = RestartPolicy::Never;
+    let new = config(vec![spec("web", &[]), migrate, spec("worker", &[1])]);
+    reload(&mut w, &old, &new);
+    // The worker waits for the migration to exit 0.
+    assert_eq!(w.spawned(), ["web-0", "migrate-0"]);
+    w.exit(1, 0);
+    assert_eq!(w.spawned(), ["web-0", "migrate-0", "worker-0"]);
+}
+
+#[test]
+fn a_removed_process_comes_back_under_its_index() {
+    let old = config(vec![spec("web", &[]), spec("cron", &[])]);
+    let mut w = World::new(&old);
+    let without = config(vec![spec("web", &[])]);
+    let running = reload(&mut w, &old, &without);
+    w.exit(1, 0);
+    assert_eq!(w.sup.live_processes(), [true, false]);
+    let again = reload(&mut w, &running, &old);
+    assert_eq!(again.processes.len(), 2);
+    assert_eq!(w.sup.live_processes(), [true, true]);
+    assert_eq!(w.spawned(), ["web-0", "cron-0", "cron-0"]);
+}
+
+#[test]
+fn no_reconfigure_during_shutdown() {
+    let old = config(vec![spec("web", &[])]);
+    let mut w = World::new(&old);
+    w.send(Event::ShutdownSignal {
+        signal: signals::SIGTERM,
+    });
+    reload(
+        &mut w,
+        &old,
+        &config(vec![spec("web", &[]), spec("new", &[])]),
+    );
+    assert_eq!(w.spawned(), ["web-0"]);
+}

@@ -130,6 +130,7 @@ pub const SIGINT: i32 = libc::SIGINT;
 pub const SIGQUIT: i32 = libc::SIGQUIT;
 pub const SIGTERM: i32 = libc::SIGTERM;
 pub const SIGKILL: i32 = libc::SIGKILL;
+pub const SIGSTOP: i32 = libc::SIGSTOP;
 pub const SIGCHLD: i32 = libc::SIGCHLD;
 pub const SIGUSR1: i32 = libc::SIGUSR1;
 pub const SIGUSR2: i32 = libc::SIGUSR2;
