@@ -127,6 +127,8 @@ impl Pipe {
     /// Cuts `data` into records of this pipe's instance and stream: the one place where child
     /// lines become records.
     fn feed(&mut self, data: &[u8], out: &mut Output<'_>) {
+        // One clock read stamps every line of this read.
+        out.tick();
         let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
         match &mut self.shaper {
             Shaper::Plain => self.lines.feed(data, &mut |line, partial| {
@@ -150,6 +152,7 @@ impl Pipe {
 
     /// Emits the unfinished last line, if any, and any record still held.
     fn finish(&mut self, out: &mut Output<'_>) {
+        out.tick();
         let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
         match &mut self.shaper {
             Shaper::Plain => self.lines.finish(&mut |line, partial| {
