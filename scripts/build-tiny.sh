@@ -30,16 +30,15 @@ export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-gcc}"
 # RUSTFLAGS replaces the target's rustflags of .cargo/config.toml, so those are repeated here
 # (read from the file, so the two builds cannot drift apart), then the tiny-only ones.
 mapfile -t linkflags < <(sed -n '/^\[target.x86_64-unknown-linux-musl\]/,/^\[/ {
-        s/^rustflags = \[\(.*\)\]$/\1/p }' .cargo/config.toml | tr ',' '\n' |
-    sed 's/^ *"//; s/" *$//' | grep -v '^$')
+        s/^rustflags = \[\(.*\)\]$/\1/p }' .cargo/config.toml | grep -o '"[^"]*"' | tr -d '"')
 flags=("${linkflags[@]}" -C panic=immediate-abort -Z unstable-options
-    -Z location-detail=none -Z fmt-debug=none)
+    -Z location-detail=none)
 RUSTFLAGS=$(printf '%s\x1f' "${flags[@]}")
 export CARGO_ENCODED_RUSTFLAGS=${RUSTFLAGS%$'\x1f'}
 
 echo "build-tiny: $variant ($target, nightly, build-std, immediate-abort) -> $out" >&2
 cargo +nightly build --release --target "$target" --target-dir target/tiny \
-    -Z build-std=std,panic_abort \
+    -Z build-std=std,panic_abort -Z panic-immediate-abort \
     --config 'profile.release.panic="immediate-abort"' \
     ${features[@]+"${features[@]}"}
 
