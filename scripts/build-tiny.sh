@@ -38,7 +38,7 @@ export CARGO_ENCODED_RUSTFLAGS=${RUSTFLAGS%$'\x1f'}
 
 echo "build-tiny: $variant ($target, nightly, build-std, immediate-abort) -> $out" >&2
 cargo +nightly build --release --target "$target" --target-dir target/tiny \
-    -Z build-std=std,panic_abort -Z panic-immediate-abort \
+    -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size -Z panic-immediate-abort \
     --config 'profile.release.panic="immediate-abort"' \
     ${features[@]+"${features[@]}"}
 
