@@ -31,7 +31,7 @@ export CC_x86_64_unknown_linux_musl="${CC_x86_64_unknown_linux_musl:-gcc}"
 # (read from the file, so the two builds cannot drift apart), then the tiny-only ones.
 mapfile -t linkflags < <(sed -n '/^\[target.x86_64-unknown-linux-musl\]/,/^\[/ {
         s/^rustflags = \[\(.*\)\]$/\1/p }' .cargo/config.toml | grep -o '"[^"]*"' | tr -d '"')
-flags=("${linkflags[@]}" -C panic=immediate-abort -Z unstable-options
+flags=("${linkflags[@]}" -C panic=immediate-abort -C force-unwind-tables=no -Z unstable-options
     -Z location-detail=none)
 RUSTFLAGS=$(printf '%s\x1f' "${flags[@]}")
 export CARGO_ENCODED_RUSTFLAGS=${RUSTFLAGS%$'\x1f'}
