@@ -132,6 +132,12 @@ pub fn read_signal(fd: &OwnedFd) -> Option<i32> {
     }
 }
 
+/// Whether every signal disposition is the default (after [`block_all`]), so a child started
+/// without our own reset gets the defaults too.
+pub fn defaults_in_place() -> bool {
+    DEFAULT_DISPOSITIONS.load(Ordering::Relaxed)
+}
+
 /// Restores what a freshly exec'd program expects: an empty signal mask, and (unless
 /// [`block_all`] already did it once for the manager) the default disposition for every
 /// signal, including the real-time ones libc reserves for itself. Called in the child between
