@@ -112,15 +112,19 @@ impl Queue {
 
     #[inline(never)]
     fn grow(&mut self, n: usize) {
-        if self.head > 0 {
+        let live = self.end - self.head;
+        if live + n <= self.buf.len() {
             self.buf.copy_within(self.head..self.end, 0);
-            self.end -= self.head;
-            self.head = 0;
+        } else {
+            // A fresh zeroed allocation (calloc: untouched zero pages from the kernel) with the
+            // queued bytes copied over. `resize` would write zeros over the whole new part and
+            // make all of it resident at once.
+            let mut bigger = vec![0; (live + n).max(self.buf.len() * 2)];
+            bigger[..live].copy_from_slice(&self.buf[self.head..self.end]);
+            self.buf = bigger;
         }
-        if self.end + n > self.buf.len() {
-            let want = (self.end + n).max(self.buf.len() * 2);
-            self.buf.resize(want, 0);
-        }
+        self.head = 0;
+        self.end = live;
     }
 
     /// Forgets every queued byte; gives memory back after a burst that grew the buffer.
