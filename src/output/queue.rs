@@ -3,9 +3,9 @@
 //! Profiling a flood of short lines (perf, static musl build) put a third of the manager's time
 //! in musl's `memcpy`: it aligns the destination byte by byte and then starts `rep movsq`,
 //! which costs tens of cycles before the first byte for the 5- to 100-byte pieces a record is
-//! made of. So the queue is a buffer that is zero-filled once when it grows (its length is
-//! its capacity; `end` marks the bytes queued) and records are written into it with fixed-size
-//! 8- and 16-byte moves the compiler emits inline: [`Queue::put`] for text that needs no
+//! made of. So the queue is a buffer that is zero-filled once as it grows (`end` marks the
+//! bytes queued, the length how far it was ever filled) and records are written into it with
+//! fixed-size 8- and 16-byte moves the compiler emits inline: [`Queue::put`] for text that needs no
 //! escaping (cached record heads, constants), [`Queue::put_json`] for a JSON string literal,
 //! which scans for bytes to escape 8 at a time and copies each clean word as it goes. Copies
 //! of 256 bytes and more still go to `memcpy`, where `rep movsq` pays off.
@@ -75,7 +75,10 @@ fn copy(dst: &mut [u8], at: usize, src: &[u8]) {
     }
 }
 
-/// Bytes waiting for stdout: `buf[head..end]`.
+/// Bytes waiting for stdout: `buf[head..end]`. `buf` is zero-filled up to its length, the
+/// high-water mark of bytes ever written: growing it zeroes only the bytes about to be
+/// written (so resident memory follows what was really queued), and its capacity grows by
+/// `realloc` (no copy of a large buffer: musl moves its pages with `mremap`).
 pub struct Queue {
     buf: Vec<u8>,
     pub head: usize,
@@ -85,7 +88,7 @@ pub struct Queue {
 impl Queue {
     pub fn with_capacity(n: usize) -> Queue {
         Queue {
-            buf: vec![0; n],
+            buf: Vec::with_capacity(n),
             head: 0,
             end: 0,
         }
@@ -100,8 +103,7 @@ impl Queue {
         self.end - self.head
     }
 
-    /// Makes room for `n` more bytes: moves the queued bytes to the front when that is
-    /// enough, else grows the buffer.
+    /// Makes room for `n` more bytes.
     #[inline]
     pub fn room(&mut self, n: usize) {
         if self.end + n <= self.buf.len() {
@@ -112,27 +114,22 @@ impl Queue {
 
     #[inline(never)]
     fn grow(&mut self, n: usize) {
-        let live = self.end - self.head;
-        if live + n <= self.buf.len() {
+        if self.head > 0 {
             self.buf.copy_within(self.head..self.end, 0);
-        } else {
-            // A fresh zeroed allocation (calloc: untouched zero pages from the kernel) with the
-            // queued bytes copied over. `resize` would write zeros over the whole new part and
-            // make all of it resident at once.
-            let mut bigger = vec![0; (live + n).max(self.buf.len() * 2)];
-            bigger[..live].copy_from_slice(&self.buf[self.head..self.end]);
-            self.buf = bigger;
+            self.end -= self.head;
+            self.head = 0;
         }
-        self.head = 0;
-        self.end = live;
+        if self.end + n > self.buf.len() {
+            self.buf.resize(self.end + n, 0);
+        }
     }
 
     /// Forgets every queued byte; gives memory back after a burst that grew the buffer.
     pub fn clear(&mut self, keep: usize, limit: usize) {
         self.head = 0;
         self.end = 0;
-        if self.buf.len() > limit {
-            self.buf = vec![0; keep];
+        if self.buf.capacity() > limit {
+            self.buf = Vec::with_capacity(keep);
         }
     }
 
