@@ -18,7 +18,7 @@
 use std::ffi::{CString, OsString};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -175,14 +175,18 @@ struct ExecPlan {
     /// Paths to try in order (one for a program with a `/`, else one per `PATH` entry).
     candidates: Vec<CString>,
     argv: Vec<CString>,
-    env: Vec<CString>,
+    /// Every `KEY=value\0` of the environment in one buffer: one allocation, not one per
+    /// variable (a spawn allocated and freed about a hundred small objects, which musl's
+    /// allocator answered with fresh mappings each time).
+    env: Vec<u8>,
     cwd: Option<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
     env_ptrs: Vec<*const libc::c_char>,
 }
 
-// SAFETY: the raw pointers point into the `CString`s owned by the same struct (heap buffers
-// that do not move with it); the plan is only read, and only in the forked child.
+// SAFETY: the raw pointers point into the `CString`s and the environment buffer owned by the
+// same struct (heap buffers that do not move with it, never resized after the pointers are
+// taken); the plan is only read, and only in the forked child.
 unsafe impl Send for ExecPlan {}
 // SAFETY: as above: never written after construction.
 unsafe impl Sync for ExecPlan {}
@@ -199,16 +203,20 @@ impl ExecPlan {
             .iter()
             .map(|a| cstring(a.as_bytes(), "an argument"))
             .collect::<Result<Vec<_>, _>>()?;
-        let env = spec
-            .env
-            .iter()
-            .map(|(k, v)| {
-                let mut kv = k.as_bytes().to_vec();
-                kv.push(b'=');
-                kv.extend_from_slice(v.as_bytes());
-                cstring(&kv, "an environment variable")
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let size = spec.env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        let mut env = Vec::with_capacity(size);
+        let mut starts = Vec::with_capacity(spec.env.len());
+        for (k, v) in spec.env {
+            let (k, v) = (k.as_bytes(), v.as_bytes());
+            if k.contains(&0) || v.contains(&0) {
+                return Err("an environment variable contains a NUL byte".to_owned());
+            }
+            starts.push(env.len());
+            env.extend_from_slice(k);
+            env.push(b'=');
+            env.extend_from_slice(v);
+            env.push(0);
+        }
         let candidates = candidates(program, path_of(spec.env))
             .into_iter()
             .map(|c| cstring(c.as_bytes(), "the program path"))
@@ -227,7 +235,11 @@ impl ExecPlan {
         };
         plan.argv_ptrs = plan.argv.iter().map(|a| a.as_ptr()).collect();
         plan.argv_ptrs.push(std::ptr::null());
-        plan.env_ptrs = plan.env.iter().map(|e| e.as_ptr()).collect();
+        let base = plan.env.as_ptr();
+        plan.env_ptrs = starts
+            .iter()
+            .map(|&i| base.wrapping_add(i).cast::<libc::c_char>())
+            .collect();
         plan.env_ptrs.push(std::ptr::null());
         Ok(plan)
     }
@@ -384,10 +396,9 @@ fn stdin_fd(spec: &SpawnSpec<'_>) -> i32 {
 /// same ids) has nothing to switch: trying would fail at setgroups. Root always switches (it
 /// also resets the groups).
 fn creds_needed(spec: &SpawnSpec<'_>) -> Option<Credentials> {
+    let c = spec.credentials?;
     let (uid, gid) = (super::uid(), rustix::process::getgid().as_raw());
-    spec.credentials
-        .filter(|c| uid == 0 || c.uid != uid || c.gid != gid)
-        .cloned()
+    (uid == 0 || c.uid != uid || c.gid != gid).then(|| c.clone())
 }
 
 /// The program file to start: the first candidate that is an executable file, as `execvp`
@@ -488,8 +499,12 @@ fn finish(
     err_r: OwnedFd,
 ) -> Result<Spawned, SpawnError> {
     let fail = |step: Step, msg: String| SpawnError { step, msg };
-    let nonblocking =
-        super::set_nonblocking(out_r.as_fd()).and_then(|()| super::set_nonblocking(err_r.as_fd()));
+    // A fresh pipe's read end has no status flags but O_RDONLY: set O_NONBLOCK without reading
+    // them first (one fcntl per pipe instead of two).
+    let nb = |fd: &OwnedFd| rustix::fs::fcntl_setfl(fd, rustix::fs::OFlags::NONBLOCK);
+    let nonblocking = nb(&out_r)
+        .and_then(|()| nb(&err_r))
+        .map_err(io::Error::from);
     if let Err(os) = nonblocking {
         // Cannot happen for a fresh pipe; if it did, the child runs with pipes we cannot poll.
         let msg = format!("cannot make the output pipes non-blocking: {os}");
