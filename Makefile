@@ -15,7 +15,7 @@ BUILD := build
 ENSURE := scripts/ensure-deps.sh
 STATIC := scripts/build-static.sh
 
-.PHONY: build build-minimal dev test e2e run build-all bench soak fuzz size-report fmt lint clean help
+.PHONY: build build-minimal build-tiny dev test e2e run build-all bench soak fuzz size-report fmt lint clean help
 
 ## build          build/phpeek-pm: static musl binary with all features (--features full)
 build:
@@ -24,6 +24,12 @@ build:
 ## build-minimal  build/phpeek-pm-minimal: static musl binary, default features, < 1 MiB
 build-minimal:
 	$(STATIC) amd64 minimal $(BUILD)/phpeek-pm-minimal
+
+## build-tiny     opt-in nightly builds: build/phpeek-pm-tiny (minimal), build/phpeek-pm-tiny-full
+##                (build-std, immediate-abort panics; scripts/build-tiny.sh)
+build-tiny:
+	scripts/build-tiny.sh minimal $(BUILD)/phpeek-pm-tiny
+	scripts/build-tiny.sh full $(BUILD)/phpeek-pm-tiny-full
 
 ## dev            fast debug build of the full feature set (target/debug/phpeek-pm)
 dev:

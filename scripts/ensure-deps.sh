@@ -29,6 +29,8 @@
 #            e.g. from Google's repository, is used as it is) and python3-yaml, for the
 #            offline checks of docs/kubernetes/ (tests/container/k8s.sh)
 #   bloat    cargo-bloat from crates.io (optional: failure is reported, not fatal)
+#   tiny     `make build-tiny`: the nightly toolchain with rust-src (build-std) and the
+#            nightly x86_64 musl target, plus lld and gcc as for the release build
 #   fuzz     the nightly toolchain (libFuzzer's sanitizer flags need it) and cargo-fuzz from
 #            crates.io; libFuzzer itself is C++ built by the libfuzzer-sys crate (g++)
 #
@@ -164,6 +166,27 @@ ensure_bloat() {
     cargo install --locked cargo-bloat >&2 || log "WARNING: cargo-bloat could not be installed; size-report falls back to nm"
 }
 
+ensure_tiny() {
+    if ! cargo +nightly --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 || die "no nightly toolchain and no rustup to add one"
+        log "rustup toolchain install nightly (make build-tiny needs it)"
+        rustup toolchain install nightly --profile minimal >&2 ||
+            die "cannot install the nightly toolchain: make build-tiny cannot run"
+    fi
+    local src
+    src=$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library
+    if [ ! -d "$src" ]; then
+        log "rustup component add rust-src --toolchain nightly"
+        rustup component add rust-src --toolchain nightly >&2
+    fi
+    if ! compgen -G "$(rustc +nightly --print target-libdir --target x86_64-unknown-linux-musl \
+        2>/dev/null)/libstd-*.rlib" >/dev/null; then
+        log "rustup target add x86_64-unknown-linux-musl --toolchain nightly"
+        rustup target add x86_64-unknown-linux-musl --toolchain nightly >&2
+    fi
+    apt_install lld gcc
+}
+
 ensure_fuzz() {
     if ! cargo +nightly --version >/dev/null 2>&1; then
         command -v rustup >/dev/null 2>&1 || die "no nightly toolchain and no rustup to add one"
@@ -177,7 +200,7 @@ ensure_fuzz() {
     cargo install --locked cargo-fuzz >&2 || die "cargo-fuzz could not be installed"
 }
 
-[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|observability|php|e2e|docker|bloat|fuzz ..."
+[ $# -gt 0 ] || die "usage: $0 lint|musl|static-target|arm64|test|observability|php|e2e|docker|bloat|fuzz|tiny ..."
 for group in "$@"; do
     case "$group" in
         lint) ensure_lint ;;
@@ -192,6 +215,7 @@ for group in "$@"; do
         k8s) ensure_k8s ;;
         bloat) ensure_bloat ;;
         fuzz) ensure_fuzz ;;
+        tiny) ensure_tiny ;;
         *) die "unknown group: $group" ;;
     esac
 done

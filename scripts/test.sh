@@ -16,6 +16,7 @@
 #   size        size gate on those two binaries (size-report/budgets.env)
 #   size-report every feature set built alone, size-report/REPORT.md rewritten, budgets checked
 #   panic       a panic under the release profile still prints its message (size-report/panic-check.sh)
+#   tiny        make build-tiny (nightly, build-std): sizes, the SIGILL last line, PID 1, docker stop
 #   arm64       make build-all, then the arm64 binaries under qemu-aarch64-static
 #   docker      FROM scratch image under the Docker engine (tests/container/docker.sh), and
 #               auto-tuning + framework detection with php-fpm in one (tests/container/autotune.sh)
@@ -107,6 +108,7 @@ step size-report 2400 "size report: every feature set, REPORT.md, budgets" bash 
 step panic 600 "a panic in the release profile prints a readable message (also as PID 1)" \
     bash size-report/panic-check.sh
 
+step tiny 2400 "make build-tiny: tiny binaries' sizes, SIGILL last line, PID 1 (chroot) and docker stop" bash tests/container/tiny.sh
 step arm64 1800 "make build-all (linux/amd64 + linux/arm64)" $MAKE --no-print-directory build-all
 step arm64 300 "arm64 binaries under qemu-aarch64-static" bash tests/container/arm64-smoke.sh
 

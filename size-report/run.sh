@@ -179,6 +179,20 @@ git diff --quiet HEAD -- src Cargo.toml Cargo.lock build.rs 2>/dev/null || commi
     echo "| full | ≤ $FULL_BUDGET bytes ($(kib "$FULL_BUDGET") KiB), hard | ≤ $FULL_AIM bytes ($(kib "$FULL_AIM") KiB) |"
     echo
     for s in "${status[@]}"; do echo "- $s"; done
+    # The opt-in nightly binaries of `make build-tiny` (scripts/build-tiny.sh), as last built.
+    tiny_rows=()
+    for t in phpeek-pm-tiny:minimal:460800 phpeek-pm-tiny-full:full:1992294; do
+        f=build/${t%%:*} rest=${t#*:}
+        [ -f "$f" ] && tiny_rows+=("| ${rest%%:*} (\`$f\`) | $(stat -c %s "$f") | $(kib "$(stat -c %s "$f")") | ≤ $(kib "${rest#*:}") KiB |")
+    done
+    if [ ${#tiny_rows[@]} -gt 0 ]; then
+        echo
+        echo "## make build-tiny (nightly build-std, immediate-abort panics; as last built in build/)"
+        echo
+        echo "| build | bytes | KiB | target |"
+        echo "|---|---:|---:|---|"
+        printf '%s\n' "${tiny_rows[@]}"
+    fi
     if [ -f "$work/split.crates" ]; then
         echo
         echo "## minimal: the standard library split into its crates"

@@ -139,6 +139,13 @@ pub fn detect(line: &str) -> Option<Severity> {
             continue;
         }
         let start = i;
+        // Long runs of letters (most of an ordinary line) are crossed 8 at a time.
+        while let Some(w) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+            if !all_letters(u64::from_ne_bytes(*w)) {
+                break;
+            }
+            i += 8;
+        }
         while i < b.len() && b[i].is_ascii_alphabetic() {
             i += 1;
         }
@@ -205,6 +212,20 @@ pub fn detect(line: &str) -> Option<Severity> {
     None
 }
 
+/// Whether all 8 bytes of `w` are ASCII letters (bit tricks on the word, exact).
+#[inline(always)]
+fn all_letters(w: u64) -> bool {
+    const fn splat(b: u8) -> u64 {
+        u64::from_ne_bytes([b; 8])
+    }
+    const H: u64 = splat(0x80);
+    // Lower-cased low 7 bits plus a bias: a byte's high bit tells `>=` (no carry between bytes).
+    let x7 = (w | splat(0x20)) & !H;
+    let ge_a = (x7 + splat(0x80 - b'a')) & H;
+    let gt_z = (x7 + splat(0x80 - b'z' - 1)) & H;
+    ge_a & !gt_z & !w == H
+}
+
 /// `level=warn`, `lvl="error"`, `severity: ERROR`, `"level":"warn"`: the level named by a key.
 fn keyed_level(word: &[u8], rest: &[u8]) -> Option<Severity> {
     let key = [&b"level"[..], b"lvl", b"severity", b"loglevel"]
@@ -242,4 +263,25 @@ fn starts_with_ci(s: &[u8], p: &[u8]) -> bool {
 
 fn ends_with_ci(s: &[u8], p: &[u8]) -> bool {
     s.len() >= p.len() && s[s.len() - p.len()..].eq_ignore_ascii_case(p)
+}
+
+#[cfg(test)]
+mod word_tests {
+    use super::*;
+
+    #[test]
+    fn all_letters_is_exact() {
+        for c in 0..=255u8 {
+            let w = *b"abcdWXYZ";
+            for at in 0..8 {
+                let mut v = w;
+                v[at] = c;
+                assert_eq!(
+                    all_letters(u64::from_ne_bytes(v)),
+                    c.is_ascii_alphabetic(),
+                    "byte {c:#x} at {at}"
+                );
+            }
+        }
+    }
 }

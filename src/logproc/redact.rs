@@ -73,27 +73,42 @@ impl Redactor {
         let (mut sep, mut url, mut at) = (false, false, false);
         // Digits of the current run, single spaces and dashes included (card candidates).
         let (mut run, mut card) = (0usize, false);
-        for (i, &c) in b.iter().enumerate() {
-            match c {
-                b'0'..=b'9' => {
-                    run += 1;
-                    card |= run >= 13;
-                }
-                b' ' | b'-' if i > 0 && b[i - 1].is_ascii_digit() => {}
-                b'=' => {
-                    sep = true;
+        let mut i = 0;
+        while i < b.len() {
+            // Words of 8 bytes without a digit, `=`, `:` or `@` (most of a line) are skipped
+            // whole: all they can do is end a digit run.
+            if let Some(w) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+                if plain_word(u64::from_ne_bytes(*w)) {
                     run = 0;
+                    i += 8;
+                    continue;
                 }
-                b':' => {
-                    sep = true;
-                    url |= b.get(i + 1..i + 3) == Some(b"//");
-                    run = 0;
+            }
+            // Else byte by byte to the end of this word.
+            let stop = (i + 8).min(b.len());
+            while i < stop {
+                match b[i] {
+                    b'0'..=b'9' => {
+                        run += 1;
+                        card |= run >= 13;
+                    }
+                    b' ' | b'-' if i > 0 && b[i - 1].is_ascii_digit() => {}
+                    b'=' => {
+                        sep = true;
+                        run = 0;
+                    }
+                    b':' => {
+                        sep = true;
+                        url |= b.get(i + 1..i + 3) == Some(b"//");
+                        run = 0;
+                    }
+                    b'@' => {
+                        at = true;
+                        run = 0;
+                    }
+                    _ => run = 0,
                 }
-                b'@' => {
-                    at = true;
-                    run = 0;
-                }
-                _ => run = 0,
+                i += 1;
             }
         }
         let mut out = Cow::Borrowed(s);
@@ -297,6 +312,24 @@ impl Redactor {
             o
         })
     }
+}
+
+/// Whether none of the 8 bytes in `w` is an ASCII digit, `=`, `:` or `@` (the bytes the
+/// first pass of [`Redactor::text`] acts on). Bit tricks on the word: exact, no false "plain".
+#[inline(always)]
+fn plain_word(w: u64) -> bool {
+    const fn splat(b: u8) -> u64 {
+        u64::from_ne_bytes([b; 8])
+    }
+    const H: u64 = splat(0x80);
+    const L: u64 = splat(0x01);
+    let zero = |x: u64| x.wrapping_sub(L) & !x & H;
+    // Low 7 bits of each byte plus a bias: its high bit tells `>=` (no carry between bytes).
+    let x7 = w & !H;
+    let ge0 = (x7 + splat(0x80 - b'0')) & H;
+    let gt9 = (x7 + splat(0x80 - b'9' - 1)) & H;
+    let digit = ge0 & !gt9 & !w;
+    digit | zero(w ^ splat(b'=')) | zero(w ^ splat(b':')) | zero(w ^ splat(b'@')) == 0
 }
 
 fn key_ends_with(key: &str, suffix: &str) -> bool {
@@ -545,4 +578,21 @@ pub fn mask_cards(s: &str) -> Option<String> {
     }
     // Only ASCII digits were replaced by ASCII '*': still UTF-8.
     out.map(|o| String::from_utf8(o).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod word_tests {
+    use super::*;
+
+    #[test]
+    fn plain_word_is_exact() {
+        for c in 0..=255u8 {
+            for at in 0..8 {
+                let mut v = *b"abcd XY.";
+                v[at] = c;
+                let want = !(c.is_ascii_digit() || matches!(c, b'=' | b':' | b'@'));
+                assert_eq!(plain_word(u64::from_ne_bytes(v)), want, "{c:#x} at {at}");
+            }
+        }
+    }
 }

@@ -13,7 +13,7 @@ pub struct Lines {
 impl Lines {
     /// Feeds bytes; `emit(line, partial)` is called for every record they complete.
     pub fn feed(&mut self, mut data: &[u8], emit: &mut dyn FnMut(&[u8], bool)) {
-        while let Some(pos) = data.iter().position(|&b| b == b'\n') {
+        while let Some(pos) = newline(data) {
             let seg = &data[..pos];
             if self.carry.is_empty() {
                 emit_capped(seg, emit);
@@ -49,6 +49,24 @@ impl Lines {
             emit_capped(&line, emit);
         }
     }
+}
+
+/// The first `\n` in `s`, looked for 8 bytes at a time (a byte loop was a fifth of a log
+/// flood's time; musl's `memchr` is not much faster on lines this short).
+#[inline]
+fn newline(s: &[u8]) -> Option<usize> {
+    const LOW: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const NL: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut i = 0;
+    while let Some(w) = s.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let x = u64::from_ne_bytes(*w) ^ NL;
+        if x.wrapping_sub(LOW) & !x & HIGH != 0 {
+            break;
+        }
+        i += 8;
+    }
+    s[i..].iter().position(|&b| b == b'\n').map(|p| i + p)
 }
 
 fn emit_capped(mut line: &[u8], emit: &mut dyn FnMut(&[u8], bool)) {
@@ -89,6 +107,21 @@ mod tests {
         }
         l.finish(&mut |s, p| out.push((s.to_vec(), p)));
         out
+    }
+
+    #[test]
+    fn finds_newlines_at_every_offset() {
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut v = vec![b'a'; len];
+                if at < len {
+                    v[at] = b'\n';
+                }
+                let want = v.iter().position(|&b| b == b'\n');
+                assert_eq!(newline(&v), want, "len {len} at {at}");
+            }
+        }
+        assert_eq!(newline("é\u{80}\n".as_bytes()), Some(4));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod lines;
 #[cfg(feature = "log-processing")]
 mod processed;
+mod queue;
 #[cfg(feature = "api")]
 pub mod recent;
 #[cfg(not(feature = "api"))]
@@ -20,11 +21,19 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::config::model::{Level, LogFormat};
 use crate::supervisor::Field;
+use queue::Queue;
 
 /// Longest line (bytes of child output) in one record.
 pub const MAX_LINE: usize = 16 * 1024;
 /// Bytes of formatted records we hold before we stop reading child pipes.
 pub const QUEUE_LIMIT: usize = 256 * 1024;
+/// The queue's buffer after a burst that grew it past four times the limit.
+const QUEUE_KEEP: usize = QUEUE_LIMIT + 64 * 1024;
+/// What our stdout pipe is asked to hold (`F_SETPIPE_SZ`) when it is a pipe: a log pipe of
+/// 64 KiB (the kernel's default) takes a quarter of one full queue per write, so a flood
+/// costs a wake-up of us and of the reader per 64 KiB; 1 MiB is the default most a pipe may
+/// be given without privileges (`/proc/sys/fs/pipe-max-size`).
+const STDOUT_PIPE: usize = 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -115,18 +124,36 @@ pub enum Flush {
     WouldBlock,
 }
 
+/// The start of a record, from `{` to the opening quote of `msg` (JSON) or to the `]` after
+/// the instance (text): the same for every line of a pipe until the clock moves, so it is
+/// built once and copied whole instead of assembled from a dozen pieces per line.
+struct Head {
+    instance: String,
+    process: String,
+    stream: Stream,
+    level: &'static str,
+    bytes: Vec<u8>,
+    /// Where the timestamp sits in `bytes`, and the clock tick it shows.
+    time_at: usize,
+    tick: u64,
+}
+
 pub struct Output<'a> {
     fd: BorrowedFd<'a>,
     format: LogFormat,
     level: Level,
-    buf: Vec<u8>,
-    head: usize,
+    q: Queue,
     /// Stdout is gone (EPIPE and the like): records are discarded from now on.
     broken: bool,
-    /// The last timestamp written and its second: within one second only the milliseconds
-    /// change, so a flood of lines does not format a full date for each.
+    /// The time records are stamped with, read once per batch of lines ([`Output::tick`]);
+    /// within one second only the milliseconds change, so a flood of lines does not format
+    /// a full date for each. `ticks` counts changes of the text.
     stamp: [u8; 24],
     stamp_sec: i64,
+    stamp_ms: u32,
+    ticks: u64,
+    /// The head of the last record of child output.
+    head: Option<Head>,
     /// Bytes of child output held upstream of the queue (open multiline records): counted
     /// against the queue limit, so holding them cannot grow memory past it.
     held: Held,
@@ -136,48 +163,109 @@ pub struct Output<'a> {
 
 impl<'a> Output<'a> {
     pub fn new(fd: BorrowedFd<'a>, format: LogFormat, level: Level) -> Self {
+        // Not a pipe, no room (a user over pipe-user-pages-soft) or a smaller maximum: the
+        // pipe stays as it is, which only costs more wake-ups.
+        if crate::sys::fd_kind(fd) == crate::sys::FdKind::Stream {
+            let _ = rustix::pipe::fcntl_setpipe_size(fd, STDOUT_PIPE);
+        }
         Output {
             fd,
             format,
             level,
-            buf: Vec::with_capacity(64 * 1024),
-            head: 0,
+            q: Queue::with_capacity(QUEUE_KEEP),
             broken: false,
-            stamp: [0; 24],
+            stamp: [b' '; 24],
             stamp_sec: i64::MIN,
+            stamp_ms: 0,
+            ticks: 0,
+            head: None,
             held: Held::new(),
             recent: recent::Recent::new(false),
         }
     }
 
-    /// The current UTC time as `2026-11-26T12:00:00.123Z`.
-    fn now(&mut self) -> [u8; 24] {
+    /// Reads the clock for the records that follow: once per batch of lines (a pipe's read),
+    /// not once per line. The text is `2026-11-26T12:00:00.123Z`, UTC.
+    pub fn tick(&mut self) {
         let (secs, ms) = crate::sys::realtime();
-        if secs != self.stamp_sec {
-            let mut v = Vec::with_capacity(24);
-            format_time(&mut v, secs, ms);
-            if v.len() == 24 {
-                self.stamp.copy_from_slice(&v);
-                self.stamp_sec = secs;
-            } else {
-                // Years past 9999 or before 1000: no cache, just the text.
-                self.stamp_sec = i64::MIN;
-                let mut out = [b' '; 24];
-                let n = v.len().min(24);
-                out[..n].copy_from_slice(&v[..n]);
-                return out;
-            }
-        } else {
+        if secs == self.stamp_sec && ms == self.stamp_ms {
+            return;
+        }
+        self.ticks += 1;
+        self.stamp_ms = ms;
+        if secs == self.stamp_sec {
             self.stamp[20] = b'0' + (ms / 100) as u8;
             self.stamp[21] = b'0' + (ms / 10 % 10) as u8;
             self.stamp[22] = b'0' + (ms % 10) as u8;
+            return;
         }
-        self.stamp
+        let mut v = Vec::with_capacity(24);
+        format_time(&mut v, secs, ms);
+        // Years past 9999 or before 1000 do not fit: no cache (every tick formats), padded.
+        self.stamp_sec = if v.len() == 24 { secs } else { i64::MIN };
+        self.stamp = [b' '; 24];
+        let n = v.len().min(24);
+        self.stamp[..n].copy_from_slice(&v[..n]);
+    }
+
+    /// Queues the head of a record of child output (see [`Head`]).
+    fn put_head(&mut self, instance: &str, process: &str, stream: Stream, level: &'static str) {
+        let fresh = self.head.as_ref().is_some_and(|h| {
+            h.stream == stream
+                && std::ptr::eq(h.level, level)
+                && h.instance == instance
+                && h.process == process
+        });
+        if !fresh {
+            let mut b = Vec::with_capacity(128);
+            let time_at = match self.format {
+                LogFormat::Json => {
+                    b.extend_from_slice(b"{\"time\":\"");
+                    let at = b.len();
+                    b.extend_from_slice(&self.stamp);
+                    b.extend_from_slice(b"\",\"level\":\"");
+                    b.extend_from_slice(level.as_bytes());
+                    b.extend_from_slice(b"\",\"process\":");
+                    json_str(&mut b, process);
+                    b.extend_from_slice(b",\"instance\":");
+                    json_str(&mut b, instance);
+                    b.extend_from_slice(b",\"stream\":\"");
+                    b.extend_from_slice(stream.as_str().as_bytes());
+                    b.extend_from_slice(b"\",\"msg\":\"");
+                    at
+                }
+                LogFormat::Text => {
+                    b.extend_from_slice(&self.stamp);
+                    b.push(b' ');
+                    b.extend_from_slice(level.as_bytes());
+                    b.extend_from_slice(b" [");
+                    b.extend_from_slice(instance.as_bytes());
+                    b.push(b']');
+                    0
+                }
+            };
+            self.head = Some(Head {
+                instance: instance.to_owned(),
+                process: process.to_owned(),
+                stream,
+                level,
+                bytes: b,
+                time_at,
+                tick: self.ticks,
+            });
+        }
+        if let Some(h) = self.head.as_mut() {
+            if h.tick != self.ticks {
+                h.bytes[h.time_at..h.time_at + 24].copy_from_slice(&self.stamp);
+                h.tick = self.ticks;
+            }
+            self.q.put(&h.bytes);
+        }
     }
 
     /// Bytes queued and not yet written.
     pub fn pending(&self) -> usize {
-        self.buf.len() - self.head
+        self.q.len()
     }
 
     /// Whether child pipes may be read (the queue is below its limit).
@@ -199,35 +287,23 @@ impl<'a> Output<'a> {
             Ok(s) => std::borrow::Cow::Borrowed(s),
             Err(_) => String::from_utf8_lossy(line),
         };
-        let now = self.now();
         self.recent
-            .push(&now, process, instance, stream, &msg, partial);
-        let b = &mut self.buf;
-        b.reserve(msg.len() + instance.len() + process.len() + 96);
+            .push(&self.stamp, process, instance, stream, &msg, partial);
         match self.format {
             LogFormat::Json => {
-                b.extend_from_slice(b"{\"time\":\"");
-                b.extend_from_slice(&now);
-                b.extend_from_slice(b"\",\"level\":\"info\",\"process\":");
-                json_str(b, process);
-                b.extend_from_slice(b",\"instance\":");
-                json_str(b, instance);
-                b.extend_from_slice(b",\"stream\":\"");
-                b.extend_from_slice(stream.as_str().as_bytes());
-                b.extend_from_slice(b"\",\"msg\":");
-                json_str(b, &msg);
-                if partial {
-                    b.extend_from_slice(b",\"partial\":true");
-                }
-                b.extend_from_slice(b"}\n");
+                self.put_head(instance, process, stream, "info");
+                self.q.put_json(&msg);
+                self.q.put(if partial {
+                    b"\",\"partial\":true}\n"
+                } else {
+                    b"\"}\n"
+                });
             }
             LogFormat::Text => {
-                b.extend_from_slice(&now);
-                b.extend_from_slice(b" INFO [");
-                b.extend_from_slice(instance.as_bytes());
-                b.extend_from_slice(if partial { b"] (partial) " } else { b"] " });
-                b.extend_from_slice(msg.as_bytes());
-                b.push(b'\n');
+                self.put_head(instance, process, stream, "INFO");
+                self.q.put(if partial { b" (partial) " } else { b" " });
+                self.q.put(msg.as_bytes());
+                self.q.push(b'\n');
             }
         }
     }
@@ -244,8 +320,9 @@ impl<'a> Output<'a> {
         if level < self.level {
             return;
         }
-        let now = self.now();
-        let b = &mut self.buf;
+        self.tick();
+        let now = self.stamp;
+        let b = &mut self.q;
         match self.format {
             LogFormat::Json => {
                 b.extend_from_slice(b"{\"time\":\"");
@@ -297,27 +374,22 @@ impl<'a> Output<'a> {
 
     /// Writes as much of the queue as stdout takes without blocking.
     pub fn flush(&mut self) -> Flush {
-        while self.head < self.buf.len() {
+        while self.q.len() > 0 {
             if self.broken {
-                self.head = self.buf.len();
                 break;
             }
-            match rustix::io::write(self.fd, &self.buf[self.head..]) {
+            match rustix::io::write(self.fd, self.q.bytes()) {
                 Ok(0) => self.broken = true,
-                Ok(n) => self.head += n,
+                Ok(n) => self.q.head += n,
                 Err(rustix::io::Errno::INTR) => {}
                 Err(rustix::io::Errno::AGAIN) => {
-                    self.compact();
+                    self.q.compact();
                     return Flush::WouldBlock;
                 }
                 Err(_) => self.broken = true,
             }
         }
-        self.buf.clear();
-        self.head = 0;
-        if self.buf.capacity() > 4 * QUEUE_LIMIT {
-            self.buf.shrink_to(64 * 1024);
-        }
+        self.q.clear(QUEUE_KEEP, 4 * QUEUE_LIMIT);
         Flush::Empty
     }
 
@@ -337,13 +409,6 @@ impl<'a> Output<'a> {
         }
     }
 
-    fn compact(&mut self) {
-        if self.head > self.buf.len() / 2 {
-            self.buf.drain(..self.head);
-            self.head = 0;
-        }
-    }
-
     pub fn fd(&self) -> BorrowedFd<'a> {
         self.fd
     }
@@ -355,12 +420,39 @@ impl AsFd for Output<'_> {
     }
 }
 
-/// Appends `s` as a JSON string literal. Runs of plain bytes are copied whole: this is the
-/// hottest loop of a log flood.
-pub fn json_str(b: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    b.reserve(s.len() + 2);
+/// Where records and JSON are written: the output queue, or a plain `Vec` (API bodies).
+pub trait Put {
+    fn extend_from_slice(&mut self, s: &[u8]);
+    fn push(&mut self, c: u8);
+    /// `s` escaped as the inside of a JSON string literal.
+    fn json_inner(&mut self, s: &str);
+}
+
+impl Put for Vec<u8> {
+    fn extend_from_slice(&mut self, s: &[u8]) {
+        Vec::extend_from_slice(self, s);
+    }
+
+    fn push(&mut self, c: u8) {
+        Vec::push(self, c);
+    }
+
+    fn json_inner(&mut self, s: &str) {
+        json_inner(self, s);
+    }
+}
+
+/// Appends `s` as a JSON string literal.
+pub fn json_str<P: Put + ?Sized>(b: &mut P, s: &str) {
     b.push(b'"');
+    b.json_inner(s);
+    b.push(b'"');
+}
+
+/// The escaper of plain `Vec`s: runs of plain bytes are copied whole.
+fn json_inner(b: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    b.reserve(s.len());
     let mut rest = s.as_bytes();
     while let Some(i) = rest
         .iter()
@@ -386,7 +478,6 @@ pub fn json_str(b: &mut Vec<u8>, s: &str) {
         rest = &rest[i + 1..];
     }
     b.extend_from_slice(rest);
-    b.push(b'"');
 }
 
 /// Appends `secs`.`ms` since the epoch as UTC: `2026-11-26T12:00:00.123Z`.

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::{Output, Shaper, ShaperFor, Stream, json_str};
+use super::{Output, Shaper, ShaperFor, Stream};
 use crate::config::model::LogFormat;
 use crate::logproc::{Record, Shared, Stage, json};
 
@@ -43,7 +43,6 @@ impl Output<'_> {
 
     /// Queues one processed record of child output.
     pub fn record(&mut self, instance: &str, process: &str, stream: Stream, r: &Record<'_>) {
-        let now = self.now();
         // The API's recent output gets the same redacted text (a JSON line as the text
         // format renders it, so that its fields are not lost).
         match r.json {
@@ -52,54 +51,45 @@ impl Output<'_> {
                 json::render_text(p, &mut text);
                 let text = String::from_utf8_lossy(&text);
                 self.recent
-                    .push(&now, process, instance, stream, &text, r.partial);
+                    .push(&self.stamp, process, instance, stream, &text, r.partial);
             }
             _ => self
                 .recent
-                .push(&now, process, instance, stream, r.msg, r.partial),
+                .push(&self.stamp, process, instance, stream, r.msg, r.partial),
         }
-        let b = &mut self.buf;
-        b.reserve(r.msg.len() + instance.len() + process.len() + 112);
         match self.format {
             LogFormat::Json => {
-                b.extend_from_slice(b"{\"time\":\"");
-                b.extend_from_slice(&now);
-                b.extend_from_slice(b"\",\"level\":\"");
-                b.extend_from_slice(r.level.as_str().as_bytes());
-                b.extend_from_slice(b"\",\"process\":");
-                json_str(b, process);
-                b.extend_from_slice(b",\"instance\":");
-                json_str(b, instance);
-                b.extend_from_slice(b",\"stream\":\"");
-                b.extend_from_slice(stream.as_str().as_bytes());
-                b.extend_from_slice(b"\",\"msg\":");
-                json_str(b, r.msg);
+                self.put_head(instance, process, stream, r.level.as_str());
+                let b = &mut self.q;
+                b.put_json(r.msg);
+                b.push(b'"');
                 if r.lines > 1 {
-                    b.extend_from_slice(b",\"lines\":");
-                    b.extend_from_slice(r.lines.to_string().as_bytes());
+                    b.put(b",\"lines\":");
+                    b.put(r.lines.to_string().as_bytes());
                 }
                 if let Some(p) = r.json {
                     if !p.fields.is_empty() {
-                        b.extend_from_slice(b",\"fields\":");
-                        // Serialising a map of JSON values into a Vec cannot fail.
-                        let _ = serde_json::to_writer(&mut *b, &p.fields);
+                        b.put(b",\"fields\":");
+                        // Serialising a map of JSON values cannot fail.
+                        b.put(&serde_json::to_vec(&p.fields).unwrap_or_default());
                     }
                 }
                 if r.partial {
-                    b.extend_from_slice(b",\"partial\":true");
+                    b.put(b",\"partial\":true");
                 }
-                b.extend_from_slice(b"}\n");
+                b.put(b"}\n");
             }
             LogFormat::Text => {
-                b.extend_from_slice(&now);
-                b.push(b' ');
-                b.extend_from_slice(r.level.upper().as_bytes());
-                b.extend_from_slice(b" [");
-                b.extend_from_slice(instance.as_bytes());
-                b.extend_from_slice(if r.partial { b"] (partial) " } else { b"] " });
+                self.put_head(instance, process, stream, r.level.upper());
+                let b = &mut self.q;
+                b.put(if r.partial { b" (partial) " } else { b" " });
                 match r.json {
-                    Some(p) => json::render_text(p, b),
-                    None => b.extend_from_slice(r.msg.as_bytes()),
+                    Some(p) => {
+                        let mut text = Vec::with_capacity(r.msg.len() + 64);
+                        json::render_text(p, &mut text);
+                        b.put(&text);
+                    }
+                    None => b.put(r.msg.as_bytes()),
                 }
                 b.push(b'\n');
             }
@@ -120,8 +110,8 @@ mod tests {
         let stdout = std::io::stdout();
         let mut out = Output::new(stdout.as_fd(), format, Level::Info);
         out.record("app-0", "app", Stream::Stderr, r);
-        let text = String::from_utf8(out.buf[out.head..].to_vec()).unwrap();
-        out.buf.clear(); // never written
+        let text = String::from_utf8(out.q.bytes().to_vec()).unwrap();
+        out.q.clear(0, 0); // never written
         text
     }
 

@@ -35,6 +35,10 @@ impl Pipe {
     /// Writes held records whose deadline has passed.
     fn flush_due(&mut self, now: u64, out: &mut Output<'_>) {
         if let Shaper::Processed(stage) = &mut self.shaper {
+            if stage.next_deadline().is_none_or(|d| d > now) {
+                return;
+            }
+            out.tick();
             let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
             let before = stage.held();
             stage.flush_due(now, &mut |r| emit(out, i, pr, s, tail, r));
@@ -45,6 +49,7 @@ impl Pipe {
     /// Writes every held record (shutdown), leaving an unfinished line to its pipe.
     fn flush_held(&mut self, out: &mut Output<'_>) {
         if let Shaper::Processed(stage) = &mut self.shaper {
+            out.tick();
             let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
             let before = stage.held();
             stage.finish(&mut |r| emit(out, i, pr, s, tail, r));

@@ -108,6 +108,8 @@ impl Pipe {
     /// Cuts `data` into records of this pipe's instance and stream: the one place where child
     /// lines become records.
     fn feed(&mut self, data: &[u8], out: &mut Output<'_>) {
+        // One clock read stamps every line of this read.
+        out.tick();
         let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
         match &mut self.shaper {
             Shaper::Plain => self.lines.feed(data, &mut |line, partial| {
@@ -130,6 +132,7 @@ impl Pipe {
 
     /// Emits the unfinished last line, if any, and any record still held.
     fn finish(&mut self, out: &mut Output<'_>) {
+        out.tick();
         let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
         match &mut self.shaper {
             Shaper::Plain => self.lines.finish(&mut |line, partial| {
@@ -738,10 +741,9 @@ impl<'a> Reactor<'a> {
                 }
                 Ok((output::Read::Eof, _)) | Err(_) => {
                     p.finish(out);
-                    let _ = self
-                        .poll
-                        .registry()
-                        .deregister(&mut SourceFd(&p.fd.as_raw_fd()));
+                    // No EPOLL_CTL_DEL: dropping the pipe below closes its only descriptor
+                    // (children get it only until their exec: close-on-exec), which removes it
+                    // from the epoll set — one system call less per stream at every exit.
                     if let (Child::Aux(a), Some(t)) = (p.owner, p.tail.take()) {
                         self.aux.absorb_tail(a, t);
                     }

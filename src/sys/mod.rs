@@ -165,6 +165,14 @@ pub fn pidfd_open(pid: i32) -> io::Result<Option<OwnedFd>> {
     let Some(p) = Pid::from_raw(pid) else {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     };
+    // PIDFD_NONBLOCK (Linux 5.10) saves two fcntl calls per spawn; older kernels refuse the
+    // flag with EINVAL and get the fcntl.
+    match rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK) {
+        Ok(fd) => return Ok(Some(fd)),
+        Err(rustix::io::Errno::INVAL) => {}
+        Err(rustix::io::Errno::NOSYS) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
     match rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
         Ok(fd) => {
             set_nonblocking(fd.as_fd())?;

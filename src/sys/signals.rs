@@ -5,6 +5,7 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Signals the kernel raises synchronously for a fault in our own code: they stay unblocked
 /// so a bug crashes loudly instead of hanging PID 1.
@@ -19,6 +20,60 @@ const FAULT_SIGNALS: [i32; 6] = [
 
 /// The set of signals we block and read from the signalfd.
 pub struct BlockedSet(libc::sigset_t);
+
+/// Set once [`block_all`] has put every disposition back to the default: children then only
+/// need their mask restored, not 64 `rt_sigaction` calls each (measured: most of a spawn's
+/// time in the child before `execve`, and the manager waits for that `execve`).
+static DEFAULT_DISPOSITIONS: AtomicBool = AtomicBool::new(false);
+
+/// The last line a panic of a tiny build leaves (see [`fault_line`]).
+const FAULT_LINE: &[u8] = b"phpeek-pm: fatal internal error (SIGILL): a panic in a build without \
+panic messages (make build-tiny) or a bug; the release build prints the panic's message\n";
+
+/// Sets every signal's disposition to the default (raw `rt_sigaction`: libc's `signal()`
+/// refuses the real-time ones it reserves). SIGKILL/SIGSTOP fail with EINVAL, ignored.
+fn default_dispositions() {
+    // The kernel's sigaction for SIG_DFL is all zeros (handler 0, no flags, empty mask), so a
+    // zeroed buffer is right whatever the architecture's field layout.
+    let zero = [0u64; 4];
+    for s in 1..=64 {
+        // SAFETY: raw rt_sigaction with a pointer to a live, correctly sized buffer
+        // (sigsetsize 8 = the kernel's sigset_t on Linux); the old-value pointer is null.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                s,
+                zero.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
+        }
+    }
+}
+
+/// SIGILL handler: a tiny build (`-C panic=immediate-abort`) ends a panic with an illegal
+/// instruction and no message of its own, so this writes one fixed line to stderr. Then the
+/// signal acts as it would have without us: `SA_RESETHAND` restored the default action and
+/// `raise` delivers it at once (`SA_NODEFER`); after a real fault, returning re-executes the
+/// instruction, which kills even PID 1. Only async-signal-safe calls (`write`, `raise`).
+extern "C" fn fault_line(_: libc::c_int) {
+    // SAFETY: write(2) of a static buffer to fd 2 (the result is irrelevant), then raise(3).
+    unsafe {
+        libc::write(2, FAULT_LINE.as_ptr().cast(), FAULT_LINE.len());
+        libc::raise(libc::SIGILL);
+    }
+}
+
+fn install_fault_line() {
+    // SAFETY: a zeroed sigaction is valid (empty mask, no flags); the handler is an
+    // `extern "C" fn(c_int)` as sa_sigaction expects without SA_SIGINFO.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = fault_line as extern "C" fn(libc::c_int) as usize;
+        sa.sa_flags = libc::SA_RESETHAND | libc::SA_NODEFER;
+        libc::sigaction(libc::SIGILL, &sa, std::ptr::null_mut());
+    }
+}
 
 /// Blocks every signal except the fault set (`sigprocmask(SIG_SETMASK)`) and returns the set.
 pub fn block_all() -> io::Result<BlockedSet> {
@@ -36,6 +91,12 @@ pub fn block_all() -> io::Result<BlockedSet> {
         if libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
             return Err(io::Error::last_os_error());
         }
+        // Every signal is blocked or a fault now: default dispositions change nothing for us
+        // (a broken stdout pipe stays EPIPE, its SIGPIPE merely pending), and an ignored
+        // SIGCHLD inherited from our parent would have hidden our children's exits.
+        default_dispositions();
+        DEFAULT_DISPOSITIONS.store(true, Ordering::Relaxed);
+        install_fault_line();
         Ok(BlockedSet(set))
     }
 }
@@ -71,18 +132,20 @@ pub fn read_signal(fd: &OwnedFd) -> Option<i32> {
     }
 }
 
-/// Restores what a freshly exec'd program expects: an empty signal mask and the default
-/// disposition for every signal, including the real-time ones libc reserves for itself (which
-/// its `signal()` refuses to touch, so raw `rt_sigaction`/`rt_sigprocmask` are used). Called in
-/// the child between `fork` and `exec`, so it only makes async-signal-safe calls.
+/// Whether every signal disposition is the default (after [`block_all`]), so a child started
+/// without our own reset gets the defaults too.
+pub fn defaults_in_place() -> bool {
+    DEFAULT_DISPOSITIONS.load(Ordering::Relaxed)
+}
+
+/// Restores what a freshly exec'd program expects: an empty signal mask, and (unless
+/// [`block_all`] already did it once for the manager) the default disposition for every
+/// signal, including the real-time ones libc reserves for itself. Called in the child between
+/// `fork` and `exec`, so it only makes async-signal-safe calls.
 pub fn reset_for_child() {
-    // The kernel's sigaction for SIG_DFL is all zeros (handler 0, no flags, empty mask), so a
-    // zeroed buffer is right whatever the architecture's field layout.
-    let zero = [0u64; 4];
     let empty_mask = 0u64;
-    // SAFETY: raw rt_sigprocmask/rt_sigaction with pointers to live, correctly sized buffers
-    // (sigsetsize 8 = the kernel's sigset_t on Linux); the old-value pointers are null.
-    // SIGKILL/SIGSTOP fail with EINVAL, which is ignored.
+    // SAFETY: raw rt_sigprocmask with a pointer to a live, correctly sized buffer (sigsetsize 8
+    // = the kernel's sigset_t on Linux); the old-value pointer is null.
     unsafe {
         libc::syscall(
             libc::SYS_rt_sigprocmask,
@@ -91,15 +154,10 @@ pub fn reset_for_child() {
             std::ptr::null_mut::<u64>(),
             8usize,
         );
-        for s in 1..=64 {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                s,
-                zero.as_ptr(),
-                std::ptr::null_mut::<u64>(),
-                8usize,
-            );
-        }
+    }
+    // Handlers do not survive exec; ignored signals would. After `block_all` there are none.
+    if !DEFAULT_DISPOSITIONS.load(Ordering::Relaxed) {
+        default_dispositions();
     }
 }
 

@@ -18,7 +18,7 @@
 use std::ffi::{CString, OsString};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -175,14 +175,18 @@ struct ExecPlan {
     /// Paths to try in order (one for a program with a `/`, else one per `PATH` entry).
     candidates: Vec<CString>,
     argv: Vec<CString>,
-    env: Vec<CString>,
+    /// Every `KEY=value\0` of the environment in one buffer: one allocation, not one per
+    /// variable (a spawn allocated and freed about a hundred small objects, which musl's
+    /// allocator answered with fresh mappings each time).
+    env: Vec<u8>,
     cwd: Option<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
     env_ptrs: Vec<*const libc::c_char>,
 }
 
-// SAFETY: the raw pointers point into the `CString`s owned by the same struct (heap buffers
-// that do not move with it); the plan is only read, and only in the forked child.
+// SAFETY: the raw pointers point into the `CString`s and the environment buffer owned by the
+// same struct (heap buffers that do not move with it, never resized after the pointers are
+// taken); the plan is only read, and only in the forked child.
 unsafe impl Send for ExecPlan {}
 // SAFETY: as above: never written after construction.
 unsafe impl Sync for ExecPlan {}
@@ -199,16 +203,20 @@ impl ExecPlan {
             .iter()
             .map(|a| cstring(a.as_bytes(), "an argument"))
             .collect::<Result<Vec<_>, _>>()?;
-        let env = spec
-            .env
-            .iter()
-            .map(|(k, v)| {
-                let mut kv = k.as_bytes().to_vec();
-                kv.push(b'=');
-                kv.extend_from_slice(v.as_bytes());
-                cstring(&kv, "an environment variable")
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let size = spec.env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        let mut env = Vec::with_capacity(size);
+        let mut starts = Vec::with_capacity(spec.env.len());
+        for (k, v) in spec.env {
+            let (k, v) = (k.as_bytes(), v.as_bytes());
+            if k.contains(&0) || v.contains(&0) {
+                return Err("an environment variable contains a NUL byte".to_owned());
+            }
+            starts.push(env.len());
+            env.extend_from_slice(k);
+            env.push(b'=');
+            env.extend_from_slice(v);
+            env.push(0);
+        }
         let candidates = candidates(program, path_of(spec.env))
             .into_iter()
             .map(|c| cstring(c.as_bytes(), "the program path"))
@@ -227,7 +235,11 @@ impl ExecPlan {
         };
         plan.argv_ptrs = plan.argv.iter().map(|a| a.as_ptr()).collect();
         plan.argv_ptrs.push(std::ptr::null());
-        plan.env_ptrs = plan.env.iter().map(|e| e.as_ptr()).collect();
+        let base = plan.env.as_ptr();
+        plan.env_ptrs = starts
+            .iter()
+            .map(|&i| base.wrapping_add(i).cast::<libc::c_char>())
+            .collect();
         plan.env_ptrs.push(std::ptr::null());
         Ok(plan)
     }
@@ -305,21 +317,23 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
             return Err(fail(Step::Pipes, msg));
         }
     };
+    // The common case (no user switch) starts with posix_spawn: no copy of our page tables,
+    // and the child reaches execve sooner (start-up of many processes waits on each execve).
+    // Anything it cannot do, or any failure, takes the fork path below, which names the step.
+    if creds_needed(spec).is_none() {
+        if let Some(pid) = spawn_fast(&plan, spec, stdin_fd(spec), &out_w, &err_w) {
+            drop((out_w, err_w));
+            return finish(spec, pid, out_r, err_r);
+        }
+    }
     // std's Command is only used for its fork and its exec-error pipe: the child's set-up and
     // its execve happen in our closure, which never returns Ok (execve replaced the process).
     let mut cmd = Command::new(program);
     cmd.stdin(Stdio::inherit())
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w));
-    let stdin_fd = spec.stdin.fd.as_raw_fd();
-    // An unprivileged manager asked to run a child as the user and group it already is (a
-    // config with `user: app` under `docker run --user` of the same ids) has nothing to switch:
-    // trying would fail at setgroups. Root always switches (it also resets the groups).
-    let (uid, gid) = (super::uid(), rustix::process::getgid().as_raw());
-    let creds = spec
-        .credentials
-        .filter(|c| uid == 0 || c.uid != uid || c.gid != gid)
-        .cloned();
+    let stdin_fd = stdin_fd(spec);
+    let creds = creds_needed(spec);
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe calls (dup2, setsid, setgroups, setgid, setuid, chdir, sigprocmask,
     // sigaction, close_range, execve); it allocates nothing: the credentials and the exec plan
@@ -370,8 +384,127 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
     let pid = child.id() as i32;
     // `child` is dropped without waiting: reaping happens in one place, the event loop.
     drop(child);
-    let nonblocking =
-        super::set_nonblocking(out_r.as_fd()).and_then(|()| super::set_nonblocking(err_r.as_fd()));
+    finish(spec, pid, out_r, err_r)
+}
+
+fn stdin_fd(spec: &SpawnSpec<'_>) -> i32 {
+    spec.stdin.fd.as_raw_fd()
+}
+
+/// The user switch a spawn needs, if any. An unprivileged manager asked to run a child as the
+/// user and group it already is (a config with `user: app` under `docker run --user` of the
+/// same ids) has nothing to switch: trying would fail at setgroups. Root always switches (it
+/// also resets the groups).
+fn creds_needed(spec: &SpawnSpec<'_>) -> Option<Credentials> {
+    let c = spec.credentials?;
+    let (uid, gid) = (super::uid(), rustix::process::getgid().as_raw());
+    (uid == 0 || c.uid != uid || c.gid != gid).then(|| c.clone())
+}
+
+/// The program file to start: the first candidate that is an executable file, as `execvp`
+/// would find it. `None` where the parent cannot tell (a relative path with a working
+/// directory of its own: relative to the child's directory) or nothing is executable.
+fn resolve(plan: &ExecPlan, spec: &SpawnSpec<'_>) -> Option<usize> {
+    use rustix::fs::Access;
+    plan.candidates.iter().position(|c| {
+        let b = c.as_bytes();
+        (b.first() == Some(&b'/') || spec.cwd.is_none())
+            && rustix::fs::access(c.as_c_str(), Access::EXEC_OK).is_ok()
+            && rustix::fs::stat(c.as_c_str()).is_ok_and(|st| {
+                rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
+            })
+    })
+}
+
+/// `posix_spawn(3)` with what every child needs: its own session (`POSIX_SPAWN_SETSID`), an
+/// empty signal mask, stdin and the two output pipes as 0-2, the working directory. musl and
+/// glibc start it with `clone(CLONE_VM | CLONE_VFORK)`: no page tables copied. Dispositions
+/// are already the defaults (`signals::block_all` reset them once; libc puts back any handler
+/// it installed). Every other descriptor of ours is close-on-exec. `None`: not possible here
+/// or failed — the caller then takes the fork path, which reports the failing step.
+fn spawn_fast(
+    plan: &ExecPlan,
+    spec: &SpawnSpec<'_>,
+    stdin: i32,
+    out: &OwnedFd,
+    err: &OwnedFd,
+) -> Option<i32> {
+    let (out, err) = (out.as_raw_fd(), err.as_raw_fd());
+    // dup2 onto itself would keep close-on-exec set: only descriptors above 2 (always so
+    // unless the manager was started with 0-2 closed).
+    if !signals::defaults_in_place() || stdin <= 2 || out <= 2 || err <= 2 {
+        return None;
+    }
+    let program = &plan.candidates[resolve(plan, spec)?];
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: the attribute and file-action objects are initialised before use and destroyed
+    // on every path; every pointer handed to posix_spawn points to a NUL-terminated string or
+    // a null-terminated pointer array owned by `plan`, alive for the call; the sigsets are
+    // initialised by sigemptyset, and a sigset_t is at least 8 bytes (128 on musl and glibc)
+    // and 8-byte aligned, so its first word may be read and written as a u64.
+    unsafe {
+        let mut attr = std::mem::MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+        let mut fa = std::mem::MaybeUninit::<libc::posix_spawn_file_actions_t>::uninit();
+        if libc::posix_spawnattr_init(attr.as_mut_ptr()) != 0 {
+            return None;
+        }
+        if libc::posix_spawn_file_actions_init(fa.as_mut_ptr()) != 0 {
+            libc::posix_spawnattr_destroy(attr.as_mut_ptr());
+            return None;
+        }
+        let (a, f) = (attr.as_mut_ptr(), fa.as_mut_ptr());
+        let mut empty = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(empty.as_mut_ptr());
+        // The libc's child sets its internal signals (musl 32-34, glibc 32-33) to SIG_IGN,
+        // which exec keeps, unless they are in the default set; sigaddset refuses them, so
+        // their bits (signal n is bit n-1 of the first word) are set by hand.
+        let mut internal = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(internal.as_mut_ptr());
+        let word = internal.as_mut_ptr().cast::<u64>();
+        word.write(word.read() | (0b111u64 << 31));
+        let flags = libc::POSIX_SPAWN_SETSID
+            | (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
+        let mut ok = libc::posix_spawnattr_setflags(a, flags) == 0
+            && libc::posix_spawnattr_setsigmask(a, empty.as_ptr()) == 0
+            && libc::posix_spawnattr_setsigdefault(a, internal.as_ptr()) == 0
+            && libc::posix_spawn_file_actions_adddup2(f, stdin, 0) == 0
+            && libc::posix_spawn_file_actions_adddup2(f, out, 1) == 0
+            && libc::posix_spawn_file_actions_adddup2(f, err, 2) == 0;
+        if let (true, Some(d)) = (ok, &plan.cwd) {
+            ok = libc::posix_spawn_file_actions_addchdir_np(f, d.as_ptr()) == 0;
+        }
+        let rc = if ok {
+            libc::posix_spawn(
+                &mut pid,
+                program.as_ptr(),
+                f,
+                a,
+                plan.argv_ptrs.as_ptr().cast(),
+                plan.env_ptrs.as_ptr().cast(),
+            )
+        } else {
+            -1
+        };
+        libc::posix_spawn_file_actions_destroy(f);
+        libc::posix_spawnattr_destroy(a);
+        (rc == 0 && pid > 0).then_some(pid)
+    }
+}
+
+/// The manager's side after either way of starting: non-blocking read ends and the pidfd.
+fn finish(
+    spec: &SpawnSpec<'_>,
+    pid: i32,
+    out_r: OwnedFd,
+    err_r: OwnedFd,
+) -> Result<Spawned, SpawnError> {
+    let fail = |step: Step, msg: String| SpawnError { step, msg };
+    // A fresh pipe's read end has no status flags but O_RDONLY: set O_NONBLOCK without reading
+    // them first (one fcntl per pipe instead of two).
+    let nb = |fd: &OwnedFd| rustix::fs::fcntl_setfl(fd, rustix::fs::OFlags::NONBLOCK);
+    let nonblocking = nb(&out_r)
+        .and_then(|()| nb(&err_r))
+        .map_err(io::Error::from);
     if let Err(os) = nonblocking {
         // Cannot happen for a fresh pipe; if it did, the child runs with pipes we cannot poll.
         let msg = format!("cannot make the output pipes non-blocking: {os}");
