@@ -382,6 +382,7 @@ fn unanswered_probes_time_out_and_signals_still_flow() {
       timeout: 2s
       failure_threshold: 1
   listener:
+    forward_signals: [USR1]
     command: {listener}
 "#,
         // listen(0), then fill the accept queue ourselves: further SYNs are dropped.

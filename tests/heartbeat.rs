@@ -176,6 +176,7 @@ fn a_receiver_that_never_answers_delays_nothing() {
     let cfg = format!(
         r#"processes:
   trapper:
+    forward_signals: [USR1]
     command: {trapper}
   tick:
     command: ["true"]

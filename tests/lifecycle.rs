@@ -19,7 +19,7 @@ while True:
 fn forwarding(mode: Mode) {
     let dir = TestDir::new("forward");
     let cfg = format!(
-        "processes:\n  app:\n    scale: 2\n    command: {}\n  shell:\n    command: {}\n",
+        "processes:\n  app:\n    scale: 2\n    forward_signals: [HUP, USR1, USR2, WINCH]\n    command: {}\n  shell:\n    forward_signals: [HUP, USR1, USR2, WINCH]\n    command: {}\n",
         py(TRAPS),
         sh(
             "trap 'echo got-hup' HUP; trap '' USR1 USR2; sleep 1000 & echo up; \

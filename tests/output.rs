@@ -112,6 +112,7 @@ fn flood_and_long_line_arrive_intact_with_bounded_memory() {
     type: oneshot
     command: ["/bin/sh", "-c", "trap '' USR1; exec cat \"$0\"", {long}]
   usr1:
+    forward_signals: [USR1]
     command: ["python3", "-c", {usr1}, {ready}, {got}]
 "#,
         flood = py(FLOOD),
