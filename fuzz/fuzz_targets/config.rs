@@ -18,17 +18,20 @@ fuzz_target!(|data: &[u8]| {
         env: &env,
         passwd: &users,
     };
-    match config::load(&inputs) {
-        Ok(c) => {
+    let mut checked = config::check(&inputs);
+    match checked.config.take().filter(|_| checked.errors.is_empty()) {
+        Some(c) => {
             let _ = supervisor::describe_plan(&c);
             let mut s = supervisor::Supervisor::new(&c, 1);
             s.start(0);
             while s.poll_action().is_some() {}
             let _ = s.next_deadline();
         }
-        Err(e) => {
+        None => {
             // Every error is printable and says where it is.
-            let _ = e.to_string();
+            for e in &checked.errors {
+                let _ = e.to_string();
+            }
         }
     }
 });

@@ -18,7 +18,8 @@ fuzz_target!(|data: &[u8]| {
             env: &env,
             passwd: &users,
         };
-        if let Err(e) = config::load(&inputs) {
+        let checked = config::check(&inputs);
+        for e in checked.errors.iter().chain(&checked.warnings) {
             let _ = e.to_string();
         }
     }

@@ -135,6 +135,11 @@ fn build(flags: u8, hdr: &[u8], pats: &[&[u8]]) -> Option<Built> {
     let mut rules = Rules {
         json: flags & JSON != 0,
         detect: flags & DETECT != 0,
+        // PHP trace joining and php-fpm unwrapping (on by default) join lines by other rules
+        // than `multiline`'s line budget, which the oracle below checks; they have their own
+        // table tests (src/logproc/php_tests.rs).
+        php_traces: false,
+        fpm_log_limit: None,
         ..Rules::default()
     };
     rules.default_level = LEVELS[usize::from(hdr[3] >> 4) % LEVELS.len()];

@@ -21,6 +21,10 @@ pub mod api;
 pub mod cli;
 #[path = "../../src/config/mod.rs"]
 pub mod config;
+#[path = "../../src/dag.rs"]
+pub mod dag;
+#[path = "../../src/exit.rs"]
+pub mod exit;
 #[cfg(any(feature = "api", feature = "metrics"))]
 #[path = "../../src/http/mod.rs"]
 pub mod http;
@@ -31,9 +35,15 @@ pub mod features;
 pub mod logproc;
 #[path = "../../src/output/mod.rs"]
 pub mod output;
+// `api::client` answers `phpeek-pm health` (src/probe.rs).
+#[cfg(feature = "api")]
+#[path = "../../src/probe.rs"]
+pub mod probe;
 #[cfg(feature = "scheduler")]
 #[path = "../../src/scheduler/mod.rs"]
 pub mod scheduler;
+#[path = "../../src/signal_policy.rs"]
+pub mod signal_policy;
 #[path = "../../src/status.rs"]
 pub mod status;
 #[path = "../../src/supervisor/mod.rs"]
