@@ -17,6 +17,8 @@ mod config;
 #[cfg(feature = "detect")]
 mod detect;
 mod features;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod fpm;
 #[cfg(feature = "health")]
 mod health;
 #[cfg(feature = "heartbeat")]
@@ -31,6 +33,8 @@ mod logproc;
 mod metrics;
 mod output;
 mod reactor;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod resources;
 #[cfg(feature = "scheduler")]
 mod scheduler;
 mod startup;

@@ -7,6 +7,7 @@ fn req(m: Method, path: &str, auth: Option<&str>, body: &str) -> Request {
         path: path.into(),
         query: query.into(),
         authorization: auth.map(|a| a.as_bytes().to_vec()),
+        forwarded_for: None,
         body: body.as_bytes().to_vec(),
         keep_alive: true,
     }

@@ -222,6 +222,7 @@ fn routes_path_and_method() {
         path: p.into(),
         query: String::new(),
         authorization: None,
+        forwarded_for: None,
         body: Vec::new(),
         keep_alive: true,
     };
