@@ -411,6 +411,11 @@ mod tests {
             tcp: Some("0.0.0.0:9180".parse().unwrap()),
             socket: None,
             auth: None,
+            acl: None,
+            tls: None,
+            audit: false,
+            resources: true,
+            history: None,
         };
         assert_eq!(
             Target::from_settings(&a),

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::model::{ApiSettings, MetricsSettings, defaults};
 use super::raw::RawGlobal;
+use super::security::{acl, history, tls};
 use super::{ConfigError, Ctx, env, path};
 
 /// The API and metrics settings, each `None` unless switched on.
@@ -60,6 +61,11 @@ pub(super) fn settings(
             tcp,
             socket,
             auth: g.api_auth.clone().filter(|a| !a.is_empty()),
+            acl: acl(ctx, ov, "api_acl", g.api_acl.as_ref())?,
+            tls: tls(ctx, ov, "api_tls", g.api_tls.as_ref())?,
+            audit: g.audit_enabled == Some(true),
+            resources: g.resource_metrics_enabled != Some(false),
+            history: history(ctx, ov, g)?,
         })
     } else {
         None
@@ -85,6 +91,9 @@ pub(super) fn settings(
                 port("metrics_port", g.metrics_port, defaults::METRICS_PORT)?,
             ),
             path: p.to_owned(),
+            acl: acl(ctx, ov, "metrics_acl", g.metrics_acl.as_ref())?,
+            tls: tls(ctx, ov, "metrics_tls", g.metrics_tls.as_ref())?,
+            resources: g.resource_metrics_enabled != Some(false),
         })
     } else {
         None
@@ -197,5 +206,79 @@ mod tests {
             );
             assert!(e.msg.contains(words), "{e}");
         }
+    }
+}
+
+#[cfg(all(test, feature = "api", feature = "metrics"))]
+mod security_tests {
+    use super::super::{Inputs, load};
+
+    fn load_text(text: &str) -> Result<super::super::model::Config, super::super::ConfigError> {
+        load(&Inputs {
+            file: Some(("t.yaml", text)),
+            env: &[],
+            passwd: &|| (String::new(), String::new()),
+        })
+    }
+
+    #[test]
+    fn acl_lists_parse_and_bad_entries_are_errors() {
+        let ok = load_text(
+            "global:\n  api_enabled: true\n  api_acl:\n    allow_list: [127.0.0.1, 10.0.0.0/8]\n    deny_list: [\"10.9.0.0/16\"]\nprocesses:\n  a: {command: [x]}\n",
+        )
+        .unwrap();
+        let acl = ok.global.api.unwrap().acl.unwrap();
+        assert!(acl.allow_mode && acl.allow.len() == 2 && acl.deny.len() == 1);
+        for (text, line, words) in [
+            (
+                "  api_acl:\n    allow_list: [10.0.0.0/33]\n",
+                4,
+                "prefix length",
+            ),
+            (
+                "  api_acl:\n    allow_list: [my-laptop]\n",
+                4,
+                "not an IP address",
+            ),
+            ("  api_acl:\n    mode: whitelist\n", 4, "mode must be"),
+            ("  api_acl:\n    enabled: true\n", 3, "empty allow_list"),
+            (
+                "  api_tls:\n    enabled: true\n    key_file: k.pem\n",
+                3,
+                "cert_file is required",
+            ),
+            (
+                "  api_tls:\n    enabled: true\n    cert_file: c\n    key_file: k\n    min_version: TLS 1.0\n",
+                7,
+                "min_version",
+            ),
+            (
+                "  api_tls:\n    enabled: true\n    cert_file: c\n    key_file: k\n    client_auth: verify\n",
+                7,
+                "ca_file",
+            ),
+            (
+                "  resource_metrics_enabled: true\n  resource_metrics_interval: 0\n",
+                4,
+                "between 1s",
+            ),
+        ] {
+            let e = load_text(&format!(
+                "global:\n  api_enabled: true\n{text}processes:\n  a: {{command: [x]}}\n"
+            ))
+            .unwrap_err();
+            assert!(e.msg.contains(words), "{text}: {e}");
+            assert!(
+                e.to_string().contains(&format!("t.yaml:{line}:")),
+                "{text}: {e}"
+            );
+        }
+        let off = load_text(
+            "global:\n  api_enabled: true\n  api_acl: {enabled: false, allow_list: []}\n  api_tls: {enabled: false}\nprocesses:\n  a: {command: [x]}\n",
+        )
+        .unwrap();
+        let api = off.global.api.unwrap();
+        assert_eq!((api.acl, api.tls, api.history), (None, None, None));
+        assert!(api.resources && !api.audit);
     }
 }

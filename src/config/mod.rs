@@ -4,6 +4,7 @@
 //! Every error names where it came from: `file:line` for the file, the variable for an
 //! override. Problems are found before anything starts.
 
+pub mod acl;
 pub mod duration;
 pub mod env;
 pub mod expand;
@@ -25,8 +26,44 @@ pub mod users;
 
 // Feature sections: the real parsers when the feature is built, else stubs that never see a
 // value (the key walk has already refused the keys of a missing feature).
-#[cfg(any(feature = "health", feature = "hooks"))]
+#[cfg(any(
+    feature = "health",
+    feature = "hooks",
+    feature = "api",
+    feature = "metrics"
+))]
 mod fields;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod security;
+#[cfg(not(any(feature = "api", feature = "metrics")))]
+mod security {
+    //! Stub: this build has neither `api` nor `metrics` (the key walk refused their keys).
+    use super::model::{HistorySettings, TlsSettings};
+    use super::{ConfigError, Ctx, acl::Acl, env, raw::RawGlobal};
+    pub(super) fn acl(
+        _: &Ctx<'_>,
+        _: &[env::Applied],
+        _: &str,
+        _: Option<&yaml_serde::Value>,
+    ) -> Result<Option<Acl>, ConfigError> {
+        Ok(None)
+    }
+    pub(super) fn tls(
+        _: &Ctx<'_>,
+        _: &[env::Applied],
+        _: &str,
+        _: Option<&yaml_serde::Value>,
+    ) -> Result<Option<TlsSettings>, ConfigError> {
+        Ok(None)
+    }
+    pub(super) fn history(
+        _: &Ctx<'_>,
+        _: &[env::Applied],
+        _: &RawGlobal,
+    ) -> Result<Option<HistorySettings>, ConfigError> {
+        Ok(None)
+    }
+}
 #[cfg(feature = "health")]
 mod health;
 #[cfg(not(feature = "health"))]

@@ -142,6 +142,36 @@ pub struct ApiSettings {
     pub socket: Option<String>,
     /// Bearer token (`api_auth`); `None` or empty = no authentication.
     pub auth: Option<String>,
+    /// `api_acl` (TCP clients only).
+    pub acl: Option<super::acl::Acl>,
+    /// `api_tls` (feature `tls`; TCP only).
+    pub tls: Option<TlsSettings>,
+    /// `audit_enabled`: a record for every mutating or refused request.
+    pub audit: bool,
+    /// CPU and memory per instance (`resource_metrics_enabled`, on unless `false`).
+    pub resources: bool,
+    /// `resource_metrics_enabled: true`: sample every `interval` ms, keep `max_samples`.
+    pub history: Option<HistorySettings>,
+}
+
+/// The sampled resource history of `GET /api/v1/metrics/history`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistorySettings {
+    pub interval_ms: u64,
+    pub max_samples: usize,
+}
+
+/// A listener's TLS (`api_tls`, `metrics_tls`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub cert_file: String,
+    pub key_file: String,
+    /// Client certificates are asked for and verified against this CA (`client_auth`).
+    pub client_ca: Option<String>,
+    /// Client certificates are required (`client_auth: require` or `verify`).
+    pub client_required: bool,
+    /// `min_version: "TLS 1.3"`.
+    pub tls13_only: bool,
 }
 
 /// Where the Prometheus endpoint listens.
@@ -150,6 +180,12 @@ pub struct MetricsSettings {
     pub addr: std::net::SocketAddr,
     /// `metrics_path`, starting with `/`.
     pub path: String,
+    /// `metrics_acl`.
+    pub acl: Option<super::acl::Acl>,
+    /// `metrics_tls` (feature `tls`).
+    pub tls: Option<TlsSettings>,
+    /// Per-instance CPU and memory series (`resource_metrics_enabled`, on unless `false`).
+    pub resources: bool,
 }
 
 /// One process definition (a program and how to run it), possibly several instances.

@@ -58,6 +58,15 @@ pub struct RawGlobal {
     pub api_host: Option<String>,
     pub api_socket: Option<String>,
     pub api_auth: Option<String>,
+    // Features `api` and `metrics`: the Go tool's security and resource keys.
+    pub api_acl: Option<Value>,
+    pub api_tls: Option<Value>,
+    pub metrics_acl: Option<Value>,
+    pub metrics_tls: Option<Value>,
+    pub audit_enabled: Option<bool>,
+    pub resource_metrics_enabled: Option<bool>,
+    pub resource_metrics_interval: Option<Duration>,
+    pub resource_metrics_max_samples: Option<i64>,
     // Feature `autotune`.
     pub autotune_memory_threshold: Option<f64>,
     // Feature `health`: the container readiness file.

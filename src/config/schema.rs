@@ -119,6 +119,28 @@ pub const READINESS: &[Key] = &[
     k("processes", List),
 ];
 
+/// `api_acl` / `metrics_acl` (the Go tool's `ACLConfig`).
+pub const ACL: &[Key] = &[
+    k("enabled", Bool),
+    k("mode", Str),
+    k("allow_list", List),
+    k("deny_list", List),
+    k("trust_proxy", Bool),
+];
+
+/// `api_tls` / `metrics_tls` (the Go tool's `TLSConfig`).
+pub const TLS: &[Key] = &[
+    k("enabled", Bool),
+    k("cert_file", Str),
+    k("key_file", Str),
+    k("ca_file", Str),
+    k("client_auth", Str),
+    k("min_version", Str),
+    k("cipher_suites", List),
+    k("auto_reload", Bool),
+    k("auto_reload_interval", Duration),
+];
+
 pub const GLOBAL: &[Key] = &[
     k("shutdown_timeout", Duration),
     k("log_format", Str),
@@ -149,6 +171,14 @@ pub const GLOBAL: &[Key] = &[
     k("api_host", Str),
     k("api_socket", Str),
     k("api_auth", Str),
+    f("api_acl", Section(ACL), Feature::Api),
+    f("api_tls", Section(TLS), Feature::Tls),
+    f("metrics_acl", Section(ACL), Feature::Metrics),
+    f("metrics_tls", Section(TLS), Feature::Tls),
+    f("audit_enabled", Bool, Feature::Api),
+    k("resource_metrics_enabled", Bool),
+    k("resource_metrics_interval", Duration),
+    k("resource_metrics_max_samples", Int),
     f("autotune_memory_threshold", Float, Feature::Autotune),
     f("framework_setup", Bool, Feature::Detect),
     f("readiness_file", Str, Feature::Health),

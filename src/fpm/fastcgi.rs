@@ -9,7 +9,6 @@ const END_REQUEST: u8 = 3;
 const PARAMS: u8 = 4;
 const STDIN: u8 = 5;
 const STDOUT: u8 = 6;
-const STDERR: u8 = 7;
 const RESPONDER: u16 = 1;
 const REQUEST_ID: u16 = 1;
 /// Largest answer kept (php-fpm's full status with many workers is a few KiB).
@@ -127,7 +126,7 @@ impl Decoder {
                     self.done = true;
                 }
                 // STDERR (a PHP warning) and unknown records are skipped.
-                STDERR | _ => {}
+                _ => {}
             }
             self.buf.drain(..total);
         }
@@ -151,6 +150,7 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    const STDERR: u8 = 7;
 
     fn record(kind: u8, body: &[u8], pad: u8) -> Vec<u8> {
         let mut v = vec![1, kind, 0, 1];

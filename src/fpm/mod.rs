@@ -129,10 +129,12 @@ fn expand_include(pattern: &str, from: &str, read: &dyn Fn(&str) -> Option<Strin
     v
 }
 
+/// A pool as read so far: name, `listen`, `pm.status_path`, `pm.status_listen`.
+type Pool = (String, Option<String>, Option<String>, Option<String>);
+
 #[derive(Default)]
 struct Pools {
-    /// (name, listen, status_path, status_listen)
-    pools: Vec<(String, Option<String>, Option<String>, Option<String>)>,
+    pools: Vec<Pool>,
     section: Option<usize>,
 }
 

@@ -48,8 +48,6 @@ pub mod limits {
 
 use limits::*;
 
-pub mod acl;
-
 /// Milliseconds on the monotonic clock (the supervisor's time).
 pub type Millis = u64;
 
