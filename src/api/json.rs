@@ -119,6 +119,18 @@ fn instance_into(out: &mut Vec<u8>, i: &InstanceView) {
         Some(h) => health_into(out, h),
         None => out.extend_from_slice(b"null"),
     }
+    // The process group's CPU and memory (absent when resource figures are off).
+    if let Some(u) = &i.usage {
+        out.push(b',');
+        key(out, "cpu_seconds");
+        opt_num(out, Some(u.cpu_seconds));
+        out.push(b',');
+        key(out, "memory_rss_bytes");
+        push_num(out, u.rss_bytes);
+        out.push(b',');
+        key(out, "group_processes");
+        int(out, i64::from(u.processes));
+    }
     out.push(b'}');
 }
 

@@ -227,6 +227,89 @@ pub fn render(s: &Snapshot, out: &mut Vec<u8>) {
     render_health(s, out);
     render_hooks(&s.hooks, out);
     render_tasks(s, out);
+    render_usage(s, out);
+}
+
+/// CPU and memory per instance (its whole process group) and the manager's own standard
+/// `process_*` series, when the snapshot carries them (`resource_metrics_enabled` not false).
+fn render_usage(s: &Snapshot, out: &mut Vec<u8>) {
+    let with_usage = || {
+        s.processes.iter().flat_map(|p| {
+            p.instances
+                .iter()
+                .filter_map(move |i| Some((p.name.as_str(), i.id.as_str(), i.usage?)))
+        })
+    };
+    if with_usage().next().is_some() {
+        let mut f = Family::new(
+            out,
+            "phpeek_pm_process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time of the instance's process group (leader and the processes it forked), in seconds.",
+        );
+        for (p, i, u) in with_usage() {
+            f.sample(&[("name", p), ("instance", i)], u.cpu_seconds);
+        }
+        let mut f = Family::new(
+            out,
+            "phpeek_pm_process_memory_bytes",
+            "gauge",
+            "Resident memory (RSS) of the instance's process group, in bytes.",
+        );
+        for (p, i, u) in with_usage() {
+            f.sample(&[("name", p), ("instance", i)], u.rss_bytes as f64);
+        }
+        let mut f = Family::new(
+            out,
+            "phpeek_pm_process_group_processes",
+            "gauge",
+            "Live processes in the instance's process group.",
+        );
+        for (p, i, u) in with_usage() {
+            f.sample(&[("name", p), ("instance", i)], f64::from(u.processes));
+        }
+    }
+    let Some(own) = &s.manager.own else { return };
+    for (name, kind, help, v) in [
+        (
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            own.cpu_seconds,
+        ),
+        (
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            own.rss_bytes as f64,
+        ),
+        (
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            own.vsize_bytes as f64,
+        ),
+        (
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            f64::from(own.open_fds),
+        ),
+        (
+            "process_max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+            own.max_fds as f64,
+        ),
+        (
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+            s.manager.start_time_unix,
+        ),
+    ] {
+        Family::new(out, name, kind, help).sample(&[], v);
+    }
 }
 
 fn render_health(s: &Snapshot, out: &mut Vec<u8>) {

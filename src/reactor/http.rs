@@ -122,6 +122,8 @@ pub(super) struct Servers {
     /// Accepting failed (descriptor limit?) and was logged.
     accept_failing: bool,
     turn_bodies: [Option<Vec<u8>>; BODY_KINDS],
+    /// Reads CPU and memory per process group for snapshots (made on first use).
+    usage: Option<crate::resources::Scanner>,
 }
 
 /// Documents cached per turn.
@@ -407,9 +409,55 @@ impl Reactor<'_> {
         if let Some(s) = &self.http.turn_snapshot {
             return s.clone();
         }
-        let s = Rc::new(self.snapshot());
+        let mut snap = self.snapshot();
+        self.fill_usage(&mut snap);
+        let s = Rc::new(snap);
         self.http.turn_snapshot = Some(s.clone());
         s
+    }
+
+    /// Adds CPU and memory of every running instance's process group, and the manager's own,
+    /// read from `/proc` now (within the scanner's bounds), unless `resource_metrics_enabled`
+    /// is false.
+    fn fill_usage(&mut self, snap: &mut Snapshot) {
+        let g = &self.config.global;
+        let wanted = g.api.as_ref().is_some_and(|a| a.resources)
+            || g.metrics.as_ref().is_some_and(|m| m.resources);
+        if !wanted {
+            return;
+        }
+        let scanner = self.http.usage.get_or_insert_with(|| {
+            crate::resources::Scanner::new(crate::resources::ProcFs::system())
+        });
+        snap.manager.own = scanner.fs().own().map(|o| crate::status::OwnView {
+            cpu_seconds: o.cpu_seconds,
+            rss_bytes: o.rss_bytes,
+            vsize_bytes: o.vsize_bytes,
+            open_fds: o.open_fds,
+            max_fds: o.max_fds,
+            threads: o.threads,
+        });
+        // Each instance runs in its own group, whose id is its leader's pid.
+        let groups: Vec<i32> = snap
+            .processes
+            .iter()
+            .flat_map(|p| p.instances.iter().filter_map(|i| i.pid))
+            .collect();
+        let usage = scanner.usage(&groups, sys::monotonic_ms());
+        for i in snap
+            .processes
+            .iter_mut()
+            .flat_map(|p| p.instances.iter_mut())
+        {
+            i.usage = i
+                .pid
+                .and_then(|g| usage.get(&g))
+                .map(|u| crate::status::UsageView {
+                    cpu_seconds: u.cpu_seconds,
+                    rss_bytes: u.rss_bytes,
+                    processes: u.processes,
+                });
+        }
     }
 
     /// A document of this turn, rendered once by `render`.

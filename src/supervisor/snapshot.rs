@@ -83,6 +83,7 @@ impl Supervisor {
                                 inst.state == State::Ready
                             },
                             health: None,
+                            usage: None,
                         }
                     })
                     .collect();
