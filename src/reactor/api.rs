@@ -3,7 +3,7 @@
 //! until [`crate::api::ops::Pending`] says the command is done.
 
 use super::Reactor;
-use super::http::{Body, Parked};
+use super::http::{Body, Parked, Peer, Service};
 use crate::api::ops::Pending;
 use crate::api::{self, Op, Route, json};
 use crate::config::model::{Level, ProcessKind};
@@ -36,7 +36,12 @@ fn unknown(name: &str) -> Response {
 
 impl Reactor<'_> {
     /// Answers an API request now, or parks it (`None`) until its command is done.
-    pub(super) fn api_request(&mut self, req: &Request, conn: (usize, u64)) -> Option<Response> {
+    pub(super) fn api_request(
+        &mut self,
+        req: &Request,
+        conn: (usize, u64),
+        peer: Peer,
+    ) -> Option<Response> {
         let token = self
             .config
             .global
@@ -45,7 +50,12 @@ impl Reactor<'_> {
             .and_then(|a| a.auth.as_deref());
         let route = match api::route(req, token) {
             Ok(r) => r,
-            Err(resp) => return Some(resp),
+            Err(resp) => {
+                if matches!(resp.status, 401 | 403) {
+                    self.audit_refusal(Service::Api, peer, req, &resp);
+                }
+                return Some(resp);
+            }
         };
         Some(match route {
             Route::Health => Response::json(200, b"{\"status\":\"healthy\"}".to_vec()),
@@ -71,8 +81,22 @@ impl Reactor<'_> {
                     json::logs(name, limit, self.out.recent.newest(name, limit)),
                 )
             }
-            Route::Schedule(name, action) => return Some(self.schedule_request(name, action)),
-            Route::Act(name, op) => return self.api_command(name, op, conn),
+            Route::Schedule(name, action) => {
+                let resp = self.schedule_request(name, action);
+                if !action.is_empty() {
+                    self.audit(&format!("schedule.{action}"), name, resp.status, peer);
+                }
+                return Some(resp);
+            }
+            Route::Act(name, op) => {
+                let action = format!("process.{}", op.verb());
+                let answer = self.api_command(name, op, conn);
+                match &answer {
+                    Some(resp) => self.audit(&action, name, resp.status, peer),
+                    None => self.http.audits.push((conn, action, name.to_owned(), peer)),
+                }
+                return answer;
+            }
         })
     }
 

@@ -26,7 +26,7 @@ use crate::sys;
 
 /// What a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Service {
+pub(super) enum Service {
     #[cfg(feature = "api")]
     Api,
     #[cfg(feature = "metrics")]
@@ -81,8 +81,37 @@ struct Listener {
     open: usize,
 }
 
+/// Who is on the other end of a connection (for ACLs and the audit trail).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Peer {
+    Tcp(SocketAddr),
+    /// SO_PEERCRED of a Unix-socket client.
+    Unix {
+        uid: u32,
+        pid: i32,
+    },
+    Unknown,
+}
+
+impl Peer {
+    /// The audit trail's `caller` fields.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
+    pub(super) fn fields(self) -> Vec<(&'static str, Field)> {
+        match self {
+            Peer::Tcp(a) => vec![("caller", Field::Str(a.to_string()))],
+            Peer::Unix { uid, pid } => vec![
+                ("caller", Field::Str("unix".into())),
+                ("caller_uid", Field::Int(uid.into())),
+                ("caller_pid", Field::Int(pid.into())),
+            ],
+            Peer::Unknown => vec![("caller", Field::Str("unknown".into()))],
+        }
+    }
+}
+
 struct Connection {
     stream: Stream,
+    peer: Peer,
     http: Conn,
     listener: usize,
     /// Distinguishes this connection from later ones in the same slot.
@@ -122,6 +151,9 @@ pub(super) struct Servers {
     /// Accepting failed (descriptor limit?) and was logged.
     accept_failing: bool,
     turn_bodies: [Option<Vec<u8>>; BODY_KINDS],
+    /// Audit records waiting for their parked command's answer: (connection, action, target,
+    /// caller).
+    pub(super) audits: Vec<((usize, u64), String, String, Peer)>,
     /// Reads CPU and memory per process group for snapshots (made on first use).
     usage: Option<crate::resources::Scanner>,
 }
@@ -258,13 +290,22 @@ impl Reactor<'_> {
         loop {
             let now = sys::monotonic_ms();
             let accepted = match &self.http.listeners[l].sock {
-                Listen::Tcp(s) => s.accept().map(|(s, _)| {
+                Listen::Tcp(s) => s.accept().map(|(s, a)| {
                     let _ = s.set_nodelay(true);
-                    Stream::Tcp(s)
+                    (Stream::Tcp(s), Peer::Tcp(a))
                 }),
-                Listen::Unix(s, _) => s.accept().map(|(s, _)| Stream::Unix(s)),
+                Listen::Unix(s, _) => s.accept().map(|(s, _)| {
+                    let peer =
+                        rustix::net::sockopt::socket_peercred(&s).map_or(Peer::Unknown, |c| {
+                            Peer::Unix {
+                                uid: c.uid.as_raw(),
+                                pid: c.pid.as_raw_nonzero().get(),
+                            }
+                        });
+                    (Stream::Unix(s), peer)
+                }),
             };
-            let mut stream = match accepted {
+            let (mut stream, peer) = match accepted {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -311,6 +352,7 @@ impl Reactor<'_> {
             self.http.serial += 1;
             self.http.conns[slot] = Some(Connection {
                 stream,
+                peer,
                 http: Conn::new(now),
                 listener: l,
                 serial: self.http.serial,
@@ -374,6 +416,10 @@ impl Reactor<'_> {
                 Some(resp) => {
                     let p = self.http.parked.swap_remove(n);
                     let (slot, serial) = p.conn();
+                    if let Some(k) = self.http.audits.iter().position(|a| a.0 == (slot, serial)) {
+                        let (_, action, target, peer) = self.http.audits.swap_remove(k);
+                        self.audit(&action, &target, resp.status, peer);
+                    }
                     if let Some(Some(c)) = self.http.conns.get_mut(slot) {
                         if c.serial == serial {
                             c.http.respond(&resp, now);
@@ -508,10 +554,14 @@ impl Reactor<'_> {
                 let Some(req) = c.http.poll_request(now) else {
                     break;
                 };
-                let (l, serial) = (c.listener, c.serial);
+                let (l, serial, peer) = (c.listener, c.serial, c.peer);
                 let service = self.http.listeners[l].service;
                 progress = true;
-                let Some(resp) = self.dispatch(service, &req, (slot, serial)) else {
+                let resp = match self.acl_refusal(service, peer, &req) {
+                    Some(r) => Some(r),
+                    None => self.dispatch(service, &req, (slot, serial), peer),
+                };
+                let Some(resp) = resp else {
                     break;
                 };
                 match self.http.conns.get_mut(slot).and_then(Option::as_mut) {
@@ -585,11 +635,12 @@ impl Reactor<'_> {
         service: Service,
         req: &Request,
         conn: (usize, u64),
+        peer: Peer,
     ) -> Option<Response> {
-        let _ = conn;
+        let _ = (conn, peer);
         match service {
             #[cfg(feature = "api")]
-            Service::Api => self.api_request(req, conn),
+            Service::Api => self.api_request(req, conn, peer),
             #[cfg(feature = "metrics")]
             Service::Metrics => {
                 let path = self
@@ -608,6 +659,68 @@ impl Reactor<'_> {
                 }))
             }
         }
+    }
+
+    /// One audit record (`audit_enabled`): `"audit":true`, the action, its target, the HTTP
+    /// status it ended with, and the caller.
+    pub(super) fn audit(&mut self, action: &str, target: &str, result: u16, peer: Peer) {
+        if !self.config.global.api.as_ref().is_some_and(|a| a.audit) {
+            return;
+        }
+        let mut fields = vec![
+            ("audit", Field::Bool(true)),
+            ("action", Field::Str(action.to_owned())),
+            ("target", Field::Str(target.to_owned())),
+            ("result", Field::Int(result.into())),
+        ];
+        fields.extend(peer.fields());
+        let level = if result < 400 {
+            Level::Info
+        } else {
+            Level::Warn
+        };
+        self.out.event(
+            level,
+            None,
+            "audit",
+            &format!("{action} {target}: {result}"),
+            &fields,
+        );
+    }
+
+    /// The audit record of a refused request (401, 403).
+    pub(super) fn audit_refusal(
+        &mut self,
+        service: Service,
+        peer: Peer,
+        req: &Request,
+        resp: &Response,
+    ) {
+        let _ = service;
+        let action = if resp.status == 401 {
+            "auth.failure"
+        } else {
+            "acl.deny"
+        };
+        self.audit(action, &req.path, resp.status, peer);
+    }
+
+    /// 403 for a TCP client that the listener's ACL (`api_acl`, `metrics_acl`) keeps out.
+    fn acl_refusal(&mut self, service: Service, peer: Peer, req: &Request) -> Option<Response> {
+        let Peer::Tcp(addr) = peer else { return None };
+        let g = &self.config.global;
+        let acl = match service {
+            #[cfg(feature = "api")]
+            Service::Api => g.api.as_ref().and_then(|a| a.acl.as_ref()),
+            #[cfg(feature = "metrics")]
+            Service::Metrics => g.metrics.as_ref().and_then(|m| m.acl.as_ref()),
+        }?;
+        if acl.permits(addr.ip(), req.forwarded_for.as_deref()) {
+            return None;
+        }
+        let resp = Response::error(403, "access denied: this address is not allowed (ACL)");
+        self.audit_refusal(service, peer, req, &resp);
+        Some(resp)
     }
 
     /// Closes every listener and connection; removes Unix sockets we created.

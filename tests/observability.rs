@@ -1,0 +1,218 @@
+//! Observability (issue 20) against the real binary: CPU and memory per process group in the
+//! API, `/metrics` (checked by promtool) and `phpeek-pm status`; the audit trail of mutating
+//! and refused API calls over TCP and the Unix socket; ACLs on the API and metrics listeners
+//! (issue 19).
+#![cfg(all(feature = "api", feature = "metrics"))]
+
+mod http_support;
+mod support;
+
+use http_support::*;
+use support::*;
+
+const TOKEN: &str = "tok-obs-51c2";
+
+/// A child of the leader allocates 80 MiB and spins: the group, not the idle leader, uses it.
+#[test]
+fn cpu_and_memory_of_the_whole_group() {
+    let dir = TestDir::new("obsres");
+    let api_port = free_port();
+    let metrics_port = free_port();
+    let burner = py("b = bytearray(b'x' * (80 << 20))\nwhile True: pass");
+    let cfg = dir.write(
+        "c.yaml",
+        &format!(
+            "global:\n  api_enabled: true\n  api_port: {api_port}\n  metrics_enabled: true\n  \
+             metrics_port: {metrics_port}\n  metrics_host: 127.0.0.1\n  shutdown_timeout: 5\n\
+             processes:\n  burner:\n    command: {cmd}\n  idle:\n    command: [sleep, '1000']\n",
+            cmd = sh(&format!("{burner} & wait")),
+        ),
+    );
+    let mut m = Manager::start(Mode::Pid1, &cfg);
+    m.wait_for(secs(10.0), "burner started", |r| {
+        r.is("started", "burner-0")
+    });
+    let api = format!("http://127.0.0.1:{api_port}/api/v1/processes/burner");
+    // Memory reaches 80 MiB and CPU time keeps growing (about a second per second).
+    let inst = poll_until(secs(30.0), "80 MiB and 1 s of CPU in the API", || {
+        let r = curl(&[&api]);
+        let i = r.json()["instances"][0].clone();
+        let ok = i["memory_rss_bytes"].as_u64()? >= 80 << 20 && i["cpu_seconds"].as_f64()? >= 1.0;
+        ok.then_some(i)
+    });
+    assert!(inst["group_processes"].as_u64().unwrap() >= 2, "{inst}");
+    let metrics = curl(&[&format!("http://127.0.0.1:{metrics_port}/metrics")]).body;
+    let value = |series: &str| -> f64 {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(series))
+            .unwrap_or_else(|| panic!("{series} missing in\n{metrics}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let sel = "{name=\"burner\",instance=\"burner-0\"}";
+    assert!(value(&format!("phpeek_pm_process_memory_bytes{sel}")) >= (80 << 20) as f64);
+    assert!(value(&format!("phpeek_pm_process_cpu_seconds_total{sel}")) >= 1.0);
+    // The idle one uses (almost) nothing; the manager's own series are there.
+    assert!(value("phpeek_pm_process_cpu_seconds_total{name=\"idle\"") < 1.0);
+    assert!(value("process_resident_memory_bytes") > 0.0);
+    assert!(value("process_open_fds") > 0.0);
+    let file = dir.write("metrics.txt", &metrics);
+    let check = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("promtool check metrics < {}", file.display()))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // `status` renders the same figures.
+    let out = run_cmd(
+        &[
+            bin(),
+            "status",
+            "--api",
+            &format!("http://127.0.0.1:{api_port}"),
+        ],
+        &[],
+        None,
+        secs(10.0),
+    );
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("burner-0"))
+        .unwrap_or_else(|| panic!("{} {}", out.stdout, out.stderr))
+        .to_owned();
+    let mem = row
+        .split_whitespace()
+        .find(|c| c.ends_with('M'))
+        .unwrap_or_else(|| panic!("no memory column: {row}"));
+    assert!(
+        mem.trim_end_matches('M').parse::<f64>().unwrap() >= 80.0,
+        "{row}"
+    );
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+}
+
+fn audits(m: &mut Manager) -> Vec<serde_json::Value> {
+    m.find(|r| r["audit"] == true)
+}
+
+#[test]
+fn audit_trail_over_tcp_and_the_unix_socket() {
+    let dir = TestDir::new("obsaudit");
+    let sock = dir.s("api.sock");
+    let cfg = dir.write(
+        "c.yaml",
+        &format!(
+            "global:\n  api_enabled: true\n  api_port: 0\n  api_auth: {TOKEN}\n  api_socket: {sock}\n  \
+             audit_enabled: true\n  shutdown_timeout: 5\nprocesses:\n  web:\n    command: [sleep, '1000']\n"
+        ),
+    );
+    let mut m = Manager::start(Mode::Pid1, &cfg);
+    let addr = listen_addr(&mut m, "API");
+    m.wait_for(secs(10.0), "web started", |r| r.is("started", "web-0"));
+    let url = |p: &str| format!("http://{addr}/api/v1{p}");
+    // Reads are not audited.
+    assert_eq!(curl_auth(TOKEN, &[&url("/processes")]).status, 200);
+    // A restart over TCP.
+    let r = curl_auth(TOKEN, &["-X", "POST", &url("/processes/web/restart")]);
+    assert_eq!(r.status, 200, "{r:?}");
+    let a = m.wait_for(secs(10.0), "audit of the TCP restart", |r| {
+        r["audit"] == true && r["action"] == "process.restart"
+    });
+    assert_eq!(
+        (a["target"].as_str(), a["result"].as_i64()),
+        (Some("web"), Some(200))
+    );
+    assert!(
+        a["caller"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{a}"
+    );
+    // Over the Unix socket: the caller's uid and pid.
+    let r = curl_auth(
+        TOKEN,
+        &[
+            "--unix-socket",
+            &sock,
+            "-X",
+            "POST",
+            "http://x/api/v1/processes/web/restart",
+        ],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let a = m.wait_for(secs(10.0), "audit of the socket restart", |r| {
+        r["audit"] == true && r["caller"] == "unix"
+    });
+    assert_eq!(a["caller_uid"].as_i64(), Some(i64::from(unsafe_free_uid())));
+    assert!(a["caller_pid"].as_i64().unwrap() > 0, "{a}");
+    // A wrong token: one auth.failure record.
+    let r = curl_auth("wrong", &["-X", "POST", &url("/processes/web/stop")]);
+    assert_eq!(r.status, 401);
+    let a = m.wait_for(secs(10.0), "audit of the 401", |r| {
+        r["audit"] == true && r["result"] == 401
+    });
+    assert_eq!(a["action"], "auth.failure");
+    // Exactly the three, none for the GET.
+    let all = audits(&mut m);
+    assert_eq!(all.len(), 3, "{all:?}");
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+}
+
+/// Our uid, from /proc (no libc call needed).
+fn unsafe_free_uid() -> u32 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = s.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn acl_refuses_with_403_and_bad_entries_are_config_errors() {
+    let dir = TestDir::new("obsacl");
+    let metrics_port = free_port();
+    let cfg = dir.write(
+        "c.yaml",
+        &format!(
+            "global:\n  api_enabled: true\n  api_port: 0\n  audit_enabled: true\n  \
+             api_acl:\n    allow_list: [127.0.0.0/8]\n  metrics_enabled: true\n  metrics_port: {metrics_port}\n  \
+             metrics_host: 127.0.0.1\n  metrics_acl:\n    mode: deny\n    deny_list: [127.0.0.1]\n  \
+             shutdown_timeout: 5\nprocesses:\n  web:\n    command: [sleep, '1000']\n"
+        ),
+    );
+    let mut m = Manager::start(Mode::Pid1, &cfg);
+    let addr = listen_addr(&mut m, "API");
+    assert_eq!(
+        curl(&[&format!("http://{addr}/api/v1/processes")]).status,
+        200
+    );
+    let r = curl(&[&format!("http://127.0.0.1:{metrics_port}/metrics")]);
+    assert_eq!(r.status, 403, "{r:?}");
+    let a = m.wait_for(secs(10.0), "audit of the 403", |r| {
+        r["audit"] == true && r["result"] == 403
+    });
+    assert_eq!(a["action"], "acl.deny");
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+    // An entry that is not an address: exit 2 at check-config, with its line.
+    let bad = dir.write(
+        "bad.yaml",
+        "global:\n  api_enabled: true\n  api_acl:\n    allow_list: [10.0.0.0/8, office]\nprocesses:\n  a:\n    command: [sleep, '1']\n",
+    );
+    let out = run_cmd(
+        &["check-config", "-c", &bad.to_string_lossy()],
+        &[],
+        None,
+        secs(10.0),
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("bad.yaml:4") && out.stderr.contains("\"office\""),
+        "{}",
+        out.stderr
+    );
+}
