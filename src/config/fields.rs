@@ -147,6 +147,7 @@ fn locate_item(text: &str, list: &[String], index: usize, key: Option<&str>) -> 
 }
 
 /// A count written as an integer, within `min..=max`.
+#[cfg_attr(not(any(feature = "health", feature = "hooks")), allow(dead_code))]
 pub(super) fn count(
     s: &Section<'_>,
     key: &str,

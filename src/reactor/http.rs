@@ -295,13 +295,9 @@ impl Reactor<'_> {
                     (Stream::Tcp(s), Peer::Tcp(a))
                 }),
                 Listen::Unix(s, _) => s.accept().map(|(s, _)| {
-                    let peer =
-                        rustix::net::sockopt::socket_peercred(&s).map_or(Peer::Unknown, |c| {
-                            Peer::Unix {
-                                uid: c.uid.as_raw(),
-                                pid: c.pid.as_raw_nonzero().get(),
-                            }
-                        });
+                    use std::os::fd::AsFd;
+                    let peer = sys::peer_credentials(s.as_fd())
+                        .map_or(Peer::Unknown, |(uid, pid)| Peer::Unix { uid, pid });
                     (Stream::Unix(s), peer)
                 }),
             };
