@@ -108,4 +108,5 @@ cp "$bin_dir/phpeek-pm" "$OUT/phpeek-pm-full"
 
 gcc -O2 -Wall -o "$OUT/bench-orphans" bench/orphans.c
 
+bash bench/tini-mode.sh "$OUT" || loud "single-command mode bench (bench/tini-mode.sh) failed"
 exec python3 bench/bench.py --bindir "$OUT" --orphan-gen "$OUT/bench-orphans" "$@"

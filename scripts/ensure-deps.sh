@@ -24,6 +24,9 @@
 #            debootstrap for the image's root filesystem, util-linux for unshare/nsenter,
 #            busybox-static (`ip` for the namespace's loopback)
 #   docker   the Docker engine must answer `docker info` (checked, never installed)
+#   k8s      kubectl (Debian bookworm's package is kubernetes-client; an existing kubectl,
+#            e.g. from Google's repository, is used as it is) and python3-yaml, for the
+#            offline checks of docs/kubernetes/ (tests/container/k8s.sh)
 #   bloat    cargo-bloat from crates.io (optional: failure is reported, not fatal)
 #   fuzz     the nightly toolchain (libFuzzer's sanitizer flags need it) and cargo-fuzz from
 #            crates.io; libFuzzer itself is C++ built by the libfuzzer-sys crate (g++)
@@ -147,6 +150,11 @@ ensure_docker() {
     fi
 }
 
+ensure_k8s() {
+    apt_install python3 python3-yaml
+    command -v kubectl >/dev/null 2>&1 || apt_install kubernetes-client
+}
+
 ensure_bloat() {
     command -v cargo-bloat >/dev/null 2>&1 && return 0
     log "cargo install cargo-bloat (one-time, about a minute)"
@@ -178,6 +186,7 @@ for group in "$@"; do
         php) ensure_php ;;
         e2e) ensure_e2e ;;
         docker) ensure_docker ;;
+        k8s) ensure_k8s ;;
         bloat) ensure_bloat ;;
         fuzz) ensure_fuzz ;;
         *) die "unknown group: $group" ;;

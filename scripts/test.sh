@@ -19,6 +19,10 @@
 #               auto-tuning + framework detection with php-fpm in one (tests/container/autotune.sh)
 #   locked      the full binary in a read-only, non-root, capability-less container, API on a
 #               Unix socket in /tmp (tests/container/locked.sh)
+#   swarm       a single-node Docker Swarm: health-gated start-first rolling update with 0 failed
+#               requests, a critical failure rescheduled (tests/container/swarm.sh)
+#   k8s         the Kubernetes manifests of docs/kubernetes/ parse and validate (kubectl
+#               --dry-run=client), and their probes are the tested ones (tests/container/k8s.sh)
 #   chroot      the same image filesystem in unshare --pid + chroot (tests/container/chroot.sh)
 #   bare        a root holding only the binary, its config and busybox (tests/container/bare.sh)
 #   e2e         the Laravel stack end to end with real php-fpm, nginx and Prometheus, as PID 1 of
@@ -67,7 +71,7 @@ if [ -n "${TEST_ONLY:-}" ]; then
 fi
 
 step deps 900 "install build and test dependencies" \
-    bash scripts/ensure-deps.sh lint musl arm64 test observability php e2e bloat fuzz
+    bash scripts/ensure-deps.sh lint musl arm64 test observability php e2e bloat fuzz k8s
 
 step fmt 120 "cargo fmt --check" $CARGO fmt --check
 step clippy 1200 "clippy --all-targets -D warnings (minimal)" \
@@ -105,8 +109,14 @@ step docker 600 "FROM scratch image under Docker (run, PID 1, HUP, stop, limits,
     bash tests/container/docker.sh build/phpeek-pm-minimal
 step docker 600 "PHP-FPM auto-tuning + detection in a FROM scratch container (--memory, --cpus, --cpu-quota, --read-only, php-fpm -tt)" \
     bash tests/container/autotune.sh build/phpeek-pm
+step docker 300 "tini drop-in: FROM scratch, ENTRYPOINT [\"/phpeek-pm\", \"--\"], docker stop (tests/container/tini.sh)" \
+    bash tests/container/tini.sh build/phpeek-pm-minimal
 step locked 600 "locked-down container (--read-only --user 1000 --cap-drop ALL): API on a Unix socket in /tmp" \
     bash tests/container/locked.sh build/phpeek-pm
+step swarm 300 "Docker Swarm: start-first rolling update gated by HEALTHCHECK phpeek-pm health, 0 failed requests; critical failure rescheduled" \
+    bash tests/container/swarm.sh build/phpeek-pm
+step k8s 120 "Kubernetes manifests (docs/kubernetes/) parse, validate offline, and use the tested probe commands" \
+    bash tests/container/k8s.sh
 step chroot 600 "same image filesystem in unshare --pid + chroot" \
     bash tests/container/chroot.sh build/phpeek-pm-minimal
 step bare 300 "bare root (binary + config + busybox: no /dev, /proc, /etc/passwd) as PID 1" \

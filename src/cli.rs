@@ -1,7 +1,8 @@
 //! Command line: `phpeek-pm [serve] [-c FILE] [--php-fpm-profile P]
 //! [--autotune-memory-threshold T] [--dry-run]`, `check-config [-c FILE]`, `version`, `--help`,
 //! and the client subcommands that talk to a running manager (`status`, `start`, `stop`,
-//! `restart`, `scale`, `logs`; feature `api`).
+//! `restart`, `scale`, `logs`; feature `api`), and `health`, the probe for Docker and Kubernetes
+//! (`src/probe.rs`).
 
 use std::ffi::OsString;
 
@@ -14,8 +15,11 @@ Usage:
   phpeek-pm check-config [-c|--config FILE]
   phpeek-pm version | --version | -V
   phpeek-pm --help | -h
+  phpeek-pm [-s] [-g] [-e CODE] [-p SIGNAL] [-v] -- CMD [ARGS...]
+            run CMD as the only child, like tini (phpeek-pm -h -- x: its options)
   phpeek-pm status | start NAME | stop NAME | restart NAME | scale NAME N | logs NAME [-n N]
             [--api URL|PATH] [-c FILE]
+  phpeek-pm health [NAME] [--live] [--api URL|PATH] [-c FILE]
 
 Commands:
   serve          run every configured process (the default)
@@ -34,6 +38,12 @@ Client commands (feature \"api\"; talk to a running phpeek-pm):
                            else http://127.0.0.1:8080); the token comes from
                            $PHPEEK_PM_API_TOKEN, else api_auth of the configuration
 
+Probe (for HEALTHCHECK CMD [\"/phpeek-pm\",\"health\"] and Kubernetes exec probes):
+  health [NAME]  exit 0 when every longrun (or every instance of NAME) is ready, 1 when not,
+                 3 when the manager cannot be reached; asks the API (as above) or, with no
+                 API configured, checks the readiness file of the configuration; < 1 s
+      --live     liveness only: exit 0 when the manager answers at all, 3 when not
+
 Options:
   -c, --config FILE        configuration file (default: $PHPEEK_PM_CONFIG, ./phpeek-pm.yaml,
                            /etc/phpeek-pm/phpeek-pm.yaml)
@@ -50,6 +60,8 @@ Exit codes: 0 clean shutdown, 1 start-up failure or a critical process failed,
 2 usage or configuration error.
 Client exit codes: 0 done, 1 the manager refused or the action failed, 2 usage error,
 3 the manager cannot be reached, 4 wrong or missing token, 5 unknown process.
+Probe exit codes: 0 ready, 1 not ready, 2 usage error, 3 the manager cannot be reached,
+5 unknown process.
 ";
 
 /// What a client subcommand asks a running manager.
@@ -73,6 +85,19 @@ pub struct Client {
     pub config: Option<OsString>,
 }
 
+/// `health [NAME] [--live]`: the probe subcommand.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Health {
+    /// Only this process's instances; `None` = every longrun.
+    pub name: Option<String>,
+    /// Liveness: does the manager answer at all.
+    pub live: bool,
+    /// `--api`: a URL or a Unix socket path.
+    pub api: Option<String>,
+    /// `-c`: the configuration that says where the API or the readiness file is.
+    pub config: Option<OsString>,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Serve {
@@ -85,14 +110,33 @@ pub enum Command {
         config: Option<OsString>,
     },
     Client(Client),
+    Health(Health),
     Version,
     Help,
+}
+
+/// Whether `word` is one of our subcommands (anything else before a `--` is not YAML mode).
+pub fn is_subcommand(word: &str) -> bool {
+    matches!(
+        word,
+        "serve"
+            | "check-config"
+            | "version"
+            | "help"
+            | "status"
+            | "start"
+            | "stop"
+            | "restart"
+            | "scale"
+            | "logs"
+            | "health"
+    )
 }
 
 fn is_client(sub: Option<&str>) -> bool {
     matches!(
         sub,
-        Some("status" | "start" | "stop" | "restart" | "scale" | "logs")
+        Some("status" | "start" | "stop" | "restart" | "scale" | "logs" | "health")
     )
 }
 
@@ -108,12 +152,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
     let mut lines: Option<usize> = None;
     let mut operands: Vec<String> = Vec::new();
     let mut threshold = None;
+    let mut live = false;
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Short('c') | Long("config") => {
                 config = Some(p.value().map_err(|e| e.to_string())?);
             }
             Long("dry-run") => dry_run = true,
+            Long("live") => live = true,
             Long("php-fpm-profile") => {
                 let v = p.value().map_err(|e| e.to_string())?;
                 profile = Some(
@@ -148,12 +194,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             Value(v) if sub.is_none() => {
                 let v = v.into_string().map_err(|_| "invalid command".to_owned())?;
                 match v.as_str() {
-                    "serve" | "check-config" | "version" | "help" | "status" | "start" | "stop"
-                    | "restart" | "scale" | "logs" => sub = Some(v),
+                    w if is_subcommand(w) => sub = Some(v),
                     other => {
                         return Err(format!(
                             "unknown command {other:?} (commands: serve, check-config, version, \
-                             status, start, stop, restart, scale, logs)"
+                             status, start, stop, restart, scale, logs, health; to run a program as the \
+                             only child, like tini: phpeek-pm -- {other} ...)"
                         ));
                     }
                 }
@@ -166,6 +212,25 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             }
             other => return Err(other.unexpected().to_string()),
         }
+    }
+    if live && sub.as_deref() != Some("health") {
+        return Err("--live is an option of health".to_owned());
+    }
+    if sub.as_deref() == Some("health") {
+        if dry_run || profile.is_some() || threshold.is_some() || lines.is_some() {
+            return Err("health takes only NAME, --live, --api and -c".to_owned());
+        }
+        let name = match operands.as_slice() {
+            [] => None,
+            [n] if !live => Some(n.clone()),
+            _ => return Err("usage: phpeek-pm health [NAME] | health --live".to_owned()),
+        };
+        return Ok(Command::Health(Health {
+            name,
+            live,
+            api,
+            config,
+        }));
     }
     if is_client(sub.as_deref()) {
         if dry_run || profile.is_some() || threshold.is_some() {
@@ -313,6 +378,20 @@ mod tests {
             p(&["logs", "web"]).unwrap(),
             c(ClientAction::Logs("web".into(), 100), None)
         );
+        let h = |name: Option<&str>, live, api: Option<&str>| {
+            Command::Health(Health {
+                name: name.map(str::to_owned),
+                live,
+                api: api.map(str::to_owned),
+                config: None,
+            })
+        };
+        assert_eq!(p(&["health"]).unwrap(), h(None, false, None));
+        assert_eq!(
+            p(&["health", "nginx", "--api", "/run/p.sock"]).unwrap(),
+            h(Some("nginx"), false, Some("/run/p.sock"))
+        );
+        assert_eq!(p(&["health", "--live"]).unwrap(), h(None, true, None));
         for bad in [
             &["start"][..],
             &["stop", "a", "b"],
@@ -323,6 +402,11 @@ mod tests {
             &["serve", "--api", "x"],
             &["logs", "web", "-n", "0"],
             &["restart", "web", "--dry-run"],
+            &["health", "a", "b"],
+            &["health", "web", "--live"],
+            &["health", "-n", "3"],
+            &["status", "--live"],
+            &["--live"],
         ] {
             assert!(p(bad).is_err(), "{bad:?}");
         }

@@ -11,3 +11,16 @@ pub fn run(_c: &Client, _config: Option<&Config>) -> u8 {
     );
     crate::exit::USAGE
 }
+
+/// `health` over the API: this build has none (`src/probe.rs` uses the readiness file instead
+/// when the configuration has one).
+pub fn health(
+    _h: &crate::cli::Health,
+    _settings: Option<&crate::config::model::ApiSettings>,
+) -> u8 {
+    eprintln!(
+        "phpeek-pm: {}",
+        Feature::Api.unavailable("health over the API (--api, $PHPEEK_PM_API, api_enabled)")
+    );
+    crate::probe::exit::USAGE
+}

@@ -32,11 +32,13 @@ mod logproc;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod output;
+mod probe;
 mod reactor;
 #[cfg(any(feature = "api", feature = "metrics"))]
 mod resources;
 #[cfg(feature = "scheduler")]
 mod scheduler;
+mod single;
 mod startup;
 mod status;
 mod supervisor;
@@ -64,7 +66,12 @@ fn main() -> ExitCode {
 }
 
 fn run() -> u8 {
-    let cmd = match cli::parse(std::env::args_os().skip(1)) {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    // `phpeek-pm [tini options] -- CMD ...`: the tini-compatible single-command mode.
+    if single::requested(&args) {
+        return single::main(&args);
+    }
+    let cmd = match cli::parse(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("phpeek-pm: {e}\n\n{}", cli::USAGE);
@@ -114,6 +121,10 @@ fn run() -> u8 {
                 None
             };
             client::run(&c, config.as_ref())
+        }
+        cli::Command::Health(h) => {
+            let config = load_config(h.config.clone());
+            probe::run(&h, config.as_ref().map_err(String::as_str))
         }
         cli::Command::Serve {
             config,

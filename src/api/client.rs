@@ -1,4 +1,5 @@
-//! The client subcommands (`phpeek-pm status|start|stop|restart|scale|logs`): a small blocking
+//! The client subcommands (`phpeek-pm status|start|stop|restart|scale|logs`, and `health` when
+//! it asks the API — see `src/probe.rs`): a small blocking
 //! HTTP/1.1 client over TCP or a Unix socket, rendering the API's JSON for a terminal. It runs
 //! in the short-lived client process, never in the manager's loop.
 //!
@@ -9,11 +10,11 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::cli::{Client, ClientAction};
+use crate::cli::{Client, ClientAction, Health};
 use crate::config::model::{ApiSettings, Config, defaults};
 
 /// Exit codes of the client subcommands (documented in `--help` and docs/observability/api.md).
@@ -35,7 +36,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// manager answers 504 by itself after its own deadline): wait long, but not forever.
 const READ_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Answers larger than this are cut (a `logs` answer is at most a few MiB).
-const MAX_ANSWER: u64 = 64 * 1024 * 1024;
+const MAX_ANSWER: usize = 64 * 1024 * 1024;
+/// A probe must finish well inside the orchestrator's own probe timeout (Kubernetes: 1 s by
+/// default): connecting gives up after this long...
+const PROBE_CONNECT: Duration = Duration::from_millis(300);
+/// ...and the whole exchange after this long.
+const PROBE_TOTAL: Duration = Duration::from_millis(800);
 
 /// Where the manager listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,7 +107,34 @@ pub fn request(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Result<(u16, Vec<u8>), Unreachable> {
-    let fail = |e: std::io::Error| Unreachable(e.to_string());
+    request_within(
+        target,
+        method,
+        path,
+        token,
+        body,
+        CONNECT_TIMEOUT,
+        READ_TIMEOUT,
+    )
+}
+
+/// [`request`] that gives up after `connect` to connect and `total` for the whole exchange.
+pub fn request_within(
+    target: &Target,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+    connect: Duration,
+    total: Duration,
+) -> Result<(u16, Vec<u8>), Unreachable> {
+    let deadline = Instant::now() + total;
+    let fail = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            Unreachable(format!("no answer within {} ms", total.as_millis()))
+        }
+        _ => Unreachable(e.to_string()),
+    };
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: phpeek-pm\r\nConnection: close\r\n");
     if let Some(t) = token {
         req.push_str(&format!("Authorization: Bearer {t}\r\n"));
@@ -115,15 +148,14 @@ pub fn request(
     }
     req.push_str("\r\n");
     req.push_str(body);
-    let mut answer = Vec::new();
-    match target {
+    let answer = match target {
         Target::Tcp(addr) => {
             use std::net::ToSocketAddrs;
             let addrs: Vec<_> = addr.to_socket_addrs().map_err(fail)?.collect();
             let mut last = Unreachable(format!("{addr} resolves to no address"));
             let mut stream = None;
             for a in addrs {
-                match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+                match TcpStream::connect_timeout(&a, connect) {
                     Ok(s) => {
                         stream = Some(s);
                         break;
@@ -131,19 +163,61 @@ pub fn request(
                     Err(e) => last = fail(e),
                 }
             }
-            let mut s = stream.ok_or(last)?;
-            s.set_read_timeout(Some(READ_TIMEOUT)).map_err(fail)?;
-            s.write_all(req.as_bytes()).map_err(fail)?;
-            s.take(MAX_ANSWER).read_to_end(&mut answer).map_err(fail)?;
+            let s = stream.ok_or(last)?;
+            exchange(
+                s,
+                |s, t| s.set_read_timeout(t).and(s.set_write_timeout(t)),
+                req.as_bytes(),
+                deadline,
+            )
+            .map_err(fail)?
         }
         Target::Unix(path) => {
-            let mut s = UnixStream::connect(path).map_err(fail)?;
-            s.set_read_timeout(Some(READ_TIMEOUT)).map_err(fail)?;
-            s.write_all(req.as_bytes()).map_err(fail)?;
-            s.take(MAX_ANSWER).read_to_end(&mut answer).map_err(fail)?;
+            // A Unix socket connects at once or fails at once (no peer, no permission); only
+            // a listener whose backlog is full could make it wait.
+            let s = UnixStream::connect(path).map_err(fail)?;
+            exchange(
+                s,
+                |s, t| s.set_read_timeout(t).and(s.set_write_timeout(t)),
+                req.as_bytes(),
+                deadline,
+            )
+            .map_err(fail)?
         }
-    }
+    };
     parse_answer(&answer).ok_or_else(|| Unreachable("the answer is not HTTP".to_owned()))
+}
+
+/// Writes `req` and reads until the peer closes, all before `deadline` (a peer that drips
+/// bytes cannot stretch it).
+fn exchange<S: Read + Write>(
+    mut s: S,
+    set_timeout: impl Fn(&S, Option<Duration>) -> std::io::Result<()>,
+    req: &[u8],
+    deadline: Instant,
+) -> std::io::Result<Vec<u8>> {
+    let left = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::TimedOut))
+    };
+    set_timeout(&s, Some(left()?))?;
+    s.write_all(req)?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 8192];
+    while answer.len() < MAX_ANSWER {
+        set_timeout(&s, Some(left()?))?;
+        let n = match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let take = n.min(MAX_ANSWER - answer.len());
+        answer.extend_from_slice(&buf[..take]);
+    }
+    Ok(answer)
 }
 
 /// Status and body of an HTTP/1.1 answer read to its end.
@@ -173,22 +247,19 @@ pub fn parse_answer(bytes: &[u8]) -> Option<(u16, Vec<u8>)> {
     Some((status, body.to_vec()))
 }
 
-/// Runs a client subcommand; `config` is the manager's configuration when one was found.
-pub fn run(c: &Client, config: Option<&Config>) -> u8 {
-    let settings = config.and_then(|c| c.global.api.as_ref());
-    let given = c.api.clone().or_else(|| {
+/// Where the manager is and its token: `--api` (`given`), else `$PHPEEK_PM_API`, else the
+/// configuration's settings, else the default address; an error text for a bad address.
+fn locate(
+    given: Option<&str>,
+    settings: Option<&ApiSettings>,
+) -> Result<(Target, Option<String>), String> {
+    let given = given.map(str::to_owned).or_else(|| {
         std::env::var("PHPEEK_PM_API")
             .ok()
             .filter(|s| !s.is_empty())
     });
     let target = match given {
-        Some(s) => match Target::parse(&s) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("phpeek-pm: {e}");
-                return exit::USAGE;
-            }
-        },
+        Some(s) => Target::parse(&s)?,
         None => settings.and_then(Target::from_settings).unwrap_or_else(|| {
             Target::Tcp(format!("{}:{}", defaults::API_HOST, defaults::API_PORT))
         }),
@@ -197,6 +268,107 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
         .ok()
         .filter(|s| !s.is_empty())
         .or_else(|| settings.and_then(|s| s.auth.clone()));
+    Ok((target, token))
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty() && !n.contains(['/', '?', '#', ' ', '%', '&', '='])
+}
+
+/// `phpeek-pm health [NAME] [--live]` over the API: `GET /api/v1/ready[?process=NAME]` (or
+/// `/api/v1/health` for `--live`), which need no token, within [`PROBE_TOTAL`]. Exit codes
+/// are [`crate::probe::exit`]'s.
+pub fn health(h: &Health, settings: Option<&ApiSettings>) -> u8 {
+    use crate::probe::exit as probe;
+    let (target, token) = match locate(h.api.as_deref(), settings) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("phpeek-pm: {e}");
+            return probe::USAGE;
+        }
+    };
+    let path = match (&h.name, h.live) {
+        (_, true) => "/api/v1/health".to_owned(),
+        (Some(n), false) if valid_name(n) => format!("/api/v1/ready?process={n}"),
+        (Some(n), false) => {
+            eprintln!("phpeek-pm: {n:?} is not a process name");
+            return probe::USAGE;
+        }
+        (None, false) => "/api/v1/ready".to_owned(),
+    };
+    let answer = request_within(
+        &target,
+        "GET",
+        &path,
+        token.as_deref(),
+        None,
+        PROBE_CONNECT,
+        PROBE_TOTAL,
+    );
+    let (status, body) = match answer {
+        Ok(a) => a,
+        Err(Unreachable(e)) => {
+            println!("unreachable: {}: {e}", target.describe());
+            return probe::UNREACHABLE;
+        }
+    };
+    let doc: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let what = h.name.as_deref().unwrap_or("every longrun");
+    match status {
+        200 if h.live => {
+            println!("alive");
+            probe::READY
+        }
+        200 => {
+            println!("ready: {what}");
+            probe::READY
+        }
+        503 => {
+            let waiting: Vec<String> = doc["not_ready"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| {
+                    format!(
+                        "{} {}",
+                        i["instance"].as_str().unwrap_or("?"),
+                        i["state"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            let why = if doc["shutting_down"] == true {
+                "shutting down".to_owned()
+            } else {
+                waiting.join(", ")
+            };
+            println!("not ready: {what}: {why}");
+            probe::NOT_READY
+        }
+        404 if h.name.is_some()
+            && doc["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("unknown process")) =>
+        {
+            println!("unknown process {what:?}");
+            probe::UNKNOWN_PROCESS
+        }
+        _ => {
+            println!("not ready: the manager answered {status}");
+            probe::NOT_READY
+        }
+    }
+}
+
+/// Runs a client subcommand; `config` is the manager's configuration when one was found.
+pub fn run(c: &Client, config: Option<&Config>) -> u8 {
+    let settings = config.and_then(|c| c.global.api.as_ref());
+    let (target, token) = match locate(c.api.as_deref(), settings) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("phpeek-pm: {e}");
+            return exit::USAGE;
+        }
+    };
     let (method, path, body) = match &c.action {
         ClientAction::Status => ("GET", "/api/v1/processes".to_owned(), None),
         ClientAction::Start(n) => ("POST", format!("/api/v1/processes/{n}/start"), None),
@@ -215,7 +387,7 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
     | ClientAction::Scale(n, _)
     | ClientAction::Logs(n, _) = &c.action
     {
-        if n.is_empty() || n.contains(['/', '?', '#', ' ', '%']) {
+        if !valid_name(n) {
             eprintln!("phpeek-pm: {n:?} is not a process name");
             return exit::USAGE;
         }

@@ -161,14 +161,24 @@ fn health_into(out: &mut Vec<u8>, h: &HealthView) {
 
 /// Readiness for `/api/v1/ready`: whether every longrun instance is ready, and the document.
 pub fn ready(s: &Snapshot) -> (bool, Vec<u8>) {
-    let waiting: Vec<(&ProcessView, &InstanceView)> = s
-        .processes
-        .iter()
-        .filter(|p| p.kind == "longrun")
+    ready_of(
+        s.processes.iter().filter(|p| p.kind == "longrun"),
+        s.manager.shutting_down,
+    )
+}
+
+/// Readiness of the given processes' instances (a oneshot's instance is ready once it
+/// finished successfully); nothing is ready while the manager shuts down.
+pub fn ready_of<'a>(
+    processes: impl IntoIterator<Item = &'a ProcessView>,
+    shutting_down: bool,
+) -> (bool, Vec<u8>) {
+    let waiting: Vec<(&ProcessView, &InstanceView)> = processes
+        .into_iter()
         .flat_map(|p| p.instances.iter().map(move |i| (p, i)))
         .filter(|(_, i)| !i.ready)
         .collect();
-    let ok = waiting.is_empty() && !s.manager.shutting_down;
+    let ok = waiting.is_empty() && !shutting_down;
     let mut out = Vec::with_capacity(64);
     out.push(b'{');
     key(&mut out, "ready");
@@ -176,7 +186,7 @@ pub fn ready(s: &Snapshot) -> (bool, Vec<u8>) {
     if !ok {
         out.push(b',');
         key(&mut out, "shutting_down");
-        boolean(&mut out, s.manager.shutting_down);
+        boolean(&mut out, shutting_down);
         out.push(b',');
         key(&mut out, "not_ready");
         out.push(b'[');

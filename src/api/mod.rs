@@ -74,6 +74,9 @@ impl Scale {
 pub enum Route<'a> {
     Health,
     Ready,
+    /// `/api/v1/ready?process=NAME`: readiness of one process's instances (the `health NAME`
+    /// probe); like `/ready`, no token needed.
+    ReadyOf(&'a str),
     List,
     Show(&'a str),
     Logs(&'a str, usize),
@@ -92,7 +95,12 @@ pub fn route<'r>(req: &'r Request, token: Option<&str>) -> Result<Route<'r>, Res
     let post = |r: Route<'r>| method(req, Method::Post, r);
     match parts.as_slice() {
         ["health"] => return get(Route::Health),
-        ["ready"] => return get(Route::Ready),
+        ["ready"] => {
+            return get(match req.query_param("process") {
+                Some(name) if valid_name(name) => Route::ReadyOf(name),
+                _ => Route::Ready,
+            });
+        }
         _ => {}
     }
     authorized(req, token)?;

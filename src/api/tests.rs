@@ -102,9 +102,17 @@ fn errors() {
 #[test]
 fn auth_everywhere_but_health_and_ready() {
     let t = Some("s3cret");
-    for p in ["/api/v1/health", "/api/v1/ready"] {
+    for p in [
+        "/api/v1/health",
+        "/api/v1/ready",
+        "/api/v1/ready?process=web",
+    ] {
         assert_eq!(status(route(&req(Method::Get, p, None, ""), t)), 200, "{p}");
     }
+    let r = req(Method::Get, "/api/v1/ready?process=web", None, "");
+    assert_eq!(route(&r, t), Ok(Route::ReadyOf("web")));
+    let r = req(Method::Get, "/api/v1/ready?process=", None, "");
+    assert_eq!(route(&r, t), Ok(Route::Ready));
     for p in ["/api/v1/processes", "/api/v1/nope", "/elsewhere"] {
         assert_eq!(status(route(&req(Method::Get, p, None, ""), t)), 401, "{p}");
         let wrong = req(Method::Get, p, Some("Bearer s3cre"), "");

@@ -63,6 +63,16 @@ impl Reactor<'_> {
                 let (ok, body) = json::ready(&self.turn_snapshot());
                 Response::json(if ok { 200 } else { 503 }, body)
             }
+            Route::ReadyOf(name) => {
+                let snap = self.turn_snapshot();
+                match snap.processes.iter().find(|p| p.name == name) {
+                    Some(p) => {
+                        let (ok, body) = json::ready_of([p], snap.manager.shutting_down);
+                        Response::json(if ok { 200 } else { 503 }, body)
+                    }
+                    None => unknown(name),
+                }
+            }
             Route::List => Response::json(200, self.turn_body(Body::Processes, json::processes)),
             Route::Show(name) => {
                 let snap = self.turn_snapshot();

@@ -7,6 +7,7 @@
 
 #[cfg(feature = "scheduler")]
 pub mod clock;
+pub mod passthrough;
 pub mod signals;
 pub mod spawn;
 
