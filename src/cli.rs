@@ -1,7 +1,7 @@
 //! Command line: `phpeek-pm [serve] [-c FILE] [--php-fpm-profile P]
 //! [--autotune-memory-threshold T] [--dry-run]`, `check-config [-c FILE]`, `version`, `--help`,
 //! and the client subcommands that talk to a running manager (`status`, `start`, `stop`,
-//! `restart`, `scale`, `logs`; feature `api`), and `health`, the probe for Docker and Kubernetes
+//! `restart`, `scale`, `logs`, `top`; feature `api`), and `health`, the probe for Docker and Kubernetes
 //! (`src/probe.rs`).
 
 use std::ffi::OsString;
@@ -18,6 +18,7 @@ Usage:
   phpeek-pm [-s] [-g] [-e CODE] [-p SIGNAL] [-v] -- CMD [ARGS...]
             run CMD as the only child, like tini (phpeek-pm -h -- x: its options)
   phpeek-pm status | start NAME | stop NAME | restart NAME | scale NAME N | logs NAME [-n N]
+            | top [--once]
             [--api URL|PATH] [-c FILE]
   phpeek-pm health [NAME] [--live] [--api URL|PATH] [-c FILE]
 
@@ -33,6 +34,8 @@ Client commands (feature \"api\"; talk to a running phpeek-pm):
   restart NAME   restart a process and wait until it is ready again
   scale NAME N   run N instances of a process
   logs NAME      its recent output (-n/--lines N, default 100)
+  top            live view: CPU %, memory, restarts, uptime, PHP-FPM pool per instance,
+                 every second; q or Ctrl-C quits (--once: one frame, for scripts)
       --api URL|PATH       http://HOST:PORT or a Unix socket path (default: $PHPEEK_PM_API,
                            else api_socket or api_host:api_port of the configuration,
                            else http://127.0.0.1:8080); the token comes from
@@ -73,6 +76,10 @@ pub enum ClientAction {
     Restart(String),
     Scale(String, u32),
     Logs(String, usize),
+    /// `top [--once]`: a live view (`src/api/top.rs`).
+    Top {
+        once: bool,
+    },
 }
 
 /// A client subcommand and where to find the manager.
@@ -130,13 +137,14 @@ pub fn is_subcommand(word: &str) -> bool {
             | "scale"
             | "logs"
             | "health"
+            | "top"
     )
 }
 
 fn is_client(sub: Option<&str>) -> bool {
     matches!(
         sub,
-        Some("status" | "start" | "stop" | "restart" | "scale" | "logs" | "health")
+        Some("status" | "start" | "stop" | "restart" | "scale" | "logs" | "health" | "top")
     )
 }
 
@@ -153,6 +161,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
     let mut operands: Vec<String> = Vec::new();
     let mut threshold = None;
     let mut live = false;
+    let mut once = false;
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
             Short('c') | Long("config") => {
@@ -160,6 +169,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             }
             Long("dry-run") => dry_run = true,
             Long("live") => live = true,
+            Long("once") => once = true,
             Long("php-fpm-profile") => {
                 let v = p.value().map_err(|e| e.to_string())?;
                 profile = Some(
@@ -198,7 +208,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                     other => {
                         return Err(format!(
                             "unknown command {other:?} (commands: serve, check-config, version, \
-                             status, start, stop, restart, scale, logs, health; to run a program as the \
+                             status, start, stop, restart, scale, logs, health, top; to run a program as the \
                              only child, like tini: phpeek-pm -- {other} ...)"
                         ));
                     }
@@ -212,6 +222,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             }
             other => return Err(other.unexpected().to_string()),
         }
+    }
+    if once && sub.as_deref() != Some("top") {
+        return Err("--once is an option of top".to_owned());
     }
     if live && sub.as_deref() != Some("health") {
         return Err("--live is an option of health".to_owned());
@@ -246,9 +259,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         if lines.is_some() && sub != "logs" {
             return Err("-n/--lines is an option of logs".to_owned());
         }
+
         let action = match sub {
             "status" if operands.is_empty() => ClientAction::Status,
             "status" => return Err("usage: phpeek-pm status".to_owned()),
+            "top" if operands.is_empty() => ClientAction::Top { once },
+            "top" => return Err("usage: phpeek-pm top [--once]".to_owned()),
             "start" => ClientAction::Start(name("start")?),
             "stop" => ClientAction::Stop(name("stop")?),
             "restart" => ClientAction::Restart(name("restart")?),

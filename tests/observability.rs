@@ -215,3 +215,92 @@ fn acl_refuses_with_403_and_bad_entries_are_config_errors() {
         out.stderr
     );
 }
+
+/// A python script that runs `phpeek-pm top` on a pseudo-terminal, waits for two frames,
+/// sends `q`, and prints what it saw as JSON: frames, exit code, whether the terminal is back
+/// in canonical mode. Its own deadline (20 s) makes it fail rather than hang.
+const TOP_IN_A_PTY: &str = r#"
+import json, os, pty, select, sys, termios, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "top", "--api", sys.argv[2]])
+seen, code, sent, end = b"", None, False, time.time() + 20
+while time.time() < end:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try:
+            seen += os.read(fd, 65536)
+        except OSError:
+            pass
+    if not sent and seen.count(b"INSTANCE") >= 2:
+        canon_in_view = bool(termios.tcgetattr(fd)[3] & termios.ICANON)
+        os.write(fd, b"q")
+        sent = True
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        code = os.waitstatus_to_exitcode(status)
+        break
+if code is None:
+    os.kill(pid, 9)
+print(json.dumps({"frames": seen.count(b"INSTANCE"), "code": code, "sent": sent,
+                  "raw_in_view": sent and not canon_in_view,
+                  "text": seen.decode("utf-8", "replace")}))
+"#;
+
+#[test]
+fn top_once_prints_the_table_and_top_quits_on_q_in_a_pty() {
+    let dir = TestDir::new("obstop");
+    let burner = dir.write("burn.py", "while True: pass\n");
+    let cfg = dir.write(
+        "c.yaml",
+        &format!(
+            "global:\n  api_enabled: true\n  api_port: 0\n  shutdown_timeout: 5\n\
+             processes:\n  burner:\n    command: {cmd}\n  idle:\n    command: [sleep, '1000']\n    scale: 2\n",
+            cmd = sh(&format!("python3 {} & wait", burner.display())),
+        ),
+    );
+    let mut m = Manager::start(Mode::Pid1, &cfg);
+    let addr = listen_addr(&mut m, "API");
+    m.wait_for(secs(10.0), "burner started", |r| {
+        r.is("started", "burner-0")
+    });
+    let api = format!("http://{addr}");
+    let out = run_cmd(&["top", "--once", "--api", &api], &[], None, secs(10.0));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("phpeek-pm top  instances 3"),
+        "{}",
+        out.stdout
+    );
+    assert!(lines[1].starts_with("INSTANCE"), "{}", out.stdout);
+    assert!(lines[1].contains("CPU %") && lines[1].contains("POOL BUSY/IDLE"));
+    let row = |id: &str| -> Vec<String> {
+        let l = lines
+            .iter()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} in {}", out.stdout));
+        l.split_whitespace().map(str::to_owned).collect()
+    };
+    // The spinning child uses CPU over the one-second sample (how much depends on the
+    // machine's load), the sleeping ones none to speak of.
+    let burn = row("burner-0");
+    let pct: f64 = burn[3].parse().unwrap_or_else(|_| panic!("{burn:?}"));
+    assert_eq!(burn[1], "ready");
+    let idle: f64 = row("idle-1")[3].parse().unwrap();
+    assert!(pct > 5.0 && idle < pct, "{}", out.stdout);
+    // Live view in a pseudo-terminal: two frames, `q` quits with 0, the terminal is restored.
+    let script = dir.write("top_pty.py", TOP_IN_A_PTY);
+    let r = std::process::Command::new("python3")
+        .args([script.to_str().unwrap(), bin(), &api])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&r.stderr)));
+    assert!(v["frames"].as_u64().unwrap() >= 2, "{v}");
+    assert_eq!(v["code"], 0, "{v}");
+    assert_eq!(v["raw_in_view"], true, "{v}");
+    assert!(v["text"].as_str().unwrap().contains("burner-0"), "{v}");
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+}

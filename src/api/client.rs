@@ -97,7 +97,7 @@ impl Target {
 
 /// Why a request got no answer.
 #[derive(Debug)]
-pub struct Unreachable(String);
+pub struct Unreachable(pub String);
 
 /// Sends one request and reads the whole answer: (status, body).
 pub fn request(
@@ -370,6 +370,7 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
         }
     };
     let (method, path, body) = match &c.action {
+        ClientAction::Top { once } => return super::top::run(&target, token.as_deref(), *once),
         ClientAction::Status => ("GET", "/api/v1/processes".to_owned(), None),
         ClientAction::Start(n) => ("POST", format!("/api/v1/processes/{n}/start"), None),
         ClientAction::Stop(n) => ("POST", format!("/api/v1/processes/{n}/stop"), None),
@@ -419,7 +420,7 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
         }
         404 if error.starts_with("unknown process") => {
             let name = match &c.action {
-                ClientAction::Status => "",
+                ClientAction::Status | ClientAction::Top { .. } => "",
                 ClientAction::Start(n)
                 | ClientAction::Stop(n)
                 | ClientAction::Restart(n)
@@ -440,7 +441,7 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
         }
     }
     let text = match &c.action {
-        ClientAction::Status => status_table(&doc, now_unix()),
+        ClientAction::Status | ClientAction::Top { .. } => status_table(&doc, now_unix()),
         ClientAction::Logs(..) => log_lines(&doc),
         ClientAction::Scale(n, k) => format!("{n}: scaled to {k}\n"),
         ClientAction::Start(n) | ClientAction::Stop(n) | ClientAction::Restart(n) => {

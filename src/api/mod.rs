@@ -13,6 +13,7 @@
 pub mod client;
 pub mod json;
 pub mod ops;
+pub mod top;
 
 use crate::config::model::defaults::MAX_SCALE;
 use crate::http::{Method, Request, Response};
