@@ -304,3 +304,121 @@ fn top_once_prints_the_table_and_top_quits_on_q_in_a_pty() {
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_code(secs(10.0)), 0);
 }
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it (RSA, the common case), made
+/// with openssl: (ca.pem, server.pem, server.key).
+#[cfg(feature = "tls")]
+fn test_pki(dir: &TestDir) -> (String, String, String) {
+    let ext = dir.write("ext.cnf", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+    let script = format!(
+        "set -e; cd {d}\n\
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+           -out ca.pem -days 2 -subj /CN=phpeek-test-ca 2>/dev/null\n\
+         openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
+           -subj /CN=localhost 2>/dev/null\n\
+         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+           -out server.pem -days 2 -extfile {ext} 2>/dev/null\n",
+        d = dir.s(""),
+        ext = ext.display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir.s("ca.pem"), dir.s("server.pem"), dir.s("server.key"))
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn https_on_the_api_and_metrics_listeners() {
+    let dir = TestDir::new("obstls");
+    let (ca, cert, key) = test_pki(&dir);
+    let tls = format!("\n    enabled: true\n    cert_file: {cert}\n    key_file: {key}");
+    let cfg = dir.write(
+        "c.yaml",
+        &format!(
+            "global:\n  api_enabled: true\n  api_port: 0\n  api_auth: {TOKEN}\n  api_tls:{tls}\n  \
+             metrics_enabled: true\n  metrics_port: 0\n  metrics_host: 127.0.0.1\n  \
+             metrics_tls:{tls}\n    min_version: TLS 1.3\n  shutdown_timeout: 5\n\
+             processes:\n  web:\n    command: [sleep, '1000']\n"
+        ),
+    );
+    let mut m = Manager::start(Mode::Pid1, &cfg);
+    let api = listen_addr(&mut m, "API");
+    let metrics = listen_addr(&mut m, "metrics endpoint");
+    assert!(
+        api.starts_with("https://") && metrics.starts_with("https://"),
+        "{api} {metrics}"
+    );
+    m.wait_for(secs(10.0), "web started", |r| r.is("started", "web-0"));
+    // curl verifies the chain against the test CA and the address against the certificate.
+    let r = curl_auth(
+        TOKEN,
+        &["--cacert", &ca, &format!("{api}/api/v1/processes")],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["processes"][0]["name"], "web");
+    // A mutating call over TLS (a POST with a body, answered when done).
+    let r = curl_auth(
+        TOKEN,
+        &[
+            "--cacert",
+            &ca,
+            "-X",
+            "POST",
+            &format!("{api}/api/v1/processes/web/restart"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = curl(&["--cacert", &ca, &format!("{metrics}/metrics")]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        r.body
+            .contains("phpeek_pm_process_memory_bytes{name=\"web\""),
+        "{}",
+        r.body
+    );
+    // metrics_tls asks for TLS 1.3: a TLS 1.2-only client is refused.
+    assert!(
+        try_curl(&[
+            "--cacert",
+            &ca,
+            "--tls-max",
+            "1.2",
+            &format!("{metrics}/metrics")
+        ])
+        .is_err()
+    );
+    // Without the CA the certificate is not trusted: no answer.
+    assert!(try_curl(&[&format!("{api}/api/v1/processes")]).is_err());
+    // Plain HTTP to the TLS port: a plain 400 that says so, never the API.
+    let plain = api.replace("https://", "http://");
+    let r = curl_auth(TOKEN, &[&format!("{plain}/api/v1/processes")]);
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.body.contains("speaks HTTPS"), "{r:?}");
+    // ...and the listener keeps serving.
+    let r = curl_auth(
+        TOKEN,
+        &["--cacert", &ca, &format!("{api}/api/v1/processes")],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+    // A key that does not exist: start-up stops with exit 1 and names the file.
+    let bad = dir.write(
+        "bad.yaml",
+        &format!(
+            "global:\n  api_enabled: true\n  api_port: 0\n  api_tls:\n    enabled: true\n    \
+             cert_file: {cert}\n    key_file: {}\nprocesses:\n  web:\n    command: [sleep, '1000']\n",
+            dir.s("missing.key")
+        ),
+    );
+    let mut m = Manager::start(Mode::Pid1, &bad);
+    assert_eq!(m.wait_code(secs(10.0)), 1);
+    assert!(m.dump().contains("missing.key"), "{}", m.dump());
+}

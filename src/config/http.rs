@@ -281,4 +281,16 @@ mod security_tests {
         assert_eq!((api.acl, api.tls, api.history), (None, None, None));
         assert!(api.resources && !api.audit);
     }
+
+    /// Without feature `tls`, TLS on a listener is refused (never served as plain HTTP).
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_needs_the_feature() {
+        let e = load_text(
+            "global:\n  metrics_enabled: true\n  metrics_tls:\n    enabled: true\n    cert_file: c\n    key_file: k\nprocesses:\n  a: {command: [x]}\n",
+        )
+        .unwrap_err();
+        assert!(e.msg.contains("feature \"tls\""), "{e}");
+        assert!(e.to_string().contains("t.yaml:3:"), "{e}");
+    }
 }

@@ -9,6 +9,7 @@ use super::fields::Section;
 use super::model::{HistorySettings, TlsSettings};
 use super::raw::RawGlobal;
 use super::{ConfigError, Ctx, env, path};
+use crate::features::Feature;
 
 /// `resource_metrics_interval` default and bounds (the Go tool's), in seconds.
 const HISTORY_INTERVAL_S: u64 = 5;
@@ -16,8 +17,6 @@ const HISTORY_MAX_INTERVAL_S: u64 = 3600;
 /// `resource_metrics_max_samples` default and bound (per instance).
 const HISTORY_SAMPLES: i64 = 720;
 const HISTORY_MAX_SAMPLES: i64 = 100_000;
-/// Until the listeners speak TLS, `api_tls` / `metrics_tls` with `enabled: true` are refused.
-const NO_TLS_LISTENERS_YET: bool = true;
 
 /// `api_acl` / `metrics_acl`. On unless `enabled: false`; every entry must parse (the Go tool
 /// switched the whole list off on a bad entry: fail open).
@@ -129,22 +128,14 @@ pub(super) fn tls(
             format!("{key}.cipher_suites cannot be chosen: only AES-GCM suites (TLS 1.2 ECDHE and TLS 1.3) are offered; remove the key"),
         ));
     }
-    // The listeners do not speak TLS yet: serving plain HTTP where TLS was asked for would
-    // fail open, so the key is refused until they do.
-    let _ = (
-        &cert_file,
-        &key_file,
-        &client_ca,
-        client_required,
-        tls13_only,
-    );
-    if NO_TLS_LISTENERS_YET {
+    // Without feature `tls` the listeners cannot speak TLS: serving plain HTTP where TLS was
+    // asked for would fail open, so the key is refused.
+    if !Feature::Tls.available() {
         return Err(s.err(
             Some("enabled"),
             format!(
-                "{key}: TLS on the API and metrics listeners is not implemented in phpeek-pm {} yet; \
-                 terminate TLS in a proxy in front of it, or remove {key}",
-                env!("CARGO_PKG_VERSION")
+                "{}; terminate TLS in a proxy in front of it, or remove {key}",
+                Feature::Tls.unavailable(&format!("global.{key}"))
             ),
         ));
     }

@@ -24,6 +24,10 @@ use crate::status::Snapshot;
 use crate::supervisor::{Field, Millis, Supervisor};
 use crate::sys;
 
+#[cfg(feature = "tls")]
+#[path = "tls.rs"]
+mod tls;
+
 /// What a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Service {
@@ -36,11 +40,16 @@ pub(super) enum Service {
 enum Listen {
     Tcp(TcpListener),
     Unix(UnixListener, String),
+    /// HTTPS (`api_tls`, `metrics_tls`).
+    #[cfg(feature = "tls")]
+    Tls(TcpListener, std::sync::Arc<rustls::ServerConfig>),
 }
 
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tls::TlsStream>),
 }
 
 impl Stream {
@@ -48,6 +57,8 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read(buf),
         }
     }
 
@@ -55,14 +66,40 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    /// Sends bytes the stream holds itself (TLS records the socket could not take yet);
+    /// `WouldBlock` while some remain.
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => Ok(()),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+
+    /// Whether it still holds bytes for the socket.
+    fn pending(&self) -> bool {
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => false,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.pending(),
         }
     }
 
     /// Half-close: the client sees the end of our answer, we still drain what it sends.
-    fn shutdown_write(&self) {
+    fn shutdown_write(&mut self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                s.shutdown_write();
+                Ok(())
+            }
         };
     }
 
@@ -70,6 +107,8 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s,
             Stream::Unix(s) => s,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.source(),
         }
     }
 }
@@ -177,13 +216,15 @@ impl Reactor<'_> {
     /// Binds every configured listener; called before any process starts, so the API answers
     /// while dependencies are still starting. An error stops the start-up.
     pub(super) fn http_start(&mut self) -> Result<(), String> {
-        for (service, addr, socket) in self.http_wanted() {
+        for (service, addr, socket, tls) in self.http_wanted() {
             if let Some(addr) = addr {
                 let l = TcpListener::bind(addr).map_err(|e| {
                     format!("cannot listen on {addr} for the {}: {e}", name(service))
                 })?;
                 let bound = l.local_addr().map_or(addr, |a| a);
-                self.add_listener(Listen::Tcp(l), service, &bound.to_string())?;
+                let (listen, at) = secure(l, tls, bound)
+                    .map_err(|e| format!("cannot serve the {} over HTTPS: {e}", name(service)))?;
+                self.add_listener(listen, service, &at)?;
             }
             if let Some(path) = socket {
                 let l = bind_unix(&path).map_err(|e| {
@@ -195,8 +236,9 @@ impl Reactor<'_> {
         Ok(())
     }
 
-    /// (service, TCP address, Unix socket path) of each configured endpoint.
-    fn http_wanted(&self) -> Vec<(Service, Option<SocketAddr>, Option<String>)> {
+    /// (service, TCP address, Unix socket path, TLS on the TCP address) of each configured
+    /// endpoint.
+    fn http_wanted(&self) -> Vec<Endpoint> {
         let g = &self.config.global;
         let mut v = Vec::new();
         for s in services() {
@@ -204,13 +246,15 @@ impl Reactor<'_> {
                 #[cfg(feature = "api")]
                 Service::Api => {
                     if let Some(a) = &g.api {
-                        v.push((s, a.tcp, a.socket.clone()));
+                        let tls = a.tls.clone().map(|t| ("api_tls", t));
+                        v.push((s, a.tcp, a.socket.clone(), tls));
                     }
                 }
                 #[cfg(feature = "metrics")]
                 Service::Metrics => {
                     if let Some(m) = &g.metrics {
-                        v.push((s, Some(m.addr), None));
+                        let tls = m.tls.clone().map(|t| ("metrics_tls", t));
+                        v.push((s, Some(m.addr), None, tls));
                     }
                 }
             }
@@ -224,6 +268,8 @@ impl Reactor<'_> {
         let r = match &mut sock {
             Listen::Tcp(l) => self.poll.registry().register(l, t, Interest::READABLE),
             Listen::Unix(l, _) => self.poll.registry().register(l, t, Interest::READABLE),
+            #[cfg(feature = "tls")]
+            Listen::Tls(l, _) => self.poll.registry().register(l, t, Interest::READABLE),
         };
         r.map_err(|e| format!("cannot watch the {} listener: {e}", name(service)))?;
         self.http.listeners.push(Listener {
@@ -299,6 +345,12 @@ impl Reactor<'_> {
                     let peer = sys::peer_credentials(s.as_fd())
                         .map_or(Peer::Unknown, |(uid, pid)| Peer::Unix { uid, pid });
                     (Stream::Unix(s), peer)
+                }),
+                #[cfg(feature = "tls")]
+                Listen::Tls(s, config) => s.accept().and_then(|(s, a)| {
+                    let _ = s.set_nodelay(true);
+                    let s = tls::TlsStream::new(s, config)?;
+                    Ok((Stream::Tls(Box::new(s)), Peer::Tcp(a)))
                 }),
             };
             let (mut stream, peer) = match accepted {
@@ -587,10 +639,21 @@ impl Reactor<'_> {
                     }
                 }
             }
-            if c.http.take_shutdown() {
+            if c.writable {
+                match c.stream.flush() {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.writable = false,
+                    Err(_) => {
+                        self.close_conn(slot);
+                        return;
+                    }
+                }
+            }
+            // The end of the answer, once every byte of it has left.
+            if !c.stream.pending() && c.http.take_shutdown() {
                 c.stream.shutdown_write();
             }
-            if c.http.is_closed() {
+            if c.http.is_closed() && !c.stream.pending() {
                 self.close_conn(slot);
                 return;
             }
@@ -729,6 +792,27 @@ impl Reactor<'_> {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+/// The TLS settings of a TCP listener and their key's name (`api_tls`, `metrics_tls`).
+type Tls = (&'static str, crate::config::model::TlsSettings);
+/// A configured endpoint: service, TCP address, Unix socket path, TLS on the TCP address.
+type Endpoint = (Service, Option<SocketAddr>, Option<String>, Option<Tls>);
+
+/// The listener for a bound TCP socket: plain, or HTTPS with its certificate loaded now (an
+/// unreadable or mismatched file stops the start-up); with the address to log.
+fn secure(l: TcpListener, tls: Option<Tls>, bound: SocketAddr) -> Result<(Listen, String), String> {
+    match tls {
+        None => Ok((Listen::Tcp(l), bound.to_string())),
+        #[cfg(feature = "tls")]
+        Some((key, t)) => Ok((
+            Listen::Tls(l, tls::server_config(&t, key)?),
+            format!("https://{bound}"),
+        )),
+        // Refused when the configuration loads; said again rather than served in plain text.
+        #[cfg(not(feature = "tls"))]
+        Some((key, _)) => Err(crate::features::Feature::Tls.unavailable(key)),
     }
 }
 
