@@ -58,6 +58,27 @@ pub struct InstanceView {
     pub health: Option<HealthView>,
     /// CPU and memory of its process group, when resource figures are on.
     pub usage: Option<UsageView>,
+    /// Its PHP-FPM pools' status pages (php-fpm with `pm.status_path`), asked for this
+    /// snapshot; empty for everything else.
+    pub pools: Vec<PoolView>,
+}
+
+/// One PHP-FPM pool's status page (the numbers of php-fpm's `?json` page).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PoolView {
+    pub pool: String,
+    /// The page answered within the timeout (else every number is 0).
+    pub up: bool,
+    pub accepted_conn: u64,
+    pub listen_queue: u64,
+    pub max_listen_queue: u64,
+    pub listen_queue_len: u64,
+    pub idle_processes: u64,
+    pub active_processes: u64,
+    pub total_processes: u64,
+    pub max_active_processes: u64,
+    pub max_children_reached: u64,
+    pub slow_requests: u64,
 }
 
 /// An instance's process group (or the manager itself), read from `/proc` for this snapshot.

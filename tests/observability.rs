@@ -422,3 +422,140 @@ fn https_on_the_api_and_metrics_listeners() {
     assert_eq!(m.wait_code(secs(10.0)), 1);
     assert!(m.dump().contains("missing.key"), "{}", m.dump());
 }
+
+/// Sends `n` FastCGI requests for `script` to a php-fpm TCP port and keeps the connections
+/// open until its stdin closes (python, so the test needs no FastCGI code of its own).
+const FCGI_CLIENTS: &str = r#"
+import socket, struct, sys
+def rec(t, body):
+    return struct.pack("!BBHHBB", 1, t, 1, len(body), 0, 0) + body
+def pair(k, v):
+    return bytes([len(k), len(v)]) + k + v
+port, script, n = int(sys.argv[1]), sys.argv[2].encode(), int(sys.argv[3])
+params = b"".join(pair(k, v) for k, v in [
+    (b"SCRIPT_FILENAME", script), (b"SCRIPT_NAME", b"/s.php"), (b"REQUEST_METHOD", b"GET"),
+    (b"QUERY_STRING", b""), (b"SERVER_PROTOCOL", b"HTTP/1.1"), (b"GATEWAY_INTERFACE", b"CGI/1.1")])
+conns = []
+for _ in range(n):
+    s = socket.socket()
+    s.connect(("127.0.0.1", port))
+    s.sendall(rec(1, struct.pack("!HB5x", 1, 0)) + rec(4, params) + rec(4, b"") + rec(5, b""))
+    conns.append(s)
+print("sent", flush=True)
+sys.stdin.read()
+"#;
+
+/// Real php-fpm 8.2, two static workers both busy and a third request queued: a scrape of
+/// /metrics is answered (the status page comes from `pm.status_listen`, not from a worker) and
+/// shows 2 active and a listen queue; the API's process list carries the same pool.
+#[test]
+fn php_fpm_pool_status_while_every_worker_is_busy() {
+    let Some(fpm) = ["/usr/sbin/php-fpm8.2", "/usr/sbin/php-fpm"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        panic!("php-fpm is not installed: scripts/ensure-deps.sh php");
+    };
+    let dir = TestDir::new("obsfpm");
+    let metrics_port = free_port();
+    let www_port = free_port();
+    let root = unsafe_free_uid() == 0;
+    let conf = dir.write(
+        "fpm.conf",
+        &format!(
+            "[global]\nerror_log = /proc/self/fd/2\ndaemonize = no\npid = {d}/fpm.pid\n\
+             [www]\n{user}listen = 127.0.0.1:{www_port}\nlisten.backlog = 16\npm = static\n\
+             pm.max_children = 2\npm.status_path = /status\npm.status_listen = {d}/status.sock\n",
+            d = dir.s("").trim_end_matches('/'),
+            user = if root {
+                "user = root\ngroup = root\n"
+            } else {
+                ""
+            },
+        ),
+    );
+    // Busy long enough that every scrape below happens while both workers are busy.
+    let script = dir.write("slow.php", "<?php sleep(30); echo 'done';\n");
+    let cfg = dir.write(
+        "c.yaml",
+        &format!(
+            "global:\n  api_enabled: true\n  api_port: 0\n  metrics_enabled: true\n  \
+             metrics_port: {metrics_port}\n  metrics_host: 127.0.0.1\n  shutdown_timeout: 5\n\
+             processes:\n  fpm:\n    command: [{fpm}, -F, -R, -y, {conf}]\n",
+            conf = conf.display()
+        ),
+    );
+    let mut m = Manager::start(Mode::Subreaper, &cfg);
+    let api = listen_addr(&mut m, "API");
+    poll_until(secs(20.0), "php-fpm's sockets", || {
+        (std::net::TcpStream::connect(("127.0.0.1", www_port)).is_ok()
+            && std::path::Path::new(&dir.s("status.sock")).exists())
+        .then_some(())
+    });
+    let mut clients = std::process::Command::new("python3")
+        .args([
+            "-c",
+            FCGI_CLIENTS,
+            &www_port.to_string(),
+            script.to_str().unwrap(),
+            "3",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    let value = |body: &str, series: &str| -> Option<f64> {
+        let line = body.lines().find(|l| l.starts_with(series))?;
+        line.rsplit(' ').next()?.parse().ok()
+    };
+    let sel = "{name=\"fpm\",instance=\"fpm-0\",pool=\"www\"}";
+    let mut slowest = std::time::Duration::ZERO;
+    let body = poll_until(
+        secs(20.0),
+        "2 active and a queued request in /metrics",
+        || {
+            let t = std::time::Instant::now();
+            let r = curl(&[&url]);
+            slowest = slowest.max(t.elapsed());
+            let active = value(&r.body, &format!("phpeek_pm_fpm_active_processes{sel}"))?;
+            let queue = value(&r.body, &format!("phpeek_pm_fpm_listen_queue{sel}"))?;
+            (active == 2.0 && queue >= 1.0).then_some(r.body)
+        },
+    );
+    assert_eq!(value(&body, &format!("phpeek_pm_fpm_up{sel}")), Some(1.0));
+    assert_eq!(
+        value(&body, &format!("phpeek_pm_fpm_idle_processes{sel}")),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&body, &format!("phpeek_pm_fpm_total_processes{sel}")),
+        Some(2.0)
+    );
+    assert!(value(&body, &format!("phpeek_pm_fpm_listen_queue_length{sel}")).unwrap() >= 1.0);
+    // Reported, not asserted (timing is bench's business): how long the scrapes took.
+    eprintln!("slowest /metrics answer while both workers were busy: {slowest:?}");
+    let file = dir.write("metrics.txt", &body);
+    let check = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("promtool check metrics < {}", file.display()))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // The API's list carries the pool too.
+    let doc = curl(&[&format!("http://{api}/api/v1/processes")]).json();
+    let pool = &doc["processes"][0]["instances"][0]["php_fpm"][0];
+    assert_eq!(
+        (pool["pool"].as_str(), pool["active_processes"].as_u64()),
+        (Some("www"), Some(2)),
+        "{doc}"
+    );
+    drop(clients.stdin.take());
+    let _ = clients.wait();
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(15.0)), 0);
+}

@@ -131,6 +131,40 @@ fn instance_into(out: &mut Vec<u8>, i: &InstanceView) {
         key(out, "group_processes");
         int(out, i64::from(u.processes));
     }
+    // Its PHP-FPM pools (php-fpm with pm.status_path only).
+    if !i.pools.is_empty() {
+        out.push(b',');
+        key(out, "php_fpm");
+        out.push(b'[');
+        for (n, v) in i.pools.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            key(out, "pool");
+            json_str(out, &v.pool);
+            out.push(b',');
+            key(out, "up");
+            boolean(out, v.up);
+            for (k, x) in [
+                ("active_processes", v.active_processes),
+                ("idle_processes", v.idle_processes),
+                ("total_processes", v.total_processes),
+                ("listen_queue", v.listen_queue),
+                ("max_listen_queue", v.max_listen_queue),
+                ("listen_queue_len", v.listen_queue_len),
+                ("max_children_reached", v.max_children_reached),
+                ("accepted_conn", v.accepted_conn),
+                ("slow_requests", v.slow_requests),
+            ] {
+                out.push(b',');
+                key(out, k);
+                push_num(out, x);
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
     out.push(b'}');
 }
 

@@ -11,9 +11,6 @@
 //! The page is requested as `?json` over FastCGI ([`fastcgi`]); only the flat numbers are
 //! read, so no JSON library is needed.
 
-// Wired to the loop as a part once the parts registry lands; until then only tests use it.
-#![allow(dead_code)]
-
 pub mod fastcgi;
 
 use std::net::SocketAddr;
@@ -213,21 +210,8 @@ pub fn parse_listen(v: &str) -> Option<Addr> {
     (host == "localhost").then(|| Addr::Tcp(SocketAddr::from(([127, 0, 0, 1], port))))
 }
 
-/// What the status page says (the numbers php-fpm's `?json` page has).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct PoolStatus {
-    pub pool: String,
-    pub accepted_conn: u64,
-    pub listen_queue: u64,
-    pub max_listen_queue: u64,
-    pub listen_queue_len: u64,
-    pub idle_processes: u64,
-    pub active_processes: u64,
-    pub total_processes: u64,
-    pub max_active_processes: u64,
-    pub max_children_reached: u64,
-    pub slow_requests: u64,
-}
+/// What the status page says: the snapshot's type.
+pub use crate::status::PoolView as PoolStatus;
 
 /// Reads php-fpm's flat JSON status document. Unknown keys are ignored; a missing number
 /// is 0; a document without `"pool"` is not a status page.
@@ -247,6 +231,7 @@ pub fn parse_status(body: &[u8]) -> Option<PoolStatus> {
     let n = |key: &str| value(key).and_then(|v| v.parse().ok()).unwrap_or(0);
     Some(PoolStatus {
         pool: value("pool")?.to_owned(),
+        up: true,
         accepted_conn: n("accepted conn"),
         listen_queue: n("listen queue"),
         max_listen_queue: n("max listen queue"),

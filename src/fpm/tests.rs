@@ -10,6 +10,7 @@ fn parses_the_json_status_page() {
         s,
         PoolStatus {
             pool: "www".into(),
+            up: true,
             accepted_conn: 7,
             listen_queue: 1,
             max_listen_queue: 2,

@@ -49,6 +49,14 @@ fn snap() -> Snapshot {
                         rss_bytes: 83_886_080,
                         processes: 2,
                     }),
+                    pools: vec![crate::status::PoolView {
+                        pool: "www".into(),
+                        up: true,
+                        active_processes: 2,
+                        total_processes: 2,
+                        listen_queue: 1,
+                        ..Default::default()
+                    }],
                 },
                 InstanceView {
                     id: "q-1".into(),
@@ -60,6 +68,7 @@ fn snap() -> Snapshot {
                     ready: false,
                     health: None,
                     usage: None,
+                    pools: Vec::new(),
                 },
             ],
         }],

@@ -73,6 +73,8 @@ impl Reactor<'_> {
                     None => unknown(name),
                 }
             }
+            // With PHP-FPM pools to ask, the list waits (briefly) for their status pages.
+            Route::List if self.fpm_park(Service::Api, req, conn, peer) => return None,
             Route::List => Response::json(200, self.turn_body(Body::Processes, json::processes)),
             Route::Show(name) => {
                 let snap = self.turn_snapshot();

@@ -24,6 +24,8 @@ use crate::status::Snapshot;
 use crate::supervisor::{Field, Millis, Supervisor};
 use crate::sys;
 
+#[path = "fpm.rs"]
+mod fpm;
 #[cfg(feature = "tls")]
 #[path = "tls.rs"]
 mod tls;
@@ -195,6 +197,8 @@ pub(super) struct Servers {
     pub(super) audits: Vec<((usize, u64), String, String, Peer)>,
     /// Reads CPU and memory per process group for snapshots (made on first use).
     usage: Option<crate::resources::Scanner>,
+    /// PHP-FPM status pages being asked, and the requests waiting for them.
+    fpm: fpm::Pools,
 }
 
 /// Documents cached per turn.
@@ -321,6 +325,10 @@ impl Reactor<'_> {
 
     /// A readiness event for a listener or a connection.
     pub(super) fn http_event(&mut self, kind: usize, slot: usize, ev: &mio::event::Event) {
+        if kind == KIND_LISTENER && slot >= fpm::SLOT_BASE {
+            self.fpm_event(slot - fpm::SLOT_BASE);
+            return;
+        }
         if kind == KIND_LISTENER {
             self.accept(slot);
             return;
@@ -458,6 +466,7 @@ impl Reactor<'_> {
     fn http_pass(&mut self) {
         let now = sys::monotonic_ms();
         self.forget_turn_cache();
+        self.fpm_turn(now);
         let mut n = 0;
         while n < self.http.parked.len() {
             match self.http.parked[n].check(&self.sup, now) {
@@ -505,6 +514,7 @@ impl Reactor<'_> {
         }
         let mut snap = self.snapshot();
         self.fill_usage(&mut snap);
+        self.fill_pools(&mut snap);
         let s = Rc::new(snap);
         self.http.turn_snapshot = Some(s.clone());
         s
@@ -580,7 +590,7 @@ impl Reactor<'_> {
             .flatten()
             .filter_map(|c| c.http.next_deadline());
         let parked = self.http.parked.iter().map(|p| p.deadline());
-        conns.chain(parked).min()
+        conns.chain(parked).chain(self.http.fpm.deadline()).min()
     }
 
     /// Whether connections still have work queued (so the loop must not sleep).
@@ -689,7 +699,7 @@ impl Reactor<'_> {
     }
 
     /// Answers a request now, or parks it (`None`).
-    fn dispatch(
+    pub(super) fn dispatch(
         &mut self,
         service: Service,
         req: &Request,
@@ -709,6 +719,11 @@ impl Reactor<'_> {
                     .as_ref()
                     .map_or("/metrics", |m| m.path.as_str());
                 let path = path.to_owned();
+                // A scrape waits (briefly) for the PHP-FPM pools' status pages.
+                let scrape = req.path == path && matches!(req.method, http::Method::Get);
+                if scrape && self.fpm_park(service, req, conn, peer) {
+                    return None;
+                }
                 Some(crate::metrics::handle(req, &path, || {
                     self.turn_body(Body::Metrics, |s| {
                         let mut out = Vec::with_capacity(16 * 1024);

@@ -84,6 +84,7 @@ impl Supervisor {
                             },
                             health: None,
                             usage: None,
+                            pools: Vec::new(),
                         }
                     })
                     .collect();
