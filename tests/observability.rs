@@ -548,6 +548,7 @@ fn php_fpm_pool_status_while_every_worker_is_busy() {
     );
     // The API's list carries the pool too.
     let doc = curl(&[&format!("http://{api}/api/v1/processes")]).json();
+    conforms(&openapi(), "get", "/api/v1/processes", 200, &doc);
     let pool = &doc["processes"][0]["instances"][0]["php_fpm"][0];
     assert_eq!(
         (pool["pool"].as_str(), pool["active_processes"].as_u64()),
