@@ -8,6 +8,8 @@
 #   fmt         cargo fmt --check
 #   clippy      cargo clippy --all-targets -D warnings, minimal and --features full
 #   features    each optional feature alone: clippy --all-targets --no-default-features -D warnings
+#   pairs       every pair of optional features: clippy -D warnings on the binary, pairs with
+#               equal resolved feature sets once (scripts/feature-pairs.sh)
 #   cargo-test  cargo test (minimal) and cargo test --features full: unit + integration tests
 #   fuzz        every fuzz target built with cargo-fuzz and run for a few seconds (smoke)
 #   release     make build-minimal, make build (static musl release binaries)
@@ -87,6 +89,9 @@ for f in "${optional[@]}"; do
     step features 600 "feature \"$f\" alone builds warning-free (clippy -D warnings)" \
         $CARGO clippy --all-targets --no-default-features --features "$f" -- -D warnings
 done
+
+step pairs 3600 "every pair of features builds warning-free (clippy -D warnings)" \
+    bash scripts/feature-pairs.sh
 
 step cargo-test 1800 "cargo test (minimal)" $CARGO test --no-fail-fast
 step cargo-test 1800 "cargo test --features full" $CARGO test --no-fail-fast --features full

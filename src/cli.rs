@@ -13,6 +13,7 @@ Usage:
   phpeek-pm [serve] [-c|--config FILE] [--php-fpm-profile PROFILE]
             [--autotune-memory-threshold SHARE] [--dry-run]
   phpeek-pm check-config [-c|--config FILE]
+  phpeek-pm scaffold laravel|symfony|generic|production|minimal [-o|--output FILE]
   phpeek-pm version | --version | -V
   phpeek-pm --help | -h
   phpeek-pm [-s] [-g] [-e CODE] [-p SIGNAL] [-v] -- CMD [ARGS...]
@@ -24,7 +25,8 @@ Usage:
 
 Commands:
   serve          run every configured process (the default)
-  check-config   validate the configuration, print problems with file:line, exit 0 or 2
+  check-config   validate the configuration, print every problem with file:line, exit 0 or 2
+  scaffold       write a commented configuration for a stack (to stdout, or --output FILE)
   version        print version, commit, target and built-in features
 
 Client commands (feature \"api\"; talk to a running phpeek-pm):
@@ -116,6 +118,10 @@ pub enum Command {
     CheckConfig {
         config: Option<OsString>,
     },
+    Scaffold {
+        preset: String,
+        output: Option<OsString>,
+    },
     Client(Client),
     Health(Health),
     Version,
@@ -128,6 +134,7 @@ pub fn is_subcommand(word: &str) -> bool {
         word,
         "serve"
             | "check-config"
+            | "scaffold"
             | "version"
             | "help"
             | "status"
@@ -162,8 +169,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
     let mut threshold = None;
     let mut live = false;
     let mut once = false;
+    let mut output: Option<OsString> = None;
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
         match arg {
+            Short('o') | Long("output") if sub.as_deref() == Some("scaffold") => {
+                output = Some(p.value().map_err(|e| e.to_string())?);
+            }
             Short('c') | Long("config") => {
                 config = Some(p.value().map_err(|e| e.to_string())?);
             }
@@ -207,14 +218,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                     w if is_subcommand(w) => sub = Some(v),
                     other => {
                         return Err(format!(
-                            "unknown command {other:?} (commands: serve, check-config, version, \
-                             status, start, stop, restart, scale, logs, health, top; to run a program as the \
+                            "unknown command {other:?} (commands: serve, check-config, scaffold, \
+                             version, status, start, stop, restart, scale, logs, health, top; to run a program as the \
                              only child, like tini: phpeek-pm -- {other} ...)"
                         ));
                     }
                 }
             }
-            Value(v) if is_client(sub.as_deref()) => {
+            Value(v) if is_client(sub.as_deref()) || sub.as_deref() == Some("scaffold") => {
                 operands.push(
                     v.into_string()
                         .map_err(|_| "arguments must be UTF-8".to_owned())?,
@@ -303,6 +314,23 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             }
             Command::CheckConfig { config }
         }
+        Some("scaffold") => match operands.as_slice() {
+            [preset]
+                if !dry_run && profile.is_none() && threshold.is_none() && config.is_none() =>
+            {
+                Command::Scaffold {
+                    preset: preset.clone(),
+                    output,
+                }
+            }
+            _ => {
+                return Err(
+                    "usage: phpeek-pm scaffold laravel|symfony|generic|production|minimal \
+                     [--output FILE]"
+                        .to_owned(),
+                );
+            }
+        },
         Some("version") => Command::Version,
         _ => Command::Help,
     })

@@ -57,8 +57,8 @@ impl Feature {
         self.compiled() && self.implemented()
     }
 
-    /// Whether this version of phpeek-pm implements the feature at all. Features are declared
-    /// in `Cargo.toml` before their modules land, so that builds and configs keep one shape.
+    /// Whether this version of phpeek-pm implements the feature at all (all of them do now; a
+    /// feature declared in `Cargo.toml` ahead of its module would say no here).
     pub const fn implemented(self) -> bool {
         match self {
             Feature::Api

@@ -14,8 +14,10 @@ mod cli;
 #[path = "client_off.rs"]
 mod client;
 mod config;
+mod dag;
 #[cfg(feature = "detect")]
 mod detect;
+mod exit;
 mod features;
 #[cfg(any(feature = "api", feature = "metrics"))]
 mod fpm;
@@ -36,6 +38,7 @@ mod probe;
 mod reactor;
 #[cfg(any(feature = "api", feature = "metrics"))]
 mod resources;
+mod scaffold;
 #[cfg(feature = "scheduler")]
 mod scheduler;
 mod single;
@@ -51,13 +54,6 @@ use std::process::ExitCode;
 #[cfg(feature = "api")]
 use api::client;
 use config::model::Level;
-
-/// Exit codes of INTERFACE.md.
-pub mod exit {
-    pub const OK: u8 = 0;
-    pub const STARTUP: u8 = 1;
-    pub const USAGE: u8 = 2;
-}
 
 const DEFAULT_PATHS: [&str; 2] = ["phpeek-pm.yaml", "/etc/phpeek-pm/phpeek-pm.yaml"];
 
@@ -87,31 +83,8 @@ fn run() -> u8 {
             say(&version_text());
             exit::OK
         }
-        cli::Command::CheckConfig { config } => match load_config(config) {
-            Ok(c) => {
-                let tasks = c.processes.iter().filter(|p| !p.kind.supervised()).count();
-                say(&format!(
-                    "configuration OK: {} process(es), {} instance(s){}\n{}",
-                    c.processes.len(),
-                    c.processes
-                        .iter()
-                        .filter(|p| p.kind.supervised())
-                        .map(|p| p.scale as u64)
-                        .sum::<u64>(),
-                    if tasks > 0 {
-                        format!(", {tasks} scheduled task(s)")
-                    } else {
-                        String::new()
-                    },
-                    supervisor::describe_plan(&c)
-                ));
-                exit::OK
-            }
-            Err(e) => {
-                eprintln!("phpeek-pm: {e}");
-                exit::USAGE
-            }
-        },
+        cli::Command::CheckConfig { config } => check_config(config),
+        cli::Command::Scaffold { preset, output } => scaffold::run(&preset, output.as_deref()),
         cli::Command::Client(c) => {
             // The configuration only tells where the API is and its token: without --api,
             // read it if there is one (its absence or problems are not the client's concern).
@@ -144,7 +117,7 @@ fn run() -> u8 {
                     return exit::USAGE;
                 }
             }
-            let mut c = match load_config(config) {
+            let (mut c, warnings) = match load_checked(config) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("phpeek-pm: {e}");
@@ -178,12 +151,23 @@ fn run() -> u8 {
                 return exit::OK;
             }
             c.child_env = prepared.env;
+            let mut notes = warnings
+                .iter()
+                .map(|w| supervisor::Note {
+                    level: Level::Warn,
+                    inst: None,
+                    event: "config_warning",
+                    msg: w.to_string(),
+                    fields: Vec::new(),
+                })
+                .collect::<Vec<_>>();
+            notes.extend(prepared.notes);
             // PID 1 rule: every asynchronous signal is blocked before anything is started, and
             // read from a signalfd in the loop. Children get an empty mask back before exec.
             // (Nothing before this point runs children or threads, and a signal meanwhile
             // simply acts by default, as for any command-line tool.)
             match sys::signals::block_all() {
-                Ok(blocked) => serve(&c, blocked, &prepared.notes),
+                Ok(blocked) => serve(&c, blocked, &notes),
                 Err(e) => {
                     eprintln!("phpeek-pm: cannot block signals: {e}");
                     exit::STARTUP
@@ -225,8 +209,76 @@ fn version_text() -> String {
     )
 }
 
-/// Errors of finding and reading the configuration, before its content is checked.
+/// `check-config`: every error (sorted by line, exit 2), the warnings, and where the Go tool
+/// would run the file differently; with no error, the start plan.
+fn check_config(flag: Option<OsString>) -> u8 {
+    let checked = match check_file(flag) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("phpeek-pm: {e}");
+            return exit::USAGE;
+        }
+    };
+    for w in &checked.warnings {
+        eprintln!("phpeek-pm: warning: {w}");
+    }
+    let Some(c) = checked.config else {
+        for e in &checked.errors {
+            eprintln!("phpeek-pm: {e}");
+        }
+        return exit::USAGE;
+    };
+    let tasks = c.processes.iter().filter(|p| !p.kind.supervised()).count();
+    say(&format!(
+        "configuration OK: {} process(es), {} instance(s){}\n{}{}",
+        c.processes.len(),
+        c.processes
+            .iter()
+            .filter(|p| p.kind.supervised())
+            .map(|p| p.scale as u64)
+            .sum::<u64>(),
+        if tasks > 0 {
+            format!(", {tasks} scheduled task(s)")
+        } else {
+            String::new()
+        },
+        supervisor::describe_plan(&c),
+        config::describe::listeners(&c),
+    ));
+    if !checked.differences.is_empty() {
+        let mut text =
+            String::from("differences from the Go phpeek-pm (see docs/migrating-from-go.md):\n");
+        for d in &checked.differences {
+            text.push_str(&format!("  note: {d}\n"));
+        }
+        say(&text);
+    }
+    exit::OK
+}
+
+/// The configuration and its warnings, or every error as one text (a line each).
+fn load_checked(
+    flag: Option<OsString>,
+) -> Result<(config::model::Config, Vec<config::ConfigError>), String> {
+    let checked = check_file(flag)?;
+    match checked.config {
+        Some(c) => Ok((c, checked.warnings)),
+        None => Err(checked
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\nphpeek-pm: ")),
+    }
+}
+
+/// The configuration alone (for the client commands, which only need the API's address).
 fn load_config(flag: Option<OsString>) -> Result<config::model::Config, String> {
+    load_checked(flag).map(|(c, _)| c)
+}
+
+/// Errors of finding and reading the configuration, before its content is checked.
+fn check_file(flag: Option<OsString>) -> Result<config::Checked, String> {
     let env: Vec<(String, String)> = std::env::vars().collect();
     let from_env = std::env::var_os("PHPEEK_PM_CONFIG").filter(|v| !v.is_empty());
     let path: Option<String> = match flag.or(from_env) {
@@ -265,12 +317,11 @@ fn load_config(flag: Option<OsString>) -> Result<config::model::Config, String> 
         )
     };
     let file = path.as_deref().zip(text.as_deref());
-    config::load(&config::Inputs {
+    Ok(config::check(&config::Inputs {
         file,
         env: &env,
         passwd: &passwd,
-    })
-    .map_err(|e| e.to_string())
+    }))
 }
 
 fn serve(

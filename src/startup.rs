@@ -48,8 +48,6 @@ pub struct Failure {
 
 /// Facts found at start-up, for the status snapshot (API, metrics). Plain data: renderers
 /// read it through `report()`.
-// Read by the status snapshot of the API/metrics features, which are built separately.
-#[allow(dead_code)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
     /// `laravel`, `symfony`, `wordpress` or `generic`; `None` when detection is not built.
@@ -59,7 +57,6 @@ pub struct Report {
 }
 
 /// The auto-tuning result as the status snapshot shows it.
-#[allow(dead_code)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PoolReport {
     pub profile: &'static str,
@@ -110,7 +107,6 @@ pub fn prepare(req: &Request<'_>) -> Result<Prepared, Box<Stopped>> {
 }
 
 /// What start-up found (empty before `prepare` ran, or when no step is built).
-#[allow(dead_code)]
 pub fn report() -> &'static Report {
     static EMPTY: Report = Report {
         framework: None,
@@ -121,7 +117,6 @@ pub fn report() -> &'static Report {
 
 /// Puts what start-up found into the status snapshot's manager part (the API and `/metrics`
 /// call this when they build a snapshot).
-#[allow(dead_code)]
 pub fn fill(view: &mut crate::status::ManagerView) {
     let r = report();
     view.framework = r.framework.map(str::to_owned);

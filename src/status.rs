@@ -6,8 +6,8 @@
 //! Times are wall-clock Unix seconds (what clients and Prometheus want); durations are seconds
 //! or milliseconds as the field name says.
 
-// Only the API and metrics features read a snapshot; other builds compile it for nothing.
-// Read by the api and metrics features (being built); until they land nothing calls it.
+// Only the renderers (features api, metrics) read a snapshot's fields; every other build fills
+// them for nothing, and which fields a build reads differs with its features.
 #![allow(dead_code)]
 
 #[derive(Clone, Debug, Default, PartialEq)]

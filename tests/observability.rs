@@ -178,8 +178,9 @@ fn acl_refuses_with_403_and_bad_entries_are_config_errors() {
         "c.yaml",
         &format!(
             "global:\n  api_enabled: true\n  api_port: 0\n  audit_enabled: true\n  \
-             api_acl:\n    allow_list: [127.0.0.0/8]\n  metrics_enabled: true\n  metrics_port: {metrics_port}\n  \
-             metrics_host: 127.0.0.1\n  metrics_acl:\n    mode: deny\n    deny_list: [127.0.0.1]\n  \
+             api_acl:\n    enabled: true\n    allow_list: [127.0.0.0/8]\n  metrics_enabled: true\n  \
+             metrics_port: {metrics_port}\n  metrics_host: 127.0.0.1\n  metrics_acl:\n    enabled: true\n    \
+             mode: deny\n    deny_list: [127.0.0.1]\n  \
              shutdown_timeout: 5\nprocesses:\n  web:\n    command: [sleep, '1000']\n"
         ),
     );

@@ -17,18 +17,7 @@ use serde_json::Value;
 use crate::cli::{Client, ClientAction, Health};
 use crate::config::model::{ApiSettings, Config, defaults};
 
-/// Exit codes of the client subcommands (documented in `--help` and docs/observability/api.md).
-pub mod exit {
-    pub const OK: u8 = 0;
-    /// The manager answered with an error (the action failed, a conflict, a bad request).
-    pub const FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
-    /// Nothing answers at the address.
-    pub const UNREACHABLE: u8 = 3;
-    /// Missing or wrong token.
-    pub const UNAUTHORIZED: u8 = 4;
-    pub const UNKNOWN_PROCESS: u8 = 5;
-}
+use crate::exit::client as exit;
 
 /// Connecting gives up after this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -603,11 +592,8 @@ mod tests {
             tcp: Some("0.0.0.0:9180".parse().unwrap()),
             socket: None,
             auth: None,
-            acl: None,
             tls: None,
-            audit: false,
-            resources: true,
-            history: None,
+            acl: None,
         };
         assert_eq!(
             Target::from_settings(&a),

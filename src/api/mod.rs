@@ -70,6 +70,25 @@ impl Scale {
     }
 }
 
+/// Whether process `p` may be scaled to `target` instances at run time (`scale_locked`,
+/// `max_scale`, `max_process_scale`); the refusal says why.
+pub fn scale_allowed(p: &crate::config::model::ProcessSpec, target: u32) -> Result<(), String> {
+    if p.scale_locked && target != p.scale {
+        return Err(format!(
+            "{} has scale_locked: true: its instance count stays {} (change the configuration \
+             to scale it)",
+            p.name, p.scale
+        ));
+    }
+    if target > p.max_scale {
+        return Err(format!(
+            "{} may have at most {} instances (max_scale), asked for {target}",
+            p.name, p.max_scale
+        ));
+    }
+    Ok(())
+}
+
 /// What a request asks for, once it passed authentication and validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Route<'a> {
@@ -97,7 +116,7 @@ pub fn route<'r>(req: &'r Request, token: Option<&str>) -> Result<Route<'r>, Res
     match parts.as_slice() {
         ["health"] => return get(Route::Health),
         ["ready"] => {
-            return get(match req.query_param("process") {
+            return get(match query_param(&req.query, "process") {
                 Some(name) if valid_name(name) => Route::ReadyOf(name),
                 _ => Route::Ready,
             });
@@ -109,7 +128,7 @@ pub fn route<'r>(req: &'r Request, token: Option<&str>) -> Result<Route<'r>, Res
         ["processes"] => get(Route::List),
         ["processes", name] if valid_name(name) => get(Route::Show(name)),
         ["processes", name, "logs"] if valid_name(name) => {
-            let limit = match req.query_param("limit") {
+            let limit = match query_param(&req.query, "limit") {
                 None | Some("") => DEFAULT_LOG_LIMIT,
                 Some(v) => match v.parse::<usize>() {
                     Ok(n) if n >= 1 => n,
@@ -263,6 +282,15 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     }
     // Keep the comparison from being turned into an early-exit loop.
     std::hint::black_box(diff) == 0
+}
+
+/// The value of query parameter `key`, if present (no percent-decoding: our parameters are
+/// numbers).
+fn query_param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == key).then_some(v)
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
-//! Commands that answer when they are done. A command is handed to the supervisor through its
-//! own entry points (`stop_instance`, `start_instance`, `set_scale`: the same graceful stop,
-//! dependency wait and restart paths as everything else), then followed: after every loop turn
+//! Commands that answer when they are done. A command is handed to the supervisor as an input
+//! ([`Command`]: the same graceful stop, dependency wait and restart paths as everything else),
+//! then followed: after every loop turn
 //! [`Pending::check`] looks at the supervisor's state and says whether the request can be
 //! answered. The connection stays parked meanwhile; nothing blocks. A deadline bounds the wait
 //! (a process may wait for a dependency forever): then the answer is 504 and the work goes on.
@@ -10,7 +10,7 @@
 
 use super::{Op, json};
 use crate::http::Response;
-use crate::supervisor::{InstId, Millis, RestartReason, State, Supervisor, Then};
+use crate::supervisor::{Command, Event, InstId, Millis, RestartReason, State, Supervisor};
 
 /// Time a command may take beyond the process's stop timeout: for the new instances to be
 /// spawned and become ready.
@@ -37,6 +37,19 @@ fn exit_restarts(sup: &Supervisor, i: InstId) -> u32 {
     sup.instance(i).restarts_by_reason[RestartReason::Exit.index()]
 }
 
+/// The supervisor's command for an API operation on process `p` (`target`: a scale's count).
+pub fn command(op: Op, p: usize, target: u32) -> Command {
+    match op {
+        Op::Stop => Command::Stop(p),
+        Op::Start => Command::Start(p),
+        Op::Restart => Command::Restart(p),
+        Op::Scale(_) => Command::Scale {
+            process: p,
+            desired: target,
+        },
+    }
+}
+
 impl Pending {
     /// Hands the command to the supervisor. `target` is the new instance count of a scale.
     #[allow(clippy::too_many_arguments)]
@@ -56,27 +69,7 @@ impl Pending {
             .iter()
             .map(|&i| (i, exit_restarts(sup, i), sup.instance(i).restarts))
             .collect();
-        let ids: Vec<InstId> = sup.instances_of(process).to_vec();
-        match op {
-            Op::Stop => {
-                for i in ids {
-                    sup.stop_instance(i, Then::Stay, now);
-                }
-            }
-            Op::Start => {
-                for i in ids {
-                    sup.start_instance(i, now);
-                }
-            }
-            Op::Restart => {
-                for i in ids {
-                    sup.stop_instance(i, Then::Restart(RestartReason::Manual), now);
-                }
-            }
-            Op::Scale(_) => {
-                sup.set_scale(process, target, now);
-            }
-        }
+        sup.handle(Event::Command(command(op, process, target)), now);
         Pending {
             conn,
             process,
@@ -206,6 +199,9 @@ mod tests {
                 framework_setup: true,
                 readiness: None,
                 logging: Default::default(),
+                audit: false,
+                resource_metrics: Default::default(),
+                max_process_scale: 100,
             },
             processes: vec![ProcessSpec {
                 name: "web".into(),
@@ -225,6 +221,10 @@ mod tests {
                 health: None,
                 hooks: Default::default(),
                 logging: Default::default(),
+                start_stopped: false,
+                max_scale: 1000,
+                scale_locked: false,
+                labels: Vec::new(),
             }],
             hooks: Default::default(),
             child_env: Vec::new(),

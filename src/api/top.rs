@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use rustix::termios::{self, OptionalActions, OutputModes, Termios};
 use serde_json::Value;
 
-use super::client::{Target, bytes, exit, request};
+use super::client::{Target, bytes, request};
+use crate::exit::client as exit;
 
 /// Time between two frames (and between the two answers of `--once`).
 const SAMPLE: Duration = Duration::from_secs(1);

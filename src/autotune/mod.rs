@@ -27,9 +27,9 @@ pub const PROFILE_ENV: &str = "PHP_FPM_AUTOTUNE_PROFILE";
 pub const THRESHOLD_ENV: &str = "PHP_FPM_AUTOTUNE_MEMORY_THRESHOLD";
 
 /// Exit code when the limits cannot hold the profile: a start-up failure (INTERFACE.md).
-pub const EXIT_TOO_LITTLE_MEMORY: u8 = 1;
+use crate::exit::STARTUP as EXIT_TOO_LITTLE_MEMORY;
 /// Exit code for a bad profile name, threshold or user-set `PHP_FPM_*` value.
-pub const EXIT_USAGE: u8 = 2;
+use crate::exit::USAGE as EXIT_USAGE;
 
 /// Where `/proc` and `/sys/fs/cgroup` are read from (tests read fixture trees instead, through
 /// `cgroup::read`).
@@ -304,31 +304,7 @@ pub fn plan(
             return fail(text, notes, EXIT_TOO_LITTLE_MEMORY, msg);
         }
     };
-    let _ = writeln!(
-        text,
-        "  budget: {} MiB × {} ({}) = {} MiB; − {} MiB reserved − {} MiB OPcache = {} MiB for \
-         workers of {} MiB → {} workers; CPU cap {} ({} per CPU)",
-        sizing.memory_mib,
-        profile::share_text(sizing.share_ppm),
-        share_from,
-        sizing.usable_mib,
-        p.reserved_mib,
-        p.opcache_mib,
-        sizing.worker_pool_mib,
-        p.worker_mib,
-        sizing.by_memory,
-        sizing.cpu_cap,
-        profile::WORKERS_PER_CPU
-    );
-    for w in &sizing.warnings {
-        let _ = writeln!(text, "  note: {w}");
-        notes.push(Note::global(
-            Level::Warn,
-            "autotune_adjusted",
-            w.clone(),
-            vec![],
-        ));
-    }
+    describe_sizing(&mut text, &mut notes, p, &sizing, share_from);
     let computed = values(&sizing.pool);
     // The user's values win, one by one.
     let user: Vec<Option<&str>> = VARS.iter().map(|v| env_get(req.env, v)).collect();
@@ -344,6 +320,64 @@ pub fn plan(
     let in_effect: Vec<String> = (0..VARS.len())
         .map(|i| user[i].map_or_else(|| finals[i].clone(), str::to_owned))
         .collect();
+    let (env, user_set, vars) = user_values(&mut text, &mut notes, &user, &computed, &finals);
+    let planned = merged.max_children * p.worker_mib + p.reserved_mib + p.opcache_mib;
+    if planned > sizing.memory_mib {
+        let msg = format!(
+            "the pool in effect plans {planned} MiB ({} workers × {} MiB + {} MiB OPcache + {} \
+             MiB reserved), more than the {} MiB limit: expect the OOM killer under load",
+            merged.max_children, p.worker_mib, p.opcache_mib, p.reserved_mib, sizing.memory_mib
+        );
+        let _ = writeln!(text, "  warning: {msg}");
+        notes.push(Note::global(
+            Level::Warn,
+            "autotune_oversubscribed",
+            msg,
+            vec![],
+        ));
+    }
+    process_overrides(&mut text, &mut notes, req);
+    let summary = summarize(
+        &mut text,
+        p,
+        &res,
+        &in_effect,
+        &env,
+        planned,
+        sizing.memory_mib,
+    );
+    notes.insert(0, summary);
+    let report = PoolReport {
+        profile: p.name,
+        vars,
+        user_set,
+        memory_bytes: res.memory,
+        memory_source: res.memory_from,
+        cpu_millis: res.cpu_millis,
+        cpu_source: res.cpu_from,
+    };
+    Planned {
+        text,
+        notes,
+        outcome: Ok((env, report)),
+    }
+}
+
+/// Splits the variables into the user's (which win, one by one: said in the log) and ours
+/// (exported to every process): the environment to export, the variables the user set, and
+/// every variable's value in effect.
+#[allow(clippy::type_complexity)]
+fn user_values(
+    text: &mut String,
+    notes: &mut Vec<Note>,
+    user: &[Option<&str>],
+    computed: &[String],
+    finals: &[String],
+) -> (
+    Vec<(String, String)>,
+    Vec<&'static str>,
+    Vec<(&'static str, String)>,
+) {
     let mut env = Vec::new();
     let mut user_set = Vec::new();
     let mut vars = Vec::new();
@@ -387,22 +421,11 @@ pub fn plan(
             }
         }
     }
-    let planned = merged.max_children * p.worker_mib + p.reserved_mib + p.opcache_mib;
-    if planned > sizing.memory_mib {
-        let msg = format!(
-            "the pool in effect plans {planned} MiB ({} workers × {} MiB + {} MiB OPcache + {} \
-             MiB reserved), more than the {} MiB limit: expect the OOM killer under load",
-            merged.max_children, p.worker_mib, p.opcache_mib, p.reserved_mib, sizing.memory_mib
-        );
-        let _ = writeln!(text, "  warning: {msg}");
-        notes.push(Note::global(
-            Level::Warn,
-            "autotune_oversubscribed",
-            msg,
-            vec![],
-        ));
-    }
-    // A process `env` that sets one of the variables wins for that process: say so.
+    (env, user_set, vars)
+}
+
+/// A process `env` that sets one of the variables wins for that process: say so.
+fn process_overrides(text: &mut String, notes: &mut Vec<Note>, req: &Request<'_>) {
     for spec in &req.config.processes {
         for (k, v) in &spec.env {
             if VARS.contains(&k.as_str()) {
@@ -421,6 +444,18 @@ pub fn plan(
             }
         }
     }
+}
+
+/// The result in the `--dry-run` text, and the `autotune` record that opens the log notes.
+fn summarize(
+    text: &mut String,
+    p: &Profile,
+    res: &Resources,
+    in_effect: &[String],
+    env: &[(String, String)],
+    planned: u64,
+    memory_mib: u64,
+) -> Note {
     let _ = writeln!(
         text,
         "  result: pm={} max_children={} start_servers={} min_spare={} max_spare={} max_requests={}",
@@ -429,8 +464,8 @@ pub fn plan(
     let _ = writeln!(
         text,
         "  memory planned: {planned} MiB of {} MiB ({} %)",
-        sizing.memory_mib,
-        planned * 100 / sizing.memory_mib.max(1)
+        memory_mib,
+        planned * 100 / memory_mib.max(1)
     );
     let exported: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let _ = writeln!(
@@ -457,44 +492,62 @@ pub fn plan(
         "max_spare",
         "max_requests",
     ];
-    for (k, v) in keys.iter().zip(&in_effect) {
+    for (k, v) in keys.iter().zip(in_effect) {
         fields.push((k, Field::Str(v.clone())));
     }
-    notes.insert(
-        0,
-        Note::global(
-            Level::Info,
-            "autotune",
-            format!(
-                "PHP-FPM auto-tuned (profile {}): pm={} max_children={} start_servers={} \
+    Note::global(
+        Level::Info,
+        "autotune",
+        format!(
+            "PHP-FPM auto-tuned (profile {}): pm={} max_children={} start_servers={} \
                  min_spare={} max_spare={} max_requests={}; memory {} MiB ({}), {} CPUs",
-                p.name,
-                in_effect[0],
-                in_effect[1],
-                in_effect[2],
-                in_effect[3],
-                in_effect[4],
-                in_effect[5],
-                mib(res.memory),
-                res.memory_from,
-                profile::cpu_text(res.cpu_millis)
-            ),
-            fields,
+            p.name,
+            in_effect[0],
+            in_effect[1],
+            in_effect[2],
+            in_effect[3],
+            in_effect[4],
+            in_effect[5],
+            mib(res.memory),
+            res.memory_from,
+            profile::cpu_text(res.cpu_millis)
         ),
-    );
-    let report = PoolReport {
-        profile: p.name,
-        vars,
-        user_set,
-        memory_bytes: res.memory,
-        memory_source: res.memory_from,
-        cpu_millis: res.cpu_millis,
-        cpu_source: res.cpu_from,
-    };
-    Planned {
+        fields,
+    )
+}
+
+/// The budget arithmetic in the `--dry-run` text, and the adjustments it made as notes.
+fn describe_sizing(
+    text: &mut String,
+    notes: &mut Vec<Note>,
+    p: &Profile,
+    sizing: &profile::Sizing,
+    share_from: &str,
+) {
+    let _ = writeln!(
         text,
-        notes,
-        outcome: Ok((env, report)),
+        "  budget: {} MiB × {} ({}) = {} MiB; − {} MiB reserved − {} MiB OPcache = {} MiB for \
+         workers of {} MiB → {} workers; CPU cap {} ({} per CPU)",
+        sizing.memory_mib,
+        profile::share_text(sizing.share_ppm),
+        share_from,
+        sizing.usable_mib,
+        p.reserved_mib,
+        p.opcache_mib,
+        sizing.worker_pool_mib,
+        p.worker_mib,
+        sizing.by_memory,
+        sizing.cpu_cap,
+        profile::WORKERS_PER_CPU
+    );
+    for w in &sizing.warnings {
+        let _ = writeln!(text, "  note: {w}");
+        notes.push(Note::global(
+            Level::Warn,
+            "autotune_adjusted",
+            w.clone(),
+            vec![],
+        ));
     }
 }
 

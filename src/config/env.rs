@@ -40,10 +40,10 @@ pub fn plan(vars: &[(String, String)], doc: &Value) -> Result<Vec<Applied>, Unkn
     for (var, value) in sorted {
         if let Some(rest) = var.strip_prefix(GLOBAL_PREFIX) {
             let tokens = lower_tokens(rest);
-            let Some((path, key)) = schema::resolve(&tokens, schema::GLOBAL) else {
+            let Some((path, key)) = schema::resolve(&tokens, super::global::KEYS) else {
                 return Err(UnknownVar {
                     var: var.clone(),
-                    hint: schema::closest(&tokens.join("_"), schema::GLOBAL)
+                    hint: schema::closest(&tokens.join("_"), super::global::KEYS)
                         .map(|k| format!("{GLOBAL_PREFIX}{}", k.to_ascii_uppercase())),
                 });
             };
@@ -162,13 +162,13 @@ fn key_path(key: &str) -> Option<(Vec<String>, Option<&'static Key>)> {
     if tokens.is_empty() {
         return None;
     }
-    if let Some((path, leaf)) = schema::resolve(&tokens, schema::PROCESS) {
+    if let Some((path, leaf)) = schema::resolve(&tokens, super::process::KEYS) {
         return Some((path.iter().map(|s| (*s).to_owned()).collect(), Some(leaf)));
     }
     // A prefix that names a key held as written: the remaining tokens form one sub-key.
     for take in (1..tokens.len()).rev() {
         let head = tokens[..take].join("_");
-        if let Some(k) = schema::PROCESS.iter().find(|k| k.name == head) {
+        if let Some(k) = super::process::KEYS.iter().find(|k| k.name == head) {
             if matches!(k.kind, Kind::Any) {
                 return Some((vec![head, tokens[take..].join("_")], None));
             }
@@ -196,7 +196,7 @@ fn typed(raw: &str, key: &Key) -> Value {
             "false" | "0" | "no" | "off" => Value::Bool(false),
             _ => Value::String(s.to_owned()),
         },
-        Kind::Duration => s
+        Kind::Time => s
             .parse::<u64>()
             .map(|n| Value::Number(n.into()))
             .unwrap_or_else(|_| Value::String(s.to_owned())),
@@ -218,9 +218,12 @@ fn typed(raw: &str, key: &Key) -> Value {
                     .collect(),
             ),
         },
-        Kind::StrMap | Kind::Section(_) | Kind::SectionList(_) | Kind::Processes | Kind::Any => {
-            json().unwrap_or_else(|| Value::String(s.to_owned()))
-        }
+        Kind::StrMap
+        | Kind::Section(_)
+        | Kind::SectionList(_)
+        | Kind::Processes
+        | Kind::Any
+        | Kind::Moved(_) => json().unwrap_or_else(|| Value::String(s.to_owned())),
     }
 }
 

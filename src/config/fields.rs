@@ -1,11 +1,12 @@
-//! Reading the keys of a feature's section (`health_check`, a hook) from the document as
-//! written, one key at a time, so that every type or range error points at the key's own
-//! line (or the `PHPEEK_PM_*` variable that set it). The key walk of `schema.rs` has already
-//! rejected unknown keys, so only the known ones are read here.
+//! The one way a section of the configuration is read: key by key from the document (after
+//! `PHPEEK_PM_*` overrides), typed on the way, so that every type or range error points at the
+//! key's own line (or the variable that set it) and one bad key does not hide the next. The key
+//! walk of `schema.rs` has already reported unknown keys, so only known ones are read here.
 
 use serde::de::DeserializeOwned;
 use yaml_serde::{Mapping, Value};
 
+use super::schema::{Key, Kind};
 use super::{ConfigError, Ctx, env, schema};
 
 /// One mapping of the document and where it is.
@@ -17,6 +18,8 @@ pub(super) struct Section<'a> {
     /// For an item of a list: its index, so errors find the item's own line.
     pub item: Option<usize>,
     pub map: Option<&'a Mapping>,
+    /// The section's key table: the kinds name what a mistyped value should have been.
+    pub keys: &'static [Key],
 }
 
 impl<'a> Section<'a> {
@@ -33,11 +36,47 @@ impl<'a> Section<'a> {
             path,
             item,
             map: v.as_mapping(),
+            keys: &[],
         };
         if s.map.is_none() && !v.is_null() {
             return Err(s.err(None, format!("{} must be a mapping of keys", s.dotted())));
         }
         Ok(s)
+    }
+
+    /// The section with its key table (for typed error messages and the debug check that a
+    /// parser reads only keys of its table).
+    pub fn with_keys(mut self, keys: &'static [Key]) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// The nested section at `key`, when present (an error when it is not a mapping).
+    pub fn child(
+        &self,
+        key: &str,
+        keys: &'static [Key],
+    ) -> Result<Option<Section<'a>>, ConfigError> {
+        let Some(v) = self.raw(key) else {
+            return Ok(None);
+        };
+        let mut p = self.path.clone();
+        p.push(key.to_owned());
+        Ok(Some(
+            Section::new(self.ctx, self.ov, p, None, v)?.with_keys(keys),
+        ))
+    }
+
+    /// The value at `key` as written (null counts as absent).
+    pub fn value(&self, key: &str) -> Option<&'a Value> {
+        self.raw(key)
+    }
+
+    /// The key path of `key` in this section.
+    pub fn key_path(&self, key: &str) -> Vec<String> {
+        let mut p = self.path.clone();
+        p.push(key.to_owned());
+        p
     }
 
     pub fn dotted(&self) -> String {
@@ -47,12 +86,16 @@ impl<'a> Section<'a> {
         }
     }
 
-    #[cfg_attr(not(feature = "health"), allow(dead_code))]
     pub fn has(&self, key: &str) -> bool {
         self.raw(key).is_some()
     }
 
     fn raw(&self, key: &str) -> Option<&'a Value> {
+        debug_assert!(
+            self.keys.is_empty() || self.keys.iter().any(|k| k.name == key),
+            "{key} is not in the key table of {}",
+            self.dotted()
+        );
         self.map?
             .get(Value::String(key.to_owned()))
             .filter(|v| !v.is_null())
@@ -65,11 +108,20 @@ impl<'a> Section<'a> {
         };
         yaml_serde::from_value::<T>(v.clone())
             .map(Some)
-            .map_err(|e| self.err(Some(key), format!("{}.{key}: {e}", self.dotted())))
+            .map_err(|e| {
+                let e = e.to_string();
+                let kind = self.keys.iter().find(|k| k.name == key).map(|k| k.kind);
+                let msg = match (e.starts_with("invalid type"), kind.and_then(expected)) {
+                    (true, Some(want)) => {
+                        format!("{}.{key} must be {want}, not {}", self.dotted(), shown(v))
+                    }
+                    _ => format!("{}.{key}: {e}", self.dotted()),
+                };
+                self.err(Some(key), msg)
+            })
     }
 
     /// The first of several spellings of one key that is present (`period` / `interval`).
-    #[cfg_attr(not(feature = "health"), allow(dead_code))]
     pub fn get_any<T: DeserializeOwned>(
         &self,
         keys: &[&'static str],
@@ -101,6 +153,35 @@ impl<'a> Section<'a> {
             origin: self.ctx.file_origin(line),
             msg,
         }
+    }
+}
+
+/// What a value of `kind` looks like, for "must be ..." messages.
+fn expected(kind: Kind) -> Option<&'static str> {
+    Some(match kind {
+        Kind::Str => "a string",
+        Kind::Int => "a whole number",
+        Kind::Float => "a number",
+        Kind::Bool => "true or false",
+        Kind::Time => {
+            "a duration: seconds (30) or a string with a unit (\"500ms\", \"30s\", \"5m\")"
+        }
+        Kind::Command => "a command: a list such as [\"php-fpm\", \"-F\"] or a string",
+        Kind::List => "a list of strings",
+        Kind::StrMap => "a mapping of NAME: value",
+        Kind::Section(_) | Kind::Processes => "a mapping of keys",
+        Kind::SectionList(_) => "a list of mappings",
+        Kind::Any | Kind::Moved(_) => return None,
+    })
+}
+
+/// A value as a message quotes it.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        Value::Sequence(_) => "a list".to_owned(),
+        Value::Mapping(_) => "a mapping".to_owned(),
+        other => schema::yaml_scalar_text(other),
     }
 }
 
@@ -147,7 +228,6 @@ fn locate_item(text: &str, list: &[String], index: usize, key: Option<&str>) -> 
 }
 
 /// A count written as an integer, within `min..=max`.
-#[cfg_attr(not(any(feature = "health", feature = "hooks")), allow(dead_code))]
 pub(super) fn count(
     s: &Section<'_>,
     key: &str,

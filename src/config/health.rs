@@ -8,8 +8,38 @@ use yaml_serde::Value;
 use super::duration::Duration;
 use super::fields::{Section, count};
 use super::model::{HealthMode, HealthSpec, ProbeKind, ReadinessMode, ReadinessSpec, defaults};
-use super::raw::{CommandLine, RawGlobal};
+use super::raw::CommandLine;
+use super::schema::Kind::*;
+use super::schema::{Key, k};
 use super::{ConfigError, Ctx, env};
+
+/// A `health_check` block. `interval` and `retries` are the original tool's documentation's
+/// names for `period` and `failure_threshold`.
+pub const KEYS: &[Key] = &[
+    k("type", Str),
+    k("address", Str),
+    k("url", Str),
+    k("command", Command),
+    k("initial_delay", Time),
+    k("period", Time),
+    k("interval", Time),
+    k("timeout", Time),
+    k("failure_threshold", Int),
+    k("retries", Int),
+    k("success_threshold", Int),
+    k("expected_status", Int),
+    k("expected_body", Str),
+    k("mode", Str),
+];
+
+/// `global.readiness`, the original tool's readiness-file block.
+pub const READINESS: &[Key] = &[
+    k("enabled", Bool),
+    k("path", Str),
+    k("mode", Str),
+    k("content", Str),
+    k("processes", List),
+];
 
 /// Highest threshold accepted: far beyond any sensible value, low enough to never overflow.
 const MAX_THRESHOLD: i64 = 1_000;
@@ -24,7 +54,10 @@ pub(super) fn parse(
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
-    let s = Section::new(ctx, ov, path, None, v)?;
+    let s = Section::new(ctx, ov, path, None, v)?.with_keys(KEYS);
+    // A required key that is missing next to an unknown one was misspelt: the unknown key's
+    // error (with its suggestion) says it all.
+    let typo = ctx.has_unknown_in(&s.path);
     let d = s.dotted();
     let kind: Option<String> = s.get("type")?;
     let probe = match kind.as_deref() {
@@ -33,6 +66,9 @@ pub(super) fn parse(
         }
         Some("tcp") => {
             let Some(a) = s.get::<String>("address")? else {
+                if typo {
+                    return Ok(None);
+                }
                 return Err(s.err(
                     Some("type"),
                     format!("{d}: a tcp check needs address (host:port, e.g. \"127.0.0.1:9000\")"),
@@ -44,6 +80,9 @@ pub(super) fn parse(
         }
         Some("http") => {
             let Some(u) = s.get::<String>("url")? else {
+                if typo {
+                    return Ok(None);
+                }
                 let hint = if s.has("address") {
                     " (address is for tcp checks)"
                 } else {
@@ -76,6 +115,9 @@ pub(super) fn parse(
         }
         Some("exec") => {
             let Some(c) = s.get::<CommandLine>("command")? else {
+                if typo {
+                    return Ok(None);
+                }
                 return Err(s.err(
                     Some("type"),
                     format!(
@@ -215,39 +257,32 @@ pub fn parse_url(u: &str) -> Result<(String, u16, String), String> {
     Ok((host, port, path.to_owned()))
 }
 
-/// `global.readiness_file` or `global.readiness`; `names` are the processes in start order.
+/// `global.readiness_file` or `global.readiness`; `names` are the processes in start order
+/// (and whether each is a longrun).
 pub(super) fn readiness(
-    ctx: &Ctx<'_>,
-    ov: &[env::Applied],
-    g: &RawGlobal,
-    names: &[(&str, bool)],
+    g: &Section<'_>,
+    names: &[(String, bool)],
 ) -> Result<Option<ReadinessSpec>, ConfigError> {
-    let gp = |k: &str| vec!["global".to_owned(), k.to_owned()];
-    let block = g.readiness.as_ref().filter(|v| !v.is_null());
-    if let (Some(_), Some(_)) = (&g.readiness_file, block) {
-        return Err(ctx.at(
-            &gp("readiness_file"),
-            ov,
+    let file = g.get::<String>("readiness_file")?;
+    let block = g.child("readiness", READINESS)?;
+    if let (Some(_), Some(_)) = (&file, &block) {
+        return Err(g.err(
+            Some("readiness_file"),
             "use either readiness_file or the readiness block, not both".to_owned(),
         ));
     }
-    if let Some(p) = &g.readiness_file {
+    if let Some(p) = file {
         if p.is_empty() {
-            return Err(ctx.at(
-                &gp("readiness_file"),
-                ov,
-                "readiness_file is empty".to_owned(),
-            ));
+            return Err(g.err(Some("readiness_file"), "readiness_file is empty".to_owned()));
         }
         return Ok(Some(ReadinessSpec {
-            path: p.clone(),
+            path: p,
             mode: ReadinessMode::AllHealthy,
             content: None,
             processes: Vec::new(),
         }));
     }
-    let Some(v) = block else { return Ok(None) };
-    let s = Section::new(ctx, ov, gp("readiness"), None, v)?;
+    let Some(s) = block else { return Ok(None) };
     if !s.get::<bool>("enabled")?.unwrap_or(false) {
         return Ok(None);
     }
@@ -289,7 +324,8 @@ pub(super) fn readiness(
     }))
 }
 
-#[cfg(test)]
+// The key is refused in builds without the feature, so the tests need it.
+#[cfg(all(test, feature = "health"))]
 mod tests {
     use super::*;
     use crate::config::{Config, Inputs, Origin, load};

@@ -10,8 +10,36 @@ use yaml_serde::Value;
 use super::duration::Duration;
 use super::fields::{Section, count};
 use super::model::{HookPhase, HookSet, HookSpec, ProcessHooks, defaults};
-use super::raw::{CommandLine, RawProcess, Scalar};
+use super::raw::{CommandLine, Scalar};
+use super::schema::Kind::*;
+use super::schema::{Key, k};
 use super::{ConfigError, Ctx, env, users};
+
+/// The phases of a `hooks` block; the original tool spells them with hyphens, we accept both.
+pub const PHASES: &[Key] = &[
+    k("pre-start", SectionList(HOOK)),
+    k("post-start", SectionList(HOOK)),
+    k("pre-stop", SectionList(HOOK)),
+    k("post-stop", SectionList(HOOK)),
+    k("pre_start", SectionList(HOOK)),
+    k("post_start", SectionList(HOOK)),
+    k("pre_stop", SectionList(HOOK)),
+    k("post_stop", SectionList(HOOK)),
+];
+
+/// One hook.
+pub const HOOK: &[Key] = &[
+    k("name", Str),
+    k("command", Command),
+    k("timeout", Time),
+    k("retry", Int),
+    k("retry_delay", Time),
+    k("continue_on_error", Bool),
+    k("env", StrMap),
+    k("working_dir", Str),
+    k("user", Str),
+    k("group", Str),
+];
 use crate::sys::spawn::Credentials;
 
 /// Most extra attempts a hook may ask for.
@@ -37,36 +65,37 @@ pub(super) fn global(
 /// A process's hooks; `creds` are the process's own (its hooks run as its user by default).
 pub(super) fn process(
     ctx: &Ctx<'_>,
-    ov: &[env::Applied],
     name: &str,
-    p: &RawProcess,
+    p: &Section<'_>,
     creds: Option<&Credentials>,
 ) -> Result<ProcessHooks, ConfigError> {
+    let ov = p.ov;
     let base = |k: &[&str]| {
         let mut v = vec!["processes".to_owned(), name.to_owned()];
         v.extend(k.iter().map(|s| (*s).to_owned()));
         v
     };
-    let mut set = block(ctx, ov, base(&["hooks"]), p.hooks.as_ref(), creds)?;
+    let mut set = block(ctx, ov, base(&["hooks"]), p.value("hooks"), creds)?;
+    let shutdown = p.child("shutdown", super::process::SHUTDOWN)?;
     let single = [
         (
             HookPhase::PreStart,
-            p.pre_start_hook.as_ref(),
+            p.value("pre_start_hook"),
             base(&["pre_start_hook"]),
         ),
         (
             HookPhase::PostStart,
-            p.post_start_hook.as_ref(),
+            p.value("post_start_hook"),
             base(&["post_start_hook"]),
         ),
         (
             HookPhase::PreStop,
-            p.shutdown.as_ref().and_then(|s| s.pre_stop_hook.as_ref()),
+            shutdown.as_ref().and_then(|s| s.value("pre_stop_hook")),
             base(&["shutdown", "pre_stop_hook"]),
         ),
         (
             HookPhase::PostStop,
-            p.post_stop_hook.as_ref(),
+            p.value("post_stop_hook"),
             base(&["post_stop_hook"]),
         ),
     ];
@@ -75,18 +104,18 @@ pub(super) fn process(
             continue;
         };
         let default_name = format!("{name}-{}", phase.as_str().replace('_', "-"));
-        let s = Section::new(ctx, ov, path, None, v)?;
+        let s = Section::new(ctx, ov, path, None, v)?.with_keys(HOOK);
         let h = hook(&s, default_name, creds)?;
         // The single-hook key runs after any listed in the process's `hooks` block.
         set.get_mut(phase).push(h);
     }
+    let wait_for_exit = match &shutdown {
+        Some(s) => s.get::<bool>("wait_for_exit")?,
+        None => None,
+    };
     Ok(ProcessHooks {
         set,
-        wait_for_exit: p
-            .shutdown
-            .as_ref()
-            .and_then(|s| s.wait_for_exit)
-            .unwrap_or(true),
+        wait_for_exit: wait_for_exit.unwrap_or(true),
     })
 }
 
@@ -101,7 +130,7 @@ fn block(
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(set);
     };
-    let s = Section::new(ctx, ov, path.clone(), None, v)?;
+    let s = Section::new(ctx, ov, path.clone(), None, v)?.with_keys(PHASES);
     for (phase, keys) in PHASE_KEYS {
         for key in keys {
             let Some(list) = s.get::<Vec<Value>>(key)? else {
@@ -110,7 +139,7 @@ fn block(
             let mut lp = path.clone();
             lp.push(key.to_owned());
             for (i, item) in list.iter().enumerate() {
-                let hs = Section::new(ctx, ov, lp.clone(), Some(i), item)?;
+                let hs = Section::new(ctx, ov, lp.clone(), Some(i), item)?.with_keys(HOOK);
                 let default_name = format!("{}-{}", key, i + 1);
                 let h = hook(&hs, default_name, creds)?;
                 set.get_mut(phase).push(h);
@@ -181,7 +210,8 @@ fn hook(
     })
 }
 
-#[cfg(test)]
+// The keys are refused in builds without the feature, so the tests need it.
+#[cfg(all(test, feature = "hooks"))]
 mod tests {
     use super::*;
     use crate::config::{Config, Inputs, Origin, load};

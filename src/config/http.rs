@@ -1,58 +1,85 @@
 //! Validation of the HTTP listeners' keys: `api_*` (feature `api`) and `metrics_*` (feature
-//! `metrics`). The key table already refuses `api_enabled: true` / `metrics_enabled: true` in a
-//! build without the feature, so here they are only checked for meaning.
+//! `metrics`), with their `*_tls` and `*_acl` blocks (tables below). The key table already
+//! refuses `api_enabled: true` / `metrics_enabled: true` in a build without the feature, so here
+//! they are only checked for meaning. An ACL entry that is not an address or network is an
+//! error: an ACL is never switched off by a typo.
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::model::{ApiSettings, MetricsSettings, defaults};
-use super::raw::RawGlobal;
-use super::security::{acl, history, tls};
-use super::{ConfigError, Ctx, env, path};
+use super::fields::Section;
+use super::model::{Acl, ApiSettings, Cidr, ClientAuth, MetricsSettings, TlsSettings, defaults};
+use super::schema::Kind::*;
+use super::schema::{Key, k};
+use super::{ConfigError, Ctx};
+use crate::features::Feature;
+
+/// `api_tls` / `metrics_tls` (the Go tool's `TLSConfig`).
+pub const TLS: &[Key] = &[
+    k("enabled", Bool),
+    k("cert_file", Str),
+    k("key_file", Str),
+    k("ca_file", Str),
+    k("client_auth", Str),
+    k("min_version", Str),
+    k("cipher_suites", List),
+    k("auto_reload", Bool),
+    k("auto_reload_interval", Time),
+];
+
+/// `api_acl` / `metrics_acl` (the Go tool's `ACLConfig`).
+pub const ACL: &[Key] = &[
+    k("enabled", Bool),
+    k("mode", Str),
+    k("allow_list", List),
+    k("deny_list", List),
+    k("trust_proxy", Bool),
+];
+
+/// Default `auto_reload_interval` (the Go tool's).
+const TLS_RELOAD_MS: u64 = 300_000;
 
 /// The API and metrics settings, each `None` unless switched on.
 pub(super) fn settings(
     ctx: &Ctx<'_>,
-    g: &RawGlobal,
-    ov: &[env::Applied],
+    g: &Section<'_>,
 ) -> Result<(Option<ApiSettings>, Option<MetricsSettings>), ConfigError> {
-    let gp = |k: &str| path(&["global", k]);
-    let host = |key: &str, value: Option<&str>, default: &str| -> Result<IpAddr, ConfigError> {
-        let v = value.unwrap_or(default);
+    let host = |key: &str, default: &str| -> Result<IpAddr, ConfigError> {
+        let value: Option<String> = g.get(key)?;
+        let v = value.as_deref().unwrap_or(default);
         let v = if v == "localhost" { "127.0.0.1" } else { v };
         v.trim_matches(['[', ']']).parse::<IpAddr>().map_err(|_| {
-            ctx.at(
-                &gp(key),
-                ov,
+            g.err(
+                Some(key),
                 format!("{key} must be an IP address such as 127.0.0.1, 0.0.0.0 or ::1, not {v:?}"),
             )
         })
     };
-    let port = |key: &str, value: Option<i64>, default: u16| -> Result<u16, ConfigError> {
-        match value {
+    let port = |key: &str, default: u16| -> Result<u16, ConfigError> {
+        match g.get::<i64>(key)? {
             None => Ok(default),
             Some(p) => u16::try_from(p).map_err(|_| {
-                ctx.at(
-                    &gp(key),
-                    ov,
+                g.err(
+                    Some(key),
                     format!("{key} must be between 0 and 65535 (0 = any free port), not {p}"),
                 )
             }),
         }
     };
-    let api = if g.api_enabled == Some(true) {
-        let socket = match g.api_socket.as_deref() {
-            None => None,
-            Some("") => {
-                return Err(ctx.at(&gp("api_socket"), ov, "api_socket must not be empty".into()));
-            }
-            Some(s) => Some(s.to_owned()),
-        };
+    // The security blocks are checked whether or not their listener is on: a mistake in
+    // them is a mistake waiting for the day it is switched on.
+    let api_tls = ctx.keep(tls(g, "api_tls")).flatten();
+    let api_acl = ctx.keep(acl(g, "api_acl")).flatten();
+    let metrics_tls = ctx.keep(tls(g, "metrics_tls")).flatten();
+    let metrics_acl = ctx.keep(acl(g, "metrics_acl")).flatten();
+    let api = if g.get::<bool>("api_enabled")? == Some(true) {
+        // "" is unset, as the Go tool's config save writes it.
+        let socket = g.get::<String>("api_socket")?.filter(|s| !s.is_empty());
         // With a Unix socket, TCP is on only when asked for explicitly.
-        let tcp_wanted = socket.is_none() || g.api_port.is_some() || g.api_host.is_some();
+        let tcp_wanted = socket.is_none() || g.has("api_port") || g.has("api_host");
         let tcp = if tcp_wanted {
             Some(SocketAddr::new(
-                host("api_host", g.api_host.as_deref(), defaults::API_HOST)?,
-                port("api_port", g.api_port, defaults::API_PORT)?,
+                host("api_host", defaults::API_HOST)?,
+                port("api_port", defaults::API_PORT)?,
             ))
         } else {
             None
@@ -60,22 +87,20 @@ pub(super) fn settings(
         Some(ApiSettings {
             tcp,
             socket,
-            auth: g.api_auth.clone().filter(|a| !a.is_empty()),
-            acl: acl(ctx, ov, "api_acl", g.api_acl.as_ref())?,
-            tls: tls(ctx, ov, "api_tls", g.api_tls.as_ref())?,
-            audit: g.audit_enabled == Some(true),
-            resources: g.resource_metrics_enabled != Some(false),
-            history: history(ctx, ov, g)?,
+            auth: g.get::<String>("api_auth")?.filter(|a| !a.is_empty()),
+            tls: api_tls,
+            acl: api_acl,
         })
     } else {
         None
     };
-    let metrics = if g.metrics_enabled == Some(true) {
-        let p = g.metrics_path.as_deref().unwrap_or(defaults::METRICS_PATH);
+    let metrics = if g.get::<bool>("metrics_enabled")? == Some(true) {
+        let p = g
+            .get::<String>("metrics_path")?
+            .unwrap_or_else(|| defaults::METRICS_PATH.to_owned());
         if !p.starts_with('/') || p.contains(['?', '#', ' ']) {
-            return Err(ctx.at(
-                &gp("metrics_path"),
-                ov,
+            return Err(g.err(
+                Some("metrics_path"),
                 format!(
                     "metrics_path must be a path starting with '/', such as /metrics, not {p:?}"
                 ),
@@ -83,17 +108,12 @@ pub(super) fn settings(
         }
         Some(MetricsSettings {
             addr: SocketAddr::new(
-                host(
-                    "metrics_host",
-                    g.metrics_host.as_deref(),
-                    defaults::METRICS_HOST,
-                )?,
-                port("metrics_port", g.metrics_port, defaults::METRICS_PORT)?,
+                host("metrics_host", defaults::METRICS_HOST)?,
+                port("metrics_port", defaults::METRICS_PORT)?,
             ),
-            path: p.to_owned(),
-            acl: acl(ctx, ov, "metrics_acl", g.metrics_acl.as_ref())?,
-            tls: tls(ctx, ov, "metrics_tls", g.metrics_tls.as_ref())?,
-            resources: g.resource_metrics_enabled != Some(false),
+            path: p,
+            tls: metrics_tls,
+            acl: metrics_acl,
         })
     } else {
         None
@@ -103,14 +123,13 @@ pub(super) fn settings(
         let overlap =
             a.ip() == m.addr.ip() || a.ip().is_unspecified() || m.addr.ip().is_unspecified();
         if a.port() != 0 && a.port() == m.addr.port() && overlap {
-            let key = if g.metrics_port.is_some() {
+            let key = if g.has("metrics_port") {
                 "metrics_port"
             } else {
                 "api_port"
             };
-            return Err(ctx.at(
-                &gp(key),
-                ov,
+            return Err(g.err(
+                Some(key),
                 format!(
                     "metrics_port {} is also the API's port (api_port): give them different ports",
                     a.port()
@@ -119,6 +138,134 @@ pub(super) fn settings(
         }
     }
     Ok((api, metrics))
+}
+
+/// An `*_tls` block; `None` when absent or `enabled: false`.
+fn tls(g: &Section<'_>, key: &str) -> Result<Option<TlsSettings>, ConfigError> {
+    let Some(s) = g.child(key, TLS)? else {
+        return Ok(None);
+    };
+    if s.get::<bool>("enabled")? != Some(true) {
+        return Ok(None);
+    }
+    let d = s.dotted();
+    if !Feature::Tls.available() {
+        return Err(s.err(Some("enabled"), Feature::Tls.unavailable(&d)));
+    }
+    let file = |k: &str| -> Result<String, ConfigError> {
+        match s.get::<String>(k)? {
+            Some(f) if !f.is_empty() => Ok(f),
+            _ => Err(s.err(
+                Some("enabled"),
+                format!("{d} needs {k} (a PEM file path, e.g. /etc/phpeek-pm/certs/server.pem)"),
+            )),
+        }
+    };
+    let (cert_file, key_file) = (file("cert_file")?, file("key_file")?);
+    let ca_file = s.get::<String>("ca_file")?.filter(|f| !f.is_empty());
+    let client_auth = match s.get::<String>("client_auth")?.as_deref() {
+        None | Some("" | "none") => ClientAuth::None,
+        Some("request") => ClientAuth::Request,
+        Some("require") => ClientAuth::Require,
+        Some("verify") => ClientAuth::Verify,
+        Some(other) => {
+            return Err(s.err(
+                Some("client_auth"),
+                format!("{d}.client_auth must be none, request, require or verify, not {other:?}"),
+            ));
+        }
+    };
+    if client_auth == ClientAuth::Verify && ca_file.is_none() {
+        return Err(s.err(
+            Some("client_auth"),
+            format!("{d}.client_auth: verify needs ca_file (the CAs client certificates chain to)"),
+        ));
+    }
+    let min_version = match s.get::<String>("min_version")?.as_deref() {
+        None | Some("" | "TLS 1.2" | "1.2" | "TLS1.2") => 12,
+        Some("TLS 1.3" | "1.3" | "TLS1.3") => 13,
+        Some(other) => {
+            return Err(s.err(
+                Some("min_version"),
+                format!(
+                    "{d}.min_version must be \"TLS 1.2\" or \"TLS 1.3\", not {other:?} \
+                     (older versions are not offered)"
+                ),
+            ));
+        }
+    };
+    if s.has("cipher_suites") {
+        // rustls offers only modern AEAD suites; a list naming others cannot be honoured.
+        s.ctx.warn(
+            &s,
+            "cipher_suites",
+            "cipher_suites is ignored: the TLS library offers only its modern AEAD suites              (AES-GCM, ChaCha20-Poly1305), in its own order",
+        );
+        let _ = s.get::<Vec<String>>("cipher_suites")?;
+    }
+    let reload_every = if s.get::<bool>("auto_reload")? == Some(true) {
+        Some(
+            s.get::<super::duration::Duration>("auto_reload_interval")?
+                .map_or(TLS_RELOAD_MS, |d| d.ms())
+                .max(1_000),
+        )
+    } else {
+        None
+    };
+    Ok(Some(TlsSettings {
+        cert_file,
+        key_file,
+        ca_file,
+        client_auth,
+        min_version,
+        reload_every,
+    }))
+}
+
+/// An `*_acl` block; `None` when absent or `enabled: false`.
+fn acl(g: &Section<'_>, key: &str) -> Result<Option<Acl>, ConfigError> {
+    let Some(s) = g.child(key, ACL)? else {
+        return Ok(None);
+    };
+    let d = s.dotted();
+    let list = |k: &str| -> Result<Vec<Cidr>, ConfigError> {
+        let mut out = Vec::new();
+        for entry in s.get::<Vec<String>>(k)?.unwrap_or_default() {
+            out.push(Cidr::parse(&entry).map_err(|e| s.err(Some(k), format!("{d}.{k}: {e}")))?);
+        }
+        Ok(out)
+    };
+    // Entries are checked even in a disabled block (it is one edit away from enforced).
+    let (allow, deny) = (list("allow_list")?, list("deny_list")?);
+    let allow_only = match s.get::<String>("mode")?.as_deref() {
+        None | Some("allow") => true,
+        Some("deny") => false,
+        Some(other) => {
+            return Err(s.err(
+                Some("mode"),
+                format!(
+                    "{d}.mode must be allow (only allow_list is served) or deny (all but                      deny_list), not {other:?}"
+                ),
+            ));
+        }
+    };
+    if s.get::<bool>("enabled")? != Some(true) {
+        return Ok(None);
+    }
+    if allow_only && allow.is_empty() {
+        return Err(s.err(
+            Some("allow_list"),
+            format!(
+                "{d}: mode allow with an empty allow_list would refuse every client; list the                  networks to serve (e.g. [\"127.0.0.1\", \"10.0.0.0/8\"])"
+            ),
+        ));
+    }
+    Ok(Some(Acl {
+        allow_only,
+        allow,
+        deny,
+        trust_proxy: s.get::<bool>("trust_proxy")?.unwrap_or(false),
+    }))
 }
 
 // The keys are refused in builds without the features, so the tests need both.
@@ -189,11 +336,6 @@ mod tests {
                 4,
                 "metrics_port",
             ),
-            (
-                "global:\n  api_enabled: true\n  api_socket: \"\"\n",
-                3,
-                "api_socket must not be empty",
-            ),
         ] {
             let e = load_text(&format!("{text}{PROCS}")).unwrap_err();
             assert_eq!(
@@ -206,91 +348,5 @@ mod tests {
             );
             assert!(e.msg.contains(words), "{e}");
         }
-    }
-}
-
-#[cfg(all(test, feature = "api", feature = "metrics"))]
-mod security_tests {
-    use super::super::{Inputs, load};
-
-    fn load_text(text: &str) -> Result<super::super::model::Config, super::super::ConfigError> {
-        load(&Inputs {
-            file: Some(("t.yaml", text)),
-            env: &[],
-            passwd: &|| (String::new(), String::new()),
-        })
-    }
-
-    #[test]
-    fn acl_lists_parse_and_bad_entries_are_errors() {
-        let ok = load_text(
-            "global:\n  api_enabled: true\n  api_acl:\n    allow_list: [127.0.0.1, 10.0.0.0/8]\n    deny_list: [\"10.9.0.0/16\"]\nprocesses:\n  a: {command: [x]}\n",
-        )
-        .unwrap();
-        let acl = ok.global.api.unwrap().acl.unwrap();
-        assert!(acl.allow_mode && acl.allow.len() == 2 && acl.deny.len() == 1);
-        for (text, line, words) in [
-            (
-                "  api_acl:\n    allow_list: [10.0.0.0/33]\n",
-                4,
-                "prefix length",
-            ),
-            (
-                "  api_acl:\n    allow_list: [my-laptop]\n",
-                4,
-                "not an IP address",
-            ),
-            ("  api_acl:\n    mode: whitelist\n", 4, "mode must be"),
-            ("  api_acl:\n    enabled: true\n", 3, "empty allow_list"),
-            (
-                "  api_tls:\n    enabled: true\n    key_file: k.pem\n",
-                3,
-                "cert_file is required",
-            ),
-            (
-                "  api_tls:\n    enabled: true\n    cert_file: c\n    key_file: k\n    min_version: TLS 1.0\n",
-                7,
-                "min_version",
-            ),
-            (
-                "  api_tls:\n    enabled: true\n    cert_file: c\n    key_file: k\n    client_auth: verify\n",
-                7,
-                "ca_file",
-            ),
-            (
-                "  resource_metrics_enabled: true\n  resource_metrics_interval: 0\n",
-                4,
-                "between 1s",
-            ),
-        ] {
-            let e = load_text(&format!(
-                "global:\n  api_enabled: true\n{text}processes:\n  a: {{command: [x]}}\n"
-            ))
-            .unwrap_err();
-            assert!(e.msg.contains(words), "{text}: {e}");
-            assert!(
-                e.to_string().contains(&format!("t.yaml:{line}:")),
-                "{text}: {e}"
-            );
-        }
-        let off = load_text(
-            "global:\n  api_enabled: true\n  api_acl: {enabled: false, allow_list: []}\n  api_tls: {enabled: false}\nprocesses:\n  a: {command: [x]}\n",
-        )
-        .unwrap();
-        let api = off.global.api.unwrap();
-        assert_eq!((api.acl, api.tls, api.history), (None, None, None));
-        assert!(api.resources && !api.audit);
-    }
-
-    /// Without feature `tls`, TLS on a listener is refused (never served as plain HTTP).
-    #[cfg(not(feature = "tls"))]
-    #[test]
-    fn tls_needs_the_feature() {
-        let e = load_text(
-            "global:\n  metrics_enabled: true\n  metrics_tls:\n    enabled: true\n    cert_file: c\n    key_file: k\nprocesses:\n  a: {command: [x]}\n",
-        )
-        .unwrap_err();
-        assert!(e.msg.contains("feature \"tls\""), "{e}");
-        assert!(e.to_string().contains("t.yaml:3:"), "{e}");
     }
 }

@@ -12,10 +12,65 @@ use regex_lite::Regex;
 use yaml_serde::Value;
 
 use super::env::Applied;
-use super::raw::RawGlobal;
+use super::fields::Section;
+use super::schema::Kind::{self, *};
+use super::schema::{Key, k};
 use super::{ConfigError, Ctx, duration, schema};
 use crate::logproc::redact::{Redactor, UserPattern};
 use crate::logproc::{self, Filter, Matcher, Multiline, Rules, Severity};
+
+/// How the process table holds `logging`: a section of these keys.
+pub const KIND: Kind = Section(KEYS);
+
+/// `processes.*.logging`.
+pub const KEYS: &[Key] = &[
+    k("stdout", Bool),
+    k("stderr", Bool),
+    k("labels", StrMap),
+    k("min_level", Str),
+    k("level_detection", Section(LEVEL_DETECTION)),
+    k("json", Section(JSON)),
+    k("multiline", Section(MULTILINE)),
+    k("redaction", Section(REDACTION)),
+    k("filters", Section(FILTERS)),
+];
+
+const LEVEL_DETECTION: &[Key] = &[
+    k("enabled", Bool),
+    k("default_level", Str),
+    k("patterns", Any),
+];
+
+/// The Go tool's JSON switches: level and message are always extracted here, and a line's
+/// other fields are kept (nested under `fields`).
+const JSON: &[Key] = &[
+    k("enabled", Bool),
+    k("detect_auto", Bool),
+    k("extract_level", Bool),
+    k("extract_message", Bool),
+    k("merge_fields", Bool),
+];
+
+const MULTILINE: &[Key] = &[
+    k("enabled", Bool),
+    k("pattern", Str),
+    k("timeout", Any),
+    k("max_lines", Int),
+];
+
+const REDACTION: &[Key] = &[
+    k("enabled", Bool),
+    k("patterns", Any),
+    k("placeholder", Str),
+    k("emails", Bool),
+];
+
+const FILTERS: &[Key] = &[
+    k("enabled", Bool),
+    k("level", Str),
+    k("exclude", List),
+    k("include", List),
+];
 
 /// What the user wrote, resolved but not compiled: regexes keep their text and key path.
 #[derive(Clone)]
@@ -62,23 +117,25 @@ fn p(parts: &[&str]) -> Vec<String> {
 }
 
 /// The global keys, checked.
-pub fn global(ctx: &Ctx<'_>, g: &RawGlobal, ov: &[Applied]) -> Res<Settings> {
+pub fn global(ctx: &Ctx<'_>, g: &Section<'_>, ov: &[Applied]) -> Res<Settings> {
     let gp = |k: &str| p(&["global", k]);
+    let ml_pattern: Option<String> = g.get("log_multiline_pattern")?;
+    let red_patterns: Option<Vec<String>> = g.get("log_redaction_patterns")?;
+    let filter_patterns: Option<Vec<String>> = g.get("log_filter_patterns")?;
     let mut s = Settings {
         detect: true,
         custom_levels: Vec::new(),
         default_level: Severity::Info,
         json: true,
-        ml_enabled: g.log_multiline_enabled.unwrap_or(false),
-        ml_pattern: g.log_multiline_pattern.as_ref().map(|t| Src {
-            text: t.clone(),
+        ml_enabled: g.get("log_multiline_enabled")?.unwrap_or(false),
+        ml_pattern: ml_pattern.map(|t| Src {
+            text: t,
             path: gp("log_multiline_pattern"),
         }),
         ml_timeout: logproc::DEFAULT_MULTILINE_TIMEOUT_MS,
         ml_max_lines: logproc::DEFAULT_MULTILINE_MAX_LINES,
-        red_enabled: g.log_redaction_enabled.unwrap_or(true),
-        red_patterns: g
-            .log_redaction_patterns
+        red_enabled: g.get("log_redaction_enabled")?.unwrap_or(true),
+        red_patterns: red_patterns
             .iter()
             .flatten()
             .map(|t| RedPattern {
@@ -91,28 +148,24 @@ pub fn global(ctx: &Ctx<'_>, g: &RawGlobal, ov: &[Applied]) -> Res<Settings> {
             })
             .collect(),
         red_placeholder: g
-            .log_redaction_placeholder
-            .clone()
+            .get::<String>("log_redaction_placeholder")?
             .unwrap_or_else(|| logproc::DEFAULT_PLACEHOLDER.to_owned()),
         red_emails: false,
-        filter_enabled: g.log_filter_enabled.unwrap_or(false),
+        filter_enabled: g.get("log_filter_enabled")?.unwrap_or(false),
         filter_level: None,
-        filter_exclude: srcs(
-            g.log_filter_patterns.iter().flatten(),
-            &gp("log_filter_patterns"),
-        ),
+        filter_exclude: srcs(filter_patterns.iter().flatten(), &gp("log_filter_patterns")),
         filter_include: Vec::new(),
         stdout: true,
         stderr: true,
     };
-    if let Some(v) = &g.log_multiline_timeout {
+    if let Some(v) = g.value("log_multiline_timeout") {
         s.ml_timeout = timeout(ctx, &gp("log_multiline_timeout"), v, ov, Bare::Millis)?;
     }
-    if let Some(n) = g.log_multiline_max_lines {
+    if let Some(n) = g.get::<i64>("log_multiline_max_lines")? {
         s.ml_max_lines = max_lines(ctx, &gp("log_multiline_max_lines"), n, ov)?;
     }
-    if let Some(l) = &g.log_filter_level {
-        s.filter_level = Some(level(ctx, &gp("log_filter_level"), l, ov)?);
+    if let Some(l) = g.get::<String>("log_filter_level")? {
+        s.filter_level = Some(level(ctx, &gp("log_filter_level"), &l, ov)?);
     }
     if s.red_placeholder.is_empty() {
         return Err(ctx.at(
@@ -127,15 +180,59 @@ pub fn global(ctx: &Ctx<'_>, g: &RawGlobal, ov: &[Applied]) -> Res<Settings> {
     Ok(s)
 }
 
-/// The rules of process `name`: the global settings with its `logging:` block on top.
+/// The rules of process `name`: the global settings with its `logging:` block on top, and the
+/// Go tool's shorthand `stdout`/`stderr` of the process over both.
 pub fn process(
     ctx: &Ctx<'_>,
     base: &Settings,
     name: &str,
     block: Option<&Value>,
     ov: &[Applied],
+    streams: (Option<bool>, Option<bool>),
 ) -> Res<logproc::Shared> {
     let mut s = base.clone();
+    let s = &mut s;
+    process_block(ctx, s, name, block, ov)?;
+    if let Some(on) = streams.0 {
+        s.stdout = on;
+    }
+    if let Some(on) = streams.1 {
+        s.stderr = on;
+    }
+    check_all(ctx, s, ov)?;
+    Ok(logproc::Shared(Arc::new(build(ctx, s, ov)?)))
+}
+
+/// `logging.labels`: static fields for every record of the process.
+pub fn labels(
+    ctx: &Ctx<'_>,
+    name: &str,
+    block: Option<&Value>,
+    ov: &[Applied],
+) -> Res<Vec<(String, String)>> {
+    let Some(v) = block.and_then(|b| b.get("labels")).filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let path = p(&["processes", name, "logging", "labels"]);
+    let map: std::collections::BTreeMap<String, super::raw::Scalar> =
+        yaml_serde::from_value(v.clone()).map_err(|_| {
+            ctx.at(
+                &path,
+                ov,
+                format!("{} must be a mapping of NAME: value", path.join(".")),
+            )
+        })?;
+    Ok(map.into_iter().map(|(k, v)| (k, v.0)).collect())
+}
+
+/// The `logging:` block's keys over `s`.
+fn process_block(
+    ctx: &Ctx<'_>,
+    s: &mut Settings,
+    name: &str,
+    block: Option<&Value>,
+    ov: &[Applied],
+) -> Res<()> {
     if let Some(Value::Mapping(m)) = block {
         let at = |k: &[&str]| {
             let mut v = p(&["processes", name, "logging"]);
@@ -235,8 +332,7 @@ pub fn process(
             }
         }
     }
-    check_all(ctx, &s, ov)?;
-    Ok(logproc::Shared(Arc::new(build(ctx, &s, ov)?)))
+    Ok(())
 }
 
 /// Compiles every pattern the settings hold, used or not.
@@ -767,9 +863,9 @@ processes:
                 &["invalid regex"],
             ),
             (
-                "processes:\n  a:\n    command: [x]\n    logging:\n      labels: {a: b}\n",
+                "processes:\n  a:\n    command: [x]\n    logging:\n      labels: [a]\n",
                 5,
-                &["unknown key", "labels"],
+                &["labels must be a mapping"],
             ),
             (
                 "processes:\n  a:\n    command: [x]\n    logging:\n      multiline: {enabld: true}\n",

@@ -1,13 +1,22 @@
-//! Loading the configuration: file text → `${VAR}` expansion → YAML document → key check →
-//! `PHPEEK_PM_*` overrides → serde types (`raw`) → validated model (`model`).
+//! Loading the configuration, in named steps: file text → `${VAR}` expansion → YAML document
+//! (`read_document`) → key check against the tables (`check_keys`) → `PHPEEK_PM_*` overrides
+//! (`apply_overrides`) → each section read key by key into the model (`global::parse`,
+//! `process::parse`) → start order (`order_processes`) → readiness file → notes on where a Go
+//! tool's configuration behaves differently (`compat::differences`).
 //!
 //! Every error names where it came from: `file:line` for the file, the variable for an
-//! override. Problems are found before anything starts.
+//! override. A problem does not stop the steps after it: [`check`] returns every error of a
+//! file, sorted by line, so a file with five mistakes takes one run to fix, not five.
 
-pub mod acl;
+mod compat;
+pub mod describe;
 pub mod duration;
 pub mod env;
 pub mod expand;
+mod fields;
+mod global;
+mod health;
+mod hooks;
 mod http;
 #[cfg(feature = "log-processing")]
 mod logging;
@@ -15,6 +24,7 @@ mod logging;
 #[path = "logging_off.rs"]
 mod logging;
 pub mod model;
+mod process;
 pub mod raw;
 pub mod schema;
 #[cfg(feature = "scheduler")]
@@ -24,103 +34,16 @@ pub mod task;
 pub mod task;
 pub mod users;
 
-// Feature sections: the real parsers when the feature is built, else stubs that never see a
-// value (the key walk has already refused the keys of a missing feature).
-#[cfg(any(
-    feature = "health",
-    feature = "hooks",
-    feature = "api",
-    feature = "metrics"
-))]
-mod fields;
-#[cfg(any(feature = "api", feature = "metrics"))]
-mod security;
-#[cfg(not(any(feature = "api", feature = "metrics")))]
-mod security {
-    //! Stub: this build has neither `api` nor `metrics` (the key walk refused their keys).
-    use super::model::{HistorySettings, TlsSettings};
-    use super::{ConfigError, Ctx, acl::Acl, env, raw::RawGlobal};
-    pub(super) fn acl(
-        _: &Ctx<'_>,
-        _: &[env::Applied],
-        _: &str,
-        _: Option<&yaml_serde::Value>,
-    ) -> Result<Option<Acl>, ConfigError> {
-        Ok(None)
-    }
-    pub(super) fn tls(
-        _: &Ctx<'_>,
-        _: &[env::Applied],
-        _: &str,
-        _: Option<&yaml_serde::Value>,
-    ) -> Result<Option<TlsSettings>, ConfigError> {
-        Ok(None)
-    }
-    pub(super) fn history(
-        _: &Ctx<'_>,
-        _: &[env::Applied],
-        _: &RawGlobal,
-    ) -> Result<Option<HistorySettings>, ConfigError> {
-        Ok(None)
-    }
-}
-#[cfg(feature = "health")]
-mod health;
-#[cfg(not(feature = "health"))]
-mod health {
-    //! Stub: this build has no feature `health`.
-    use super::model::{HealthSpec, ReadinessSpec};
-    use super::{ConfigError, Ctx, env, raw::RawGlobal};
-    pub(super) fn parse(
-        _: &Ctx<'_>,
-        _: &[env::Applied],
-        _: Vec<String>,
-        _: Option<&yaml_serde::Value>,
-    ) -> Result<Option<HealthSpec>, ConfigError> {
-        Ok(None)
-    }
-    pub(super) fn readiness(
-        _: &Ctx<'_>,
-        _: &[env::Applied],
-        _: &RawGlobal,
-        _: &[(&str, bool)],
-    ) -> Result<Option<ReadinessSpec>, ConfigError> {
-        Ok(None)
-    }
-}
-#[cfg(feature = "hooks")]
-mod hooks;
-#[cfg(not(feature = "hooks"))]
-mod hooks {
-    //! Stub: this build has no feature `hooks`.
-    use super::model::{HookSet, ProcessHooks};
-    use super::{ConfigError, Ctx, env, raw::RawProcess};
-    use crate::sys::spawn::Credentials;
-    pub(super) fn global(
-        _: &Ctx<'_>,
-        _: &[env::Applied],
-        _: Option<&yaml_serde::Value>,
-    ) -> Result<HookSet, ConfigError> {
-        Ok(HookSet::default())
-    }
-    pub(super) fn process(
-        _: &Ctx<'_>,
-        _: &[env::Applied],
-        _: &str,
-        _: &RawProcess,
-        _: Option<&Credentials>,
-    ) -> Result<ProcessHooks, ConfigError> {
-        Ok(ProcessHooks::default())
-    }
-}
-
+use std::cell::RefCell;
 use std::fmt;
 
+use serde::Deserialize;
 use yaml_serde::Value;
 
-use crate::supervisor::dag;
-use model::{Config, Global, Level, LogFormat, ProcessKind, ProcessSpec, RestartPolicy, defaults};
-use raw::{RawConfig, RawProcess};
+use crate::dag;
+use crate::features::Feature;
+use fields::Section;
+use model::{Config, ProcessKind, ProcessSpec};
 
 /// Where a configuration problem is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +75,17 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// Sort key: file problems by line, then environment variables, then the rest.
+    fn rank(&self) -> (u8, usize, String) {
+        match &self.origin {
+            Origin::File { line, .. } => (0, line.unwrap_or(0), String::new()),
+            Origin::Env(v) => (1, 0, v.clone()),
+            Origin::Nowhere => (2, 0, String::new()),
+        }
+    }
+}
+
 /// What the loader reads from the outside world; tests supply their own.
 pub struct Inputs<'a> {
     /// The config file: its path and text; `None` for an environment-only configuration.
@@ -162,74 +96,70 @@ pub struct Inputs<'a> {
     pub passwd: &'a dyn Fn() -> (String, String),
 }
 
-/// Loads and validates a configuration.
-pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
-    let ctx = Ctx::new(inputs);
-    let text = ctx.text.as_str();
-
-    // 1. The document as written (after ${VAR}), for syntax errors and the key check.
-    let mut doc: Value = if text.trim().is_empty() {
-        Value::Null
-    } else {
-        yaml_serde::from_str(text).map_err(|e| {
-            // The parser reports a duplicate key at the start of its mapping; point at the
-            // second key instead when a scan of the text finds it. (Only ever consulted for a
-            // document the parser rejected, so the scan cannot reject valid YAML.)
-            match schema::duplicate_key(text) {
-                Some((line, key, first)) => ConfigError {
-                    origin: ctx.file_origin(Some(line)),
-                    msg: format!("duplicate key {key:?} (first written at line {first})"),
-                },
-                None => ctx.yaml_error(&e),
-            }
-        })?
-    };
-    if let Some(p) = schema::check(&doc) {
-        return Err(ctx.key_problem(p, &[]));
-    }
-    // 2. Types as written, so that type errors carry the file's line numbers.
-    if !doc.is_null() {
-        yaml_serde::from_str::<RawConfig>(text).map_err(|e| ctx.yaml_error(&e))?;
-    }
-    // 3. Environment overrides on top.
-    let overrides = env::plan(inputs.env, &doc).map_err(|u| ConfigError {
-        origin: Origin::Env(u.var),
-        msg: match u.hint {
-            Some(h) => format!("not a known setting (did you mean {h}?)"),
-            None => "not a known setting".to_owned(),
-        },
-    })?;
-    let file_doc = doc.clone();
-    for o in &overrides {
-        env::apply(&mut doc, o);
-    }
-    if let Some(p) = schema::check(&doc) {
-        return Err(ctx.key_problem(p, &overrides));
-    }
-    let raw: RawConfig = if doc.is_null() {
-        RawConfig::default()
-    } else {
-        yaml_serde::from_value(doc).map_err(|e| {
-            // Name the variable whose value does not fit: apply them one at a time.
-            let culprit = overrides.iter().find(|o| {
-                let mut d = file_doc.clone();
-                env::apply(&mut d, o);
-                yaml_serde::from_value::<RawConfig>(d).is_err()
-            });
-            ConfigError {
-                origin: culprit.map_or(Origin::Nowhere, |o| Origin::Env(o.var.clone())),
-                msg: strip_location(&e.to_string(), None),
-            }
-        })?
-    };
-    // 4. Meaning.
-    validate(&ctx, raw, &overrides)
+/// Everything a check of the configuration found.
+#[derive(Debug)]
+pub struct Checked {
+    /// The configuration, when there is no error.
+    pub config: Option<Config>,
+    /// Every error, sorted by line.
+    pub errors: Vec<ConfigError>,
+    /// Keys accepted that do not do what a user may expect (each says what happens instead).
+    pub warnings: Vec<ConfigError>,
+    /// Where the Go phpeek-pm would run this file differently (for `check-config`).
+    pub differences: Vec<ConfigError>,
 }
 
+/// Loads and validates a configuration: the first error (by line) if there is one.
+#[cfg(test)]
+pub fn load(inputs: &Inputs<'_>) -> Result<Config, ConfigError> {
+    let mut c = check(inputs);
+    match c.config.take() {
+        Some(config) if c.errors.is_empty() => Ok(config),
+        _ => Err(c.errors.into_iter().next().unwrap_or(ConfigError {
+            origin: Origin::Nowhere,
+            msg: "invalid configuration".to_owned(),
+        })),
+    }
+}
+
+/// Checks a configuration completely: every error, warning and difference from the Go tool.
+pub fn check(inputs: &Inputs<'_>) -> Checked {
+    let mut ctx = Ctx::new(inputs);
+    let mut config = None;
+    if let Some(mut doc) = read_document(&ctx) {
+        check_keys(&ctx, &doc, &[]);
+        // Not a mapping at all: nothing below can be read, and saying so once is enough.
+        if doc.is_mapping() || doc.is_null() {
+            ctx.ov = apply_overrides(&ctx, &mut doc);
+            config = validate(&ctx, &doc);
+        }
+    }
+    let (mut errors, mut warnings, differences) = ctx.take();
+    errors.sort_by_key(ConfigError::rank);
+    errors.dedup();
+    warnings.sort_by_key(ConfigError::rank);
+    Checked {
+        config: config.filter(|_| errors.is_empty()),
+        errors,
+        warnings,
+        differences,
+    }
+}
+
+/// What the steps share: the inputs, the expanded text, the overrides applied, and what they
+/// found so far.
 struct Ctx<'a> {
     inputs: &'a Inputs<'a>,
     text: String,
+    ov: Vec<env::Applied>,
+    errors: RefCell<Vec<ConfigError>>,
+    warnings: RefCell<Vec<ConfigError>>,
+    differences: RefCell<Vec<ConfigError>>,
+    /// Paths of unknown keys found: a "missing key" error next to one would only repeat it.
+    unknown: RefCell<Vec<Vec<String>>>,
 }
+
+type Found = (Vec<ConfigError>, Vec<ConfigError>, Vec<ConfigError>);
 
 impl<'a> Ctx<'a> {
     fn new(inputs: &'a Inputs<'a>) -> Self {
@@ -243,7 +173,54 @@ impl<'a> Ctx<'a> {
             }),
             None => String::new(),
         };
-        Ctx { inputs, text }
+        Ctx {
+            inputs,
+            text,
+            ov: Vec::new(),
+            errors: RefCell::new(Vec::new()),
+            warnings: RefCell::new(Vec::new()),
+            differences: RefCell::new(Vec::new()),
+            unknown: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Whether an unknown key was found directly in the section at `path` (a typo of a
+    /// required key, most likely).
+    fn has_unknown_in(&self, path: &[String]) -> bool {
+        self.unknown
+            .borrow()
+            .iter()
+            .any(|p| p.len() == path.len() + 1 && p.starts_with(path))
+    }
+
+    fn take(&self) -> Found {
+        (
+            self.errors.take(),
+            self.warnings.take(),
+            self.differences.take(),
+        )
+    }
+
+    /// Records an error; the steps go on.
+    fn error(&self, e: ConfigError) {
+        self.errors.borrow_mut().push(e);
+    }
+
+    /// The value of a step that may fail: on failure the error is recorded and `None` returned.
+    fn keep<T>(&self, r: Result<T, ConfigError>) -> Option<T> {
+        r.map_err(|e| self.error(e)).ok()
+    }
+
+    /// A warning at `key` of section `s`.
+    fn warn(&self, s: &Section<'_>, key: &str, msg: &str) {
+        let w = s.err(Some(key), format!("{}.{key}: {msg}", s.dotted()));
+        self.warnings.borrow_mut().push(w);
+    }
+
+    /// A difference from the Go tool at `path` (its line, or the file).
+    fn differs(&self, path: &[String], msg: String) {
+        let e = self.at(path, &[], msg);
+        self.differences.borrow_mut().push(e);
     }
 
     fn file_origin(&self, line: Option<usize>) -> Origin {
@@ -291,6 +268,14 @@ impl<'a> Ctx<'a> {
                 };
                 self.at(&path, overrides, msg)
             }
+            schema::KeyProblem::Moved { path, to } => {
+                let msg = format!(
+                    "{} is not a key (the Go tool's documentation shows it, but the Go tool \
+                     ignores it): use {to}",
+                    dotted(&path)
+                );
+                self.at(&path, overrides, msg)
+            }
             schema::KeyProblem::NeedsFeature { path, feature } => {
                 let msg = feature.unavailable(&dotted(&path));
                 self.at(&path, overrides, msg)
@@ -336,331 +321,244 @@ fn path(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|s| (*s).to_owned()).collect()
 }
 
-fn validate(ctx: &Ctx<'_>, raw: RawConfig, ov: &[env::Applied]) -> Result<Config, ConfigError> {
-    let g = raw.global.unwrap_or_default();
-    let gp = |k: &str| path(&["global", k]);
+/// Step 1: the document as written (after `${VAR}`). A file of several YAML documents (`---`)
+/// is read as the Go tool reads it, the first document only, with a warning naming the line
+/// where the ignored ones begin. `None` when the text is not YAML (nothing else can be checked).
+fn read_document(ctx: &Ctx<'_>) -> Option<Value> {
+    let text = ctx.text.as_str();
+    if text.trim().is_empty() {
+        return Some(Value::Null);
+    }
+    let mut docs = yaml_serde::Deserializer::from_str(text);
+    let first = docs.next().map(Value::deserialize).transpose();
+    let doc = match first {
+        Ok(v) => v.unwrap_or(Value::Null),
+        Err(e) => {
+            // The parser reports a duplicate key at the start of its mapping; point at the
+            // second key instead when a scan of the text finds it. (Only ever consulted for a
+            // document the parser rejected, so the scan cannot reject valid YAML.)
+            ctx.error(match schema::duplicate_key(text) {
+                Some((line, key, first)) => ConfigError {
+                    origin: ctx.file_origin(Some(line)),
+                    msg: format!("duplicate key {key:?} (first written at line {first})"),
+                },
+                None => ctx.yaml_error(&e),
+            });
+            return None;
+        }
+    };
+    let rest_used = docs.any(|d| Value::deserialize(d).map_or(true, |v| !v.is_null()));
+    if rest_used {
+        let line = second_document_line(text);
+        ctx.warnings.borrow_mut().push(ConfigError {
+            origin: ctx.file_origin(line),
+            msg: "a second YAML document starts here (---): only the first document is read, \
+                  as the Go tool does; put everything in one document, or split the file"
+                .to_owned(),
+        });
+    }
+    Some(doc)
+}
 
-    let log_format = match g.log_format.as_deref() {
-        None | Some("json") => LogFormat::Json,
-        Some("text") => LogFormat::Text,
-        Some(other) => {
-            return Err(ctx.at(
-                &gp("log_format"),
-                ov,
-                format!("log_format must be \"json\" or \"text\", not {other:?}"),
-            ));
+/// The line of the `---` that ends the first document (one before any content is a header).
+fn second_document_line(text: &str) -> Option<usize> {
+    let mut content = false;
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim_end();
+        if t == "---" || t.starts_with("--- ") {
+            if content {
+                return Some(i + 1);
+            }
+            continue;
+        }
+        let t = t.trim_start();
+        if !t.is_empty() && !t.starts_with('#') {
+            content = true;
+        }
+    }
+    None
+}
+
+/// Step 2: every key against the tables. `blame` limits the report to problems at paths set
+/// by those overrides (the second pass, after they were applied).
+fn check_keys(ctx: &Ctx<'_>, doc: &Value, blame: &[env::Applied]) {
+    for p in schema::check(doc) {
+        let at = p.path();
+        if let schema::KeyProblem::Unknown { path, .. } = &p {
+            ctx.unknown.borrow_mut().push(path.clone());
+        }
+        if blame.is_empty() || blame.iter().any(|o| o.path.starts_with(at)) {
+            ctx.error(ctx.key_problem(p, blame));
+        }
+    }
+}
+
+/// Step 3: `PHPEEK_PM_*` overrides on top of the document; their key problems are blamed on
+/// the variable.
+fn apply_overrides(ctx: &Ctx<'_>, doc: &mut Value) -> Vec<env::Applied> {
+    let overrides = match env::plan(ctx.inputs.env, doc) {
+        Ok(o) => o,
+        Err(u) => {
+            ctx.error(ConfigError {
+                origin: Origin::Env(u.var),
+                msg: match u.hint {
+                    Some(h) => format!("not a known setting (did you mean {h}?)"),
+                    None => "not a known setting".to_owned(),
+                },
+            });
+            return Vec::new();
         }
     };
-    let log_level = match g.log_level.as_deref() {
-        None => Level::Info,
-        Some(s) => Level::parse(s).ok_or_else(|| {
-            ctx.at(
-                &gp("log_level"),
-                ov,
-                format!("log_level must be one of debug, info, warn, error; not {s:?}"),
-            )
-        })?,
+    for o in &overrides {
+        env::apply(doc, o);
+    }
+    check_keys(ctx, doc, &overrides);
+    overrides
+}
+
+/// Steps 4-7: the sections into the model.
+fn validate(ctx: &Ctx<'_>, doc: &Value) -> Option<Config> {
+    let null = Value::Null;
+    let ov = ctx.ov.as_slice();
+    let g = Section::new(
+        ctx,
+        ov,
+        path(&["global"]),
+        None,
+        doc.get("global").unwrap_or(&null),
+    );
+    let g = ctx.keep(g)?.with_keys(global::KEYS);
+    let log_settings = ctx.keep(logging::global(ctx, &g, ov));
+    let unowned = log_settings
+        .as_ref()
+        .and_then(|s| ctx.keep(logging::unowned(ctx, s, ov)))
+        .unwrap_or_default();
+    let (global, default_restart) = global::parse(ctx, &g, unowned);
+    // A feature's block in a build without it was refused by the key check already.
+    let hooks = doc.get("hooks").filter(|_| Feature::Hooks.available());
+    let hooks = ctx.keep(hooks::global(ctx, ov, hooks)).unwrap_or_default();
+    let defaults = process::Defaults {
+        restart: default_restart,
+        log: log_settings.as_ref(),
+        max_process_scale: global.max_process_scale,
     };
-    let default_restart = match g.restart_policy.as_deref() {
-        None => None,
-        Some(s) => Some(RestartPolicy::parse(s).ok_or_else(|| {
-            ctx.at(
-                &gp("restart_policy"),
-                ov,
-                format!("restart_policy must be always, on-failure or never; not {s:?}"),
-            )
-        })?),
+    let processes = parse_processes(ctx, doc, &defaults);
+    compat::differences(ctx, doc);
+    let (processes, names) = order_processes(ctx, processes?)?;
+    let readiness = match Feature::Health.available() {
+        true => ctx.keep(health::readiness(&g, &names)).flatten(),
+        false => None,
     };
-    let legacy = g.restart_backoff.map(|d| d.ms());
-    let backoff_initial = g
-        .restart_backoff_initial
-        .map(|d| d.ms())
-        .or(legacy)
-        .unwrap_or(defaults::BACKOFF_INITIAL_MS);
-    let backoff_max = g
-        .restart_backoff_max
-        .map(|d| d.ms())
-        .or(legacy.map(|l| l * 12))
-        .unwrap_or(defaults::BACKOFF_MAX_MS)
-        .max(backoff_initial);
-    let max_restart_attempts = match g.max_restart_attempts {
-        None => None,
-        Some(n) if n < 0 => None,
-        Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
-    };
-    let (api, metrics) = http::settings(ctx, &g, ov)?;
-    let autotune_memory_threshold = match g.autotune_memory_threshold {
-        None => None,
-        Some(v) if (0.0..=defaults::MAX_MEMORY_THRESHOLD).contains(&v) => {
-            // Millionths; 0 = the profile's own share (as in the Go tool).
-            Some((v * 1e6).round() as u64).filter(|ppm| *ppm > 0)
-        }
-        Some(v) => {
-            return Err(ctx.at(
-                &gp("autotune_memory_threshold"),
-                ov,
-                format!(
-                    "autotune_memory_threshold must be from 0 to 1.0 (a share of the memory \
-                     limit, e.g. 0.7; 0 = the profile's own), not {v}"
-                ),
-            ));
-        }
-    };
-    let log_settings = logging::global(ctx, &g, ov)?;
-    let global = Global {
-        shutdown_timeout: g
-            .shutdown_timeout
-            .map_or(defaults::SHUTDOWN_TIMEOUT_MS, |d| d.ms()),
-        log_format,
-        log_level,
-        backoff_initial,
-        backoff_max,
-        stable_after: g
-            .restart_stable_after
-            .map_or(defaults::STABLE_AFTER_MS, |d| d.ms()),
-        max_restart_attempts,
-        dependency_timeout: match g.dependency_timeout {
-            None => Some(defaults::DEPENDENCY_TIMEOUT_MS),
-            Some(d) if d.ms() == 0 => None,
-            Some(d) => Some(d.ms()),
+    let config = Config {
+        path: ctx.inputs.file.map(|(p, _)| p.to_owned()),
+        global: model::Global {
+            readiness,
+            ..global
         },
-        logging: logging::unowned(ctx, &log_settings, ov)?,
-        api,
-        metrics,
-        readiness: None,
-        autotune_memory_threshold,
-        framework_setup: g.framework_setup.unwrap_or(true),
+        processes,
+        hooks,
+        child_env: Vec::new(),
     };
-    let global_hooks = hooks::global(ctx, ov, raw.hooks.as_ref())?;
+    Some(config)
+}
 
-    // Enabled processes, then dependencies by name.
-    let all = raw.processes.unwrap_or_default();
-    let enabled: Vec<(String, RawProcess)> = all
+/// Step 5: every enabled process, with the indices of its dependencies (by position among
+/// the enabled ones).
+fn parse_processes(
+    ctx: &Ctx<'_>,
+    doc: &Value,
+    defaults: &process::Defaults<'_>,
+) -> Option<Vec<(ProcessSpec, Vec<usize>)>> {
+    let ov = ctx.ov.as_slice();
+    let sections: Vec<(String, Section<'_>)> = doc
+        .get("processes")
+        .and_then(Value::as_mapping)
         .into_iter()
-        .filter(|(_, p)| p.enabled.unwrap_or(true))
+        .flatten()
+        .filter_map(|(k, v)| {
+            let name = schema::yaml_scalar_text(k);
+            let s = ctx.keep(Section::new(ctx, ov, path(&["processes", &name]), None, v))?;
+            Some((name, s.with_keys(process::KEYS)))
+        })
+        .filter(|(_, s)| ctx.keep(s.get::<bool>("enabled")).flatten() != Some(false))
         .collect();
-    let disabled_or_unknown = |name: &str| -> bool { !enabled.iter().any(|(n, _)| n == name) };
-    if enabled.is_empty() {
-        return Err(ConfigError {
+    let malformed = doc
+        .get("processes")
+        .is_some_and(|p| !p.is_null() && !p.is_mapping());
+    if sections.is_empty() && !malformed {
+        ctx.error(ConfigError {
             origin: ctx.file_origin(None),
             msg: "no processes to run: define at least one enabled process under `processes:` \
                   (or with PHPEEK_PM_PROCESS_<NAME>_COMMAND)"
                 .to_owned(),
         });
     }
-    let mut passwd_cache: Option<(String, String)> = None;
-    let mut specs: Vec<ProcessSpec> = Vec::with_capacity(enabled.len());
-    for (name, p) in &enabled {
-        let pp = |k: &[&str]| {
-            let mut v = path(&["processes", name]);
-            v.extend(k.iter().map(|s| (*s).to_owned()));
-            v
-        };
-        if name.is_empty() || name.contains(char::is_whitespace) || name.contains('/') {
-            return Err(ctx.at(
-                &pp(&[]),
-                ov,
-                format!("invalid process name {name:?}: use letters, digits, '-' and '_'"),
-            ));
-        }
-        let Some(command) = p.command.as_ref() else {
-            return Err(ctx.at(&pp(&[]), ov, format!("process {name:?} has no command")));
-        };
-        let task = task::validate(ctx, name, p, ov)?;
-        let kind = match (&task, p.kind.as_deref()) {
-            (Some(t), _) => t.kind(),
-            (None, None | Some("longrun")) => ProcessKind::Longrun,
-            (None, Some("oneshot")) => ProcessKind::Oneshot,
-            (None, Some(other)) => {
-                return Err(ctx.at(
-                    &pp(&["type"]),
-                    ov,
-                    format!("type must be \"longrun\" or \"oneshot\", not {other:?}"),
-                ));
-            }
-        };
-        let restart = match p.restart.as_deref() {
-            None if !kind.supervised() => RestartPolicy::Never,
-            None if kind == ProcessKind::Oneshot => RestartPolicy::Never,
-            None => default_restart.unwrap_or(RestartPolicy::Always),
-            Some(s) => RestartPolicy::parse(s).ok_or_else(|| {
-                ctx.at(
-                    &pp(&["restart"]),
-                    ov,
-                    format!("restart must be always, on-failure or never; not {s:?}"),
-                )
-            })?,
-        };
-        if kind == ProcessKind::Oneshot && restart == RestartPolicy::Always {
-            return Err(ctx.at(
-                &pp(&["restart"]),
-                ov,
-                "a oneshot cannot use restart: always (use on-failure to retry it)".to_owned(),
-            ));
-        }
-        let scale = p.scale.unwrap_or(1);
-        if !(1..=defaults::MAX_SCALE).contains(&scale) {
-            return Err(ctx.at(
-                &pp(&["scale"]),
-                ov,
-                format!(
-                    "scale must be between 1 and {}, not {scale}",
-                    defaults::MAX_SCALE
-                ),
-            ));
-        }
-        if kind == ProcessKind::Oneshot && scale != 1 {
-            return Err(ctx.at(
-                &pp(&["scale"]),
-                ov,
-                "a oneshot runs once: scale must be 1".to_owned(),
-            ));
-        }
-        let priority = p.priority.unwrap_or(0);
-        let Ok(priority) = i32::try_from(priority) else {
-            return Err(ctx.at(
-                &pp(&["priority"]),
-                ov,
-                format!("priority {priority} is out of range"),
-            ));
-        };
-        for dep in p.depends_on.iter().flatten() {
-            if disabled_or_unknown(dep) {
-                return Err(ctx.at(
-                    &pp(&["depends_on"]),
-                    ov,
-                    format!(
-                        "process {name:?} depends on {dep:?}, which is not defined or not enabled"
-                    ),
-                ));
-            }
-        }
-        let sd = p.shutdown.as_ref();
-        let stop_signal = match sd.and_then(|s| s.signal.as_deref()) {
-            None => crate::sys::signals::SIGTERM,
-            Some(s) => crate::sys::signals::by_name(s).ok_or_else(|| {
-                ctx.at(
-                    &pp(&["shutdown", "signal"]),
-                    ov,
-                    format!("unknown signal {s:?} (use a name such as SIGTERM, SIGQUIT, SIGINT)"),
-                )
-            })?,
-        };
-        let credentials = if p.user.is_some() || p.group.is_some() {
-            let (pw, gr) = passwd_cache.get_or_insert_with(|| (ctx.inputs.passwd)());
-            let which = if p.user.is_some() { "user" } else { "group" };
-            Some(
-                users::resolve(
-                    p.user.as_ref().map(|s| s.0.as_str()),
-                    p.group.as_ref().map(|s| s.0.as_str()),
-                    pw,
-                    gr,
-                )
-                .map_err(|e| ctx.at(&pp(&[which]), ov, e))?,
-            )
-        } else {
-            None
-        };
-        let health = health::parse(ctx, ov, pp(&["health_check"]), p.health_check.as_ref())?;
-        if health.is_some() && kind == ProcessKind::Oneshot {
-            return Err(ctx.at(
-                &pp(&["health_check"]),
-                ov,
-                "a oneshot cannot have a health_check: it is ready when it exits 0".to_owned(),
-            ));
-        }
-        let hooks = hooks::process(ctx, ov, name, p, credentials.as_ref())?;
-        specs.push(ProcessSpec {
-            name: name.clone(),
-            command: command.0.clone(),
-            kind,
-            priority,
-            depends_on: Vec::new(),
-            scale: scale as u32,
-            restart,
-            env: p
-                .env
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.0.clone()))
-                .collect(),
-            working_dir: p.working_dir.clone(),
-            credentials,
-            critical: p.critical.unwrap_or(false),
-            stop_signal,
-            stop_timeout: sd
-                .and_then(|s| s.timeout)
-                .map_or(defaults::STOP_TIMEOUT_MS, |d| d.ms()),
-            task,
-            logging: logging::process(ctx, &log_settings, name, p.logging.as_ref(), ov)?,
-            health,
-            hooks,
-        });
-    }
-    // Indices of dependencies, then the start order.
-    let deps: Vec<Vec<usize>> = enabled
+    let names: Vec<&str> = sections.iter().map(|(n, _)| n.as_str()).collect();
+    let mut passwd = process::Passwd::default();
+    // Every process is read (for its errors) before giving up on any.
+    let parsed: Vec<Option<(ProcessSpec, Vec<usize>)>> = sections
         .iter()
-        .map(|(_, p)| {
-            let mut v: Vec<usize> = p
-                .depends_on
-                .iter()
-                .flatten()
-                .filter_map(|d| enabled.iter().position(|(n, _)| n == d))
-                .collect();
-            v.sort_unstable();
-            v.dedup();
-            v
+        .map(|(name, s)| {
+            let spec = process::parse(ctx, name, s, defaults, &mut passwd);
+            let deps = process::dependencies(ctx, name, s, &names);
+            spec.zip(deps)
         })
         .collect();
-    let nodes: Vec<dag::Node<'_>> = specs
+    parsed.into_iter().collect()
+}
+
+/// A process name and whether it is a longrun (what the readiness file may track).
+type LongrunFlag = (String, bool);
+
+/// Step 6: the start order (dependencies first); a cycle is an error at the first process's
+/// `depends_on`. Also the (name, is a longrun) list in that order, for the readiness file.
+fn order_processes(
+    ctx: &Ctx<'_>,
+    parsed: Vec<(ProcessSpec, Vec<usize>)>,
+) -> Option<(Vec<ProcessSpec>, Vec<LongrunFlag>)> {
+    let nodes: Vec<dag::Node<'_>> = parsed
         .iter()
-        .zip(&deps)
         .map(|(s, d)| dag::Node {
             name: &s.name,
             priority: s.priority,
             deps: d,
         })
         .collect();
-    let order = dag::order(&nodes).map_err(|cycle| {
-        let first = cycle.first().cloned().unwrap_or_default();
-        ctx.at(
-            &path(&["processes", &first, "depends_on"]),
-            ov,
-            format!("dependency cycle: {}", cycle.join(" -> ")),
-        )
-    })?;
-    let mut position = vec![0usize; specs.len()];
+    let order = match dag::order(&nodes) {
+        Ok(o) => o,
+        Err(cycle) => {
+            let first = cycle.first().cloned().unwrap_or_default();
+            ctx.error(ctx.at(
+                &path(&["processes", &first, "depends_on"]),
+                &ctx.ov,
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+            ));
+            return None;
+        }
+    };
+    let mut position = vec![0usize; parsed.len()];
     for (pos, &i) in order.iter().enumerate() {
         position[i] = pos;
     }
-    let mut slots: Vec<Option<ProcessSpec>> = specs.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<(ProcessSpec, Vec<usize>)>> = parsed.into_iter().map(Some).collect();
     let mut processes = Vec::with_capacity(slots.len());
     for &i in &order {
-        if let Some(mut s) = slots[i].take() {
-            s.depends_on = deps[i].iter().map(|&d| position[d]).collect();
+        if let Some((mut s, deps)) = slots[i].take() {
+            s.depends_on = deps.iter().map(|&d| position[d]).collect();
             processes.push(s);
         }
     }
-    let names: Vec<(&str, bool)> = processes
+    let names = processes
         .iter()
-        .map(|p| (p.name.as_str(), p.kind == ProcessKind::Longrun))
+        .map(|p| (p.name.clone(), p.kind == ProcessKind::Longrun))
         .collect();
-    let readiness = health::readiness(ctx, ov, &g, &names)?;
-    Ok(Config {
-        path: ctx.inputs.file.map(|(p, _)| p.to_owned()),
-        global: Global {
-            readiness,
-            ..global
-        },
-        processes,
-        hooks: global_hooks,
-        child_env: Vec::new(),
-    })
+    Some((processes, names))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use model::{Level, RestartPolicy};
 
     fn passwd() -> (String, String) {
         (

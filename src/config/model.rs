@@ -131,6 +131,157 @@ pub struct Global {
     pub framework_setup: bool,
     /// Log rules for output that belongs to no process (global hooks).
     pub logging: LogRules,
+    /// `audit_enabled`: every API action (who asked, what, the answer) becomes a log record
+    /// with `"event":"audit"`. Parsed here; the HTTP server enforces it.
+    pub audit: bool,
+    /// `resource_metrics_*`: per-instance CPU and memory sampling for the metrics endpoint and
+    /// the API. Parsed here; sampling is the observability work's to add.
+    pub resource_metrics: ResourceMetrics,
+    /// `max_process_scale`: the most instances a runtime scale may ask of any process.
+    pub max_process_scale: u32,
+}
+
+/// `resource_metrics_enabled`, `_interval`, `_max_samples`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceMetrics {
+    /// Off unless `resource_metrics_enabled: true` (the Go tool sampled by default; here the
+    /// loop sleeps when nothing is due).
+    pub enabled: bool,
+    pub interval_ms: u64,
+    /// Samples kept per instance (a ring buffer).
+    pub max_samples: u32,
+}
+
+impl Default for ResourceMetrics {
+    fn default() -> Self {
+        ResourceMetrics {
+            enabled: false,
+            interval_ms: defaults::RESOURCE_METRICS_INTERVAL_MS,
+            max_samples: defaults::RESOURCE_METRICS_MAX_SAMPLES,
+        }
+    }
+}
+
+/// `api_tls` / `metrics_tls`: the listener speaks HTTPS (feature `tls`). Files are read when
+/// the listener starts; check-config only checks that they are there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub cert_file: String,
+    pub key_file: String,
+    /// `ca_file`: CAs that client certificates must chain to (with `client_auth`).
+    pub ca_file: Option<String>,
+    pub client_auth: ClientAuth,
+    /// Oldest protocol accepted: 12 or 13 (TLS 1.2 / 1.3; older ones are refused).
+    pub min_version: u8,
+    /// `auto_reload`: re-read the files this often (ms) so renewed certificates apply.
+    pub reload_every: Option<u64>,
+}
+
+/// `client_auth` of a TLS listener (the Go tool's values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    None,
+    /// Ask for a certificate, accept without one.
+    Request,
+    /// Require one (any, unverified: the Go tool's `require`).
+    Require,
+    /// Require one that chains to `ca_file`.
+    Verify,
+}
+
+impl ClientAuth {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::None => "none",
+            ClientAuth::Request => "request",
+            ClientAuth::Require => "require",
+            ClientAuth::Verify => "verify",
+        }
+    }
+}
+
+/// `api_acl` / `metrics_acl`: which client addresses a listener serves. An entry that is not
+/// an address or network is a configuration error: never "ACL off" (the Go tool's fail-open).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Acl {
+    /// `allow`: only `allow_list` (minus `deny_list`) is served; `deny`: all but `deny_list`.
+    pub allow_only: bool,
+    pub allow: Vec<Cidr>,
+    pub deny: Vec<Cidr>,
+    /// `trust_proxy`: judge the first `X-Forwarded-For` address instead of the peer's.
+    pub trust_proxy: bool,
+}
+
+// The HTTP server (the next step of issue 19) calls `allows`; until then only tests do.
+#[allow(dead_code)]
+impl Acl {
+    /// Whether a client at `ip` is served (403 otherwise).
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        if self.deny.iter().any(|c| c.contains(ip)) {
+            return false;
+        }
+        !self.allow_only || self.allow.iter().any(|c| c.contains(ip))
+    }
+}
+
+/// An address or network: `10.0.0.0/8`, `192.168.1.100` (= /32), `2001:db8::/32`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Result<Cidr, String> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IP address or network (10.0.0.0/8, ::1)"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0-{max}"))?,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        // An IPv4 client seen on a dual-stack socket (::ffff:a.b.c.d) is that IPv4 address.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let (a, b, bits) = match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (
+                u128::from(u32::from(n)) << 96,
+                u128::from(u32::from(i)) << 96,
+                self.prefix,
+            ),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), self.prefix),
+            _ => return false,
+        };
+        let mask = if bits == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(bits))
+        };
+        a & mask == b & mask
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
 }
 
 /// Where and how the management API listens.
@@ -142,36 +293,10 @@ pub struct ApiSettings {
     pub socket: Option<String>,
     /// Bearer token (`api_auth`); `None` or empty = no authentication.
     pub auth: Option<String>,
-    /// `api_acl` (TCP clients only).
-    pub acl: Option<super::acl::Acl>,
-    /// `api_tls` (feature `tls`; TCP only).
+    /// `api_tls` (TCP only). Parsed here; the HTTP server serves it.
     pub tls: Option<TlsSettings>,
-    /// `audit_enabled`: a record for every mutating or refused request.
-    pub audit: bool,
-    /// CPU and memory per instance (`resource_metrics_enabled`, on unless `false`).
-    pub resources: bool,
-    /// `resource_metrics_enabled: true`: sample every `interval` ms, keep `max_samples`.
-    pub history: Option<HistorySettings>,
-}
-
-/// The sampled resource history of `GET /api/v1/metrics/history`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HistorySettings {
-    pub interval_ms: u64,
-    pub max_samples: usize,
-}
-
-/// A listener's TLS (`api_tls`, `metrics_tls`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsSettings {
-    pub cert_file: String,
-    pub key_file: String,
-    /// Client certificates are asked for and verified against this CA (`client_auth`).
-    pub client_ca: Option<String>,
-    /// Client certificates are required (`client_auth: require` or `verify`).
-    pub client_required: bool,
-    /// `min_version: "TLS 1.3"`.
-    pub tls13_only: bool,
+    /// `api_acl` (TCP only). Parsed here; the HTTP server enforces it.
+    pub acl: Option<Acl>,
 }
 
 /// Where the Prometheus endpoint listens.
@@ -180,12 +305,10 @@ pub struct MetricsSettings {
     pub addr: std::net::SocketAddr,
     /// `metrics_path`, starting with `/`.
     pub path: String,
-    /// `metrics_acl`.
-    pub acl: Option<super::acl::Acl>,
-    /// `metrics_tls` (feature `tls`).
+    /// `metrics_tls`. Parsed here; the HTTP server serves it.
     pub tls: Option<TlsSettings>,
-    /// Per-instance CPU and memory series (`resource_metrics_enabled`, on unless `false`).
-    pub resources: bool,
+    /// `metrics_acl`. Parsed here; the HTTP server enforces it.
+    pub acl: Option<Acl>,
 }
 
 /// One process definition (a program and how to run it), possibly several instances.
@@ -213,9 +336,19 @@ pub struct ProcessSpec {
     pub health: Option<HealthSpec>,
     /// Its own lifecycle hooks (feature `hooks`; always empty in builds without it).
     pub hooks: ProcessHooks,
+    /// `initial_state: stopped`: its instances exist but wait for a start request (API or
+    /// `phpeek-pm start NAME`); they hold back no dependent.
+    pub start_stopped: bool,
+    /// The most instances a runtime scale may ask for (`max_scale`, capped by the global
+    /// `max_process_scale`).
+    pub max_scale: u32,
+    /// `scale_locked: true`: runtime scale requests are refused.
+    pub scale_locked: bool,
+    /// `logging.labels`: static fields for every record of the process. Parsed here; the log
+    /// output adds them (the observability work).
+    pub labels: Vec<(String, String)>,
 }
 
-#[cfg_attr(not(feature = "health"), allow(dead_code))]
 /// How a probe reaches the instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProbeKind {
@@ -235,6 +368,7 @@ pub enum ProbeKind {
     Exec { argv: Vec<String> },
 }
 
+// Read by the probes of feature `health` (their metric label).
 #[cfg_attr(not(feature = "health"), allow(dead_code))]
 impl ProbeKind {
     pub const fn as_str(&self) -> &'static str {
@@ -246,7 +380,6 @@ impl ProbeKind {
     }
 }
 
-#[cfg_attr(not(feature = "health"), allow(dead_code))]
 /// What a health check's result is used for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HealthMode {
@@ -257,11 +390,12 @@ pub enum HealthMode {
     Both,
 }
 
-#[cfg_attr(not(feature = "health"), allow(dead_code))]
 impl HealthMode {
     pub const fn readiness(self) -> bool {
         matches!(self, HealthMode::Readiness | HealthMode::Both)
     }
+    // Read by the probes of feature `health`.
+    #[cfg_attr(not(feature = "health"), allow(dead_code))]
     pub const fn liveness(self) -> bool {
         matches!(self, HealthMode::Liveness | HealthMode::Both)
     }
@@ -295,7 +429,6 @@ pub struct HookSpec {
     pub credentials: Option<Credentials>,
 }
 
-#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
 /// When a hook runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HookPhase {
@@ -305,7 +438,6 @@ pub enum HookPhase {
     PostStop,
 }
 
-#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
 impl HookPhase {
     /// The metric label (`type`) and log name.
     pub const fn as_str(self) -> &'static str {
@@ -327,8 +459,9 @@ pub struct HookSet {
     pub post_stop: Vec<HookSpec>,
 }
 
-#[cfg_attr(not(feature = "hooks"), allow(dead_code))]
 impl HookSet {
+    // Read by the hook runner of feature `hooks`.
+    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub fn get(&self, phase: HookPhase) -> &[HookSpec] {
         match phase {
             HookPhase::PreStart => &self.pre_start,
@@ -365,7 +498,6 @@ impl Default for ProcessHooks {
     }
 }
 
-#[cfg_attr(not(feature = "health"), allow(dead_code))]
 /// When the readiness file says "ready".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReadinessMode {
@@ -400,6 +532,7 @@ pub struct Config {
     pub child_env: Vec<(String, String)>,
 }
 
+// Each feature reads its own defaults: a build without one leaves some unread.
 #[cfg_attr(not(all(feature = "health", feature = "hooks")), allow(dead_code))]
 pub mod defaults {
     pub const SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
@@ -410,6 +543,11 @@ pub mod defaults {
     pub const DEPENDENCY_TIMEOUT_MS: u64 = 300_000;
     /// Most instances one process may have.
     pub const MAX_SCALE: i64 = 1000;
+    /// Runtime scale cap of every process unless `max_process_scale` says otherwise (the Go
+    /// tool's default).
+    pub const MAX_PROCESS_SCALE: u32 = 100;
+    pub const RESOURCE_METRICS_INTERVAL_MS: u64 = 5_000;
+    pub const RESOURCE_METRICS_MAX_SAMPLES: u32 = 720;
     pub const API_HOST: &str = "127.0.0.1";
     pub const API_PORT: u16 = 8080;
     pub const METRICS_HOST: &str = "0.0.0.0";

@@ -1,9 +1,9 @@
 //! Builds without feature `scheduler`: no process is ever a scheduled task (the key check has
 //! already refused `schedule` and its companions by name), so there is nothing to validate.
 
+use super::fields::Section;
 use super::model::ProcessKind;
-use super::raw::RawProcess;
-use super::{ConfigError, Ctx, env};
+use super::{ConfigError, Ctx};
 
 /// Never built: a process of this build is never a task.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,8 +22,7 @@ impl TaskSpec {
 pub(super) fn validate(
     _ctx: &Ctx<'_>,
     _name: &str,
-    _p: &RawProcess,
-    _ov: &[env::Applied],
+    _p: &Section<'_>,
 ) -> Result<Option<TaskSpec>, ConfigError> {
     Ok(None)
 }

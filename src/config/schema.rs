@@ -1,7 +1,12 @@
-//! The table of every configuration key: its kind and the feature it needs. One table serves
-//! three jobs: rejecting unknown keys (with the closest known one), rejecting keys of features
-//! this binary was built without, and giving `PHPEEK_PM_*` overrides their types and nesting.
-//! A unit test keeps it in step with the serde types of `raw.rs`.
+//! The machinery of the key tables: what a key is ([`Key`], [`Kind`]), the walk that checks a
+//! document against the tables, and finding a key's line in the text.
+//!
+//! The tables themselves sit beside the parser of their section (`global.rs`, `process.rs`,
+//! `health.rs`, `hooks.rs`, `http.rs`, `logging.rs`), so adding a key touches the section's file
+//! and the model. One walk serves three jobs: rejecting unknown keys (with the closest known one,
+//! or the key a Go-docs-only name really is), rejecting keys of features this binary was built
+//! without, and giving `PHPEEK_PM_*` overrides their types and nesting. A section parser reads
+//! only keys of its own table (checked in debug builds by `fields::Section::get`).
 
 use yaml_serde::Value;
 
@@ -14,7 +19,8 @@ pub enum Kind {
     Int,
     Float,
     Bool,
-    Duration,
+    /// A duration: seconds as a number, or a string with units.
+    Time,
     /// argv: a JSON array, or a whitespace-separated string from the environment.
     Command,
     /// A list of strings: a JSON array, or comma-separated from the environment.
@@ -29,6 +35,8 @@ pub enum Kind {
     Processes,
     /// Held as written until its feature types it.
     Any,
+    /// Not a key, though the Go tool's documentation shows it: the text names the real one.
+    Moved(&'static str),
 }
 
 #[derive(Debug)]
@@ -40,7 +48,7 @@ pub struct Key {
     pub feature: Option<Feature>,
 }
 
-const fn k(name: &'static str, kind: Kind) -> Key {
+pub const fn k(name: &'static str, kind: Kind) -> Key {
     Key {
         name,
         kind,
@@ -48,7 +56,7 @@ const fn k(name: &'static str, kind: Kind) -> Key {
     }
 }
 
-const fn f(name: &'static str, kind: Kind, feature: Feature) -> Key {
+pub const fn f(name: &'static str, kind: Kind, feature: Feature) -> Key {
     Key {
         name,
         kind,
@@ -58,233 +66,12 @@ const fn f(name: &'static str, kind: Kind, feature: Feature) -> Key {
 
 use Kind::*;
 
+/// The top level of a configuration file.
 pub const TOP: &[Key] = &[
-    k("version", Str),
-    k("global", Section(GLOBAL)),
-    f("hooks", Section(HOOKS), Feature::Hooks),
+    k("version", Any),
+    k("global", Section(super::global::KEYS)),
+    f("hooks", Section(super::hooks::PHASES), Feature::Hooks),
     k("processes", Processes),
-];
-
-/// The phases of a `hooks` block; the original tool spells them with hyphens, we accept both.
-pub const HOOKS: &[Key] = &[
-    k("pre-start", SectionList(HOOK)),
-    k("post-start", SectionList(HOOK)),
-    k("pre-stop", SectionList(HOOK)),
-    k("post-stop", SectionList(HOOK)),
-    k("pre_start", SectionList(HOOK)),
-    k("post_start", SectionList(HOOK)),
-    k("pre_stop", SectionList(HOOK)),
-    k("post_stop", SectionList(HOOK)),
-];
-
-/// One hook (feature `hooks`).
-pub const HOOK: &[Key] = &[
-    k("name", Str),
-    k("command", Command),
-    k("timeout", Duration),
-    k("retry", Int),
-    k("retry_delay", Duration),
-    k("continue_on_error", Bool),
-    k("env", StrMap),
-    k("working_dir", Str),
-    k("user", Str),
-    k("group", Str),
-];
-
-/// A `health_check` block (feature `health`). `interval` and `retries` are the original
-/// tool's documentation's names for `period` and `failure_threshold`.
-pub const HEALTH: &[Key] = &[
-    k("type", Str),
-    k("address", Str),
-    k("url", Str),
-    k("command", Command),
-    k("initial_delay", Duration),
-    k("period", Duration),
-    k("interval", Duration),
-    k("timeout", Duration),
-    k("failure_threshold", Int),
-    k("retries", Int),
-    k("success_threshold", Int),
-    k("expected_status", Int),
-    k("expected_body", Str),
-    k("mode", Str),
-];
-
-/// `global.readiness`, the original tool's readiness-file block (feature `health`).
-pub const READINESS: &[Key] = &[
-    k("enabled", Bool),
-    k("path", Str),
-    k("mode", Str),
-    k("content", Str),
-    k("processes", List),
-];
-
-/// `api_acl` / `metrics_acl` (the Go tool's `ACLConfig`).
-pub const ACL: &[Key] = &[
-    k("enabled", Bool),
-    k("mode", Str),
-    k("allow_list", List),
-    k("deny_list", List),
-    k("trust_proxy", Bool),
-];
-
-/// `api_tls` / `metrics_tls` (the Go tool's `TLSConfig`).
-pub const TLS: &[Key] = &[
-    k("enabled", Bool),
-    k("cert_file", Str),
-    k("key_file", Str),
-    k("ca_file", Str),
-    k("client_auth", Str),
-    k("min_version", Str),
-    k("cipher_suites", List),
-    k("auto_reload", Bool),
-    k("auto_reload_interval", Duration),
-];
-
-pub const GLOBAL: &[Key] = &[
-    k("shutdown_timeout", Duration),
-    k("log_format", Str),
-    k("log_level", Str),
-    k("restart_policy", Str),
-    k("restart_backoff", Duration),
-    k("restart_backoff_initial", Duration),
-    k("restart_backoff_max", Duration),
-    k("restart_stable_after", Duration),
-    k("max_restart_attempts", Int),
-    k("dependency_timeout", Duration),
-    f("log_multiline_enabled", Bool, Feature::LogProcessing),
-    k("log_multiline_pattern", Str),
-    k("log_multiline_timeout", Any),
-    k("log_multiline_max_lines", Int),
-    f("log_redaction_enabled", Bool, Feature::LogProcessing),
-    k("log_redaction_patterns", List),
-    k("log_redaction_placeholder", Str),
-    f("log_filter_enabled", Bool, Feature::LogProcessing),
-    k("log_filter_level", Str),
-    k("log_filter_patterns", List),
-    f("metrics_enabled", Bool, Feature::Metrics),
-    k("metrics_port", Int),
-    k("metrics_path", Str),
-    k("metrics_host", Str),
-    f("api_enabled", Bool, Feature::Api),
-    k("api_port", Int),
-    k("api_host", Str),
-    k("api_socket", Str),
-    k("api_auth", Str),
-    f("api_acl", Section(ACL), Feature::Api),
-    f("api_tls", Section(TLS), Feature::Tls),
-    f("metrics_acl", Section(ACL), Feature::Metrics),
-    f("metrics_tls", Section(TLS), Feature::Tls),
-    f("audit_enabled", Bool, Feature::Api),
-    k("resource_metrics_enabled", Bool),
-    k("resource_metrics_interval", Duration),
-    k("resource_metrics_max_samples", Int),
-    f("autotune_memory_threshold", Float, Feature::Autotune),
-    f("framework_setup", Bool, Feature::Detect),
-    f("readiness_file", Str, Feature::Health),
-    f("readiness", Section(READINESS), Feature::Health),
-];
-
-pub const PROCESS: &[Key] = &[
-    k("enabled", Bool),
-    k("command", Command),
-    k("type", Str),
-    k("priority", Int),
-    k("depends_on", List),
-    k("scale", Int),
-    k("restart", Str),
-    k("env", StrMap),
-    k("working_dir", Str),
-    k("user", Str),
-    k("group", Str),
-    k("critical", Bool),
-    k("shutdown", Section(SHUTDOWN)),
-    f("health_check", Section(HEALTH), Feature::Health),
-    f("hooks", Section(HOOKS), Feature::Hooks),
-    f("pre_start_hook", Section(HOOK), Feature::Hooks),
-    f("post_start_hook", Section(HOOK), Feature::Hooks),
-    f("post_stop_hook", Section(HOOK), Feature::Hooks),
-    f("schedule", Str, Feature::Scheduler),
-    f("schedule_timezone", Str, Feature::Scheduler),
-    f("schedule_timeout", Duration, Feature::Scheduler),
-    f("schedule_max_concurrent", Int, Feature::Scheduler),
-    f("heartbeat", Section(HEARTBEAT), Feature::Heartbeat),
-    f("logging", LOGGING_KIND, Feature::LogProcessing),
-];
-
-/// `processes.*.logging`: its keys are only known (and routed for env overrides) in builds
-/// with the feature; other builds reject the whole block by name.
-#[cfg(feature = "log-processing")]
-const LOGGING_KIND: Kind = Section(LOGGING);
-#[cfg(not(feature = "log-processing"))]
-const LOGGING_KIND: Kind = Any;
-
-#[cfg(feature = "log-processing")]
-pub const LOGGING: &[Key] = &[
-    k("stdout", Bool),
-    k("stderr", Bool),
-    k("min_level", Str),
-    k("level_detection", Section(LOG_LEVEL_DETECTION)),
-    k("json", Section(LOG_JSON)),
-    k("multiline", Section(LOG_MULTILINE)),
-    k("redaction", Section(LOG_REDACTION)),
-    k("filters", Section(LOG_FILTERS)),
-];
-
-#[cfg(feature = "log-processing")]
-const LOG_LEVEL_DETECTION: &[Key] = &[
-    k("enabled", Bool),
-    k("default_level", Str),
-    k("patterns", Any),
-];
-
-#[cfg(feature = "log-processing")]
-const LOG_JSON: &[Key] = &[k("enabled", Bool)];
-
-#[cfg(feature = "log-processing")]
-const LOG_MULTILINE: &[Key] = &[
-    k("enabled", Bool),
-    k("pattern", Str),
-    k("timeout", Any),
-    k("max_lines", Int),
-];
-
-#[cfg(feature = "log-processing")]
-const LOG_REDACTION: &[Key] = &[
-    k("enabled", Bool),
-    k("patterns", Any),
-    k("placeholder", Str),
-    k("emails", Bool),
-];
-
-#[cfg(feature = "log-processing")]
-const LOG_FILTERS: &[Key] = &[
-    k("enabled", Bool),
-    k("level", Str),
-    k("exclude", List),
-    k("include", List),
-];
-
-pub const SHUTDOWN: &[Key] = &[
-    k("signal", Str),
-    k("timeout", Duration),
-    f("pre_stop_hook", Section(HOOK), Feature::Hooks),
-    k("wait_for_exit", Bool),
-];
-
-pub const HEARTBEAT: &[Key] = &[
-    k("enabled", Bool),
-    k("url", Str),
-    k("timeout", Duration),
-    k("retry_count", Int),
-    k("retry_delay", Duration),
-    k("method", Str),
-    k("headers", StrMap),
-    f("ca_file", Str, Feature::Tls),
-    k("success_url", Str),
-    k("failure_url", Str),
-    k("interval", Any),
-    k("grace", Any),
 ];
 
 /// A problem found by the key walk, with the path of the offending key.
@@ -293,6 +80,11 @@ pub enum KeyProblem {
     Unknown {
         path: Vec<String>,
         closest: Option<&'static str>,
+    },
+    /// A key of the Go tool's documentation that is not a key (there, nor here).
+    Moved {
+        path: Vec<String>,
+        to: &'static str,
     },
     NeedsFeature {
         path: Vec<String>,
@@ -306,24 +98,38 @@ pub enum KeyProblem {
     },
 }
 
-/// Walks a parsed document and reports the first unknown key, feature key of a missing
-/// feature, or section that is not a mapping.
-pub fn check(doc: &Value) -> Option<KeyProblem> {
-    let mut path = Vec::new();
-    match doc {
-        Value::Null => None,
-        Value::Mapping(_) => walk(doc, TOP, &mut path),
-        _ => Some(KeyProblem::NotAMapping { path }),
+impl KeyProblem {
+    /// The key path it is about.
+    pub fn path(&self) -> &[String] {
+        match self {
+            KeyProblem::Unknown { path, .. }
+            | KeyProblem::Moved { path, .. }
+            | KeyProblem::NeedsFeature { path, .. }
+            | KeyProblem::NotAMapping { path }
+            | KeyProblem::NotAList { path } => path,
+        }
     }
 }
 
-fn walk(v: &Value, keys: &'static [Key], path: &mut Vec<String>) -> Option<KeyProblem> {
+/// Walks a parsed document and reports every unknown key, feature key of a missing feature,
+/// and section that is not a mapping, in document order.
+pub fn check(doc: &Value) -> Vec<KeyProblem> {
+    let mut out = Vec::new();
+    let mut path = Vec::new();
+    match doc {
+        Value::Null => {}
+        Value::Mapping(_) => walk(doc, TOP, &mut path, &mut out),
+        _ => out.push(KeyProblem::NotAMapping { path }),
+    }
+    out
+}
+
+fn walk(v: &Value, keys: &'static [Key], path: &mut Vec<String>, out: &mut Vec<KeyProblem>) {
     let Value::Mapping(m) = v else {
-        return if v.is_null() {
-            None
-        } else {
-            Some(KeyProblem::NotAMapping { path: path.clone() })
-        };
+        if !v.is_null() {
+            out.push(KeyProblem::NotAMapping { path: path.clone() });
+        }
+        return;
     };
     for (key, value) in m {
         let name = match key {
@@ -331,50 +137,69 @@ fn walk(v: &Value, keys: &'static [Key], path: &mut Vec<String>) -> Option<KeyPr
             other => yaml_scalar_text(other),
         };
         path.push(name.clone());
-        let Some(spec) = keys.iter().find(|k| k.name == name) else {
-            return Some(KeyProblem::Unknown {
-                path: path.clone(),
-                closest: closest(&name, keys),
-            });
-        };
-        if let Some(feature) = spec.feature {
-            let activates = match value {
-                Value::Bool(b) => *b,
-                Value::Null => false,
-                _ => true,
-            };
-            if activates && !feature.available() {
-                return Some(KeyProblem::NeedsFeature {
-                    path: path.clone(),
-                    feature,
-                });
-            }
-        }
-        let problem = match spec.kind {
-            Section(sub) => walk(value, sub, path),
-            SectionList(sub) => match value {
-                Value::Sequence(items) => items.iter().find_map(|item| walk(item, sub, path)),
-                Value::Null => None,
-                _ => Some(KeyProblem::NotAList { path: path.clone() }),
-            },
-            Processes => match value {
-                Value::Mapping(procs) => procs.iter().find_map(|(name, p)| {
-                    path.push(yaml_scalar_text(name));
-                    let r = walk(p, PROCESS, path);
-                    path.pop();
-                    r
-                }),
-                Value::Null => None,
-                _ => Some(KeyProblem::NotAMapping { path: path.clone() }),
-            },
-            _ => None,
-        };
-        if problem.is_some() {
-            return problem;
-        }
+        walk_key(&name, value, keys, path, out);
         path.pop();
     }
-    None
+}
+
+fn walk_key(
+    name: &str,
+    value: &Value,
+    keys: &'static [Key],
+    path: &mut Vec<String>,
+    out: &mut Vec<KeyProblem>,
+) {
+    let Some(spec) = keys.iter().find(|k| k.name == name) else {
+        out.push(KeyProblem::Unknown {
+            path: path.clone(),
+            closest: closest(name, keys),
+        });
+        return;
+    };
+    if let Moved(to) = spec.kind {
+        out.push(KeyProblem::Moved {
+            path: path.clone(),
+            to,
+        });
+        return;
+    }
+    if let Some(feature) = spec.feature {
+        // `false`, null and "" (what the Go tool's config save writes for an unset string)
+        // ask nothing of the feature.
+        let activates = match value {
+            Value::Bool(b) => *b,
+            Value::Null => false,
+            Value::String(s) => !s.is_empty(),
+            _ => true,
+        };
+        if activates && !feature.available() {
+            out.push(KeyProblem::NeedsFeature {
+                path: path.clone(),
+                feature,
+            });
+            return;
+        }
+    }
+    match spec.kind {
+        Section(sub) => walk(value, sub, path, out),
+        SectionList(sub) => match value {
+            Value::Sequence(items) => items.iter().for_each(|item| walk(item, sub, path, out)),
+            Value::Null => {}
+            _ => out.push(KeyProblem::NotAList { path: path.clone() }),
+        },
+        Processes => match value {
+            Value::Mapping(procs) => {
+                for (name, p) in procs {
+                    path.push(yaml_scalar_text(name));
+                    walk(p, super::process::KEYS, path, out);
+                    path.pop();
+                }
+            }
+            Value::Null => {}
+            _ => out.push(KeyProblem::NotAMapping { path: path.clone() }),
+        },
+        _ => {}
+    }
 }
 
 /// The text of a scalar key (`1` for a number key, `true` for a boolean key).
@@ -390,8 +215,11 @@ pub fn yaml_scalar_text(v: &Value) -> String {
 
 /// The known key nearest to `name` by edit distance, if it is near enough to be a typo.
 pub fn closest(name: &str, keys: &'static [Key]) -> Option<&'static str> {
-    let limit = (name.len() / 3).max(2);
+    // Close enough to be a typo, not merely another key of similar length: one edit in a short
+    // name, about one in six in a long one (`tracing_enabled` is not a typo of `api_enabled`).
+    let limit = 1 + name.chars().count() / 6;
     keys.iter()
+        .filter(|k| !matches!(k.kind, Moved(_)))
         .map(|k| (edit_distance(name, k.name), k.name))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
@@ -577,34 +405,45 @@ fn key_of(body: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::raw;
+    use crate::config::global::KEYS as GLOBAL;
+    use crate::config::process::KEYS as PROCESS;
 
-    fn names(keys: &[Key]) -> Vec<&'static str> {
-        let mut v: Vec<_> = keys.iter().map(|k| k.name).collect();
-        v.sort_unstable();
-        v
-    }
-
-    fn sorted(mut v: Vec<&'static str>) -> Vec<&'static str> {
-        v.sort_unstable();
-        v
+    /// A key written twice in one table would make the second unreachable.
+    #[test]
+    fn tables_have_unique_keys() {
+        fn check(keys: &'static [Key], seen: &mut Vec<*const Key>) {
+            if seen.contains(&(keys.as_ptr())) {
+                return;
+            }
+            seen.push(keys.as_ptr());
+            let mut names: Vec<&str> = keys.iter().map(|k| k.name).collect();
+            names.sort_unstable();
+            let before = names.len();
+            names.dedup();
+            assert_eq!(before, names.len(), "duplicate key in {names:?}");
+            for k in keys {
+                match k.kind {
+                    Section(sub) | SectionList(sub) => check(sub, seen),
+                    Processes => check(PROCESS, seen),
+                    _ => {}
+                }
+            }
+        }
+        check(TOP, &mut Vec::new());
     }
 
     #[test]
-    fn tables_match_the_serde_types() {
-        assert_eq!(names(TOP), sorted(raw::field_names::<raw::RawConfig>()));
-        assert_eq!(names(GLOBAL), sorted(raw::field_names::<raw::RawGlobal>()));
-        assert_eq!(
-            names(PROCESS),
-            sorted(raw::field_names::<raw::RawProcess>())
+    fn docs_only_keys_name_the_real_key() {
+        let doc: Value =
+            yaml_serde::from_str("processes:\n  a:\n    restart_delay: 5\n    max_restarts: 3\n")
+                .unwrap();
+        let p = check(&doc);
+        assert!(
+            matches!(&p[0], KeyProblem::Moved { to, .. } if to.starts_with("global.restart_backoff_initial")),
+            "{p:?}"
         );
-        assert_eq!(
-            names(SHUTDOWN),
-            sorted(raw::field_names::<raw::RawShutdown>())
-        );
-        assert_eq!(
-            names(HEARTBEAT),
-            sorted(raw::field_names::<raw::RawHeartbeat>())
+        assert!(
+            matches!(&p[1], KeyProblem::Moved { to, .. } if to.starts_with("global.max_restart_attempts"))
         );
     }
 
@@ -633,6 +472,11 @@ mod tests {
         assert_eq!(closest("comand", PROCESS), Some("command"));
         assert_eq!(closest("depend_on", PROCESS), Some("depends_on"));
         assert_eq!(closest("zzzzzzzz", PROCESS), None);
+        // Another key of similar length is not a typo.
+        assert_eq!(closest("tracing_enabled", GLOBAL), Some("tracing_enabled"));
+        assert_eq!(closest("tracin_enabled", GLOBAL), Some("tracing_enabled"));
+        assert_eq!(closest("trace_enabled", PROCESS), None);
+        assert_eq!(closest("metrics_enable", GLOBAL), Some("metrics_enabled"));
     }
 
     #[test]

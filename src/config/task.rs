@@ -6,9 +6,13 @@
 //! or never fires, a time zone missing from the image, a task with `scale` > 1, a heartbeat URL
 //! whose scheme this build cannot speak.
 
+use std::collections::BTreeMap;
+
+use super::duration::Duration;
+use super::fields::Section;
 use super::model::ProcessKind;
-use super::raw::{RawHeartbeat, RawProcess};
-use super::{ConfigError, Ctx, Origin, env, path};
+use super::raw::Scalar;
+use super::{ConfigError, Ctx, Origin};
 use crate::features::Feature;
 use crate::scheduler::cron::CronExpr;
 use crate::scheduler::tz::{self, Zone};
@@ -63,8 +67,9 @@ impl TaskSpec {
 /// Dead-man's-switch pings around each run (feature `heartbeat`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HeartbeatSpec {
-    pub start_url: String,
-    pub success_url: String,
+    /// `None` where the configuration names only a failure URL.
+    pub start_url: Option<String>,
+    pub success_url: Option<String>,
     pub fail_url: String,
     pub method: &'static str,
     pub headers: Vec<(String, String)>,
@@ -76,133 +81,131 @@ pub struct HeartbeatSpec {
     pub ca: Option<(String, Vec<u8>)>,
 }
 
-/// The task settings of process `name`, or `None` when it has no `schedule`.
+/// The task settings of process `name`, or `None` when it has no `schedule` (an empty one,
+/// as the Go tool's config save writes it, is no schedule).
 pub(super) fn validate(
     ctx: &Ctx<'_>,
-    name: &str,
-    p: &RawProcess,
-    ov: &[env::Applied],
+    _name: &str,
+    p: &Section<'_>,
 ) -> Result<Option<TaskSpec>, ConfigError> {
-    let pp = |k: &[&str]| {
-        let mut v = path(&["processes", name]);
-        v.extend(k.iter().map(|s| (*s).to_owned()));
-        v
-    };
-    let Some(expr) = p.schedule.as_deref() else {
-        // The other task keys mean nothing without a schedule: say so rather than ignore them.
+    let expr = p
+        .get::<String>("schedule")?
+        .filter(|e| !e.trim().is_empty());
+    let Some(expr) = expr else {
+        // The other task keys mean nothing without a schedule: say so rather than ignore them
+        // (empty values, as the Go tool's config save writes them, are no values).
         let stray = [
-            ("schedule_timezone", p.schedule_timezone.is_some()),
-            ("schedule_timeout", p.schedule_timeout.is_some()),
-            (
-                "schedule_max_concurrent",
-                p.schedule_max_concurrent.is_some(),
-            ),
-            ("heartbeat", p.heartbeat.is_some()),
-        ];
-        if let Some((key, _)) = stray.iter().find(|(_, set)| *set) {
-            return Err(ctx.at(
-                &pp(&[key]),
-                ov,
+            "schedule_timezone",
+            "schedule_timeout",
+            "schedule_max_concurrent",
+            "heartbeat",
+        ]
+        .into_iter()
+        .find(|k| match p.value(k) {
+            Some(yaml_serde::Value::String(v)) => !v.is_empty(),
+            Some(yaml_serde::Value::Number(n)) => n.as_i64() != Some(0),
+            Some(_) => true,
+            None => false,
+        });
+        if let Some(key) = stray {
+            return Err(p.err(
+                Some(key),
                 format!("{key} applies to scheduled tasks only: add a schedule, or remove it"),
             ));
         }
         return Ok(None);
     };
-    let cron = CronExpr::parse(expr)
-        .map_err(|e| ctx.at(&pp(&["schedule"]), ov, format!("invalid schedule: {e}")))?;
+    let cron = CronExpr::parse(&expr)
+        .map_err(|e| p.err(Some("schedule"), format!("invalid schedule: {e}")))?;
     // What a task is not.
-    if p.scale.is_some_and(|s| s != 1) {
-        return Err(ctx.at(
-            &pp(&["scale"]),
-            ov,
+    if p.get::<i64>("scale")?.is_some_and(|s| s != 1) {
+        return Err(p.err(
+            Some("scale"),
             "a scheduled task has no scale (use schedule_max_concurrent to let runs overlap)"
                 .to_owned(),
         ));
     }
-    if let Some(k) = p.kind.as_deref().filter(|k| *k != "longrun") {
-        return Err(ctx.at(
-            &pp(&["type"]),
-            ov,
+    if let Some(k) = p.get::<String>("type")?.filter(|k| k != "longrun") {
+        return Err(p.err(
+            Some("type"),
             format!("a process with a schedule is a scheduled task; type {k:?} does not apply"),
         ));
     }
-    if p.restart
-        .as_deref()
+    if p.get::<String>("restart")?
         .is_some_and(|r| r != "never" && r != "no")
     {
-        return Err(ctx.at(
-            &pp(&["restart"]),
-            ov,
+        return Err(p.err(
+            Some("restart"),
             "a scheduled task runs again at its next time: restart does not apply (remove it)"
                 .to_owned(),
         ));
     }
     // Probes and per-instance hooks act on instances, which a task does not have.
     let per_instance = [
-        ("health_check", p.health_check.is_some()),
-        ("hooks", p.hooks.is_some()),
-        ("pre_start_hook", p.pre_start_hook.is_some()),
-        ("post_start_hook", p.post_start_hook.is_some()),
-        ("post_stop_hook", p.post_stop_hook.is_some()),
+        "health_check",
+        "hooks",
+        "pre_start_hook",
+        "post_start_hook",
+        "post_stop_hook",
     ];
-    if let Some((key, _)) = per_instance.iter().find(|(_, set)| *set) {
-        return Err(ctx.at(
-            &pp(&[key]),
-            ov,
+    if let Some(key) = per_instance.into_iter().find(|k| p.has(k)) {
+        return Err(p.err(
+            Some(key),
             format!("{key} does not apply to a scheduled task (it has no long-running instance)"),
         ));
     }
-    if p.shutdown
-        .as_ref()
-        .is_some_and(|s| s.pre_stop_hook.is_some())
-    {
-        return Err(ctx.at(
-            &pp(&["shutdown", "pre_stop_hook"]),
-            ov,
-            "shutdown.pre_stop_hook does not apply to a scheduled task".to_owned(),
-        ));
+    if let Some(sd) = p.child("shutdown", super::process::SHUTDOWN)? {
+        if sd.has("pre_stop_hook") {
+            return Err(sd.err(
+                Some("pre_stop_hook"),
+                "shutdown.pre_stop_hook does not apply to a scheduled task".to_owned(),
+            ));
+        }
     }
-    if p.critical == Some(true) {
-        return Err(ctx.at(
-            &pp(&["critical"]),
-            ov,
+    if p.get::<bool>("critical")? == Some(true) {
+        return Err(p.err(
+            Some("critical"),
             "critical does not apply to a scheduled task (a failed run is counted and logged)"
                 .to_owned(),
         ));
     }
-    let zone = zone(ctx, p, &pp(&["schedule_timezone"]), ov)?;
-    let max_concurrent = match p.schedule_max_concurrent {
+    let zone = zone(ctx, p)?;
+    let max_concurrent = match p.get::<i64>("schedule_max_concurrent")? {
         // 0 behaved as 1 in the Go tool (its runs were serialized): keep that meaning.
         None | Some(0) => 1,
         Some(n) if (1..=MAX_CONCURRENT).contains(&n) => n as u32,
         Some(n) => {
-            return Err(ctx.at(
-                &pp(&["schedule_max_concurrent"]),
-                ov,
+            return Err(p.err(
+                Some("schedule_max_concurrent"),
                 format!("schedule_max_concurrent must be between 1 and {MAX_CONCURRENT}, not {n}"),
             ));
         }
     };
-    let heartbeat = match &p.heartbeat {
-        Some(h) if h.enabled != Some(false) => Some(heartbeat(ctx, h, &pp(&["heartbeat"]), ov)?),
+    let heartbeat = match p.child("heartbeat", super::process::HEARTBEAT)? {
+        Some(h) if h.get::<bool>("enabled")? != Some(false) => heartbeat(ctx, &h)?,
         _ => None,
+    };
+    // The Go tool's config save writes `schedule_timeout: ""`: no timeout.
+    let timeout_ms = match p.value("schedule_timeout") {
+        Some(yaml_serde::Value::String(t)) if t.is_empty() => None,
+        _ => p
+            .get::<Duration>("schedule_timeout")?
+            .map(|d| d.ms())
+            .filter(|&ms| ms > 0),
     };
     Ok(Some(TaskSpec {
         cron,
         zone,
-        timeout_ms: p.schedule_timeout.map(|d| d.ms()).filter(|&ms| ms > 0),
+        timeout_ms,
         max_concurrent,
         heartbeat,
     }))
 }
 
 /// The zone of a task: `schedule_timezone`, else `TZ`, else UTC.
-fn zone(
-    ctx: &Ctx<'_>,
-    p: &RawProcess,
-    at: &[String],
-    ov: &[env::Applied],
-) -> Result<Zone, ConfigError> {
+fn zone(ctx: &Ctx<'_>, p: &Section<'_>) -> Result<Zone, ConfigError> {
+    let at = p.key_path("schedule_timezone");
+    let (at, ov) = (at.as_slice(), p.ov);
     let var = |k: &str| {
         ctx.inputs
             .env
@@ -214,7 +217,10 @@ fn zone(
         .filter(|d| !d.is_empty())
         .unwrap_or(tz::DEFAULT_TZDIR);
     let read = |p: &str| read_limited(p, tz::MAX_TZIF_BYTES as u64);
-    match p.schedule_timezone.as_deref() {
+    let written = p
+        .get::<String>("schedule_timezone")?
+        .filter(|z| !z.is_empty());
+    match written.as_deref() {
         Some("Local" | "local") => match var("TZ") {
             Some(t) => tz::load(t, tzdir, &read).map_err(|e| env_error("TZ", e)),
             // No TZ: the image's /etc/localtime, and UTC when it has none (as libc does).
@@ -253,60 +259,57 @@ fn read_limited(path: &str, limit: u64) -> Option<Vec<u8>> {
     (data.len() as u64 <= limit).then_some(data)
 }
 
-fn heartbeat(
-    ctx: &Ctx<'_>,
-    h: &RawHeartbeat,
-    at: &[String],
-    ov: &[env::Applied],
-) -> Result<HeartbeatSpec, ConfigError> {
-    let key = |k: &str| {
-        let mut v = at.to_vec();
-        v.push(k.to_owned());
-        v
-    };
-    for (k, set) in [
-        ("interval", h.interval.is_some()),
-        ("grace", h.grace.is_some()),
-    ] {
-        if set {
-            return Err(ctx.at(
-                &key(k),
-                ov,
-                format!(
-                    "heartbeat.{k} is not used: phpeek-pm pings when a run starts and ends; set \
-                     the expected period and grace time at the monitoring service"
-                ),
-            ));
+/// The pings of a task; `None` (with a warning) for the Go tool's URL-less block, which
+/// pinged nothing there either.
+fn heartbeat(ctx: &Ctx<'_>, h: &Section<'_>) -> Result<Option<HeartbeatSpec>, ConfigError> {
+    let ov = h.ov;
+    let key = |k: &str| h.key_path(k);
+    for k in ["interval", "grace"] {
+        if h.get::<Duration>(k)?.is_some() {
+            ctx.warn(
+                h,
+                k,
+                "not used: phpeek-pm pings when a run starts and ends; set the expected period \
+                 and grace time at the monitoring service",
+            );
         }
     }
-    let check_url = |k: &str, u: &str| -> Result<String, ConfigError> {
-        url_problem(u)
-            .map(|e| Err(ctx.at(&key(k), ov, format!("heartbeat.{k}: {e}"))))
-            .unwrap_or_else(|| Ok(u.to_owned()))
-    };
-    let base = match h.url.as_deref() {
-        Some(u) => Some(check_url("url", u)?),
-        None => None,
-    };
-    let success = match (h.success_url.as_deref(), &base) {
-        (Some(u), _) => check_url("success_url", u)?,
-        (None, Some(b)) => b.clone(),
-        (None, None) => {
-            return Err(ctx.at(
-                at,
-                ov,
-                "heartbeat needs a url (for example https://hc-ping.com/<uuid>)".to_owned(),
-            ));
+    let check_url = |k: &str| -> Result<Option<String>, ConfigError> {
+        let Some(u) = h.get::<String>(k)?.filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        match url_problem(&u) {
+            Some(e) => Err(ctx.at(&key(k), ov, format!("heartbeat.{k}: {e}"))),
+            None => Ok(Some(u)),
         }
     };
-    let fail = match (h.failure_url.as_deref(), &base) {
-        (Some(u), _) => check_url("failure_url", u)?,
-        (None, Some(b)) => join(b, "fail"),
-        (None, None) => join(&success, "fail"),
+    let base = check_url("url")?;
+    let success = check_url("success_url")?.or_else(|| base.clone());
+    let failure = check_url("failure_url")?;
+    let fail = match (failure, &base, &success) {
+        (Some(u), _, _) => u,
+        (None, Some(b), _) => join(b, "fail"),
+        (None, None, Some(s)) => join(s, "fail"),
+        (None, None, None) => {
+            ctx.warn(
+                h,
+                "enabled",
+                "heartbeat has no url, so no ping is sent (the Go tool sent none either): add \
+                 url: https://hc-ping.com/<uuid> (or success_url / failure_url)",
+            );
+            return Ok(None);
+        }
     };
     // The start ping exists only where the URL scheme is the healthchecks.io one.
-    let start = join(base.as_deref().unwrap_or(&success), "start");
-    let method = match h.method.as_deref().map(str::to_ascii_uppercase).as_deref() {
+    let start = base
+        .as_deref()
+        .or(success.as_deref())
+        .map(|b| join(b, "start"));
+    let method = match h
+        .get::<String>("method")?
+        .map(|m| m.to_ascii_uppercase())
+        .as_deref()
+    {
         None | Some("POST") => "POST",
         Some("GET") => "GET",
         Some("HEAD") => "HEAD",
@@ -320,7 +323,11 @@ fn heartbeat(
         }
     };
     let mut headers = Vec::new();
-    for (k, v) in h.headers.iter().flatten() {
+    for (k, v) in h
+        .get::<BTreeMap<String, Scalar>>("headers")?
+        .iter()
+        .flatten()
+    {
         let bad_name = k.is_empty() || !k.bytes().all(|b| b.is_ascii_graphic() && b != b':');
         if bad_name || v.0.bytes().any(|b| b == b'\r' || b == b'\n') {
             return Err(ctx.at(
@@ -331,7 +338,9 @@ fn heartbeat(
         }
         headers.push((k.clone(), v.0.clone()));
     }
-    let timeout_ms = h.timeout.map_or(HEARTBEAT_TIMEOUT_MS, |d| d.ms());
+    let timeout_ms = h
+        .get::<Duration>("timeout")?
+        .map_or(HEARTBEAT_TIMEOUT_MS, |d| d.ms());
     if timeout_ms == 0 || timeout_ms > MAX_HEARTBEAT_TIMEOUT_MS {
         return Err(ctx.at(
             &key("timeout"),
@@ -342,7 +351,7 @@ fn heartbeat(
             ),
         ));
     }
-    let attempts = match h.retry_count {
+    let attempts = match h.get::<i64>("retry_count")? {
         None => HEARTBEAT_ATTEMPTS,
         Some(n) if (0..=MAX_HEARTBEAT_ATTEMPTS).contains(&n) => (n as u32).max(1),
         Some(n) => {
@@ -356,10 +365,10 @@ fn heartbeat(
         }
     };
     let retry_delay_ms = h
-        .retry_delay
+        .get::<Duration>("retry_delay")?
         .map_or(HEARTBEAT_RETRY_DELAY_MS, |d| d.ms())
         .min(MAX_HEARTBEAT_TIMEOUT_MS);
-    let ca = match &h.ca_file {
+    let ca = match &h.get::<String>("ca_file")? {
         None => None,
         Some(f) => {
             let data = read_limited(f, MAX_CA_FILE_BYTES).ok_or_else(|| {
@@ -384,7 +393,7 @@ fn heartbeat(
             Some((f.clone(), data))
         }
     };
-    Ok(HeartbeatSpec {
+    Ok(Some(HeartbeatSpec {
         start_url: start,
         success_url: success,
         fail_url: fail,
@@ -394,7 +403,7 @@ fn heartbeat(
         attempts,
         retry_delay_ms,
         ca,
-    })
+    }))
 }
 
 /// Why a ping URL cannot be used by this build, if it cannot.
@@ -496,12 +505,6 @@ mod tests {
         assert_eq!(line, Some(4));
         assert!(msg.contains("month \"mnday\""), "{msg}");
         let (line, msg) = line_of(
-            "processes:\n  job:\n    command: [y]\n    schedule: ''\n",
-            &[],
-        );
-        assert_eq!(line, Some(4));
-        assert!(msg.contains("empty schedule"), "{msg}");
-        let (line, msg) = line_of(
             "processes:\n  job:\n    command: [y]\n    scale: 3\n    schedule: '* * * * *'\n",
             &[],
         );
@@ -565,8 +568,14 @@ mod tests {
             "processes:\n  job:\n    command: [y]\n    schedule: '0 3 * * *'\n    heartbeat:\n      url: http://127.0.0.1:9/ping/abc\n      timeout: 10\n",
         );
         let h = t.heartbeat.unwrap();
-        assert_eq!(h.start_url, "http://127.0.0.1:9/ping/abc/start");
-        assert_eq!(h.success_url, "http://127.0.0.1:9/ping/abc");
+        assert_eq!(
+            h.start_url.as_deref(),
+            Some("http://127.0.0.1:9/ping/abc/start")
+        );
+        assert_eq!(
+            h.success_url.as_deref(),
+            Some("http://127.0.0.1:9/ping/abc")
+        );
         assert_eq!(h.fail_url, "http://127.0.0.1:9/ping/abc/fail");
         assert_eq!((h.timeout_ms, h.attempts, h.method), (10_000, 3, "POST"));
         assert_eq!(join("https://x/p/?k=1", "fail"), "https://x/p/fail?k=1");
@@ -576,12 +585,32 @@ mod tests {
         );
         assert_eq!(line, Some(6));
         assert!(msg.contains("not an http"), "{msg}");
-        let (line, msg) = line_of(
-            "processes:\n  job:\n    command: [y]\n    schedule: '0 3 * * *'\n    heartbeat:\n      url: http://x\n      interval: 60\n",
-            &[],
+        // The Go tool's interval and grace: accepted, with a warning at their line.
+        let checked = crate::config::check(&crate::config::Inputs {
+            file: Some((
+                "t.yaml",
+                "processes:\n  job:\n    command: [y]\n    schedule: '0 3 * * *'\n    heartbeat:\n      url: http://x\n      interval: 60\n",
+            )),
+            env: &[],
+            passwd: &|| (String::new(), String::new()),
+        });
+        assert!(checked.errors.is_empty(), "{:?}", checked.errors);
+        let w = &checked.warnings[0];
+        assert_eq!(
+            w.origin,
+            Origin::File {
+                path: "t.yaml".into(),
+                line: Some(7)
+            }
         );
-        assert_eq!(line, Some(7));
-        assert!(msg.contains("monitoring service"), "{msg}");
+        assert!(w.msg.contains("monitoring service"), "{w}");
+        // Only a failure URL (valid in the Go docs): failure pings only.
+        let t = task(
+            "processes:\n  job:\n    command: [y]\n    schedule: '0 3 * * *'\n    heartbeat:\n      failure_url: http://x/fail-hook\n",
+        );
+        let h = t.heartbeat.unwrap();
+        assert_eq!((h.start_url, h.success_url), (None, None));
+        assert_eq!(h.fail_url, "http://x/fail-hook");
         let (line, msg) = line_of(
             "processes:\n  job:\n    command: [y]\n    heartbeat:\n      url: http://x\n",
             &[],
@@ -593,5 +622,24 @@ mod tests {
             "processes:\n  job:\n    command: [y]\n    schedule: '0 3 * * *'\n    heartbeat:\n      enabled: false\n      url: http://x\n",
         );
         assert!(t.heartbeat.is_none());
+    }
+
+    /// What the Go tool's config save writes for a process without a schedule.
+    #[test]
+    fn empty_schedule_strings_mean_unset() {
+        let c = load_env(
+            "processes:\n  web:\n    command: [y]\n    schedule: \"\"\n    schedule_timezone: \"\"\n    schedule_timeout: \"\"\n    schedule_max_concurrent: 0\n",
+            &[],
+        )
+        .unwrap();
+        assert!(c.processes[0].task.is_none());
+        assert_eq!(c.processes[0].kind, ProcessKind::Longrun);
+        let c = load_env(
+            "processes:\n  job:\n    command: [y]\n    schedule: '0 3 * * *'\n    schedule_timezone: \"\"\n    schedule_timeout: \"\"\n",
+            &[("TZ", "UTC")],
+        )
+        .unwrap();
+        let t = c.processes[0].task.as_ref().unwrap();
+        assert_eq!((t.zone.name(), t.timeout_ms), ("UTC", None));
     }
 }

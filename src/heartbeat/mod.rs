@@ -46,10 +46,11 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(task: TaskId, run: u64, ping: Ping, h: &HeartbeatSpec) -> Job {
+    /// The ping, or `None` when the configuration gives no URL for it (only a failure URL).
+    pub fn new(task: TaskId, run: u64, ping: Ping, h: &HeartbeatSpec) -> Option<Job> {
         let (url, body) = match ping {
-            Ping::Start => (h.start_url.clone(), None),
-            Ping::Success => (h.success_url.clone(), None),
+            Ping::Start => (h.start_url.clone()?, None),
+            Ping::Success => (h.success_url.clone()?, None),
             Ping::Fail(code) => (
                 h.fail_url.clone(),
                 Some(match code {
@@ -58,7 +59,7 @@ impl Job {
                 }),
             ),
         };
-        Job {
+        Some(Job {
             task,
             run,
             ping,
@@ -70,7 +71,7 @@ impl Job {
             attempts: h.attempts.max(1),
             retry_delay_ms: h.retry_delay_ms,
             ca_pem: h.ca.as_ref().map(|(_, pem)| pem.clone()),
-        }
+        })
     }
 }
 
@@ -178,8 +179,8 @@ mod tests {
 
     fn spec() -> HeartbeatSpec {
         HeartbeatSpec {
-            start_url: "http://h/p/start".into(),
-            success_url: "http://h/p".into(),
+            start_url: Some("http://h/p/start".into()),
+            success_url: Some("http://h/p".into()),
             fail_url: "http://h/p/fail".into(),
             method: "POST",
             headers: vec![],
@@ -205,14 +206,14 @@ mod tests {
     #[test]
     fn jobs_follow_the_protocol() {
         let h = spec();
-        let j = Job::new(0, 1, Ping::Start, &h);
+        let j = Job::new(0, 1, Ping::Start, &h).unwrap();
         assert_eq!(
             (j.url.as_str(), j.body.as_deref()),
             ("http://h/p/start", None)
         );
-        let j = Job::new(0, 1, Ping::Success, &h);
+        let j = Job::new(0, 1, Ping::Success, &h).unwrap();
         assert_eq!(j.url, "http://h/p");
-        let j = Job::new(0, 1, Ping::Fail(Some(3)), &h);
+        let j = Job::new(0, 1, Ping::Fail(Some(3)), &h).unwrap();
         assert_eq!(
             (j.url.as_str(), j.body.as_deref()),
             ("http://h/p/fail", Some("exit_code=3"))
@@ -221,16 +222,19 @@ mod tests {
             method: "GET",
             ..spec()
         };
-        assert_eq!(Job::new(0, 1, Ping::Fail(Some(3)), &get).body, None);
+        assert_eq!(
+            Job::new(0, 1, Ping::Fail(Some(3)), &get).unwrap().body,
+            None
+        );
     }
 
     #[test]
     fn one_ping_per_task_in_flight_in_order() {
         let h = spec();
         let mut p = Pinger::new(2);
-        assert!(p.queue(Job::new(0, 1, Ping::Start, &h)));
-        assert!(p.queue(Job::new(0, 1, Ping::Success, &h)));
-        assert!(p.queue(Job::new(1, 1, Ping::Start, &h)));
+        assert!(p.queue(Job::new(0, 1, Ping::Start, &h).unwrap()));
+        assert!(p.queue(Job::new(0, 1, Ping::Success, &h).unwrap()));
+        assert!(p.queue(Job::new(1, 1, Ping::Start, &h).unwrap()));
         let a = p.next_job().unwrap();
         assert_eq!((a.task, a.ping), (0, Ping::Start));
         let b = p.next_job().unwrap();
@@ -261,7 +265,7 @@ mod tests {
         let h = spec();
         let mut p = Pinger::new(MAX_PENDING + 8);
         for t in 0..MAX_PENDING + 8 {
-            p.queue(Job::new(t, 1, Ping::Start, &h));
+            p.queue(Job::new(t, 1, Ping::Start, &h).unwrap());
         }
         let dropped: u64 = (0..MAX_PENDING + 8).map(|t| p.stats(t).dropped).sum();
         assert_eq!(dropped, 8);

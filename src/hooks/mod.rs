@@ -178,6 +178,7 @@ impl Hooks {
     }
 
     /// Whether any sequence is running.
+    #[cfg(test)]
     pub fn busy(&self) -> bool {
         self.seqs.iter().any(Option::is_some)
     }
@@ -198,24 +199,12 @@ impl Hooks {
         }
     }
 
-    /// Cancels every sequence of `owner`.
-    pub fn cancel_owner(&mut self, owner: Owner) {
-        self.cancel_where(|o| o == owner);
-    }
-
     /// Cancels every sequence whose owner matches.
     pub fn cancel_where(&mut self, matches: impl Fn(Owner) -> bool) {
         let ids: Vec<usize> = (0..self.seqs.len())
             .filter(|&i| self.seqs[i].as_ref().is_some_and(|s| matches(s.owner)))
             .collect();
         for i in ids {
-            self.cancel(SeqId(i));
-        }
-    }
-
-    /// Cancels everything (shutdown forced).
-    pub fn cancel_all(&mut self) {
-        for i in 0..self.seqs.len() {
             self.cancel(SeqId(i));
         }
     }

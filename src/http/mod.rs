@@ -49,7 +49,7 @@ pub mod limits {
 use limits::*;
 
 /// Milliseconds on the monotonic clock (the supervisor's time).
-pub type Millis = u64;
+pub use crate::supervisor::Millis;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -76,18 +76,6 @@ pub struct Request {
     pub body: Vec<u8>,
     /// The client keeps the connection after this request (HTTP/1.1 default).
     pub keep_alive: bool,
-}
-
-impl Request {
-    #[cfg_attr(not(feature = "api"), allow(dead_code))]
-    /// The value of query parameter `key`, if present (no percent-decoding: our parameters
-    /// are numbers).
-    pub fn query_param(&self, key: &str) -> Option<&str> {
-        self.query.split('&').find_map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k == key).then_some(v)
-        })
-    }
 }
 
 /// One response; every error status closes the connection after it is written.

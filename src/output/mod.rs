@@ -65,6 +65,9 @@ impl Held {
 pub enum Shaper {
     /// One record per line, as written, at level `info`.
     Plain,
+    /// None: the stream is switched off (`stdout: false` / `stderr: false`); its lines are
+    /// read and dropped, so the child never blocks on a full pipe.
+    Discard,
     /// Through the log-processing stage (levels, multiline, JSON, redaction, filters).
     #[cfg(feature = "log-processing")]
     Processed(Box<crate::logproc::Stage>),
@@ -75,14 +78,31 @@ pub trait ShaperFor {
     fn shaper(&self, stream: Stream) -> Shaper;
 }
 
-/// The log rules of a build without log processing: none, every line is a plain record.
+/// The log rules of a build without log processing: every line of a stream that is on is a
+/// plain record.
 #[cfg_attr(feature = "log-processing", allow(dead_code))]
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct PlainRules;
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlainRules {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl Default for PlainRules {
+    fn default() -> Self {
+        PlainRules {
+            stdout: true,
+            stderr: true,
+        }
+    }
+}
 
 impl ShaperFor for PlainRules {
-    fn shaper(&self, _: Stream) -> Shaper {
-        Shaper::Plain
+    fn shaper(&self, stream: Stream) -> Shaper {
+        let on = match stream {
+            Stream::Stdout => self.stdout,
+            Stream::Stderr => self.stderr,
+        };
+        if on { Shaper::Plain } else { Shaper::Discard }
     }
 }
 

@@ -1,23 +1,21 @@
-//! The management API's side of the reactor: answers routes from the status snapshot and the
-//! recent-output rings, and starts commands through the supervisor, parking the connection
-//! until [`crate::api::ops::Pending`] says the command is done.
+//! The management API's side of the HTTP part: answers routes from the status snapshot and the
+//! recent-output rings, and hands commands to the supervisor, parking the connection until
+//! [`crate::api::ops::Pending`] says the command is done.
 
 use super::Reactor;
-use super::http::{Body, Parked, Peer, Service};
-use crate::api::ops::Pending;
+use super::http::{Body, Parked, Peer, Servers, Service};
+use super::part::{Msg, Reply};
+use crate::api::ops::{self, Pending};
 use crate::api::{self, Op, Route, json};
-use crate::config::model::{Level, ProcessKind};
+use crate::config::model::Level;
 use crate::http::{Request, Response};
 use crate::output::recent;
-use crate::supervisor::{Field, Millis, Supervisor};
+use crate::supervisor::{Field, Millis, Refusal, Supervisor};
 use crate::sys;
 
 impl Parked for Pending {
     fn conn(&self) -> (usize, u64) {
         self.conn
-    }
-    fn process(&self) -> usize {
-        self.process
     }
     fn deadline(&self) -> Millis {
         self.deadline
@@ -34,25 +32,21 @@ fn unknown(name: &str) -> Response {
     )
 }
 
-impl Reactor<'_> {
+impl Servers {
     /// Answers an API request now, or parks it (`None`) until its command is done.
     pub(super) fn api_request(
         &mut self,
+        r: &mut Reactor<'_>,
         req: &Request,
         conn: (usize, u64),
         peer: Peer,
     ) -> Option<Response> {
-        let token = self
-            .config
-            .global
-            .api
-            .as_ref()
-            .and_then(|a| a.auth.as_deref());
+        let token = r.config.global.api.as_ref().and_then(|a| a.auth.as_deref());
         let route = match api::route(req, token) {
-            Ok(r) => r,
+            Ok(route) => route,
             Err(resp) => {
                 if matches!(resp.status, 401 | 403) {
-                    self.audit_refusal(Service::Api, peer, req, &resp);
+                    self.audit_refusal(r, peer, req, &resp);
                 }
                 return Some(resp);
             }
@@ -60,11 +54,11 @@ impl Reactor<'_> {
         Some(match route {
             Route::Health => Response::json(200, b"{\"status\":\"healthy\"}".to_vec()),
             Route::Ready => {
-                let (ok, body) = json::ready(&self.turn_snapshot());
+                let (ok, body) = json::ready(&self.turn_snapshot(r));
                 Response::json(if ok { 200 } else { 503 }, body)
             }
             Route::ReadyOf(name) => {
-                let snap = self.turn_snapshot();
+                let snap = self.turn_snapshot(r);
                 match snap.processes.iter().find(|p| p.name == name) {
                     Some(p) => {
                         let (ok, body) = json::ready_of([p], snap.manager.shutting_down);
@@ -74,122 +68,121 @@ impl Reactor<'_> {
                 }
             }
             // With PHP-FPM pools to ask, the list waits (briefly) for their status pages.
-            Route::List if self.fpm_park(Service::Api, req, conn, peer) => return None,
-            Route::List => Response::json(200, self.turn_body(Body::Processes, json::processes)),
+            Route::List if self.fpm_park(r, Service::Api, req, conn, peer) => return None,
+            Route::List => Response::json(200, self.turn_body(r, Body::Processes, json::processes)),
             Route::Show(name) => {
-                let snap = self.turn_snapshot();
+                let snap = self.turn_snapshot(r);
                 match snap.processes.iter().find(|p| p.name == name) {
                     Some(p) => Response::json(200, json::process(p)),
                     None => unknown(name),
                 }
             }
             Route::Logs(name, limit) => {
-                if self.sup.process_index(name).is_none() {
+                if r.sup.process_index(name).is_none() {
                     return Some(unknown(name));
                 }
                 let limit = limit.min(recent::MAX_LINES);
                 Response::json(
                     200,
-                    json::logs(name, limit, self.out.recent.newest(name, limit)),
+                    json::logs(name, limit, r.out.recent.newest(name, limit)),
                 )
             }
             Route::Schedule(name, action) => {
-                let resp = self.schedule_request(name, action);
+                let resp = self.schedule_request(r, name, action);
                 if !action.is_empty() {
-                    self.audit(&format!("schedule.{action}"), name, resp.status, peer);
+                    let what = ["schedule.", action].concat();
+                    self.audit(r, &what, name, resp.status, peer);
                 }
                 return Some(resp);
             }
             Route::Act(name, op) => {
-                let action = format!("process.{}", op.verb());
-                let answer = self.api_command(name, op, conn);
+                let action = ["process.", op.verb()].concat();
+                let answer = self.api_command(r, name, op, conn);
                 match &answer {
-                    Some(resp) => self.audit(&action, name, resp.status, peer),
-                    None => self.http.audits.push((conn, action, name.to_owned(), peer)),
+                    Some(resp) => self.audit(r, &action, name, resp.status, peer),
+                    None => self.audits.push((conn, action, name.to_owned(), peer)),
                 }
                 return answer;
             }
         })
     }
 
-    /// `GET …/schedule`, `POST …/schedule/trigger`, `/pause`, `/resume` of a scheduled task.
-    fn schedule_request(&mut self, name: &str, action: &str) -> Response {
-        if self.sup.process_index(name).is_none() {
+    /// `GET …/schedule`, `POST …/schedule/trigger`, `/pause`, `/resume` of a scheduled task
+    /// (the scheduler part answers; without one nothing is a task).
+    fn schedule_request(&mut self, r: &mut Reactor<'_>, name: &str, action: &str) -> Response {
+        if r.sup.process_index(name).is_none() {
             return unknown(name);
         }
         let not_task = || Response::error(404, &format!("{name} is not a scheduled task"));
-        let answer = match action {
-            "trigger" => self.task_trigger(name).map(|r| match r {
-                Ok(run) => {
-                    Response::json(202, json::status("triggered", name, &[("run", run as i64)]))
-                }
-                Err((status, why)) => Response::error(status, why),
-            }),
-            "pause" | "resume" => {
-                let pause = action == "pause";
-                self.task_pause(name, pause).map(|_| {
-                    let word = if pause { "paused" } else { "resumed" };
-                    Response::json(200, json::status(word, name, &[]))
-                })
-            }
+        let reply = match action {
+            "trigger" => r.tell(&Msg::Trigger(name)),
+            "pause" | "resume" => r.tell(&Msg::Pause(name, action == "pause")),
             _ => {
-                return self
-                    .task_view(name)
-                    .map_or_else(not_task, |v| Response::json(200, json::task(&v)));
+                let snap = self.turn_snapshot(r);
+                return snap
+                    .tasks
+                    .iter()
+                    .find(|t| t.name == name)
+                    .map_or_else(not_task, |v| Response::json(200, json::task(v)));
             }
         };
-        if answer.is_some() {
-            // The task's state changed: later requests of this turn must see it.
-            self.forget_turn_cache();
-        }
-        answer.unwrap_or_else(not_task)
+        let answer = match reply {
+            None => return not_task(),
+            Some(Reply::Run(run)) => {
+                Response::json(202, json::status("triggered", name, &[("run", run as i64)]))
+            }
+            Some(Reply::Refused(status, why)) => Response::error(status, why),
+            Some(Reply::Done) => {
+                let word = if action == "pause" {
+                    "paused"
+                } else {
+                    "resumed"
+                };
+                Response::json(200, json::status(word, name, &[]))
+            }
+        };
+        // The task's state changed: later requests of this turn must see it.
+        self.forget_turn_cache();
+        answer
     }
 
-    fn api_command(&mut self, name: &str, op: Op, conn: (usize, u64)) -> Option<Response> {
+    fn api_command(
+        &mut self,
+        r: &mut Reactor<'_>,
+        name: &str,
+        op: Op,
+        conn: (usize, u64),
+    ) -> Option<Response> {
         let now = sys::monotonic_ms();
-        let Some(p) = self.sup.process_index(name) else {
+        let Some(p) = r.sup.process_index(name) else {
             return Some(unknown(name));
         };
-        if self.sup.shutting_down() {
-            return Some(Response::error(503, "the manager is shutting down"));
-        }
-        if self.http.parked.iter().any(|w| w.process() == p) {
+        if self.parked.iter().any(|(w, _)| *w == p) {
             return Some(Response::error(
                 409,
                 &format!("another command on {name} is in progress: retry when it is done"),
             ));
         }
-        let spec = &self.config.processes[p];
-        if !spec.kind.supervised() {
-            return Some(Response::error(
-                400,
-                &format!(
-                    "{name} is a scheduled task: use POST /api/v1/processes/{name}/schedule/trigger, \
-                     /pause or /resume"
-                ),
-            ));
-        }
-        let oneshot = spec.kind == ProcessKind::Oneshot;
-        let current = self.sup.desired_scale(p);
+        let current = r.sup.desired_scale(p);
         let target = match op {
-            Op::Scale(_) if oneshot => {
-                return Some(Response::error(
-                    400,
-                    &format!("{name} is a oneshot: it runs once and cannot be scaled"),
-                ));
-            }
             Op::Scale(s) => match s.target(current) {
-                Ok(t) => t,
+                Ok(t) => match crate::api::scale_allowed(&r.config.processes[p], t) {
+                    Ok(()) => t,
+                    Err(e) => return Some(Response::error(409, &e)),
+                },
                 Err(e) => return Some(Response::error(400, &e)),
             },
             _ => current,
         };
+        if let Some(why) = r.sup.refusal(&ops::command(op, p, target)) {
+            return Some(refused(why, name));
+        }
         let mut fields = vec![("action", Field::Str(op.verb().to_owned()))];
         if let Op::Scale(_) = op {
             fields.push(("from", Field::Int(current.into())));
             fields.push(("to", Field::Int(target.into())));
         }
-        self.out.event(
+        r.out.event(
             Level::Info,
             None,
             "api_command",
@@ -198,9 +191,11 @@ impl Reactor<'_> {
         );
         // The command changes the supervisor's state: later requests of this turn see it.
         self.forget_turn_cache();
-        self.http.commands_issued = true;
+        self.commands_issued = true;
+        let spec = &r.config.processes[p];
+        let oneshot = spec.kind == crate::config::model::ProcessKind::Oneshot;
         let pending = Pending::begin(
-            &mut self.sup,
+            &mut r.sup,
             p,
             name,
             op,
@@ -210,12 +205,30 @@ impl Reactor<'_> {
             conn,
             now,
         );
-        match pending.check(&self.sup, now) {
+        match pending.check(&r.sup, now) {
             Some(resp) => Some(resp),
             None => {
-                self.http.parked.push(Box::new(pending));
+                self.parked.push((p, Box::new(pending)));
                 None
             }
         }
+    }
+}
+
+/// The answer to a command the supervisor refuses.
+fn refused(why: Refusal, name: &str) -> Response {
+    match why {
+        Refusal::ShuttingDown => Response::error(503, "the manager is shutting down"),
+        Refusal::ScheduledTask => Response::error(
+            400,
+            &format!(
+                "{name} is a scheduled task: use POST /api/v1/processes/{name}/schedule/trigger, \
+                 /pause or /resume"
+            ),
+        ),
+        Refusal::OneshotScale => Response::error(
+            400,
+            &format!("{name} is a oneshot: it runs once and cannot be scaled"),
+        ),
     }
 }

@@ -2,25 +2,23 @@
 //! through the same spawn path, pipes, log pipeline, process group and reaping as the managed
 //! processes, but owned by a feature component instead of the supervisor.
 //!
-//! The reactor starts one with [`AuxSpec`] and an [`AuxOwner`] (one variant per feature), and
-//! delivers an [`AuxDone`] to that owner when its leader has been reaped. At `timeout_ms` the
+//! A part starts one with [`AuxSpec`] and an [`AuxTag`] of its choosing; the reactor hands the
+//! [`AuxDone`] back to that part (`Part::aux_done`) when its leader has been reaped. At `timeout_ms` the
 //! group gets `stop_signal`, and `kill_after_ms` later SIGKILL. When the leader exits, whatever
 //! is left of its group is SIGKILLed: a hook's or probe's background children never outlive it.
 //!
 //! This file holds the bookkeeping (sans-IO: times are passed in); the syscalls are made by the
 //! reactor (`mod.rs`), which owns the pipes and the poll.
 
-// Builds with no feature that runs such children (the minimal build): `AuxOwner` has no
-// variant there, so nothing is ever spawned and this code is never called. (The scheduler adds
-// its feature to the list when it uses aux children.)
-#![cfg_attr(
-    not(any(feature = "health", feature = "hooks", feature = "scheduler")),
-    allow(dead_code, unreachable_code, unused_variables)
-)]
+// Only parts spawn aux children (hooks, exec probes, scheduled runs) and each reads what it
+// needs of their end: a build with none of them links the reaping side only, one with some
+// leaves some fields unread. The full build uses all of it.
+#![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 
+use super::part::{AuxTag, PartId, Spawner};
 use crate::config::model::LogRules;
 use crate::supervisor::Millis;
 use crate::sys::ExitStatus;
@@ -56,22 +54,13 @@ pub struct AuxSpec {
     pub logging: LogRules,
 }
 
-/// Who started an aux child and gets its [`AuxDone`]. Each feature adds its variant (gated on
-/// the variant line) and its arm in `Reactor::aux_finished`.
+/// Who started an aux child and gets its [`AuxDone`]: a part, and what the child is to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuxOwner {
-    /// Run `run` of scheduled task `task`.
-    #[cfg(feature = "scheduler")]
-    Task { task: usize, run: u64 },
-    /// An exec health probe of an instance.
-    #[cfg(feature = "health")]
-    Probe {
-        inst: crate::supervisor::InstId,
-        probe: crate::health::ProbeId,
-    },
-    /// One attempt of a lifecycle hook.
-    #[cfg(feature = "hooks")]
-    Hook(crate::hooks::RunId),
+pub struct AuxOwner {
+    pub part: PartId,
+    pub tag: AuxTag,
+    /// Only a part that spawns children can make one (see [`Spawner`]).
+    pub by: Spawner,
 }
 
 /// How an aux child ended.
@@ -83,10 +72,8 @@ pub struct AuxDone {
     pub spawn_error: Option<String>,
     /// It was still running at its deadline (and got `stop_signal`).
     pub timed_out: bool,
-    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub duration_ms: u64,
     /// Its last output lines (stdout and stderr), oldest first.
-    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub tail: Vec<String>,
 }
 
@@ -407,15 +394,9 @@ impl super::Reactor<'_> {
         }
     }
 
-    /// Routes a finished aux child to the component that started it (one arm per feature).
+    /// Hands a finished aux child to the part that started it.
     fn aux_finished(&mut self, done: AuxDone) {
-        match done.owner {
-            #[cfg(feature = "scheduler")]
-            AuxOwner::Task { task, run } => self.task_run_finished(task, run, done),
-            #[cfg(feature = "health")]
-            AuxOwner::Probe { inst, probe } => self.probe_finished(inst, probe, done),
-            #[cfg(feature = "hooks")]
-            AuxOwner::Hook(run) => self.hook_finished(run, done),
-        }
+        let AuxOwner { part, tag, .. } = done.owner;
+        self.with_part(part, |p, r| p.aux_done(r, tag, done));
     }
 }

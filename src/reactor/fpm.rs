@@ -1,30 +1,29 @@
-//! PHP-FPM pool status on the loop: when a scrape of `/metrics` or an API process list comes
-//! in and a running instance is php-fpm with `pm.status_path` set ([`crate::fpm::targets`]),
-//! the request is parked, every pool's status page is asked over FastCGI with non-blocking
-//! sockets ([`crate::fpm::fastcgi`]), and the request is answered once every page answered or
-//! [`TIMEOUT_MS`] passed — a pool that did not answer shows `up: false`, it never holds the
-//! scrape longer. Requests arriving while a round is out wait for that round; nothing is asked
-//! when nobody asks (an idle manager stays idle).
+//! The PHP-FPM part (features `api`, `metrics`): pool status pages asked on the loop. When a
+//! scrape of `/metrics` or an API process list comes in, the servers part tells this part
+//! ([`Msg::FpmAsk`]); if a running instance is php-fpm with `pm.status_path` set
+//! ([`crate::fpm::targets`]), every pool's status page is asked over FastCGI with non-blocking
+//! sockets ([`crate::fpm::fastcgi`]) and the request waits. The round ends once every page
+//! answered or [`TIMEOUT_MS`] passed — a pool that did not answer shows `up: false`, it never
+//! holds the scrape longer. The pages of a round that just ended go into the snapshot of that
+//! turn (this part's turn comes before the servers'), then are forgotten: nothing is asked when
+//! nobody asks, so an idle manager stays idle.
 //!
-//! Sockets use the listener token kind with slots from [`SLOT_BASE`] (listeners are few), so
-//! the loop's token layout is unchanged.
+//! The status-page sockets are this part's tokens (slot = query number in the round).
 
 use std::io::{self, Read, Write};
 
 use mio::Interest;
 use mio::net::{TcpStream, UnixStream};
 
-use super::{Peer, Service};
+use super::part::{Msg, Part, Reply, Setup};
+use super::{Reactor, token};
+use crate::config::model::Config;
 use crate::fpm::fastcgi::Decoder;
 use crate::fpm::{self, Addr, PoolStatus, Target};
-use crate::http::Request;
-use crate::reactor::{KIND_LISTENER, Reactor, token};
 use crate::status::Snapshot;
-use crate::supervisor::Millis;
+use crate::supervisor::{InstId, Millis};
 use crate::sys;
 
-/// First listener-kind slot used by status-page sockets.
-pub(super) const SLOT_BASE: usize = 1 << 20;
 /// How long a round may take: well inside a Prometheus scrape timeout, and the `/metrics`
 /// answer of a busy pool still comes within a second.
 const TIMEOUT_MS: u64 = 500;
@@ -70,92 +69,137 @@ struct Query {
     result: Option<PoolStatus>,
 }
 
-/// A request waiting for the round's answers.
-pub(super) struct Waiting {
-    conn: (usize, u64),
-    service: Service,
-    req: Request,
-    peer: Peer,
+pub(super) fn part(config: &Config, setup: &Setup<'_>) -> Box<dyn Part> {
+    Box::new(Pools {
+        kind: setup.kind,
+        targets: vec![None; config.processes.len()],
+        running: Vec::new(),
+        queries: Vec::new(),
+        deadline: None,
+        fresh: None,
+    })
 }
 
-/// The PHP-FPM side of the HTTP servers.
-#[derive(Default)]
-pub(super) struct Pools {
+/// The pools' status pages.
+struct Pools {
+    kind: usize,
     /// Status pages per configured process, found on first use (`None`: not looked yet).
     targets: Vec<Option<Vec<Target>>>,
+    /// Running instances of php-fpm processes.
+    running: Vec<InstId>,
     queries: Vec<Query>,
+    /// The round's end, while one is out.
     deadline: Option<Millis>,
-    /// Pages of the round that just ended: (instance, page), for this pass's snapshots.
+    /// Pages of the round that ended this turn: (instance, page).
     fresh: Option<Vec<(String, PoolStatus)>>,
-    waiting: Vec<Waiting>,
+}
+
+impl Part for Pools {
+    fn next_deadline(&self, _r: &Reactor<'_>) -> Option<Millis> {
+        self.deadline
+    }
+
+    fn ready(&mut self, r: &mut Reactor<'_>, slot: usize, _ev: &mio::event::Event) {
+        self.event(r, slot);
+    }
+
+    /// Ends the round when every page answered or its time is up.
+    fn turn(&mut self, r: &mut Reactor<'_>) {
+        self.fresh = None;
+        let Some(deadline) = self.deadline else {
+            return;
+        };
+        let unanswered = self.queries.iter().any(|q| q.result.is_none());
+        if sys::monotonic_ms() < deadline && unanswered {
+            return;
+        }
+        let mut fresh = Vec::new();
+        for mut q in std::mem::take(&mut self.queries) {
+            if let Some(mut s) = q.sock.take() {
+                let _ = r.poll.registry().deregister(s.source());
+            }
+            let page = q.result.unwrap_or_else(|| down(&q.pool));
+            fresh.push((q.instance, page));
+        }
+        self.deadline = None;
+        self.fresh = Some(fresh);
+    }
+
+    fn on(&mut self, r: &mut Reactor<'_>, m: &Msg<'_>) -> Option<Reply> {
+        match *m {
+            Msg::Started(inst) => {
+                let p = r.sup.instance(inst).process;
+                if fpm::is_fpm(&r.config.processes[p].command) {
+                    self.running.push(inst);
+                }
+                None
+            }
+            Msg::Exited(inst) => {
+                self.running.retain(|i| *i != inst);
+                None
+            }
+            // A request wants pages: wait for this round, or for a new one (none when this
+            // turn's are fresh or there is no pool to ask).
+            Msg::FpmAsk => {
+                if self.fresh.is_some() {
+                    return None;
+                }
+                if self.deadline.is_none() && !self.ask(r) {
+                    return None;
+                }
+                Some(Reply::Done)
+            }
+            Msg::FpmPending => self.deadline.map(|_| Reply::Done),
+            _ => None,
+        }
+    }
+
+    fn snapshot(&self, _r: &Reactor<'_>, snap: &mut Snapshot) {
+        let Some(fresh) = &self.fresh else {
+            return;
+        };
+        for i in snap
+            .processes
+            .iter_mut()
+            .flat_map(|p| p.instances.iter_mut())
+        {
+            i.pools = fresh
+                .iter()
+                .filter(|(id, _)| *id == i.id)
+                .map(|(_, p)| p.clone())
+                .collect();
+        }
+    }
+
+    fn close(&mut self, r: &mut Reactor<'_>) {
+        for q in &mut self.queries {
+            if let Some(mut s) = q.sock.take() {
+                let _ = r.poll.registry().deregister(s.source());
+            }
+        }
+    }
 }
 
 impl Pools {
-    pub(super) fn deadline(&self) -> Option<Millis> {
-        self.deadline
-    }
-}
-
-impl Reactor<'_> {
-    /// The status pages of every running php-fpm instance.
-    fn fpm_wanted(&mut self, snap: &Snapshot) -> Vec<(String, Target)> {
-        let specs = &self.config.processes;
-        let pools = &mut self.http.fpm;
-        pools.targets.resize(specs.len(), None);
-        let mut out = Vec::new();
-        for (n, spec) in specs.iter().enumerate() {
-            if !fpm::is_fpm(&spec.command) {
+    /// Starts a round: one non-blocking connection per page; false when there is none to ask.
+    fn ask(&mut self, r: &mut Reactor<'_>) -> bool {
+        let mut wanted: Vec<(String, Target)> = Vec::new();
+        for &inst in &self.running {
+            let i = r.sup.instance(inst);
+            if i.pid.is_none() {
                 continue;
             }
-            let targets = pools.targets[n].get_or_insert_with(|| {
+            let spec = &r.config.processes[i.process];
+            let targets = self.targets[i.process].get_or_insert_with(|| {
                 fpm::targets(&spec.command, &|p| std::fs::read_to_string(p).ok())
             });
-            let Some(view) = snap.processes.iter().find(|p| p.name == spec.name) else {
-                continue;
-            };
-            for i in view.instances.iter().filter(|i| i.pid.is_some()) {
-                for t in targets.iter() {
-                    out.push((i.id.clone(), t.clone()));
-                }
-            }
+            wanted.extend(targets.iter().map(|t| (i.id.clone(), t.clone())));
         }
-        out.truncate(MAX_QUERIES);
-        out
-    }
-
-    /// Parks `req` until the pools have answered, when there are pools to ask and this pass
-    /// has no fresh answers; false: answer now.
-    pub(in crate::reactor) fn fpm_park(
-        &mut self,
-        service: Service,
-        req: &Request,
-        conn: (usize, u64),
-        peer: Peer,
-    ) -> bool {
-        if self.http.fpm.fresh.is_some() {
+        wanted.truncate(MAX_QUERIES);
+        if wanted.is_empty() {
             return false;
         }
-        if self.http.fpm.deadline.is_none() {
-            let snap = self.snapshot();
-            let wanted = self.fpm_wanted(&snap);
-            if wanted.is_empty() {
-                return false;
-            }
-            self.fpm_ask(wanted);
-        }
-        self.http.fpm.waiting.push(Waiting {
-            conn,
-            service,
-            req: req.clone(),
-            peer,
-        });
-        true
-    }
-
-    /// Starts a round: one non-blocking connection per page.
-    fn fpm_ask(&mut self, wanted: Vec<(String, Target)>) {
-        let now = sys::monotonic_ms();
-        self.http.fpm.deadline = Some(now + TIMEOUT_MS);
+        self.deadline = Some(sys::monotonic_ms() + TIMEOUT_MS);
         for (n, (instance, t)) in wanted.into_iter().enumerate() {
             let sock = match &t.addr {
                 Addr::Tcp(a) => TcpStream::connect(*a).map(Sock::Tcp),
@@ -172,13 +216,12 @@ impl Reactor<'_> {
             };
             match sock {
                 Ok(mut s) => {
-                    let t = token(SLOT_BASE + n, KIND_LISTENER);
-                    let r = self.poll.registry().register(
+                    let registered = r.poll.registry().register(
                         s.source(),
-                        t,
+                        token(n, self.kind),
                         Interest::READABLE | Interest::WRITABLE,
                     );
-                    if r.is_ok() {
+                    if registered.is_ok() {
                         q.sock = Some(s);
                     } else {
                         q.result = Some(down(&q.pool));
@@ -186,13 +229,14 @@ impl Reactor<'_> {
                 }
                 Err(_) => q.result = Some(down(&q.pool)),
             }
-            self.http.fpm.queries.push(q);
+            self.queries.push(q);
         }
+        true
     }
 
     /// A status-page socket is ready: send what is left of the request, read the answer.
-    pub(super) fn fpm_event(&mut self, n: usize) {
-        let Some(q) = self.http.fpm.queries.get_mut(n) else {
+    fn event(&mut self, r: &mut Reactor<'_>, n: usize) {
+        let Some(q) = self.queries.get_mut(n) else {
             return;
         };
         let Some(sock) = q.sock.as_mut() else { return };
@@ -212,9 +256,9 @@ impl Reactor<'_> {
             }
             break;
         }
-        let mut buf = [0u8; 8192];
+        let buf = &mut r.buf[..];
         while !failed && q.written == q.request.len() && q.result.is_none() {
-            match sock.read(&mut buf) {
+            match sock.read(buf) {
                 Ok(0) => failed = true,
                 Ok(k) => match q.answer.push(&buf[..k]) {
                     Ok(true) => {
@@ -238,62 +282,8 @@ impl Reactor<'_> {
         }
         if q.result.is_some() {
             if let Some(mut s) = q.sock.take() {
-                let _ = self.poll.registry().deregister(s.source());
+                let _ = r.poll.registry().deregister(s.source());
             }
-        }
-    }
-
-    /// Ends the round when every page answered or its time is up, then answers the requests
-    /// that waited for it. Called at the start of every HTTP pass.
-    pub(super) fn fpm_turn(&mut self, now: Millis) {
-        let pools = &mut self.http.fpm;
-        pools.fresh = None;
-        let Some(deadline) = pools.deadline else {
-            return;
-        };
-        if now < deadline && pools.queries.iter().any(|q| q.result.is_none()) {
-            return;
-        }
-        let mut fresh = Vec::new();
-        for mut q in std::mem::take(&mut pools.queries) {
-            if let Some(mut s) = q.sock.take() {
-                let _ = self.poll.registry().deregister(s.source());
-            }
-            let page = q.result.unwrap_or_else(|| down(&q.pool));
-            fresh.push((q.instance, page));
-        }
-        pools.deadline = None;
-        pools.fresh = Some(fresh);
-        self.forget_turn_cache();
-        for w in std::mem::take(&mut self.http.fpm.waiting) {
-            let Some(resp) = self.dispatch(w.service, &w.req, w.conn, w.peer) else {
-                continue;
-            };
-            let (slot, serial) = w.conn;
-            if let Some(Some(c)) = self.http.conns.get_mut(slot) {
-                if c.serial == serial {
-                    c.http.respond(&resp, now);
-                    self.http.dirty.push(slot);
-                }
-            }
-        }
-    }
-
-    /// Adds the pages of the round that just ended to a snapshot.
-    pub(super) fn fill_pools(&self, snap: &mut Snapshot) {
-        let Some(fresh) = &self.http.fpm.fresh else {
-            return;
-        };
-        for i in snap
-            .processes
-            .iter_mut()
-            .flat_map(|p| p.instances.iter_mut())
-        {
-            i.pools = fresh
-                .iter()
-                .filter(|(id, _)| *id == i.id)
-                .map(|(_, p)| p.clone())
-                .collect();
         }
     }
 }

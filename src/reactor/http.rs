@@ -1,5 +1,6 @@
-//! Listening sockets and server connections (token kinds 5 and 6) for the API and metrics
-//! endpoints: non-blocking accept, reads and writes on the loop; the HTTP logic itself is the
+//! The HTTP part (features `api`, `metrics`): listening sockets and server connections for
+//! the API and metrics endpoints (one token kind: even slots are listeners, odd ones
+//! connections): non-blocking accept, reads and writes on the loop; the HTTP logic itself is the
 //! sans-IO [`crate::http::Conn`]. Requests are dispatched to the service of their listener;
 //! a request that answers later (an API command) parks its connection as a [`Parked`] entry,
 //! checked after every turn against the supervisor's state.
@@ -16,16 +17,16 @@ use std::rc::Rc;
 use mio::Interest;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
-use super::{KIND_CONN, KIND_LISTENER, Reactor, token};
-use crate::config::model::Level;
+use super::part::{Msg, Part, Setup};
+use super::{Reactor, token};
+use crate::config::model::{Config, Level};
 use crate::http::limits::MAX_CONNECTIONS;
 use crate::http::{self, Conn, Request, Response};
 use crate::status::Snapshot;
 use crate::supervisor::{Field, Millis, Supervisor};
 use crate::sys;
 
-#[path = "fpm.rs"]
-mod fpm;
+// HTTPS connections are this part's connections (same slots, same token kind).
 #[cfg(feature = "tls")]
 #[path = "tls.rs"]
 mod tls;
@@ -162,24 +163,32 @@ struct Connection {
 }
 
 /// A request that answers once the supervisor's state says so (API commands).
-#[cfg_attr(not(feature = "api"), allow(dead_code))]
 pub(super) trait Parked {
     /// The waiting connection: slot and serial.
     fn conn(&self) -> (usize, u64);
-    /// The process it acts on (one command per process at a time).
-    fn process(&self) -> usize;
     fn deadline(&self) -> Millis;
     /// The answer, once there is one.
     fn check(&self, sup: &Supervisor, now: Millis) -> Option<Response>;
 }
 
+pub(super) fn part(_config: &Config, setup: &Setup<'_>) -> Box<dyn Part> {
+    Box::new(Servers {
+        kind: setup.kind,
+        ..Servers::default()
+    })
+}
+
 /// The HTTP side of the reactor.
 #[derive(Default)]
 pub(super) struct Servers {
+    /// This part's token kind.
+    kind: usize,
     listeners: Vec<Listener>,
     conns: Vec<Option<Connection>>,
     serial: u64,
-    pub(super) parked: Vec<Box<dyn Parked>>,
+    /// Requests waiting for their answer, with the process each acts on (one command per
+    /// process at a time).
+    pub(super) parked: Vec<(usize, Box<dyn Parked>)>,
     /// Connections with work to do this turn.
     dirty: Vec<usize>,
     /// The status snapshot and documents rendered from it during this turn. Within one turn
@@ -195,10 +204,16 @@ pub(super) struct Servers {
     /// Audit records waiting for their parked command's answer: (connection, action, target,
     /// caller).
     pub(super) audits: Vec<((usize, u64), String, String, Peer)>,
-    /// Reads CPU and memory per process group for snapshots (made on first use).
-    usage: Option<crate::resources::Scanner>,
-    /// PHP-FPM status pages being asked, and the requests waiting for them.
-    fpm: fpm::Pools,
+    /// Requests waiting for the PHP-FPM part's round of status pages.
+    fpm_waiting: Vec<FpmWaiting>,
+}
+
+/// A request waiting for PHP-FPM status pages (see `fpm.rs`).
+struct FpmWaiting {
+    conn: (usize, u64),
+    service: Service,
+    req: Request,
+    peer: Peer,
 }
 
 /// Documents cached per turn.
@@ -216,11 +231,39 @@ const BODY_KINDS: usize = 2;
 /// Reads at most this much from one connection per turn, so one client cannot hold the loop.
 const READ_PER_TURN: usize = 64 * 1024;
 
-impl Reactor<'_> {
+impl Part for Servers {
+    fn open(&mut self, r: &mut Reactor<'_>) -> Result<(), (&'static str, String)> {
+        // Recent output is kept for the API's logs route only when the API is on.
+        r.out.recent = crate::output::recent::Recent::new(r.config.global.api.is_some());
+        self.http_start(r).map_err(|e| ("listen_failed", e))
+    }
+
+    fn next_deadline(&self, _r: &Reactor<'_>) -> Option<Millis> {
+        self.http_deadline()
+    }
+
+    fn busy(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    fn ready(&mut self, r: &mut Reactor<'_>, slot: usize, ev: &mio::event::Event) {
+        self.http_event(r, slot, ev);
+    }
+
+    fn turn(&mut self, r: &mut Reactor<'_>) {
+        self.http_turn(r);
+    }
+
+    fn close(&mut self, r: &mut Reactor<'_>) {
+        self.http_stop(r);
+    }
+}
+
+impl Servers {
     /// Binds every configured listener; called before any process starts, so the API answers
     /// while dependencies are still starting. An error stops the start-up.
-    pub(super) fn http_start(&mut self) -> Result<(), String> {
-        for (service, addr, socket, tls) in self.http_wanted() {
+    fn http_start(&mut self, r: &mut Reactor<'_>) -> Result<(), String> {
+        for (service, addr, socket, tls) in Self::http_wanted(r) {
             if let Some(addr) = addr {
                 let l = TcpListener::bind(addr).map_err(|e| {
                     format!("cannot listen on {addr} for the {}: {e}", name(service))
@@ -228,13 +271,13 @@ impl Reactor<'_> {
                 let bound = l.local_addr().map_or(addr, |a| a);
                 let (listen, at) = secure(l, tls, bound)
                     .map_err(|e| format!("cannot serve the {} over HTTPS: {e}", name(service)))?;
-                self.add_listener(listen, service, &at)?;
+                self.add_listener(r, listen, service, &at)?;
             }
             if let Some(path) = socket {
                 let l = bind_unix(&path).map_err(|e| {
                     format!("cannot listen on {path} for the {}: {e}", name(service))
                 })?;
-                self.add_listener(Listen::Unix(l, path.clone()), service, &path)?;
+                self.add_listener(r, Listen::Unix(l, path.clone()), service, &path)?;
             }
         }
         Ok(())
@@ -242,8 +285,8 @@ impl Reactor<'_> {
 
     /// (service, TCP address, Unix socket path, TLS on the TCP address) of each configured
     /// endpoint.
-    fn http_wanted(&self) -> Vec<Endpoint> {
-        let g = &self.config.global;
+    fn http_wanted(r: &Reactor<'_>) -> Vec<Endpoint> {
+        let g = &r.config.global;
         let mut v = Vec::new();
         for s in services() {
             match s {
@@ -266,28 +309,34 @@ impl Reactor<'_> {
         v
     }
 
-    fn add_listener(&mut self, mut sock: Listen, service: Service, at: &str) -> Result<(), String> {
-        let n = self.http.listeners.len();
-        let t = token(n, KIND_LISTENER);
-        let r = match &mut sock {
-            Listen::Tcp(l) => self.poll.registry().register(l, t, Interest::READABLE),
-            Listen::Unix(l, _) => self.poll.registry().register(l, t, Interest::READABLE),
+    fn add_listener(
+        &mut self,
+        r: &mut Reactor<'_>,
+        mut sock: Listen,
+        service: Service,
+        at: &str,
+    ) -> Result<(), String> {
+        let n = self.listeners.len();
+        let t = token(n << 1, self.kind);
+        let registered = match &mut sock {
+            Listen::Tcp(l) => r.poll.registry().register(l, t, Interest::READABLE),
+            Listen::Unix(l, _) => r.poll.registry().register(l, t, Interest::READABLE),
             #[cfg(feature = "tls")]
-            Listen::Tls(l, _) => self.poll.registry().register(l, t, Interest::READABLE),
+            Listen::Tls(l, _) => r.poll.registry().register(l, t, Interest::READABLE),
         };
-        r.map_err(|e| format!("cannot watch the {} listener: {e}", name(service)))?;
-        self.http.listeners.push(Listener {
+        registered.map_err(|e| format!("cannot watch the {} listener: {e}", name(service)))?;
+        self.listeners.push(Listener {
             sock,
             service,
             open: 0,
         });
         let mut msg = format!("{} listening on {at}", name(service));
         let mut level = Level::Info;
-        if let Some(note) = self.exposure_note(service, at) {
+        if let Some(note) = Self::exposure_note(r, service, at) {
             msg.push_str(&note);
             level = Level::Warn;
         }
-        self.out.event(
+        r.out.event(
             level,
             None,
             "listening",
@@ -301,12 +350,12 @@ impl Reactor<'_> {
     }
 
     /// A warning for an API reachable from outside the container without a token.
-    fn exposure_note(&self, service: Service, at: &str) -> Option<String> {
+    fn exposure_note(r: &Reactor<'_>, service: Service, at: &str) -> Option<String> {
         let unix = at.starts_with('/');
         match service {
             #[cfg(feature = "api")]
             Service::Api => {
-                let api = self.config.global.api.as_ref()?;
+                let api = r.config.global.api.as_ref()?;
                 let open =
                     api.auth.is_none() && api.tcp.is_some_and(|a| !a.ip().is_loopback()) && !unix;
                 open.then(|| {
@@ -317,33 +366,30 @@ impl Reactor<'_> {
             }
             #[cfg(feature = "metrics")]
             Service::Metrics => {
-                let _ = unix;
+                let _ = (r, unix);
                 None
             }
         }
     }
 
     /// A readiness event for a listener or a connection.
-    pub(super) fn http_event(&mut self, kind: usize, slot: usize, ev: &mio::event::Event) {
-        if kind == KIND_LISTENER && slot >= fpm::SLOT_BASE {
-            self.fpm_event(slot - fpm::SLOT_BASE);
+    fn http_event(&mut self, r: &mut Reactor<'_>, slot: usize, ev: &mio::event::Event) {
+        let (slot, conn) = (slot >> 1, slot & 1 == 1);
+        if !conn {
+            self.accept(r, slot);
             return;
         }
-        if kind == KIND_LISTENER {
-            self.accept(slot);
-            return;
-        }
-        if let Some(Some(c)) = self.http.conns.get_mut(slot) {
+        if let Some(Some(c)) = self.conns.get_mut(slot) {
             c.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
             c.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            self.http.dirty.push(slot);
+            self.dirty.push(slot);
         }
     }
 
-    fn accept(&mut self, l: usize) {
+    fn accept(&mut self, r: &mut Reactor<'_>, l: usize) {
         loop {
             let now = sys::monotonic_ms();
-            let accepted = match &self.http.listeners[l].sock {
+            let accepted = match &self.listeners[l].sock {
                 Listen::Tcp(s) => s.accept().map(|(s, a)| {
                     let _ = s.set_nodelay(true);
                     (Stream::Tcp(s), Peer::Tcp(a))
@@ -369,9 +415,9 @@ impl Reactor<'_> {
                 Err(e) => {
                     // EMFILE and friends: the client waits in the backlog; try on the next event.
                     // Said once until an accept works again, so a flood cannot flood the log.
-                    if !self.http.accept_failing {
-                        self.http.accept_failing = true;
-                        self.log(
+                    if !self.accept_failing {
+                        self.accept_failing = true;
+                        r.log(
                             Level::Warn,
                             "accept_failed",
                             &format!("cannot accept a connection: {e}"),
@@ -380,50 +426,48 @@ impl Reactor<'_> {
                     return;
                 }
             };
-            self.http.accept_failing = false;
-            if self.http.listeners[l].open >= MAX_CONNECTIONS && !self.evict_idle(l) {
+            self.accept_failing = false;
+            if self.listeners[l].open >= MAX_CONNECTIONS && !self.evict_idle(r, l) {
                 // Every slot is serving a request: tell the newcomer, best effort.
                 let _ = stream.write(&http::overloaded());
                 continue;
             }
-            let slot = match self.http.conns.iter().position(Option::is_none) {
+            let slot = match self.conns.iter().position(Option::is_none) {
                 Some(s) => s,
                 None => {
-                    self.http.conns.push(None);
-                    self.http.conns.len() - 1
+                    self.conns.push(None);
+                    self.conns.len() - 1
                 }
             };
-            if self
-                .poll
+            if r.poll
                 .registry()
                 .register(
                     stream.source(),
-                    token(slot, KIND_CONN),
+                    token((slot << 1) | 1, self.kind),
                     Interest::READABLE | Interest::WRITABLE,
                 )
                 .is_err()
             {
                 continue;
             }
-            self.http.serial += 1;
-            self.http.conns[slot] = Some(Connection {
+            self.serial += 1;
+            self.conns[slot] = Some(Connection {
                 stream,
                 peer,
                 http: Conn::new(now),
                 listener: l,
-                serial: self.http.serial,
+                serial: self.serial,
                 readable: true,
                 writable: true,
             });
-            self.http.listeners[l].open += 1;
-            self.http.dirty.push(slot);
+            self.listeners[l].open += 1;
+            self.dirty.push(slot);
         }
     }
 
     /// Closes the connection of listener `l` that has been idle longest; false if none is.
-    fn evict_idle(&mut self, l: usize) -> bool {
+    fn evict_idle(&mut self, r: &Reactor<'_>, l: usize) -> bool {
         let victim = self
-            .http
             .conns
             .iter()
             .enumerate()
@@ -435,206 +479,158 @@ impl Reactor<'_> {
             .map(|(n, _)| n);
         match victim {
             Some(n) => {
-                self.close_conn(n);
+                self.close_conn(r, n);
                 true
             }
             None => false,
         }
     }
 
-    fn close_conn(&mut self, slot: usize) {
-        if let Some(mut c) = self.http.conns[slot].take() {
-            let _ = self.poll.registry().deregister(c.stream.source());
-            self.http.listeners[c.listener].open -= 1;
+    fn close_conn(&mut self, r: &Reactor<'_>, slot: usize) {
+        if let Some(mut c) = self.conns[slot].take() {
+            let _ = r.poll.registry().deregister(c.stream.source());
+            self.listeners[c.listener].open -= 1;
         }
     }
 
     /// After the supervisor's turn: answers parked requests that are done, acts on connection
     /// deadlines, and serves every connection with work.
-    pub(super) fn http_turn(&mut self) {
+    fn http_turn(&mut self, r: &mut Reactor<'_>) {
         loop {
-            self.http_pass();
-            if !std::mem::take(&mut self.http.commands_issued) {
+            self.http_pass(r);
+            if !std::mem::take(&mut self.commands_issued) {
                 return;
             }
             // The supervisor's actions for those commands (spawns, signals) may settle a
             // parked request at once (a start whose process is ready as soon as it spawns).
-            self.run_actions();
+            r.run_actions();
         }
     }
 
-    fn http_pass(&mut self) {
+    fn http_pass(&mut self, r: &mut Reactor<'_>) {
         let now = sys::monotonic_ms();
         self.forget_turn_cache();
-        self.fpm_turn(now);
+        self.fpm_answer(r, now);
         let mut n = 0;
-        while n < self.http.parked.len() {
-            match self.http.parked[n].check(&self.sup, now) {
+        while n < self.parked.len() {
+            match self.parked[n].1.check(&r.sup, now) {
                 Some(resp) => {
-                    let p = self.http.parked.swap_remove(n);
-                    let (slot, serial) = p.conn();
-                    if let Some(k) = self.http.audits.iter().position(|a| a.0 == (slot, serial)) {
-                        let (_, action, target, peer) = self.http.audits.swap_remove(k);
-                        self.audit(&action, &target, resp.status, peer);
+                    let p = self.parked.swap_remove(n);
+                    let (slot, serial) = p.1.conn();
+                    if let Some(k) = self.audits.iter().position(|a| a.0 == (slot, serial)) {
+                        let (_, action, target, peer) = self.audits.swap_remove(k);
+                        self.audit(r, &action, &target, resp.status, peer);
                     }
-                    if let Some(Some(c)) = self.http.conns.get_mut(slot) {
+                    if let Some(Some(c)) = self.conns.get_mut(slot) {
                         if c.serial == serial {
                             c.http.respond(&resp, now);
-                            self.http.dirty.push(slot);
+                            self.dirty.push(slot);
                         }
                     }
                 }
                 None => n += 1,
             }
         }
-        for slot in 0..self.http.conns.len() {
-            if let Some(c) = self.http.conns[slot].as_mut() {
+        for slot in 0..self.conns.len() {
+            if let Some(c) = self.conns[slot].as_mut() {
                 if c.http.next_deadline().is_some_and(|d| d <= now) {
                     if c.http.handle_timeout(now) == http::Outcome::Close {
-                        self.close_conn(slot);
+                        self.close_conn(r, slot);
                     } else {
-                        self.http.dirty.push(slot);
+                        self.dirty.push(slot);
                     }
                 }
             }
         }
         // Connections that run out of budget put themselves back for the next turn.
-        let mut dirty = std::mem::take(&mut self.http.dirty);
+        let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
         dirty.dedup();
         for slot in dirty {
-            self.serve(slot);
+            self.serve(r, slot);
         }
     }
 
     /// The status snapshot of this turn (made once per turn, on first use).
-    pub(super) fn turn_snapshot(&mut self) -> Rc<Snapshot> {
-        if let Some(s) = &self.http.turn_snapshot {
+    pub(super) fn turn_snapshot(&mut self, r: &Reactor<'_>) -> Rc<Snapshot> {
+        if let Some(s) = &self.turn_snapshot {
             return s.clone();
         }
-        let mut snap = self.snapshot();
-        self.fill_usage(&mut snap);
-        self.fill_pools(&mut snap);
-        let s = Rc::new(snap);
-        self.http.turn_snapshot = Some(s.clone());
+        let s = Rc::new(r.snapshot());
+        self.turn_snapshot = Some(s.clone());
         s
     }
 
-    /// Adds CPU and memory of every running instance's process group, and the manager's own,
-    /// read from `/proc` now (within the scanner's bounds), unless `resource_metrics_enabled`
-    /// is false.
-    fn fill_usage(&mut self, snap: &mut Snapshot) {
-        let g = &self.config.global;
-        let wanted = g.api.as_ref().is_some_and(|a| a.resources)
-            || g.metrics.as_ref().is_some_and(|m| m.resources);
-        if !wanted {
-            return;
-        }
-        let scanner = self.http.usage.get_or_insert_with(|| {
-            crate::resources::Scanner::new(crate::resources::ProcFs::system())
-        });
-        snap.manager.own = scanner.fs().own().map(|o| crate::status::OwnView {
-            cpu_seconds: o.cpu_seconds,
-            rss_bytes: o.rss_bytes,
-            vsize_bytes: o.vsize_bytes,
-            open_fds: o.open_fds,
-            max_fds: o.max_fds,
-            threads: o.threads,
-        });
-        // Each instance runs in its own group, whose id is its leader's pid.
-        let groups: Vec<i32> = snap
-            .processes
-            .iter()
-            .flat_map(|p| p.instances.iter().filter_map(|i| i.pid))
-            .collect();
-        let usage = scanner.usage(&groups, sys::monotonic_ms());
-        for i in snap
-            .processes
-            .iter_mut()
-            .flat_map(|p| p.instances.iter_mut())
-        {
-            i.usage = i
-                .pid
-                .and_then(|g| usage.get(&g))
-                .map(|u| crate::status::UsageView {
-                    cpu_seconds: u.cpu_seconds,
-                    rss_bytes: u.rss_bytes,
-                    processes: u.processes,
-                });
-        }
-    }
-
     /// A document of this turn, rendered once by `render`.
-    pub(super) fn turn_body(&mut self, kind: Body, render: fn(&Snapshot) -> Vec<u8>) -> Vec<u8> {
+    pub(super) fn turn_body(
+        &mut self,
+        r: &Reactor<'_>,
+        kind: Body,
+        render: fn(&Snapshot) -> Vec<u8>,
+    ) -> Vec<u8> {
         let k = kind as usize;
-        if let Some(b) = &self.http.turn_bodies[k] {
+        if let Some(b) = &self.turn_bodies[k] {
             return b.clone();
         }
-        let b = render(&self.turn_snapshot());
-        self.http.turn_bodies[k] = Some(b.clone());
+        let b = render(&self.turn_snapshot(r));
+        self.turn_bodies[k] = Some(b.clone());
         b
     }
 
     /// The supervisor's state may have changed: snapshots must be made again.
     pub(super) fn forget_turn_cache(&mut self) {
-        self.http.turn_snapshot = None;
-        self.http.turn_bodies = Default::default();
+        self.turn_snapshot = None;
+        self.turn_bodies = Default::default();
     }
 
     /// The earliest connection or parked-request deadline.
-    pub(super) fn http_deadline(&self) -> Option<Millis> {
+    fn http_deadline(&self) -> Option<Millis> {
         let conns = self
-            .http
             .conns
             .iter()
             .flatten()
             .filter_map(|c| c.http.next_deadline());
-        let parked = self.http.parked.iter().map(|p| p.deadline());
-        conns.chain(parked).chain(self.http.fpm.deadline()).min()
-    }
-
-    /// Whether connections still have work queued (so the loop must not sleep).
-    pub(super) fn http_busy(&self) -> bool {
-        !self.http.dirty.is_empty()
+        let parked = self.parked.iter().map(|(_, p)| p.deadline());
+        conns.chain(parked).min()
     }
 
     /// Reads, handles and writes one connection until it would block.
-    fn serve(&mut self, slot: usize) {
+    fn serve(&mut self, r: &mut Reactor<'_>, slot: usize) {
         let mut read_total = 0;
         loop {
             let now = sys::monotonic_ms();
             // 1. Answer what is buffered.
             let mut progress = false;
             loop {
-                let Some(c) = self.http.conns.get_mut(slot).and_then(Option::as_mut) else {
+                let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                     return;
                 };
                 let Some(req) = c.http.poll_request(now) else {
                     break;
                 };
                 let (l, serial, peer) = (c.listener, c.serial, c.peer);
-                let service = self.http.listeners[l].service;
+                let service = self.listeners[l].service;
                 progress = true;
-                let resp = match self.acl_refusal(service, peer, &req) {
-                    Some(r) => Some(r),
-                    None => self.dispatch(service, &req, (slot, serial), peer),
+                let resp = match self.acl_refusal(r, service, peer, &req) {
+                    Some(resp) => Some(resp),
+                    None => self.dispatch(r, service, &req, (slot, serial), peer),
                 };
                 let Some(resp) = resp else {
                     break;
                 };
-                match self.http.conns.get_mut(slot).and_then(Option::as_mut) {
+                match self.conns.get_mut(slot).and_then(Option::as_mut) {
                     Some(c) => c.http.respond(&resp, now),
                     None => return,
                 }
             }
-            let Some(c) = self.http.conns.get_mut(slot).and_then(Option::as_mut) else {
+            let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 return;
             };
             // 2. Write what is queued.
             while c.writable && !c.http.output().is_empty() {
                 match c.stream.write(c.http.output()) {
                     Ok(0) => {
-                        self.close_conn(slot);
+                        self.close_conn(r, slot);
                         return;
                     }
                     Ok(n) => {
@@ -644,7 +640,7 @@ impl Reactor<'_> {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.writable = false,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => {
-                        self.close_conn(slot);
+                        self.close_conn(r, slot);
                         return;
                     }
                 }
@@ -654,7 +650,7 @@ impl Reactor<'_> {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.writable = false,
                     Err(_) => {
-                        self.close_conn(slot);
+                        self.close_conn(r, slot);
                         return;
                     }
                 }
@@ -664,32 +660,32 @@ impl Reactor<'_> {
                 c.stream.shutdown_write();
             }
             if c.http.is_closed() && !c.stream.pending() {
-                self.close_conn(slot);
+                self.close_conn(r, slot);
                 return;
             }
             // 3. Read more, if it has room.
             if c.readable && c.http.wants_read() && read_total < READ_PER_TURN {
-                match c.stream.read(&mut self.buf[..http::limits::MAX_HEAD_BYTES]) {
+                match c.stream.read(&mut r.buf[..http::limits::MAX_HEAD_BYTES]) {
                     Ok(0) => c.http.peer_closed(),
                     Ok(n) => {
                         read_total += n;
-                        c.http.received(&self.buf[..n], now);
+                        c.http.received(&r.buf[..n], now);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.readable = false,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => {
-                        self.close_conn(slot);
+                        self.close_conn(r, slot);
                         return;
                     }
                 }
                 progress = true;
                 if c.http.is_closed() {
-                    self.close_conn(slot);
+                    self.close_conn(r, slot);
                     return;
                 }
             } else if c.readable && c.http.wants_read() {
                 // Budget spent: continue next turn.
-                self.http.dirty.push(slot);
+                self.dirty.push(slot);
                 return;
             }
             if !progress {
@@ -699,8 +695,9 @@ impl Reactor<'_> {
     }
 
     /// Answers a request now, or parks it (`None`).
-    pub(super) fn dispatch(
+    fn dispatch(
         &mut self,
+        r: &mut Reactor<'_>,
         service: Service,
         req: &Request,
         conn: (usize, u64),
@@ -709,10 +706,10 @@ impl Reactor<'_> {
         let _ = (conn, peer);
         match service {
             #[cfg(feature = "api")]
-            Service::Api => self.api_request(req, conn, peer),
+            Service::Api => self.api_request(r, req, conn, peer),
             #[cfg(feature = "metrics")]
             Service::Metrics => {
-                let path = self
+                let path = r
                     .config
                     .global
                     .metrics
@@ -721,11 +718,11 @@ impl Reactor<'_> {
                 let path = path.to_owned();
                 // A scrape waits (briefly) for the PHP-FPM pools' status pages.
                 let scrape = req.path == path && matches!(req.method, http::Method::Get);
-                if scrape && self.fpm_park(service, req, conn, peer) {
+                if scrape && self.fpm_park(r, service, req, conn, peer) {
                     return None;
                 }
                 Some(crate::metrics::handle(req, &path, || {
-                    self.turn_body(Body::Metrics, |s| {
+                    self.turn_body(r, Body::Metrics, |s| {
                         let mut out = Vec::with_capacity(16 * 1024);
                         crate::metrics::render(s, &mut out);
                         out
@@ -735,10 +732,59 @@ impl Reactor<'_> {
         }
     }
 
+    /// Parks `req` while the PHP-FPM part asks the pools' status pages (it answers the
+    /// message when it has a round out); false: answer now.
+    pub(super) fn fpm_park(
+        &mut self,
+        r: &mut Reactor<'_>,
+        service: Service,
+        req: &Request,
+        conn: (usize, u64),
+        peer: Peer,
+    ) -> bool {
+        if r.tell(&Msg::FpmAsk).is_none() {
+            return false;
+        }
+        self.fpm_waiting.push(FpmWaiting {
+            conn,
+            service,
+            req: req.clone(),
+            peer,
+        });
+        true
+    }
+
+    /// Answers the requests that waited for status pages, once the PHP-FPM part has no
+    /// round out (it took its turn before ours: its pages are in this turn's snapshot).
+    fn fpm_answer(&mut self, r: &mut Reactor<'_>, now: Millis) {
+        if self.fpm_waiting.is_empty() || r.tell(&Msg::FpmPending).is_some() {
+            return;
+        }
+        for w in std::mem::take(&mut self.fpm_waiting) {
+            let Some(resp) = self.dispatch(r, w.service, &w.req, w.conn, w.peer) else {
+                continue;
+            };
+            let (slot, serial) = w.conn;
+            if let Some(Some(c)) = self.conns.get_mut(slot) {
+                if c.serial == serial {
+                    c.http.respond(&resp, now);
+                    self.dirty.push(slot);
+                }
+            }
+        }
+    }
+
     /// One audit record (`audit_enabled`): `"audit":true`, the action, its target, the HTTP
     /// status it ended with, and the caller.
-    pub(super) fn audit(&mut self, action: &str, target: &str, result: u16, peer: Peer) {
-        if !self.config.global.api.as_ref().is_some_and(|a| a.audit) {
+    pub(super) fn audit(
+        &mut self,
+        r: &mut Reactor<'_>,
+        action: &str,
+        target: &str,
+        result: u16,
+        peer: Peer,
+    ) {
+        if !r.config.global.audit {
             return;
         }
         let mut fields = vec![
@@ -753,56 +799,64 @@ impl Reactor<'_> {
         } else {
             Level::Warn
         };
-        self.out.event(
-            level,
-            None,
-            "audit",
-            &format!("{action} {target}: {result}"),
-            &fields,
-        );
+        let msg = [action, " ", target, ": ", result.to_string().as_str()].concat();
+        r.out.event(level, None, "audit", &msg, &fields);
     }
 
     /// The audit record of a refused request (401, 403).
     pub(super) fn audit_refusal(
         &mut self,
-        service: Service,
+        r: &mut Reactor<'_>,
         peer: Peer,
         req: &Request,
         resp: &Response,
     ) {
-        let _ = service;
         let action = if resp.status == 401 {
             "auth.failure"
         } else {
             "acl.deny"
         };
-        self.audit(action, &req.path, resp.status, peer);
+        self.audit(r, action, &req.path, resp.status, peer);
     }
 
     /// 403 for a TCP client that the listener's ACL (`api_acl`, `metrics_acl`) keeps out.
-    fn acl_refusal(&mut self, service: Service, peer: Peer, req: &Request) -> Option<Response> {
+    fn acl_refusal(
+        &mut self,
+        r: &mut Reactor<'_>,
+        service: Service,
+        peer: Peer,
+        req: &Request,
+    ) -> Option<Response> {
         let Peer::Tcp(addr) = peer else { return None };
-        let g = &self.config.global;
+        let g = &r.config.global;
         let acl = match service {
             #[cfg(feature = "api")]
             Service::Api => g.api.as_ref().and_then(|a| a.acl.as_ref()),
             #[cfg(feature = "metrics")]
             Service::Metrics => g.metrics.as_ref().and_then(|m| m.acl.as_ref()),
         }?;
-        if acl.permits(addr.ip(), req.forwarded_for.as_deref()) {
+        // Behind a trusted proxy the client is the first X-Forwarded-For address.
+        let forwarded = req
+            .forwarded_for
+            .as_deref()
+            .filter(|_| acl.trust_proxy)
+            .and_then(|f| std::str::from_utf8(f).ok())
+            .and_then(|f| f.split(',').next())
+            .and_then(|a| a.trim().parse().ok());
+        if acl.allows(forwarded.unwrap_or(addr.ip())) {
             return None;
         }
         let resp = Response::error(403, "access denied: this address is not allowed (ACL)");
-        self.audit_refusal(service, peer, req, &resp);
+        self.audit_refusal(r, peer, req, &resp);
         Some(resp)
     }
 
     /// Closes every listener and connection; removes Unix sockets we created.
-    pub(super) fn http_stop(&mut self) {
-        for slot in 0..self.http.conns.len() {
-            self.close_conn(slot);
+    fn http_stop(&mut self, r: &Reactor<'_>) {
+        for slot in 0..self.conns.len() {
+            self.close_conn(r, slot);
         }
-        for l in self.http.listeners.drain(..) {
+        for l in self.listeners.drain(..) {
             if let Listen::Unix(_, path) = l.sock {
                 let _ = std::fs::remove_file(path);
             }
@@ -823,7 +877,7 @@ fn secure(l: TcpListener, tls: Option<Tls>, bound: SocketAddr) -> Result<(Listen
         #[cfg(feature = "tls")]
         Some((key, t)) => Ok((
             Listen::Tls(l, tls::server_config(&t, key)?),
-            format!("https://{bound}"),
+            ["https://", &bound.to_string()].concat(),
         )),
         // Refused when the configuration loads; said again rather than served in plain text.
         #[cfg(not(feature = "tls"))]

@@ -1,8 +1,10 @@
 //! Held log records (feature `log-processing`): the pipes' stages may hold an open multiline
 //! record; its deadline joins the loop's wait, it is written when due, and everything held is
-//! written at shutdown. Builds without the feature use `logs_off.rs`: nothing is ever held.
+//! written at shutdown. Builds without the feature have no such part: nothing is ever held.
 
+use super::part::{Part, Setup};
 use super::{Pipe, Reactor, Tail};
+use crate::config::model::Config;
 use crate::logproc::Record;
 use crate::output::{Output, Shaper, Stream};
 
@@ -25,7 +27,7 @@ impl Pipe {
     /// When a held record must be written (multiline timeout).
     fn next_deadline(&self) -> Option<u64> {
         match &self.shaper {
-            Shaper::Plain => None,
+            Shaper::Plain | Shaper::Discard => None,
             Shaper::Processed(stage) => stage.next_deadline(),
         }
     }
@@ -51,10 +53,18 @@ impl Pipe {
     }
 }
 
-impl Reactor<'_> {
+/// The part: held records' deadlines join the loop's wait; due ones are written each turn,
+/// the rest at exit.
+pub(super) fn part(_config: &Config, _setup: &Setup<'_>) -> Box<dyn Part> {
+    Box::new(HeldLogs)
+}
+
+struct HeldLogs;
+
+impl Part for HeldLogs {
     /// The earliest deadline of a held log record.
-    pub(super) fn log_deadline(&self) -> Option<u64> {
-        self.pipes
+    fn next_deadline(&self, r: &Reactor<'_>) -> Option<u64> {
+        r.pipes
             .iter()
             .flatten()
             .filter_map(Pipe::next_deadline)
@@ -62,17 +72,17 @@ impl Reactor<'_> {
     }
 
     /// Writes held log records whose deadline has passed.
-    pub(super) fn flush_due_logs(&mut self) {
+    fn turn(&mut self, r: &mut Reactor<'_>) {
         let now = crate::sys::monotonic_ms();
-        for p in self.pipes.iter_mut().flatten() {
-            p.flush_due(now, &mut self.out);
+        for p in r.pipes.iter_mut().flatten() {
+            p.flush_due(now, &mut r.out);
         }
     }
 
     /// Writes every held log record (the manager is about to exit).
-    pub(super) fn flush_held_logs(&mut self) {
-        for p in self.pipes.iter_mut().flatten() {
-            p.flush_held(&mut self.out);
+    fn close(&mut self, r: &mut Reactor<'_>) {
+        for p in r.pipes.iter_mut().flatten() {
+            p.flush_held(&mut r.out);
         }
     }
 }

@@ -8,39 +8,24 @@
 mod api;
 mod children;
 #[cfg(any(feature = "api", feature = "metrics"))]
-mod http;
-#[cfg(not(any(feature = "api", feature = "metrics")))]
-#[path = "http_off.rs"]
-mod http;
-#[cfg(feature = "heartbeat")]
-mod pings;
-#[cfg(all(feature = "scheduler", not(feature = "heartbeat")))]
-#[path = "no_pings.rs"]
-mod pings;
-#[cfg(feature = "scheduler")]
-mod tasks;
-#[cfg(not(feature = "scheduler"))]
-#[path = "no_tasks.rs"]
-mod tasks;
-// Feature glue: the real module when the feature is built, else a stub with the same methods
-// (no-ops, or straight on to the core), so the loop below has no feature conditions.
+mod fpm;
 #[cfg(feature = "health")]
-mod health;
-#[cfg(not(feature = "health"))]
-#[path = "health_off.rs"]
 mod health;
 #[cfg(feature = "hooks")]
 mod hooks;
-#[cfg(not(feature = "hooks"))]
-#[path = "hooks_off.rs"]
-mod hooks;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod http;
 #[cfg(feature = "log-processing")]
-mod logs;
-#[cfg(not(feature = "log-processing"))]
-#[path = "logs_off.rs"]
 mod logs;
 #[cfg(feature = "health")]
 mod net;
+mod part;
+#[cfg(feature = "heartbeat")]
+mod pings;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod resources;
+#[cfg(feature = "scheduler")]
+mod tasks;
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -50,27 +35,24 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::config::model::Config;
-use crate::config::model::{Level, LogRules};
+use crate::config::model::{Config, Level, LogRules};
 use crate::output::{self, Flush, Output, Shaper, ShaperFor, Stream, lines::Lines};
-use crate::supervisor::{Action, Event, Field, InstId, Supervisor};
+use crate::supervisor::{Action, Event, Field, InstId, Note, Supervisor};
 use crate::sys::{self, signals, spawn};
-#[allow(unused_imports)] // used by the features that run aux children
-pub use children::{AuxDone, AuxId, AuxOwner, AuxSpec};
-use children::{AuxSet, Tail};
+use children::{AuxDone, AuxId, AuxSet, Tail};
+#[cfg(feature = "log-processing")]
+use logs::emit;
+use part::{Msg, Part};
 
-// Tokens are `(slot << 3) | kind`. Kind 0 holds the fixed sources; features take the others:
-// 4 outgoing connections (health probes), 5 listeners and 6 server connections (api, metrics),
-// 7 a waker (heartbeat).
+// Tokens are `(slot << KIND_BITS) | kind`. The loop's own kinds come first; every part owns
+// one kind after them (`FIRST_PART_KIND + its place in the list`) and numbers its slots itself.
+const KIND_BITS: usize = 5;
 const SIGNAL: Token = Token(0);
-const STDOUT: Token = Token(1 << 3);
+const STDOUT: Token = Token(1 << KIND_BITS);
 const KIND_PIPE: usize = 1;
 const KIND_PIDFD: usize = 2;
 const KIND_AUX_PIDFD: usize = 3;
-// Kind 7: scheduled tasks' heartbeat waker and clock watch (see `tasks.rs`).
-use tasks::KIND_TASKS;
-const KIND_LISTENER: usize = 5;
-const KIND_CONN: usize = 6;
+const FIRST_PART_KIND: usize = 4;
 
 /// Bytes read from all pipes together per loop turn, so floods cannot starve signals.
 const READ_BUDGET: usize = 1024 * 1024;
@@ -98,7 +80,7 @@ fn base_env(config: &Config) -> Vec<(OsString, OsString)> {
 }
 
 fn token(slot: usize, kind: usize) -> Token {
-    Token((slot << 3) | kind)
+    Token((slot << KIND_BITS) | kind)
 }
 
 /// Whose child a pid, pipe or pidfd belongs to.
@@ -135,13 +117,12 @@ impl Pipe {
                     t.push(line);
                 }
             }),
+            Shaper::Discard => {}
             #[cfg(feature = "log-processing")]
             Shaper::Processed(stage) => {
                 let (now, before) = (sys::monotonic_ms(), stage.held());
                 self.lines.feed(data, &mut |line, partial| {
-                    stage.push(line, partial, now, &mut |r| {
-                        logs::emit(out, i, pr, s, tail, r)
-                    })
+                    stage.push(line, partial, now, &mut |r| emit(out, i, pr, s, tail, r))
                 });
                 out.held_changed(before, stage.held());
             }
@@ -158,15 +139,14 @@ impl Pipe {
                     t.push(line);
                 }
             }),
+            Shaper::Discard => {}
             #[cfg(feature = "log-processing")]
             Shaper::Processed(stage) => {
                 let (now, before) = (sys::monotonic_ms(), stage.held());
                 self.lines.finish(&mut |line, partial| {
-                    stage.push(line, partial, now, &mut |r| {
-                        logs::emit(out, i, pr, s, tail, r)
-                    })
+                    stage.push(line, partial, now, &mut |r| emit(out, i, pr, s, tail, r))
                 });
-                stage.finish(&mut |r| logs::emit(out, i, pr, s, tail, r));
+                stage.finish(&mut |r| emit(out, i, pr, s, tail, r));
                 out.held_changed(before, 0);
             }
         }
@@ -187,8 +167,8 @@ pub struct Reactor<'a> {
     /// Aux children that ended (or never started), to hand to their owners this turn.
     aux_done: Vec<AuxDone>,
     sup: Supervisor,
-    /// Scheduled tasks (a no-op without feature `scheduler`).
-    tasks: tasks::Tasks,
+    /// The features on the loop (see `part.rs`); a slot is empty while its part runs.
+    parts: part::Parts,
     config: &'a Config,
     base_env: Vec<(OsString, OsString)>,
     pid1: bool,
@@ -197,17 +177,10 @@ pub struct Reactor<'a> {
     rr: usize,
     exit: Option<u8>,
     pidfd_missing_noted: bool,
-    /// Listeners and connections of the API and metrics endpoints (empty without them).
-    #[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
-    http: http::Servers,
     /// Unix time the manager started, in seconds.
     started_unix: f64,
     /// Our pid (asked once: musl does not cache getpid).
     pid: i32,
-    #[cfg_attr(not(feature = "health"), allow(dead_code))]
-    health: health::Glue,
-    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
-    hooks: hooks::Glue,
     /// What children read as stdin, opened once (no file is opened per spawn).
     stdin: spawn::ChildStdin,
     /// Watch children through pidfds (false: `PHPEEK_PM_NO_PIDFD`, or a kernel without them).
@@ -226,9 +199,6 @@ impl<'a> Reactor<'a> {
         out: Output<'a>,
         pid1: bool,
     ) -> io::Result<Self> {
-        let mut out = out;
-        // Recent output is kept for the API's logs route only when the API is on.
-        out.recent = output::recent::Recent::new(config.global.api.is_some());
         let poll = Poll::new()?;
         poll.registry().register(
             &mut SourceFd(&sigfd.as_raw_fd()),
@@ -246,9 +216,9 @@ impl<'a> Reactor<'a> {
                 .is_ok();
         let stdin = spawn::ChildStdin::open()?;
         let use_pidfd = std::env::var_os(NO_PIDFD_VAR).is_none_or(|v| v.is_empty() || v == "0");
-        let tasks = tasks::Tasks::new(config, poll.registry());
+        let parts = part::build(config, poll.registry(), FIRST_PART_KIND);
         let mut r = Reactor {
-            tasks,
+            parts,
             poll,
             sigfd,
             out,
@@ -267,14 +237,11 @@ impl<'a> Reactor<'a> {
             rr: 0,
             exit: None,
             pidfd_missing_noted: false,
-            http: http::Servers::default(),
             pid: sys::pid(),
             started_unix: {
                 let (s, ms) = sys::realtime();
                 s as f64 + f64::from(ms) / 1000.0
             },
-            health: health::Glue::new(config),
-            hooks: hooks::Glue::new(config),
             stdin,
             use_pidfd,
         };
@@ -296,50 +263,26 @@ impl<'a> Reactor<'a> {
     /// Runs until every process is down; returns the exit code.
     pub fn run(mut self) -> u8 {
         let mut events = Events::with_capacity(256);
-        // The API listens before anything starts, so a stuck start-up can be inspected.
-        if let Err(e) = self.http_start() {
-            self.log(Level::Error, "listen_failed", &e);
-            self.http_stop();
+        // Parts open before anything starts (listeners bind, so a stuck start-up can be
+        // inspected); one that cannot ends the start-up.
+        if let Err((event, e)) = self.open_parts() {
+            self.log(Level::Error, event, &e);
+            self.close_parts();
             self.out.flush_blocking();
             return crate::exit::STARTUP;
         }
-        self.begin(sys::monotonic_ms());
+        self.sup.start(sys::monotonic_ms());
         self.run_actions();
-        self.tasks_turn();
-        self.deliver_aux();
+        self.turn_parts();
         self.flush();
         loop {
             if let Some(code) = self.exit.filter(|_| self.aux.is_empty()) {
-                self.flush_held_logs();
-                self.http_stop();
+                self.close_parts();
                 self.final_sweep();
                 self.out.flush_blocking();
                 return code;
             }
-            let now = sys::monotonic_ms();
-            let more_to_read =
-                self.out.has_room() && self.pipes.iter().flatten().any(|p| p.readable);
-            let timeout = if more_to_read || self.http_busy() {
-                Some(std::time::Duration::ZERO)
-            } else {
-                let next = [
-                    self.sup.next_deadline(),
-                    self.aux.next_deadline(),
-                    self.log_deadline(),
-                    self.tasks.next_deadline(),
-                    self.http_deadline(),
-                    self.health_deadline(),
-                    self.hooks_deadline(),
-                ]
-                .into_iter()
-                .flatten()
-                .min();
-                let mut wait = next.map(|d| d.saturating_sub(now));
-                if self.sup.watched_groups().next().is_some() {
-                    wait = Some(wait.map_or(GROUP_CHECK_MS, |w| w.min(GROUP_CHECK_MS)));
-                }
-                wait.map(std::time::Duration::from_millis)
-            };
+            let timeout = self.wait_time();
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     self.log(
@@ -353,7 +296,7 @@ impl<'a> Reactor<'a> {
             let mut reap = false;
             for ev in events.iter() {
                 let t = ev.token();
-                match (t.0 & 7, t.0 >> 3) {
+                match (t.0 & ((1 << KIND_BITS) - 1), t.0 >> KIND_BITS) {
                     _ if t == SIGNAL => reap |= self.read_signals(),
                     _ if t == STDOUT => self.out_writable = true,
                     (KIND_PIPE, slot) => {
@@ -362,15 +305,10 @@ impl<'a> Reactor<'a> {
                         }
                     }
                     (KIND_PIDFD | KIND_AUX_PIDFD, _) => reap = true,
-                    (KIND_TASKS, slot) => self.task_event(slot),
-                    (kind @ (KIND_LISTENER | KIND_CONN), slot) => self.http_event(kind, slot, ev),
-                    #[cfg(feature = "health")]
-                    (health::KIND_NET, slot) => self.net_ready(slot),
-                    _ => {}
+                    (kind, slot) => self.part_ready(kind - FIRST_PART_KIND, slot, ev),
                 }
             }
             self.read_pipes();
-            self.flush_due_logs();
             if reap {
                 self.reap();
             }
@@ -378,19 +316,85 @@ impl<'a> Reactor<'a> {
             self.aux_deadlines();
             self.sup.handle_timeout(sys::monotonic_ms());
             self.run_actions();
-            self.health_turn();
-            self.hooks_turn();
-            self.run_actions();
-            self.tasks_turn();
-            self.deliver_aux();
-            // Requests may start commands (their actions run inside); answers follow the state.
-            self.http_turn();
+            self.turn_parts();
             self.flush();
         }
     }
 
-    /// The status snapshot: the supervisor's view plus the manager's own facts (and, as
-    /// features fill them, health, hooks and tasks). Rendered by the API and `/metrics`.
+    /// How long the next wait may last: not at all while there is work queued, else until
+    /// the earliest deadline of the supervisor, the aux children and the parts.
+    fn wait_time(&self) -> Option<std::time::Duration> {
+        let now = sys::monotonic_ms();
+        let more_to_read = self.out.has_room() && self.pipes.iter().flatten().any(|p| p.readable);
+        if more_to_read || self.parts.iter().flatten().any(|p| p.busy()) {
+            return Some(std::time::Duration::ZERO);
+        }
+        let parts = self
+            .parts
+            .iter()
+            .flatten()
+            .filter_map(|p| p.next_deadline(self));
+        let next = [self.sup.next_deadline(), self.aux.next_deadline()]
+            .into_iter()
+            .flatten()
+            .chain(parts)
+            .min();
+        let mut wait = next.map(|d| d.saturating_sub(now));
+        if self.sup.watched_groups().next().is_some() {
+            wait = Some(wait.map_or(GROUP_CHECK_MS, |w| w.min(GROUP_CHECK_MS)));
+        }
+        wait.map(std::time::Duration::from_millis)
+    }
+
+    /// Runs `f` on part `id`, taken out of the list meanwhile (so it may borrow the reactor).
+    fn with_part<T>(
+        &mut self,
+        id: usize,
+        f: impl FnOnce(&mut dyn Part, &mut Self) -> T,
+    ) -> Option<T> {
+        let mut p = self.parts.get_mut(id)?.take()?;
+        let out = f(&mut *p, self);
+        self.parts[id] = Some(p);
+        Some(out)
+    }
+
+    fn open_parts(&mut self) -> Result<(), (&'static str, String)> {
+        for id in 0..self.parts.len() {
+            self.with_part(id, |p, r| p.open(r)).unwrap_or(Ok(()))?;
+        }
+        Ok(())
+    }
+
+    /// Every part's turn, in order; the supervisor's actions and finished aux children are
+    /// handled after each (a part's work may start supervisor work, and the next part sees it).
+    fn turn_parts(&mut self) {
+        for id in 0..self.parts.len() {
+            self.with_part(id, |p, r| p.turn(r));
+            self.run_actions();
+            self.deliver_aux();
+        }
+        self.deliver_aux();
+    }
+
+    fn part_ready(&mut self, id: usize, slot: usize, ev: &mio::event::Event) {
+        self.with_part(id, |p, r| p.ready(r, slot, ev));
+    }
+
+    fn close_parts(&mut self) {
+        for id in 0..self.parts.len() {
+            self.with_part(id, |p, r| p.close(r));
+        }
+    }
+
+    /// Tells the parts, in order, until one answers.
+    fn tell(&mut self, m: &Msg<'_>) -> Option<part::Reply> {
+        (0..self.parts.len()).find_map(|id| self.with_part(id, |p, r| p.on(r, m)).flatten())
+    }
+
+    /// The status snapshot: the supervisor's view plus the manager's own facts and what each
+    /// part adds. Rendered as JSON and as Prometheus text by the part that serves them.
+    // Only that part renders a snapshot. This is the root of everything the status types hold,
+    // so builds without that part keep it instead of one allowance per field.
     #[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
     fn snapshot(&self) -> crate::status::Snapshot {
         let now = sys::monotonic_ms();
@@ -400,9 +404,9 @@ impl<'a> Reactor<'a> {
         snap.manager.pid = self.pid;
         snap.manager.start_time_unix = self.started_unix;
         crate::startup::fill(&mut snap.manager);
-        self.health_snapshot(&mut snap);
-        self.hooks_snapshot(&mut snap);
-        self.tasks_snapshot(&mut snap);
+        for p in self.parts.iter().flatten() {
+            p.snapshot(self, &mut snap);
+        }
         snap
     }
 
@@ -415,7 +419,7 @@ impl<'a> Reactor<'a> {
                 signals::SIGCHLD => reap = true,
                 signals::SIGTERM | signals::SIGINT | signals::SIGQUIT => {
                     let again = self.sup.shutting_down();
-                    self.shutdown_signal(sig, now);
+                    self.sup.handle(Event::ShutdownSignal { signal: sig }, now);
                     if again {
                         self.kill_all_aux();
                     }
@@ -458,8 +462,7 @@ impl<'a> Reactor<'a> {
                 },
                 sys::monotonic_ms(),
             );
-            self.health_stopped(inst);
-            self.hooks_exited(inst);
+            self.tell(&Msg::Exited(inst));
         }
     }
 
@@ -476,11 +479,12 @@ impl<'a> Reactor<'a> {
         }
     }
 
+    /// Carries out the supervisor's actions, in order; those the loop does not do itself go
+    /// to the parts (one that no part takes gets the supervisor's default answer).
     fn run_actions(&mut self) {
         while let Some(a) = self.sup.poll_action() {
             match a {
-                Action::Spawn(inst) => self.spawn_requested(inst),
-                Action::PreStop(inst) => self.run_pre_stop(inst),
+                Action::Spawn(inst) => self.spawn(inst),
                 Action::SignalGroup { pgid, signal } => {
                     if let Err(e) = sys::signal_group(pgid, signal) {
                         if e.raw_os_error() != Some(3) {
@@ -495,15 +499,20 @@ impl<'a> Reactor<'a> {
                         }
                     }
                 }
-                Action::Log(n) => {
-                    let who = n
-                        .inst
-                        .map(|i| (self.sup.instance(i).id.as_str(), self.sup.process_name(i)));
-                    self.out.event(n.level, who, n.event, &n.msg, &n.fields);
-                }
+                Action::Log(n) => self.note(&n),
                 // Aux children without a deadline would hold the exit forever: the exit stops
-                // them (after the post-stop hooks, when there are some).
-                Action::Exit(code) => self.exit_requested(code),
+                // them.
+                Action::Exit(code) => {
+                    self.exit = Some(code);
+                    self.stop_open_ended_aux();
+                }
+                other => {
+                    if self.tell(&Msg::Action(&other)).is_none() {
+                        if let Some(answer) = other.unanswered() {
+                            self.sup.handle(answer, sys::monotonic_ms());
+                        }
+                    }
+                }
             }
         }
     }
@@ -591,8 +600,7 @@ impl<'a> Reactor<'a> {
             },
             now,
         );
-        self.health_started(inst);
-        self.hooks_started(inst);
+        self.tell(&Msg::Started(inst));
     }
 
     /// Registers a child's stdout and stderr pipes with the poll.
@@ -760,6 +768,14 @@ impl<'a> Reactor<'a> {
         if self.out.flush() == Flush::WouldBlock {
             self.out_writable = false;
         }
+    }
+
+    /// Logs a component's note, naming its instance (if it has one).
+    fn note(&mut self, n: &Note) {
+        let who = n
+            .inst
+            .map(|i| (self.sup.instance(i).id.as_str(), self.sup.process_name(i)));
+        self.out.event(n.level, who, n.event, &n.msg, &n.fields);
     }
 
     fn log(&mut self, level: Level, event: &str, msg: &str) {

@@ -1,19 +1,48 @@
-//! The reactor's side of heartbeat pings (feature `heartbeat`): queues pings in the sans-IO
-//! [`Pinger`], starts a helper thread per ping ([`crate::heartbeat::send`]), and collects the
-//! results when a helper wakes the loop through the `mio::Waker`.
+//! The heartbeat part (feature `heartbeat`): queues the pings the scheduler part sends
+//! ([`Msg::Ping`]) in the sans-IO [`Pinger`], starts a helper thread per ping
+//! ([`crate::heartbeat::send`]), and collects the results when a helper wakes the loop through
+//! the `mio::Waker` (slot 0 of its token kind).
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
-use mio::{Registry, Token};
-
-use crate::config::model::Level;
+use super::Reactor;
+use super::part::{Msg, Part, Reply, Setup};
+use crate::config::model::{Config, Level};
 use crate::heartbeat::{Done, Job, Pinger, send};
-use crate::scheduler::{Ping, Scheduler, TaskId};
+use crate::scheduler::TaskId;
 use crate::supervisor::Field;
 
-pub struct Pings {
+pub(super) fn part(config: &Config, setup: &Setup<'_>) -> Box<dyn Part> {
+    // Task ids index the scheduler's tasks, which are some of the processes: enough room.
+    let tasks = config.processes.len();
+    let any = config
+        .processes
+        .iter()
+        .any(|p| p.task.as_ref().is_some_and(|t| t.heartbeat.is_some()));
+    let (waker, waker_error) = if any {
+        match mio::Waker::new(setup.registry, super::token(0, setup.kind)) {
+            Ok(w) => (Some(Arc::new(w)), None),
+            Err(e) => (None, Some(e.to_string())),
+        }
+    } else {
+        (None, None)
+    };
+    let (tx, rx) = channel();
+    Box::new(Pings {
+        pinger: Pinger::new(tasks),
+        names: vec![String::new(); tasks],
+        waker,
+        tx,
+        rx,
+        waker_error,
+    })
+}
+
+struct Pings {
     pinger: Pinger,
+    /// Each task's name, for the log (learnt with its first ping).
+    names: Vec<String>,
     /// `None` when the loop could not create a waker: pings are then not sent (said once).
     waker: Option<Arc<mio::Waker>>,
     tx: Sender<Done>,
@@ -21,40 +50,33 @@ pub struct Pings {
     waker_error: Option<String>,
 }
 
-impl Pings {
-    pub fn new(sched: &Scheduler, registry: &Registry, token: Token) -> Pings {
-        let any = (0..sched.len()).any(|t| sched.spec(t).heartbeat.is_some());
-        let (waker, waker_error) = if any {
-            match mio::Waker::new(registry, token) {
-                Ok(w) => (Some(Arc::new(w)), None),
-                Err(e) => (None, Some(e.to_string())),
+impl Part for Pings {
+    /// A ping of a run: queued, and sent when its turn comes.
+    fn on(&mut self, r: &mut Reactor<'_>, m: &Msg<'_>) -> Option<Reply> {
+        let Msg::Ping {
+            task,
+            run,
+            ping,
+            name,
+            heartbeat,
+        } = *m
+        else {
+            return None;
+        };
+        if let Some(n) = self.names.get_mut(task) {
+            if n.is_empty() {
+                name.clone_into(n);
             }
-        } else {
-            (None, None)
-        };
-        let (tx, rx) = channel();
-        Pings {
-            pinger: Pinger::new(sched.len()),
-            waker,
-            tx,
-            rx,
-            waker_error,
         }
-    }
-}
-
-impl super::Reactor<'_> {
-    /// Queues a ping of a run and starts what may be sent now.
-    pub(super) fn queue_ping(&mut self, task: TaskId, run: u64, ping: Ping) {
-        let Some(h) = self.tasks.sched.spec(task).heartbeat.as_ref() else {
-            return;
+        // A heartbeat with only a failure URL sends no start or success ping.
+        let Some(job) = Job::new(task, run, ping, heartbeat) else {
+            return Some(Reply::Done);
         };
-        let job = Job::new(task, run, ping, h);
-        if !self.tasks.pings.pinger.queue(job) {
-            let dropped = self.tasks.pings.pinger.stats(task).dropped;
+        if !self.pinger.queue(job) {
+            let dropped = self.pinger.stats(task).dropped;
             self.ping_note(
-                task,
-                run,
+                r,
+                (task, run),
                 Level::Warn,
                 "heartbeat_dropped",
                 format!(
@@ -65,13 +87,24 @@ impl super::Reactor<'_> {
                 vec![("dropped", Field::Int(dropped as i64))],
             );
         }
-        self.send_pings();
+        self.send_pings(r);
+        Some(Reply::Done)
     }
 
+    /// A helper woke the loop: collects the results of finished pings.
+    fn ready(&mut self, r: &mut Reactor<'_>, _slot: usize, _ev: &mio::event::Event) {
+        while let Ok(d) = self.rx.try_recv() {
+            self.ping_result(r, d);
+        }
+        self.send_pings(r);
+    }
+}
+
+impl Pings {
     /// Starts a helper thread for every ping that may go now.
-    fn send_pings(&mut self) {
-        if let Some(e) = self.tasks.pings.waker_error.take() {
-            self.out.event(
+    fn send_pings(&mut self, r: &mut Reactor<'_>) {
+        if let Some(e) = self.waker_error.take() {
+            r.out.event(
                 Level::Error,
                 None,
                 "heartbeat_failed",
@@ -79,36 +112,31 @@ impl super::Reactor<'_> {
                 &[],
             );
         }
-        let Some(waker) = self.tasks.pings.waker.clone() else {
+        let Some(waker) = self.waker.clone() else {
             return;
         };
-        while let Some(job) = self.tasks.pings.pinger.next_job() {
+        while let Some(job) = self.pinger.next_job() {
             let (task, run, ping, url) = (job.task, job.run, job.ping, job.url.clone());
-            if let Err(e) = send::spawn(job, self.tasks.pings.tx.clone(), waker.clone()) {
-                self.ping_result(Done {
-                    task,
-                    run,
-                    ping,
-                    url,
-                    result: Err(format!("cannot start a helper thread: {e}")),
-                    attempts: 0,
-                    elapsed_ms: 0,
-                });
+            if let Err(e) = send::spawn(job, self.tx.clone(), waker.clone()) {
+                self.ping_result(
+                    r,
+                    Done {
+                        task,
+                        run,
+                        ping,
+                        url,
+                        result: Err(format!("cannot start a helper thread: {e}")),
+                        attempts: 0,
+                        elapsed_ms: 0,
+                    },
+                );
             }
         }
     }
 
-    /// Collects the results of finished pings (the waker fired).
-    pub(super) fn pings_done(&mut self) {
-        while let Ok(d) = self.tasks.pings.rx.try_recv() {
-            self.ping_result(d);
-        }
-        self.send_pings();
-    }
-
-    fn ping_result(&mut self, d: Done) {
-        self.tasks.pings.pinger.done(&d);
-        let stats = self.tasks.pings.pinger.stats(d.task);
+    fn ping_result(&mut self, r: &mut Reactor<'_>, d: Done) {
+        self.pinger.done(&d);
+        let stats = self.pinger.stats(d.task);
         let mut fields = vec![
             ("ping", Field::Str(d.ping.as_str().to_owned())),
             ("url", Field::Str(d.url.clone())),
@@ -119,8 +147,8 @@ impl super::Reactor<'_> {
             Ok(status) => {
                 fields.push(("status", Field::Int(status.into())));
                 self.ping_note(
-                    d.task,
-                    d.run,
+                    r,
+                    (d.task, d.run),
                     Level::Debug,
                     "heartbeat_sent",
                     format!("heartbeat {} ping sent", d.ping.as_str()),
@@ -130,8 +158,8 @@ impl super::Reactor<'_> {
             Err(e) => {
                 fields.push(("failures", Field::Int(stats.failed as i64)));
                 self.ping_note(
-                    d.task,
-                    d.run,
+                    r,
+                    (d.task, d.run),
                     Level::Warn,
                     "heartbeat_failed",
                     format!("heartbeat {} ping failed: {e}", d.ping.as_str()),
@@ -142,17 +170,17 @@ impl super::Reactor<'_> {
     }
 
     fn ping_note(
-        &mut self,
-        task: TaskId,
-        run: u64,
+        &self,
+        r: &mut Reactor<'_>,
+        (task, run): (TaskId, u64),
         level: Level,
         event: &str,
         msg: String,
         fields: Vec<(&'static str, Field)>,
     ) {
-        let name = self.tasks.sched.name(task);
+        let name = self.names.get(task).map_or("", String::as_str);
         let instance = format!("{name}-run-{run}");
-        self.out
+        r.out
             .event(level, Some((instance.as_str(), name)), event, &msg, &fields);
     }
 }

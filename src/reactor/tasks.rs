@@ -1,33 +1,66 @@
-//! The reactor's side of scheduled tasks (feature `scheduler`): feeds the [`Scheduler`] the
-//! loop's clocks, the readiness of each task's dependencies and the start of shutdown; runs
-//! each due run as a child with a deadline (`spawn_aux`); stops runs (`stop_aux`); logs; hands
-//! heartbeat pings to [`super::pings`]; and watches the wall clock for jumps (a `timerfd`).
+//! The scheduler part (feature `scheduler`): feeds the [`Scheduler`] the loop's clocks, the
+//! readiness of each task's dependencies and the start of shutdown; runs each due run as a
+//! child with a deadline (`spawn_aux`); stops runs (`stop_aux`); logs; hands heartbeat pings to
+//! the pings part (feature `heartbeat`, `pings.rs`); and watches the wall clock for jumps (a
+//! `timerfd`, slot 0 of its token kind).
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use mio::Interest;
 use mio::unix::SourceFd;
-use mio::{Interest, Registry};
 
+use super::Reactor;
 use super::children::{AuxDone, AuxId, AuxOwner, AuxSpec};
-use super::pings::Pings;
+use super::part::{AuxTag, Msg, Part, PartId, Reply, Setup, Spawner};
 use crate::config::model::{Config, Level};
-use crate::scheduler::{Action, Event, Outcome, Scheduler, TaskId, TriggerError};
-use crate::status::{Snapshot, TaskView};
+use crate::scheduler::{Action, Event, Outcome, Scheduler, TaskId};
+use crate::status::Snapshot;
+use crate::supervisor::Millis;
 use crate::sys;
 
-/// Kind 7 of the token space (features' spare kind): slot 0 the heartbeat waker, slot 1 the
-/// clock watch.
-pub const KIND_TASKS: usize = 7;
-pub const SLOT_WAKER: usize = 0;
-pub const SLOT_CLOCK: usize = 1;
+/// The clock watch's slot in this part's token kind.
+const SLOT_CLOCK: usize = 0;
 
-pub struct Tasks {
-    pub(super) sched: Scheduler,
+pub(super) fn part(config: &Config, setup: &Setup<'_>) -> Box<dyn Part> {
+    let sched = Scheduler::new(config);
+    let mut setup_warning = None;
+    let clock = if sched.is_empty() {
+        None
+    } else {
+        match sys::clock::watch() {
+            Ok(fd) => {
+                let r = setup.registry.register(
+                    &mut SourceFd(&fd.as_raw_fd()),
+                    super::token(SLOT_CLOCK, setup.kind),
+                    Interest::READABLE,
+                );
+                r.ok().map(|()| fd)
+            }
+            Err(e) => {
+                setup_warning = Some(format!(
+                    "cannot watch the wall clock ({e}): a clock jump is noticed at the next \
+                     fire time only"
+                ));
+                None
+            }
+        }
+    };
+    Box::new(Tasks {
+        id: setup.id,
+        sched,
+        runs: HashMap::new(),
+        clock,
+        stopping: false,
+        setup_warning,
+    })
+}
+
+struct Tasks {
+    id: PartId,
+    sched: Scheduler,
     /// Runs going now, for `stop_aux`.
     runs: HashMap<(TaskId, u64), AuxId>,
-    #[cfg_attr(not(feature = "heartbeat"), allow(dead_code))]
-    pub(super) pings: Pings,
     /// Readable when the wall clock is set (`None` if the kernel refused a timerfd).
     clock: Option<OwnedFd>,
     /// The manager's shutdown has been passed on.
@@ -36,101 +69,99 @@ pub struct Tasks {
     setup_warning: Option<String>,
 }
 
-impl Tasks {
-    pub fn new(config: &Config, registry: &Registry) -> Tasks {
-        let sched = Scheduler::new(config);
-        let mut setup_warning = None;
-        let clock = if sched.is_empty() {
-            None
-        } else {
-            match sys::clock::watch() {
-                Ok(fd) => {
-                    let r = registry.register(
-                        &mut SourceFd(&fd.as_raw_fd()),
-                        super::token(SLOT_CLOCK, KIND_TASKS),
-                        Interest::READABLE,
-                    );
-                    r.ok().map(|()| fd)
-                }
-                Err(e) => {
-                    setup_warning = Some(format!(
-                        "cannot watch the wall clock ({e}): a clock jump is noticed at the next \
-                         fire time only"
-                    ));
-                    None
-                }
-            }
-        };
-        let pings = Pings::new(&sched, registry, super::token(SLOT_WAKER, KIND_TASKS));
-        Tasks {
-            sched,
-            runs: HashMap::new(),
-            pings,
-            clock,
-            stopping: false,
-            setup_warning,
-        }
-    }
-
-    pub fn next_deadline(&self) -> Option<u64> {
-        self.sched.next_deadline()
-    }
-}
-
 /// Unix milliseconds now.
 fn wall_ms() -> i64 {
     let (s, ms) = sys::realtime();
     s * 1000 + i64::from(ms)
 }
 
-impl super::Reactor<'_> {
+impl Part for Tasks {
+    fn next_deadline(&self, _r: &Reactor<'_>) -> Option<Millis> {
+        self.sched.next_deadline()
+    }
+
     /// One loop turn's work for the scheduler: shutdown, dependencies, deadlines, actions.
-    pub(super) fn tasks_turn(&mut self) {
-        if let Some(w) = self.tasks.setup_warning.take() {
-            self.out
+    fn turn(&mut self, r: &mut Reactor<'_>) {
+        if let Some(w) = self.setup_warning.take() {
+            r.out
                 .event(Level::Warn, None, "clock_watch_failed", &w, &[]);
         }
         let (now, wall) = (sys::monotonic_ms(), wall_ms());
-        if self.sup.shutting_down() && !self.tasks.stopping {
-            self.tasks.stopping = true;
-            self.tasks.sched.handle(Event::Shutdown, now, wall);
+        if r.sup.shutting_down() && !self.stopping {
+            self.stopping = true;
+            self.sched.handle(Event::Shutdown, now, wall);
         }
-        let waiting: Vec<(TaskId, usize)> = self.tasks.sched.waiting().collect();
+        let waiting: Vec<(TaskId, usize)> = self.sched.waiting().collect();
         for (task, process) in waiting {
-            match self.sup.dependencies_ready(process) {
-                Some(true) => self.tasks.sched.handle(Event::DepsReady(task), now, wall),
+            match r.sup.dependencies_ready(process) {
+                Some(true) => self.sched.handle(Event::DepsReady(task), now, wall),
                 Some(false) => {}
-                None => self.tasks.sched.handle(Event::DepsFailed(task), now, wall),
+                None => self.sched.handle(Event::DepsFailed(task), now, wall),
             }
         }
-        self.tasks.sched.handle_timeout(now, wall);
-        self.task_actions();
+        self.sched.handle_timeout(now, wall);
+        self.actions(r);
     }
 
-    /// A task source is ready: the clock watch, or the heartbeat waker.
-    pub(super) fn task_event(&mut self, slot: usize) {
-        match slot {
-            SLOT_CLOCK => {
-                let changed = self.tasks.clock.as_ref().is_some_and(sys::clock::changed);
-                if changed {
-                    self.out.event(
-                        Level::Info,
-                        None,
-                        "clock_changed",
-                        "the wall clock was set: re-reading scheduled times",
-                        &[],
-                    );
-                    let (now, wall) = (sys::monotonic_ms(), wall_ms());
-                    self.tasks.sched.handle(Event::ClockChanged, now, wall);
-                }
-            }
-            _ => self.pings_done(),
+    /// The clock watch: the wall clock was set.
+    fn ready(&mut self, r: &mut Reactor<'_>, _slot: usize, _ev: &mio::event::Event) {
+        if self.clock.as_ref().is_some_and(sys::clock::changed) {
+            r.out.event(
+                Level::Info,
+                None,
+                "clock_changed",
+                "the wall clock was set: re-reading scheduled times",
+                &[],
+            );
+            let (now, wall) = (sys::monotonic_ms(), wall_ms());
+            self.sched.handle(Event::ClockChanged, now, wall);
         }
+    }
+
+    /// The API's schedule commands (`None`: not a task of ours).
+    fn on(&mut self, r: &mut Reactor<'_>, m: &Msg<'_>) -> Option<Reply> {
+        let reply = match *m {
+            Msg::Started(_) | Msg::Exited(_) | Msg::Action(_) => None,
+            #[cfg(any(feature = "api", feature = "metrics"))]
+            Msg::FpmAsk | Msg::FpmPending => None,
+            #[cfg(feature = "api")]
+            Msg::Trigger(name) => {
+                self.sched
+                    .find(name)
+                    .map(|t| match self.sched.trigger(t, wall_ms()) {
+                        Ok(run) => Reply::Run(run),
+                        Err(e) => {
+                            let status = match e {
+                                crate::scheduler::TriggerError::ShuttingDown => 503,
+                                crate::scheduler::TriggerError::Busy
+                                | crate::scheduler::TriggerError::NotReady => 409,
+                            };
+                            Reply::Refused(status, e.as_str())
+                        }
+                    })
+            }
+            #[cfg(feature = "api")]
+            Msg::Pause(name, pause) => self.sched.find(name).map(|t| {
+                if pause {
+                    self.sched.pause(t);
+                } else {
+                    self.sched.resume(t);
+                }
+                Reply::Done
+            }),
+            #[cfg(feature = "heartbeat")]
+            Msg::Ping { .. } => None,
+        };
+        if reply.is_some() {
+            self.actions(r);
+        }
+        reply
     }
 
     /// A run's child ended (or could not be spawned).
-    pub(super) fn task_run_finished(&mut self, task: TaskId, run: u64, done: AuxDone) {
-        self.tasks.runs.remove(&(task, run));
+    fn aux_done(&mut self, r: &mut Reactor<'_>, tag: AuxTag, done: AuxDone) {
+        let (task, run) = (tag.0 as TaskId, tag.1);
+        self.runs.remove(&(task, run));
         let outcome = match (done.status, done.spawn_error) {
             (Some(status), _) => Outcome::Exited {
                 status,
@@ -139,7 +170,7 @@ impl super::Reactor<'_> {
             (None, e) => Outcome::SpawnFailed(e.unwrap_or_default()),
         };
         let (now, wall) = (sys::monotonic_ms(), wall_ms());
-        self.tasks.sched.handle(
+        self.sched.handle(
             Event::Finished {
                 task,
                 run,
@@ -149,29 +180,42 @@ impl super::Reactor<'_> {
             now,
             wall,
         );
-        self.task_actions();
+        self.actions(r);
     }
 
-    fn task_actions(&mut self) {
-        while let Some(a) = self.tasks.sched.poll_action() {
+    /// The tasks' views, and each task's process shown with the task's state (`scheduled`,
+    /// `running`, `paused`, ...).
+    fn snapshot(&self, _r: &Reactor<'_>, snap: &mut Snapshot) {
+        snap.tasks = (0..self.sched.len()).map(|t| self.sched.view(t)).collect();
+        for p in &mut snap.processes {
+            if let Some(t) = self.sched.find(&p.name) {
+                p.state = self.sched.state(t);
+            }
+        }
+    }
+}
+
+impl Tasks {
+    fn actions(&mut self, r: &mut Reactor<'_>) {
+        while let Some(a) = self.sched.poll_action() {
             match a {
                 Action::Start {
                     task,
                     run,
                     start_unix,
-                } => self.start_run(task, run, start_unix),
+                } => self.start_run(r, task, run, start_unix),
                 Action::Stop { task, run } => {
-                    if let Some(&id) = self.tasks.runs.get(&(task, run)) {
-                        self.stop_aux(id);
+                    if let Some(&id) = self.runs.get(&(task, run)) {
+                        r.stop_aux(id);
                     }
                 }
                 Action::Log(n) => {
-                    let name = self.tasks.sched.name(n.task);
+                    let name = self.sched.name(n.task);
                     let instance = match n.run {
-                        Some(r) => format!("{name}-run-{r}"),
+                        Some(run) => format!("{name}-run-{run}"),
                         None => name.to_owned(),
                     };
-                    self.out.event(
+                    r.out.event(
                         n.level,
                         Some((instance.as_str(), name)),
                         n.event,
@@ -179,14 +223,29 @@ impl super::Reactor<'_> {
                         &n.fields,
                     );
                 }
-                Action::Ping { task, run, ping } => self.queue_ping(task, run, ping),
+                #[cfg(feature = "heartbeat")]
+                Action::Ping { task, run, ping } => {
+                    if let Some(heartbeat) = self.sched.spec(task).heartbeat.as_ref() {
+                        let name = self.sched.name(task);
+                        r.tell(&Msg::Ping {
+                            task,
+                            run,
+                            ping,
+                            name,
+                            heartbeat,
+                        });
+                    }
+                }
+                // Without feature `heartbeat` no task has a heartbeat: nothing to ping.
+                #[cfg(not(feature = "heartbeat"))]
+                Action::Ping { .. } => {}
             }
         }
     }
 
-    fn start_run(&mut self, task: TaskId, run: u64, start_unix: i64) {
-        let p = &self.config.processes[self.tasks.sched.process(task)];
-        let t = self.tasks.sched.spec(task);
+    fn start_run(&mut self, r: &mut Reactor<'_>, task: TaskId, run: u64, start_unix: i64) {
+        let p = &r.config.processes[self.sched.process(task)];
+        let t = self.sched.spec(task);
         let instance = format!("{}-run-{run}", p.name);
         let mut env = p.env.clone();
         env.extend([
@@ -206,70 +265,17 @@ impl super::Reactor<'_> {
             timeout_ms: t.timeout_ms,
             stop_signal: p.stop_signal,
             // Its shutdown timeout, within the global bound on the whole shutdown.
-            kill_after_ms: p.stop_timeout.min(self.config.global.shutdown_timeout),
+            kill_after_ms: p.stop_timeout.min(r.config.global.shutdown_timeout),
             // Its output is processed with its process's log rules.
             logging: p.logging.clone(),
         };
-        if let Some(id) = self.spawn_aux(spec, AuxOwner::Task { task, run }) {
-            self.tasks.runs.insert((task, run), id);
-        }
-    }
-
-    /// The tasks' part of the status snapshot: their views, and each task's process shown
-    /// with the task's state (`scheduled`, `running`, `paused`, ...).
-    #[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
-    pub(super) fn tasks_snapshot(&self, snap: &mut Snapshot) {
-        snap.tasks = self.task_views();
-        for p in &mut snap.processes {
-            if let Some(t) = self.tasks.sched.find(&p.name) {
-                p.state = self.tasks.sched.state(t);
-            }
-        }
-    }
-
-    #[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
-    fn task_views(&self) -> Vec<TaskView> {
-        (0..self.tasks.sched.len())
-            .map(|t| self.tasks.sched.view(t))
-            .collect()
-    }
-
-    /// API `POST /processes/{name}/schedule/trigger`: starts a run now and returns its number,
-    /// or the HTTP status and reason it did not start. `None` when `name` is not a task.
-    #[cfg_attr(not(feature = "api"), allow(dead_code))]
-    pub(super) fn task_trigger(&mut self, name: &str) -> Option<Result<u64, (u16, &'static str)>> {
-        let t = self.tasks.sched.find(name)?;
-        let r = self.tasks.sched.trigger(t, wall_ms()).map_err(|e| {
-            let status = match e {
-                TriggerError::ShuttingDown => 503,
-                TriggerError::Busy | TriggerError::NotReady => 409,
-            };
-            (status, e.as_str())
-        });
-        self.task_actions();
-        Some(r)
-    }
-
-    /// API `POST /processes/{name}/schedule/pause` (`true`) or `/resume` (`false`). Returns
-    /// whether anything changed; `None` when `name` is not a task.
-    #[cfg_attr(not(feature = "api"), allow(dead_code))]
-    pub(super) fn task_pause(&mut self, name: &str, pause: bool) -> Option<bool> {
-        let t = self.tasks.sched.find(name)?;
-        let changed = if pause {
-            self.tasks.sched.pause(t)
-        } else {
-            self.tasks.sched.resume(t)
+        let owner = AuxOwner {
+            part: self.id,
+            tag: AuxTag(task as u64, run),
+            by: Spawner::Part,
         };
-        self.task_actions();
-        Some(changed)
-    }
-
-    /// API `GET /processes/{name}/schedule`.
-    #[cfg_attr(not(feature = "api"), allow(dead_code))]
-    pub(super) fn task_view(&self, name: &str) -> Option<TaskView> {
-        self.tasks
-            .sched
-            .find(name)
-            .map(|t| self.tasks.sched.view(t))
+        if let Some(id) = r.spawn_aux(spec, owner) {
+            self.runs.insert((task, run), id);
+        }
     }
 }

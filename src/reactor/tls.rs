@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ServerConfig, ServerConnection, WebPkiClientVerifier};
 use rustls::sign::SigningKey;
 
-use crate::config::model::TlsSettings;
+use crate::config::model::{ClientAuth, TlsSettings};
 
 /// The answer to a plain-HTTP request on a TLS port (what Go's net/http says, too).
 const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n\
@@ -52,7 +52,7 @@ pub fn server_config(t: &TlsSettings, key: &str) -> Result<Arc<ServerConfig>, St
         key_provider: &ServerKeys,
         ..(*crate::heartbeat::tls::provider()).clone()
     });
-    let versions: &[&rustls::SupportedProtocolVersion] = if t.tls13_only {
+    let versions: &[&rustls::SupportedProtocolVersion] = if t.min_version >= 13 {
         &[&rustls::version::TLS13]
     } else {
         &[&rustls::version::TLS13, &rustls::version::TLS12]
@@ -60,7 +60,20 @@ pub fn server_config(t: &TlsSettings, key: &str) -> Result<Arc<ServerConfig>, St
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .map_err(|e| format!("{key}: {e}"))?;
-    let builder = match &t.client_ca {
+    // Client certificates are always verified against ca_file: `require` without one would
+    // take any certificate at all, which is no check; it is refused here.
+    let ca = match (&t.ca_file, t.client_auth) {
+        (_, ClientAuth::None) => None,
+        (Some(ca), _) => Some(ca),
+        (None, ClientAuth::Request) => None,
+        (None, _) => {
+            return Err(format!(
+                "{key}.client_auth: {} needs ca_file (client certificates are verified)",
+                t.client_auth.as_str()
+            ));
+        }
+    };
+    let builder = match ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let pem = read("ca_file", ca)?;
@@ -73,7 +86,7 @@ pub fn server_config(t: &TlsSettings, key: &str) -> Result<Arc<ServerConfig>, St
             }
             let verifier =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-            let verifier = if t.client_required {
+            let verifier = if t.client_auth != ClientAuth::Request {
                 verifier
             } else {
                 verifier.allow_unauthenticated()

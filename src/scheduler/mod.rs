@@ -20,6 +20,8 @@
 //! most one late run per task (no storm of catch-up runs), and a clock set back moves the next
 //! run back with it (no stall until the old time comes round again).
 
+#[cfg(any(feature = "api", test))]
+mod commands;
 pub mod cron;
 pub mod tz;
 
@@ -157,25 +159,17 @@ pub enum TriggerError {
     /// `schedule_max_concurrent` runs are going.
     Busy,
     /// Its dependencies are not ready (or never will be).
+    #[cfg(any(feature = "api", test))]
     NotReady,
+    #[cfg(any(feature = "api", test))]
     ShuttingDown,
-}
-
-impl TriggerError {
-    #[cfg_attr(not(feature = "api"), allow(dead_code))]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TriggerError::Busy => "the task is already running (schedule_max_concurrent reached)",
-            TriggerError::NotReady => "the task is waiting for its dependencies",
-            TriggerError::ShuttingDown => "the manager is shutting down",
-        }
-    }
 }
 
 /// Why a run was asked for.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Trigger {
     Schedule,
+    #[cfg(any(feature = "api", test))]
     Manual,
 }
 
@@ -353,51 +347,6 @@ impl Scheduler {
         }
     }
 
-    /// Starts a run now, outside the schedule (API `schedule/trigger`). Returns its number.
-    pub fn trigger(&mut self, id: TaskId, wall: i64) -> Result<u64, TriggerError> {
-        if self.shutting_down {
-            return Err(TriggerError::ShuttingDown);
-        }
-        if self.tasks[id].gate != Gate::Armed {
-            return Err(TriggerError::NotReady);
-        }
-        self.fire(id, Trigger::Manual, wall)
-    }
-
-    /// Stops starting runs on schedule (a run going on finishes). Returns false if it was
-    /// already paused.
-    pub fn pause(&mut self, id: TaskId) -> bool {
-        let was = std::mem::replace(&mut self.tasks[id].paused, true);
-        if !was {
-            self.note(
-                id,
-                None,
-                Level::Info,
-                "task_paused",
-                "task paused".into(),
-                vec![],
-            );
-        }
-        !was
-    }
-
-    /// Resumes a paused task from its next fire time (missed times are not made up).
-    pub fn resume(&mut self, id: TaskId) -> bool {
-        let was = std::mem::replace(&mut self.tasks[id].paused, false);
-        if was {
-            let fields = next_fields(self.tasks[id].next_fire);
-            self.note(
-                id,
-                None,
-                Level::Info,
-                "task_resumed",
-                "task resumed".into(),
-                fields,
-            );
-        }
-        was
-    }
-
     /// The task as the API and `/metrics` show it.
     pub fn view(&self, id: TaskId) -> TaskView {
         let t = &self.tasks[id];
@@ -482,6 +431,7 @@ impl Scheduler {
         let heartbeat = t.spec.heartbeat.is_some();
         let trigger = match why {
             Trigger::Schedule => "schedule",
+            #[cfg(any(feature = "api", test))]
             Trigger::Manual => "manual",
         };
         self.note(

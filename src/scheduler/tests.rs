@@ -212,6 +212,7 @@ fn shutdown_stops_runs_and_starts_nothing() {
 fn pause_resume_and_manual_trigger() {
     let mut w = World::new(EVERY_2S, MONDAY_8);
     assert_eq!(w.s.trigger(0, w.wall), Err(TriggerError::NotReady));
+    assert!(TriggerError::NotReady.as_str().contains("dependencies"));
     w.handle(Event::DepsReady(0));
     assert!(w.s.pause(0));
     assert!(!w.s.pause(0));

@@ -24,27 +24,41 @@
 //! (`Event::NotReady`); without one it is ready as soon as it runs. A oneshot is ready (for its
 //! dependents) once it exited 0.
 //!
-//! A graceful stop with a pre-stop step (feature `hooks`) first asks for it (`Action::PreStop`),
-//! then waits for the process to exit on its own until the stop's deadline, and only then sends
-//! the stop signal (see `control.rs`). Nothing starts before [`Supervisor::start`] (global
-//! pre-start hooks run first), and with global pre-stop hooks shutdown is held until
-//! [`Supervisor::release_shutdown`].
+//! Hook phases (feature `hooks`) are decided here too (`phases.rs`): the supervisor asks for
+//! a phase's hooks with [`Action::RunHooks`] and goes on when [`Event::HooksDone`] answers. A
+//! graceful stop with pre-stop hooks runs them first, then waits for the process to exit on
+//! its own until the stop's deadline, and only then sends the stop signal (`stop.rs`).
+//!
+//! Everything from outside is an input to [`Supervisor::handle`]: observations of the world
+//! (spawned, exited, probe verdicts, hooks done) and commands ([`Command`]: stop, start,
+//! restart, scale), which are validated here against the state they find.
 
+#[cfg(any(feature = "api", feature = "health"))]
 mod control;
-pub mod dag;
+mod phases;
 mod plan;
 mod restart;
+#[cfg(feature = "api")]
+mod scale;
 mod shutdown;
 mod snapshot;
 mod start;
+mod stop;
+#[cfg(feature = "scheduler")]
+mod tasks;
 
 pub use plan::describe_plan;
 
-pub use control::{RestartReason, Then};
+#[cfg(any(feature = "api", feature = "health"))]
+pub use control::Command;
+pub use phases::{HookCancel, HookOutcome};
+#[cfg(feature = "api")]
+pub use scale::Refusal;
+pub use stop::{RestartReason, Then};
 
 use std::collections::VecDeque;
 
-use crate::config::model::{Config, Level, ProcessKind, RestartPolicy};
+use crate::config::model::{Config, HookPhase, Level, ProcessKind, RestartPolicy};
 use crate::sys::ExitStatus;
 use crate::sys::signals;
 
@@ -132,7 +146,7 @@ pub struct Instance {
     pub lingering: Option<i32>,
     deadline: Option<Millis>,
     killed: bool,
-    /// What to do once a stop requested outside shutdown ([`Supervisor::stop_instance`]) ends.
+    /// What to do once a stop requested by a command ends.
     then: Option<Then>,
     /// Stopped on request: it stays down and does not count as "finished" for the manager.
     pub held: bool,
@@ -144,7 +158,7 @@ pub struct Instance {
 
 /// The steps of one graceful stop ([`Supervisor::begin_stop`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum StopStep {
+pub(crate) enum StopStep {
     /// Its pre-stop hooks run.
     Hook,
     /// They ended; waiting for the process to exit on its own.
@@ -195,8 +209,15 @@ pub enum Event {
     ShutdownSignal { signal: i32 },
     /// A signal to pass on to every running process group (SIGHUP, SIGUSR1, ...).
     Forward { signal: i32 },
-    /// The pre-stop step asked for with `Action::PreStop` has finished.
-    PreStopDone { inst: InstId },
+    /// The hooks asked for with `Action::RunHooks` ended.
+    HooksDone {
+        phase: HookPhase,
+        inst: Option<InstId>,
+        outcome: HookOutcome,
+    },
+    /// A request from outside: validated against the state it finds.
+    #[cfg(any(feature = "api", feature = "health"))]
+    Command(Command),
     /// The instance passed its readiness check: dependents may start.
     #[cfg(feature = "health")]
     Ready { inst: InstId },
@@ -227,8 +248,6 @@ pub struct Note {
 
 impl Note {
     /// A manager event about no instance in particular (start-up steps, for instance).
-    // Built by the start-up features (autotune, detect); other builds have none.
-    #[cfg_attr(not(any(feature = "autotune", feature = "detect")), allow(dead_code))]
     pub fn global(
         level: Level,
         event: &'static str,
@@ -255,17 +274,41 @@ pub enum Action {
         signal: i32,
     },
     Log(Note),
-    /// Run the instance's pre-stop step (its `pre_stop_hook`s), then answer `PreStopDone`.
-    PreStop(InstId),
+    /// Run the hooks of `phase` (global when `inst` is `None`), then answer `HooksDone`.
+    RunHooks {
+        phase: HookPhase,
+        inst: Option<InstId>,
+    },
+    /// Cancel running hook sequences; each still answers `HooksDone` (`Cancelled`).
+    CancelHooks(HookCancel),
     /// Everything is down: exit with this code.
     Exit(u8),
+}
+
+impl Action {
+    /// The answer the supervisor gets when nobody carries out this action: hooks that nobody
+    /// runs (a build without feature `hooks`, whose configurations have none) are done.
+    pub fn unanswered(&self) -> Option<Event> {
+        match *self {
+            Action::RunHooks { phase, inst } => Some(Event::HooksDone {
+                phase,
+                inst,
+                outcome: HookOutcome::default(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Reason {
     Signal(i32),
     CriticalFailed,
-    AllFinished { failed: bool },
+    AllFinished {
+        failed: bool,
+    },
+    /// A global pre-start hook failed: nothing was started.
+    StartupFailed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -295,11 +338,6 @@ struct Proc {
     desired_scale: u32,
     /// A running longrun is ready only when a readiness check says so (`Event::Ready`).
     gated: bool,
-    /// A graceful stop first runs the instance's pre-stop step (`Action::PreStop`).
-    pre_stop: bool,
-    /// After the pre-stop step, wait up to `stop_timeout` for the process to exit on its own
-    /// before the stop signal.
-    wait_for_exit: bool,
 }
 
 /// Restart and shutdown settings of the whole manager (milliseconds).
@@ -320,11 +358,9 @@ pub struct Supervisor {
     phase: Phase,
     actions: VecDeque<Action>,
     rng: u64,
-    /// Shutdown waits for [`Supervisor::release_shutdown`] before signalling anything (the
-    /// global pre-stop hooks run first).
-    hold_shutdown: bool,
-    held: bool,
-    /// `start` was called.
+    /// Which phases have hooks, and where the stack's hook phases are.
+    phases: phases::Phases,
+    /// The processes were started (after the global pre-start hooks).
     started: bool,
 }
 
@@ -347,8 +383,6 @@ impl Supervisor {
                 desired_scale: p.scale,
                 gated: p.kind == ProcessKind::Longrun
                     && p.health.as_ref().is_some_and(|h| h.mode.readiness()),
-                pre_stop: !p.hooks.set.pre_stop.is_empty(),
-                wait_for_exit: p.hooks.wait_for_exit,
             })
             .collect();
         for i in 0..procs.len() {
@@ -366,7 +400,13 @@ impl Supervisor {
         {
             for n in 0..p.scale {
                 procs[pi].instances.push(insts.len());
-                insts.push(Instance::new(pi, format!("{}-{n}", p.name)));
+                let mut inst = Instance::new(pi, format!("{}-{n}", p.name));
+                if p.start_stopped {
+                    // `initial_state: stopped`: held down until a start request.
+                    inst.state = State::Stopped;
+                    inst.held = true;
+                }
+                insts.push(inst);
             }
         }
         let g = &config.global;
@@ -384,17 +424,16 @@ impl Supervisor {
             phase: Phase::Running,
             actions: VecDeque::new(),
             rng: seed | 1,
-            hold_shutdown: !config.hooks.pre_stop.is_empty(),
-            held: false,
+            phases: phases::Phases::new(config),
             started: false,
         }
     }
 
-    /// Starts every instance whose dependencies allow it.
-    pub fn start(&mut self, now: Millis) {
+    /// Starts every instance whose dependencies allow it (after the global pre-start hooks).
+    fn start_processes(&mut self, now: Millis) {
         self.started = true;
         if let Some(t) = self.limits.dependency_timeout {
-            for inst in &mut self.insts {
+            for inst in self.insts.iter_mut().filter(|i| !i.held) {
                 inst.deadline = Some(now + t);
             }
         }
@@ -443,12 +482,16 @@ impl Supervisor {
             .iter()
             .filter_map(|i| i.deadline)
             .chain(phase)
+            .chain(self.phases.next_deadline())
             .min()
     }
 
     pub fn handle(&mut self, ev: Event, now: Millis) {
         match ev {
-            Event::ShutdownSignal { signal } => self.begin_shutdown(Reason::Signal(signal), now),
+            Event::ShutdownSignal { signal } => {
+                self.hooks_on_signal(signal);
+                self.begin_shutdown(Reason::Signal(signal), now);
+            }
             Event::Forward { signal } => {
                 for i in 0..self.insts.len() {
                     if let (true, Some(g)) = (self.insts[i].state.live(), self.insts[i].pgid) {
@@ -457,15 +500,27 @@ impl Supervisor {
                     }
                 }
             }
-            Event::Spawned { inst, pid } => self.step(inst, Input::Spawned(pid), now),
+            Event::Spawned { inst, pid } => {
+                self.step(inst, Input::Spawned(pid), now);
+                self.instance_hooks(inst, HookPhase::PostStart);
+            }
             Event::SpawnFailed { inst, error } => self.step(inst, Input::SpawnFailed(error), now),
             Event::Exited {
                 inst,
                 status,
                 group_alive,
-            } => self.step(inst, Input::Exited(status, group_alive), now),
+            } => {
+                self.step(inst, Input::Exited(status, group_alive), now);
+                self.instance_hooks(inst, HookPhase::PostStop);
+            }
             Event::GroupEmpty { inst } => self.step(inst, Input::GroupEmpty, now),
-            Event::PreStopDone { inst } => self.step(inst, Input::PreStopDone, now),
+            Event::HooksDone {
+                phase,
+                inst,
+                outcome,
+            } => self.hooks_done(phase, inst, outcome, now),
+            #[cfg(any(feature = "api", feature = "health"))]
+            Event::Command(c) => self.command(c, now),
             #[cfg(feature = "health")]
             Event::Ready { inst } => self.step(inst, Input::Ready(true), now),
             #[cfg(feature = "health")]
@@ -506,6 +561,7 @@ impl Supervisor {
                 return;
             }
         }
+        self.hooks_timeout(now);
         for i in 0..self.insts.len() {
             if self.insts[i].deadline.is_some_and(|d| d <= now) {
                 self.insts[i].deadline = None;
@@ -630,7 +686,7 @@ impl Supervisor {
                 );
             }
             (State::Stopping, Input::PreStopDone) if self.insts[id].stop_step == StopStep::Hook => {
-                if self.procs[self.insts[id].process].wait_for_exit {
+                if self.phases.wait_for_exit(self.insts[id].process) {
                     // The deadline set by begin_stop still bounds the wait.
                     self.insts[id].stop_step = StopStep::WaitExit;
                 } else {
@@ -681,7 +737,7 @@ impl Supervisor {
                 }
                 if matches!(self.phase, Phase::Running) {
                     self.insts[id].state = State::Starting;
-                    self.actions.push_back(Action::Spawn(id));
+                    self.request_spawn(id);
                 }
             }
             // Anything else is a stale or duplicate input (a deadline already acted on, a
@@ -775,11 +831,12 @@ impl Supervisor {
                         .any(|i| !i.retired && i.state == State::Failed);
                     self.begin_shutdown(Reason::AllFinished { failed }, now);
                 }
+                self.hooks_settle();
             }
             Phase::ShuttingDown { .. } | Phase::Done => {}
         }
         if let Phase::ShuttingDown { reason, forced, .. } = self.phase {
-            if !forced && !self.held {
+            if !forced && !self.phases.hold {
                 self.stop_ready(now);
             }
             if !self.insts.iter().any(|i| i.state.live()) {
@@ -797,11 +854,8 @@ impl Supervisor {
         fields: Vec<(&'static str, Field)>,
     ) {
         self.actions.push_back(Action::Log(Note {
-            level,
             inst,
-            event,
-            msg,
-            fields,
+            ..Note::global(level, event, msg, fields)
         }));
     }
 }

@@ -13,9 +13,9 @@ impl Supervisor {
                     Reason::AllFinished { .. } => {
                         "every process has finished: shutting down".to_owned()
                     }
+                    Reason::StartupFailed => "start-up failed: shutting down".to_owned(),
                 };
                 self.note(None, Level::Info, "shutdown", msg, vec![]);
-                self.held = self.hold_shutdown;
                 self.phase = Phase::ShuttingDown {
                     reason,
                     deadline: now + self.limits.shutdown_timeout,
@@ -27,6 +27,7 @@ impl Supervisor {
                         inst.deadline = None;
                     }
                 }
+                self.hooks_on_shutdown(now);
             }
             Phase::ShuttingDown { forced: false, .. } if matches!(reason, Reason::Signal(_)) => {
                 self.note(
@@ -78,8 +79,10 @@ impl Supervisor {
         }
         self.phase = Phase::Done;
         let code = match reason {
-            Reason::Signal(_) | Reason::AllFinished { failed: false } => 0,
-            Reason::CriticalFailed | Reason::AllFinished { failed: true } => 1,
+            Reason::Signal(_) | Reason::AllFinished { failed: false } => crate::exit::OK,
+            Reason::CriticalFailed
+            | Reason::AllFinished { failed: true }
+            | Reason::StartupFailed => crate::exit::STARTUP,
         };
         self.note(
             None,
@@ -88,7 +91,7 @@ impl Supervisor {
             format!("exiting with code {code}"),
             vec![("exit_code", Field::Int(code.into()))],
         );
-        self.actions.push_back(Action::Exit(code));
+        self.exit_after_hooks(code);
     }
 
     /// Sends the stop signal to every process whose dependents have all stopped.

@@ -1,8 +1,5 @@
 //! The supervisor's part of the status snapshot: processes and instances as they are now.
 
-// Read by the api and metrics features (being built); until they land nothing calls it.
-#![allow(dead_code)]
-
 use super::{Ending, Millis, ProcessKind, RestartReason, State, Supervisor};
 use crate::status::{InstanceView, ProcessView, Snapshot};
 use crate::sys::ExitStatus;
@@ -99,7 +96,7 @@ impl Supervisor {
                     kind: p.kind.as_str(),
                     state,
                     desired_scale: p.desired_scale,
-                    restarts_by_reason: RestartReason::ALL
+                    restarts_by_reason: RestartReason::all()
                         .iter()
                         .map(|r| (r.as_str(), by_reason[r.index()]))
                         .collect(),

@@ -8,6 +8,11 @@ impl Supervisor {
         let proc = &self.procs[p];
         let mut all_ready = true;
         for &i in &proc.instances {
+            // Held down on request (or by `initial_state: stopped`): it holds back no
+            // dependent, as in the Go tool (which counted such a process ready).
+            if self.insts[i].held {
+                continue;
+            }
             let st = self.insts[i].state;
             // (A scheduled task has no instances: it never holds anyone back.)
             let oneshot = proc.kind == ProcessKind::Oneshot;
@@ -31,27 +36,6 @@ impl Supervisor {
         } else {
             Readiness::NotYet
         }
-    }
-
-    /// Whether every dependency of process `p` is ready: `Some(true)`, `Some(false)` while
-    /// one may still become ready (or before the start), `None` when one never will (it failed
-    /// or ended for good).
-    /// A scheduled task asks this before its first run.
-    #[cfg_attr(not(feature = "scheduler"), allow(dead_code))]
-    pub fn dependencies_ready(&self, p: usize) -> Option<bool> {
-        // Nothing runs before the start (global pre-start hooks run first).
-        if !self.started {
-            return Some(false);
-        }
-        let mut ready = true;
-        for &d in &self.procs[p].deps {
-            match self.readiness(d) {
-                Readiness::Ready => {}
-                Readiness::NotYet => ready = false,
-                Readiness::Never => return None,
-            }
-        }
-        Some(ready)
     }
 
     pub(super) fn start_ready(&mut self, now: Millis) {
@@ -84,7 +68,7 @@ impl Supervisor {
                     for i in waiting {
                         self.insts[i].state = State::Starting;
                         self.insts[i].deadline = None;
-                        self.actions.push_back(Action::Spawn(i));
+                        self.request_spawn(i);
                     }
                 }
                 Readiness::Never => {

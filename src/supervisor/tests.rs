@@ -23,6 +23,10 @@ fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
         logging: Default::default(),
         health: None,
         hooks: Default::default(),
+        start_stopped: false,
+        max_scale: 1000,
+        scale_locked: false,
+        labels: Vec::new(),
     }
 }
 
@@ -44,6 +48,9 @@ fn config(processes: Vec<ProcessSpec>) -> Config {
             autotune_memory_threshold: None,
             framework_setup: true,
             logging: Default::default(),
+            audit: false,
+            resource_metrics: Default::default(),
+            max_process_scale: 100,
         },
         processes,
         hooks: Default::default(),
@@ -60,7 +67,19 @@ struct World {
     seen: Vec<Action>,
     notes: Vec<Note>,
     exit: Option<u8>,
+    /// Every action in order, as text (logs only for the events named in `TRACED`).
+    trace: Vec<String>,
+    /// Hook requests not answered yet, oldest first.
+    hooks: VecDeque<(HookPhase, Option<InstId>)>,
 }
+
+/// Log events that show in `World::trace`.
+const TRACED: [&str; 4] = [
+    "startup_failed",
+    "startup_aborted",
+    "hooks_killed",
+    "spawn_failed",
+];
 
 impl World {
     fn new(c: &Config) -> Self {
@@ -71,6 +90,8 @@ impl World {
             seen: Vec::new(),
             notes: Vec::new(),
             exit: None,
+            trace: Vec::new(),
+            hooks: VecDeque::new(),
         };
         w.sup.start(0);
         w.pump();
@@ -80,6 +101,25 @@ impl World {
     /// Runs queued actions; spawns succeed at once unless `fail_spawn` names the instance.
     fn pump(&mut self) {
         while let Some(a) = self.sup.poll_action() {
+            let line = match &a {
+                Action::Spawn(i) => Some(format!("spawn {}", self.sup.instance(*i).id)),
+                Action::SignalGroup { pgid, signal } => {
+                    Some(format!("signal {pgid} {}", signals::name(*signal)))
+                }
+                Action::Log(n) => TRACED
+                    .contains(&n.event)
+                    .then(|| format!("note {}", n.event)),
+                Action::RunHooks { phase, inst } => {
+                    self.hooks.push_back((*phase, *inst));
+                    Some(match inst {
+                        Some(i) => format!("run {} {}", phase.as_str(), self.sup.instance(*i).id),
+                        None => format!("run {}", phase.as_str()),
+                    })
+                }
+                Action::CancelHooks(c) => Some(format!("cancel {c:?}")),
+                Action::Exit(c) => Some(format!("exit {c}")),
+            };
+            self.trace.extend(line);
             match &a {
                 Action::Spawn(i) => {
                     let pid = self.next_pid;
@@ -89,7 +129,9 @@ impl World {
                 }
                 Action::Log(n) => self.notes.push(n.clone()),
                 Action::Exit(c) => self.exit = Some(*c),
-                Action::SignalGroup { .. } | Action::PreStop(_) => self.seen.push(a.clone()),
+                Action::SignalGroup { .. } | Action::RunHooks { .. } | Action::CancelHooks(_) => {
+                    self.seen.push(a.clone())
+                }
             }
         }
     }
@@ -508,13 +550,12 @@ fn leftovers_of_a_crash_are_stopped_and_killed_before_the_restart() {
     );
 }
 
+#[cfg(feature = "api")]
 #[test]
-fn stop_instance_stay_holds_it_without_ending_the_manager() {
+fn stop_command_holds_it_without_ending_the_manager() {
     let mut w = World::new(&config(vec![spec("a", &[])]));
     assert_eq!(w.state(0), State::Ready);
-    let now = w.now;
-    w.sup.stop_instance(0, Then::Stay, now);
-    w.pump();
+    w.send(Event::Command(Command::Stop(0)));
     assert_eq!(w.state(0), State::Stopping);
     assert_eq!(w.signals(), vec![(100, signals::SIGTERM)]);
     w.exit(0, 0);
@@ -522,28 +563,22 @@ fn stop_instance_stay_holds_it_without_ending_the_manager() {
     assert!(w.sup.instance(0).held);
     // The only process is down on request: the manager keeps running.
     assert_eq!(w.exit, None);
-    assert!(w.sup.start_instance(0, w.now));
-    w.pump();
+    w.send(Event::Command(Command::Start(0)));
     assert_eq!(w.spawned(), vec!["a-0", "a-0"]);
     assert_eq!(w.state(0), State::Ready);
     assert!(!w.sup.instance(0).held);
 }
 
+#[cfg(all(feature = "api", feature = "health"))]
 #[test]
 fn manual_restart_is_immediate_health_restart_backs_off() {
     let mut w = World::new(&config(vec![spec("a", &[])]));
-    let now = w.now;
-    w.sup
-        .stop_instance(0, Then::Restart(RestartReason::Manual), now);
-    w.pump();
+    w.send(Event::Command(Command::Restart(0)));
     w.exit(0, 0);
     assert_eq!(w.spawned().len(), 2, "manual restart spawns at once");
     assert_eq!(w.sup.instance(0).restarts_by_reason, [0, 0, 1]);
 
-    let now = w.now;
-    w.sup
-        .stop_instance(0, Then::Restart(RestartReason::HealthCheck), now);
-    w.pump();
+    w.send(Event::Command(Command::Recover(0)));
     w.exit(0, 143);
     assert_eq!(w.state(0), State::Backoff);
     assert_eq!(w.spawned().len(), 2);
@@ -553,16 +588,18 @@ fn manual_restart_is_immediate_health_restart_backs_off() {
     assert_eq!(w.sup.instance(0).restarts, 2);
 }
 
+#[cfg(feature = "api")]
+fn scale(w: &mut World, process: usize, desired: u32) {
+    w.send(Event::Command(Command::Scale { process, desired }));
+}
+
+#[cfg(feature = "api")]
 #[test]
 fn scale_up_and_down_keeps_names_and_stops_the_highest() {
     let mut w = World::new(&config(vec![spec("a", &[])]));
-    let now = w.now;
-    w.sup.set_scale(0, 3, now);
-    w.pump();
+    scale(&mut w, 0, 3);
     assert_eq!(w.spawned(), vec!["a-0", "a-1", "a-2"]);
-    let now = w.now;
-    w.sup.set_scale(0, 1, now);
-    w.pump();
+    scale(&mut w, 0, 1);
     // a-2 (pid 102) then a-1 (pid 101) get their stop signal; a-0 is left alone.
     assert_eq!(
         w.signals(),
@@ -580,10 +617,8 @@ fn scale_up_and_down_keeps_names_and_stops_the_highest() {
     assert_eq!(w.sup.desired_scale(0), 1);
     assert_eq!(w.exit, None);
     // Scaling up again reuses the retired slot and its name.
-    let now = w.now;
-    let added = w.sup.set_scale(0, 2, now);
-    w.pump();
-    assert_eq!(added, vec![1]);
+    scale(&mut w, 0, 2);
+    assert_eq!(w.sup.instances_of(0), [0, 1]);
     assert_eq!(w.sup.instance(1).id, "a-1");
     assert_eq!(w.state(1), State::Ready);
     let snap = w.sup.snapshot(w.now, 1_000.0);
@@ -591,12 +626,12 @@ fn scale_up_and_down_keeps_names_and_stops_the_highest() {
     assert_eq!(snap.processes[0].state, "ready");
 }
 
+#[cfg(feature = "api")]
 #[test]
 fn stop_request_during_spawn_stops_after_spawned() {
     let mut w = World::new(&config(vec![spec("a", &[])]));
     w.sup.insts[0].state = State::Starting;
-    let now = w.now;
-    w.sup.stop_instance(0, Then::Stay, now);
+    w.send(Event::Command(Command::Stop(0)));
     w.send(Event::Spawned { inst: 0, pid: 200 });
     assert_eq!(w.state(0), State::Stopping);
     assert_eq!(w.signals(), vec![(200, signals::SIGTERM)]);
@@ -653,76 +688,6 @@ fn scheduled_tasks_have_no_instances_and_hold_nothing_back() {
         None,
         "its dependency failed for good"
     );
-    // Scaling a task is a no-op.
-    assert!(w.sup.set_scale(1, 3, w.now).is_empty());
-}
-
-fn pre_stops(w: &World) -> usize {
-    w.seen
-        .iter()
-        .filter(|a| matches!(a, Action::PreStop(_)))
-        .count()
-}
-
-#[test]
-fn pre_stop_step_then_wait_for_exit_then_signal() {
-    let mut a = spec("horizon", &[]);
-    a.stop_timeout = 1_000;
-    a.hooks.set.pre_stop.push(crate::config::model::HookSpec {
-        name: "terminate".into(),
-        command: vec!["true".into()],
-        timeout: 500,
-        retry: 0,
-        retry_delay: 0,
-        continue_on_error: false,
-        env: Vec::new(),
-        working_dir: None,
-        credentials: None,
-    });
-    let mut b = a.clone();
-    b.name = "eager".into();
-    b.hooks.wait_for_exit = false;
-    let mut w = World::new(&config(vec![a, b]));
-    w.send(Event::ShutdownSignal {
-        signal: signals::SIGTERM,
-    });
-    // Both run their pre-stop step; nobody is signalled yet.
-    assert_eq!(pre_stops(&w), 2);
-    assert!(w.signals().is_empty());
-    w.at(100);
-    w.send(Event::PreStopDone { inst: 0 });
-    w.send(Event::PreStopDone { inst: 1 });
-    // The eager one gets its signal at once; the other waits for its own exit.
-    assert_eq!(w.signals(), [(101, signals::SIGTERM)]);
-    w.at(999);
-    assert_eq!(w.signals().len(), 1);
-    // horizon-0 did not exit within shutdown.timeout: now the stop signal, SIGKILL later.
-    w.at(1_000);
-    assert_eq!(w.signals()[1], (100, signals::SIGTERM));
-    w.at(2_000);
-    assert_eq!(w.signals()[2], (100, signals::SIGKILL));
-    // Exiting on its own during the wait needs no signal at all.
-    let mut c = spec("c", &[]);
-    c.hooks.set.pre_stop = vec![crate::config::model::HookSpec {
-        name: "t".into(),
-        command: vec!["true".into()],
-        timeout: 500,
-        retry: 0,
-        retry_delay: 0,
-        continue_on_error: false,
-        env: Vec::new(),
-        working_dir: None,
-        credentials: None,
-    }];
-    let mut w = World::new(&config(vec![c]));
-    w.send(Event::ShutdownSignal {
-        signal: signals::SIGTERM,
-    });
-    w.send(Event::PreStopDone { inst: 0 });
-    w.exit(0, 0);
-    assert_eq!(w.state(0), State::Stopped);
-    assert!(w.signals().is_empty());
-    assert_eq!(w.exit, Some(0));
 }
 
 #[cfg(feature = "health")]
@@ -756,31 +721,6 @@ fn a_readiness_check_gates_dependents() {
 }
 
 #[test]
-fn global_pre_stop_holds_shutdown_until_released() {
-    let mut c = config(vec![spec("a", &[])]);
-    c.hooks.pre_stop.push(crate::config::model::HookSpec {
-        name: "down".into(),
-        command: vec!["true".into()],
-        timeout: 500,
-        retry: 0,
-        retry_delay: 0,
-        continue_on_error: false,
-        env: Vec::new(),
-        working_dir: None,
-        credentials: None,
-    });
-    let mut w = World::new(&c);
-    w.send(Event::ShutdownSignal {
-        signal: signals::SIGTERM,
-    });
-    assert!(w.sup.shutdown_held());
-    assert!(w.signals().is_empty());
-    w.sup.release_shutdown(10);
-    w.pump();
-    assert_eq!(w.signals(), [(100, signals::SIGTERM)]);
-}
-
-#[test]
 fn nothing_starts_before_start() {
     let c = config(vec![spec("a", &[])]);
     let mut sup = Supervisor::new(&c, 1);
@@ -793,3 +733,8 @@ fn nothing_starts_before_start() {
     );
     assert!(sup.poll_action().is_none());
 }
+
+/// The hook phases (a build without feature `hooks` has none: its configurations cannot
+/// name a hook).
+#[cfg(feature = "hooks")]
+mod phases;

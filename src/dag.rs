@@ -1,5 +1,8 @@
 //! Start order: a topological sort of `depends_on` (Kahn's algorithm) where, among processes
 //! whose dependencies are all placed, the lower `priority` goes first, then the name.
+//!
+//! A leaf module below both `config` (which refuses cycles with the line of the key) and the
+//! supervisor: plain indices in, plain indices out, no knowledge of either.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
