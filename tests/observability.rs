@@ -96,6 +96,100 @@ fn cpu_and_memory_of_the_whole_group() {
     assert_eq!(m.wait_code(secs(10.0)), 0);
 }
 
+/// `resource_metrics_enabled`: samples every interval into a bounded ring per instance, served
+/// by `GET /api/v1/metrics/history` in the Go tool's shape; off, the route says 503.
+#[test]
+fn resource_history_is_sampled_and_bounded() {
+    let dir = TestDir::new("obshist");
+    let api_port = free_port();
+    let holder = dir.write(
+        "hold.py",
+        "import time\nb = bytearray(b'x' * (20 << 20))\ntime.sleep(1000)\n",
+    );
+    let cfg = dir.write(
+        "c.yaml",
+        &format!(
+            "global:\n  api_enabled: true\n  api_port: {api_port}\n  resource_metrics_enabled: true\n  \
+             resource_metrics_interval: 1\n  resource_metrics_max_samples: 3\n  shutdown_timeout: 5\n\
+             processes:\n  web:\n    command: [python3, {h}]\n  idle:\n    command: [sleep, '1000']\n",
+            h = holder.display(),
+        ),
+    );
+    let mut m = Manager::start(Mode::Pid1, &cfg);
+    let base = format!("http://127.0.0.1:{api_port}/api/v1/metrics/history");
+    // Three samples of web-0 with its 20 MiB, then the ring stays at three while the oldest
+    // gives way to newer ones.
+    let first = poll_until(secs(20.0), "three samples holding 20 MiB", || {
+        let r = try_curl(&[&format!("{base}?process=web")]).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&r.body).ok()?;
+        let data = v["data"].as_array()?;
+        let full = data.len() == 3
+            && data
+                .iter()
+                .all(|d| d["memory_rss_bytes"].as_u64().unwrap_or(0) >= 20 << 20);
+        full.then_some(v)
+    });
+    assert_eq!(first["process"], "web", "{first}");
+    assert_eq!(first["samples"], 3, "{first}");
+    assert_eq!(first["limit"], 100, "{first}");
+    let d0 = &first["data"][0];
+    assert_eq!(d0["instance"], "web-0", "{first}");
+    assert!(
+        d0["cpu_percent"].is_number() && d0["cpu_seconds"].is_number(),
+        "{first}"
+    );
+    let stamps = |v: &serde_json::Value| -> Vec<i64> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| parse_time(d["timestamp"].as_str().unwrap()).unwrap())
+            .collect()
+    };
+    let t = stamps(&first);
+    assert!(t.windows(2).all(|w| w[0] <= w[1]), "oldest first: {first}");
+    let later = poll_until(secs(10.0), "the oldest sample replaced", || {
+        let v = curl(&[&format!("{base}?process=web")]).json();
+        (stamps(&v)[0] > t[0]).then_some(v)
+    });
+    assert_eq!(later["samples"], 3, "bounded by max_samples: {later}");
+    // limit=1: the newest; instance= filters; another process has its own ring.
+    let one = curl(&[&format!("{base}?process=web&instance=web-0&limit=1")]).json();
+    assert_eq!(
+        (one["samples"].clone(), one["instance"].clone()),
+        (1.into(), "web-0".into())
+    );
+    let idle = curl(&[&format!("{base}?process=idle")]).json();
+    assert!(idle["samples"].as_u64().unwrap() >= 1, "{idle}");
+    assert!(
+        idle["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["instance"] == "idle-0")
+    );
+    // Mistakes: no process 400, unknown process 404, bad limit 400.
+    assert_eq!(curl(&[&base]).status, 400);
+    assert_eq!(curl(&[&format!("{base}?process=nope")]).status, 404);
+    assert_eq!(curl(&[&format!("{base}?process=web&limit=0")]).status, 400);
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+    // Without resource_metrics_enabled there is no sampling: 503.
+    let off = dir.write(
+        "off.yaml",
+        &format!(
+            "global:\n  api_enabled: true\n  api_port: {api_port}\n  shutdown_timeout: 5\n\
+             processes:\n  web:\n    command: [sleep, '1000']\n"
+        ),
+    );
+    let mut m = Manager::start(Mode::Subreaper, &off);
+    m.wait_for(secs(10.0), "web started", |r| r.is("started", "web-0"));
+    let r = curl(&[&format!("{base}?process=web")]);
+    assert_eq!(r.status, 503, "{r:?}");
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+}
+
 fn audits(m: &mut Manager) -> Vec<serde_json::Value> {
     m.find(|r| r["audit"] == true)
 }

@@ -353,3 +353,59 @@ pub fn status(status: &str, process: &str, fields: &[(&str, i64)]) -> Vec<u8> {
     out.push(b'}');
     out
 }
+
+/// `{"process","instance","since","limit","samples","data":[{timestamp, cpu_percent,
+/// cpu_seconds, memory_rss_bytes, processes}]}` (the Go tool's shape), oldest first.
+pub fn history(
+    q: &super::HistoryQuery<'_>,
+    since: f64,
+    data: &[(&str, crate::resources::Sample)],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + data.len() * 128);
+    out.push(b'{');
+    key(&mut out, "process");
+    json_str(&mut out, q.process);
+    out.push(b',');
+    key(&mut out, "instance");
+    match q.instance {
+        Some(i) => json_str(&mut out, i),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b',');
+    key(&mut out, "since");
+    opt_num(&mut out, Some(since));
+    out.push(b',');
+    key(&mut out, "limit");
+    push_num(&mut out, q.limit as u64);
+    out.push(b',');
+    key(&mut out, "samples");
+    push_num(&mut out, data.len() as u64);
+    out.extend_from_slice(b",\"data\":[");
+    for (n, (id, s)) in data.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"timestamp\":\"");
+        let secs = s.time.floor();
+        let ms = ((s.time - secs) * 1000.0) as u32;
+        crate::output::format_time(&mut out, secs as i64, ms.min(999));
+        out.extend_from_slice(b"\",");
+        key(&mut out, "instance");
+        json_str(&mut out, id);
+        out.push(b',');
+        key(&mut out, "cpu_percent");
+        opt_num(&mut out, Some(s.cpu_percent));
+        out.push(b',');
+        key(&mut out, "cpu_seconds");
+        opt_num(&mut out, Some(s.cpu_seconds));
+        out.push(b',');
+        key(&mut out, "memory_rss_bytes");
+        push_num(&mut out, s.rss_bytes);
+        out.push(b',');
+        key(&mut out, "processes");
+        push_num(&mut out, s.processes.into());
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    out
+}

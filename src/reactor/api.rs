@@ -95,6 +95,18 @@ impl Servers {
                 }
                 return Some(resp);
             }
+            Route::History(q) => {
+                if r.sup.process_index(q.process).is_none() {
+                    return Some(unknown(q.process));
+                }
+                match r.tell(&Msg::History(&q)) {
+                    Some(Reply::Json(body)) => Response::json(200, body),
+                    _ => Response::error(
+                        503,
+                        "resource history is off (resource_metrics_enabled: true turns it on)",
+                    ),
+                }
+            }
             Route::Act(name, op) => {
                 let action = ["process.", op.verb()].concat();
                 let answer = self.api_command(r, name, op, conn);
@@ -132,6 +144,7 @@ impl Servers {
                 Response::json(202, json::status("triggered", name, &[("run", run as i64)]))
             }
             Some(Reply::Refused(status, why)) => Response::error(status, why),
+            Some(Reply::Json(body)) => Response::json(200, body),
             Some(Reply::Done) => {
                 let word = if action == "pause" {
                     "paused"

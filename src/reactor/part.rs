@@ -68,6 +68,9 @@ pub enum Msg<'m> {
     /// Whether a round of PHP-FPM status pages is still out (`Done`: yes).
     #[cfg(any(feature = "api", feature = "metrics"))]
     FpmPending,
+    /// API: the sampled resource history (answered with `Json` when sampling is on).
+    #[cfg(feature = "api")]
+    History(&'m crate::api::HistoryQuery<'m>),
     /// A scheduled task's run has a heartbeat ping to send.
     #[cfg(feature = "heartbeat")]
     Ping {
@@ -89,6 +92,9 @@ pub enum Reply {
     /// Refused, with an HTTP status and the reason.
     #[cfg(feature = "api")]
     Refused(u16, &'static str),
+    /// A JSON document to answer with.
+    #[cfg(feature = "api")]
+    Json(Vec<u8>),
 }
 
 /// What a part is built with.

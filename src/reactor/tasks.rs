@@ -125,6 +125,8 @@ impl Part for Tasks {
             #[cfg(any(feature = "api", feature = "metrics"))]
             Msg::FpmAsk | Msg::FpmPending => None,
             #[cfg(feature = "api")]
+            Msg::History(_) => None,
+            #[cfg(feature = "api")]
             Msg::Trigger(name) => {
                 self.sched
                     .find(name)
