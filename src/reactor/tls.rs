@@ -105,8 +105,9 @@ pub fn server_config(t: &TlsSettings, key: &str) -> Result<Arc<ServerConfig>, St
     Ok(Arc::new(config))
 }
 
-/// Loads server keys (RSA, ECDSA, Ed25519) with ring: unlike the heartbeat's client, a server
-/// must sign its handshake.
+/// Loads server keys (RSA, ECDSA P-256/P-384) with ring: unlike the heartbeat's client, a
+/// server must sign its handshake. Ed25519 keys are not offered (no browser or public CA uses
+/// them; their signing code cost 8 KB of the binary).
 #[derive(Debug)]
 struct ServerKeys;
 
@@ -115,7 +116,11 @@ impl KeyProvider for ServerKeys {
         &self,
         key_der: PrivateKeyDer<'static>,
     ) -> Result<Arc<dyn SigningKey>, rustls::Error> {
-        rustls::crypto::ring::sign::any_supported_type(&key_der)
+        use rustls::crypto::ring::sign;
+        match sign::RsaSigningKey::new(&key_der) {
+            Ok(rsa) => Ok(Arc::new(rsa)),
+            Err(_) => sign::any_ecdsa_type(&key_der),
+        }
     }
 }
 

@@ -313,17 +313,31 @@ impl History {
         since: f64,
         limit: usize,
     ) -> Vec<(&str, Sample)> {
-        let mut v: Vec<(&str, Sample)> = self
+        // Each ring is oldest first: merge them (a few instances) instead of sorting.
+        let mut rings: Vec<(&str, std::iter::Peekable<_>)> = self
             .rings
             .iter()
             .filter(|(id, (p, _))| p == process && instance.is_none_or(|i| i == id.as_str()))
-            .flat_map(|(id, (_, ring))| {
-                ring.iter()
-                    .filter(|s| s.time >= since)
-                    .map(move |s| (id.as_str(), *s))
+            .map(|(id, (_, ring))| {
+                let samples = ring.iter().filter(move |s| s.time >= since).peekable();
+                (id.as_str(), samples)
             })
             .collect();
-        v.sort_by(|a, b| a.1.time.total_cmp(&b.1.time).then(a.0.cmp(b.0)));
+        let mut v: Vec<(&str, Sample)> = Vec::new();
+        loop {
+            let mut next: Option<(usize, f64, &str)> = None;
+            for (n, (id, it)) in rings.iter_mut().enumerate() {
+                let Some(s) = it.peek() else { continue };
+                let earlier = next.is_none_or(|(_, t, i)| s.time < t || (s.time == t && *id < i));
+                if earlier {
+                    next = Some((n, s.time, id));
+                }
+            }
+            let Some((n, _, id)) = next else { break };
+            if let Some(s) = rings[n].1.next() {
+                v.push((id, *s));
+            }
+        }
         let skip = v.len().saturating_sub(limit);
         v.drain(..skip);
         v
