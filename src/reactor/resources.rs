@@ -22,6 +22,7 @@ pub(super) fn part(config: &Config, _setup: &Setup<'_>) -> Box<dyn Part> {
     let rm = &config.global.resource_metrics;
     Box::new(Resources {
         scanner: RefCell::new(None),
+        own: std::cell::Cell::new(None),
         sampling: rm.enabled.then(|| Sampling {
             every: rm.interval_ms.max(1),
             next: 0,
@@ -34,6 +35,9 @@ pub(super) fn part(config: &Config, _setup: &Setup<'_>) -> Box<dyn Part> {
 struct Resources {
     /// Made on first use (the snapshot hook reads through `&self`, the scanner keeps state).
     scanner: RefCell<Option<Scanner>>,
+    /// The manager's own figures and when they were read: reused like the scanner's readings
+    /// (a scrape storm must not list /proc/self/fd for every request).
+    own: std::cell::Cell<Option<(Millis, Option<OwnView>)>>,
     /// `resource_metrics_enabled: true`.
     sampling: Option<Sampling>,
 }
@@ -112,27 +116,36 @@ impl Part for Resources {
     fn snapshot(&self, _r: &Reactor<'_>, snap: &mut Snapshot) {
         let mut cell = self.scanner.borrow_mut();
         let scanner = cell.get_or_insert_with(|| Scanner::new(ProcFs::system()));
-        fill(scanner, snap);
+        let now = sys::monotonic_ms();
+        let own = match self.own.get() {
+            Some((at, own)) if now.saturating_sub(at) < crate::resources::MEMO_MS => own,
+            _ => {
+                let own = scanner.fs().own().map(|o| OwnView {
+                    cpu_seconds: o.cpu_seconds,
+                    rss_bytes: o.rss_bytes,
+                    vsize_bytes: o.vsize_bytes,
+                    open_fds: o.open_fds,
+                    max_fds: o.max_fds,
+                    threads: o.threads,
+                });
+                self.own.set(Some((now, own)));
+                own
+            }
+        };
+        snap.manager.own = own;
+        fill(scanner, snap, now);
     }
 }
 
-/// Adds the figures of every instance in `snap` and the manager's own.
-fn fill(scanner: &mut Scanner, snap: &mut Snapshot) {
-    snap.manager.own = scanner.fs().own().map(|o| OwnView {
-        cpu_seconds: o.cpu_seconds,
-        rss_bytes: o.rss_bytes,
-        vsize_bytes: o.vsize_bytes,
-        open_fds: o.open_fds,
-        max_fds: o.max_fds,
-        threads: o.threads,
-    });
+/// Adds the figures of every instance in `snap`.
+fn fill(scanner: &mut Scanner, snap: &mut Snapshot, now: Millis) {
     // Each instance runs in its own group, whose id is its leader's pid.
     let groups: Vec<i32> = snap
         .processes
         .iter()
         .flat_map(|p| p.instances.iter().filter_map(|i| i.pid))
         .collect();
-    let usage = scanner.usage(&groups, sys::monotonic_ms());
+    let usage = scanner.usage(&groups, now);
     for i in snap
         .processes
         .iter_mut()
