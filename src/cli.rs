@@ -1,7 +1,7 @@
 //! Command line: `phpeek-pm [serve] [-c FILE] [--php-fpm-profile P]
 //! [--autotune-memory-threshold T] [--dry-run]`, `check-config [-c FILE]`, `version`, `--help`,
 //! and the client subcommands that talk to a running manager (`status`, `start`, `stop`,
-//! `restart`, `scale`, `logs`; feature `api`), and `health`, the probe for Docker and Kubernetes
+//! `restart`, `scale`, `logs`, `top`; feature `api`), and `health`, the probe for Docker and Kubernetes
 //! (`src/probe.rs`).
 
 use std::ffi::OsString;
@@ -20,6 +20,7 @@ Usage:
             run CMD as the only child, like tini (phpeek-pm -h -- x: its options)
   phpeek-pm status | start NAME | stop NAME | restart NAME | scale NAME N | logs NAME [-n N]
             | reload [NAME] | reload-config
+            | top [--once]
             [--api URL|PATH] [-c FILE]
   phpeek-pm health [NAME] [--live] [--api URL|PATH] [-c FILE]
 
@@ -41,6 +42,8 @@ Client commands (feature \"api\"; talk to a running phpeek-pm):
   reload-config  re-read the configuration file and apply only the difference (added
                  processes start, removed ones stop, changed ones restart); an invalid file
                  changes nothing and every error is printed
+  top            live view: CPU %, memory, restarts, uptime, PHP-FPM pool per instance,
+                 every second; q or Ctrl-C quits (--once: one frame, for scripts)
       --api URL|PATH       http://HOST:PORT or a Unix socket path (default: $PHPEEK_PM_API,
                            else api_socket or api_host:api_port of the configuration,
                            else http://127.0.0.1:8080); the token comes from
@@ -87,6 +90,10 @@ pub enum ClientAction {
     Reload(Option<String>),
     /// Re-read the configuration file and apply the difference.
     ReloadConfig,
+    /// `top [--once]`: a live view (`src/api/top.rs`).
+    Top {
+        once: bool,
+    },
 }
 
 /// A client subcommand and where to find the manager.
@@ -153,6 +160,7 @@ pub fn is_subcommand(word: &str) -> bool {
             | "health"
             | "reload"
             | "reload-config"
+            | "top"
     )
 }
 
@@ -169,6 +177,7 @@ fn is_client(sub: Option<&str>) -> bool {
                 | "health"
                 | "reload"
                 | "reload-config"
+                | "top"
         )
     )
 }
@@ -186,6 +195,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
     let mut operands: Vec<String> = Vec::new();
     let mut threshold = None;
     let mut live = false;
+    let mut once = false;
     let mut output: Option<OsString> = None;
     let mut watch = false;
     while let Some(arg) = p.next().map_err(|e| e.to_string())? {
@@ -199,6 +209,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             Long("dry-run") => dry_run = true,
             Long("watch") => watch = true,
             Long("live") => live = true,
+            Long("once") => once = true,
             Long("php-fpm-profile") => {
                 let v = p.value().map_err(|e| e.to_string())?;
                 profile = Some(
@@ -237,7 +248,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                     other => {
                         return Err(format!(
                             "unknown command {other:?} (commands: serve, check-config, scaffold, \
-                             version, status, start, stop, restart, scale, logs, health; to run a program as the \
+                             version, status, start, stop, restart, scale, logs, health, top; to run a program as the \
                              only child, like tini: phpeek-pm -- {other} ...)"
                         ));
                     }
@@ -251,6 +262,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             }
             other => return Err(other.unexpected().to_string()),
         }
+    }
+    if once && sub.as_deref() != Some("top") {
+        return Err("--once is an option of top".to_owned());
     }
     if live && sub.as_deref() != Some("health") {
         return Err("--live is an option of health".to_owned());
@@ -285,11 +299,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         if lines.is_some() && sub != "logs" {
             return Err("-n/--lines is an option of logs".to_owned());
         }
+
         let action = match sub {
             "status" if operands.is_empty() => ClientAction::Status,
             "reload-config" if operands.is_empty() => ClientAction::ReloadConfig,
             "reload-config" => return Err("usage: phpeek-pm reload-config".to_owned()),
             "status" => return Err("usage: phpeek-pm status".to_owned()),
+            "top" if operands.is_empty() => ClientAction::Top { once },
+            "top" => return Err("usage: phpeek-pm top [--once]".to_owned()),
             "start" => ClientAction::Start(name("start")?),
             "stop" => ClientAction::Stop(name("stop")?),
             "restart" => ClientAction::Restart(name("restart")?),

@@ -16,6 +16,8 @@ mod dag;
 mod detect;
 mod exit;
 mod features;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod fpm;
 #[cfg(feature = "health")]
 mod health;
 #[cfg(feature = "heartbeat")]
@@ -31,6 +33,8 @@ mod metrics;
 mod output;
 mod probe;
 mod reactor;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod resources;
 mod scaffold;
 #[cfg(feature = "scheduler")]
 mod scheduler;

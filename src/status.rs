@@ -28,6 +28,8 @@ pub struct ManagerView {
     pub framework: Option<String>,
     /// `PHP_FPM_*` variables computed by the `autotune` feature.
     pub autotune: Option<Vec<(String, String)>>,
+    /// The manager's own CPU and memory, when resource figures are on.
+    pub own: Option<OwnView>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -54,6 +56,50 @@ pub struct InstanceView {
     pub last_exit_code: Option<i32>,
     pub ready: bool,
     pub health: Option<HealthView>,
+    /// CPU and memory of its process group, when resource figures are on.
+    pub usage: Option<UsageView>,
+    /// Its PHP-FPM pools' status pages (php-fpm with `pm.status_path`), asked for this
+    /// snapshot; empty for everything else.
+    pub pools: Vec<PoolView>,
+}
+
+/// One PHP-FPM pool's status page (the numbers of php-fpm's `?json` page).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PoolView {
+    pub pool: String,
+    /// The page answered within the timeout (else every number is 0).
+    pub up: bool,
+    pub accepted_conn: u64,
+    pub listen_queue: u64,
+    pub max_listen_queue: u64,
+    pub listen_queue_len: u64,
+    pub idle_processes: u64,
+    pub active_processes: u64,
+    pub total_processes: u64,
+    pub max_active_processes: u64,
+    pub max_children_reached: u64,
+    pub slow_requests: u64,
+}
+
+/// An instance's process group (or the manager itself), read from `/proc` for this snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct UsageView {
+    /// User + system CPU time, seconds (a counter).
+    pub cpu_seconds: f64,
+    pub rss_bytes: u64,
+    /// Live processes in the group.
+    pub processes: u32,
+}
+
+/// The manager's own figures (the standard `process_*` series).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OwnView {
+    pub cpu_seconds: f64,
+    pub rss_bytes: u64,
+    pub vsize_bytes: u64,
+    pub open_fds: u32,
+    pub max_fds: u64,
+    pub threads: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]

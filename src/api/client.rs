@@ -86,7 +86,7 @@ impl Target {
 
 /// Why a request got no answer.
 #[derive(Debug)]
-pub struct Unreachable(String);
+pub struct Unreachable(pub String);
 
 /// Sends one request and reads the whole answer: (status, body).
 pub fn request(
@@ -359,6 +359,7 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
         }
     };
     let (method, path, body) = match &c.action {
+        ClientAction::Top { once } => return super::top::run(&target, token.as_deref(), *once),
         ClientAction::Status => ("GET", "/api/v1/processes".to_owned(), None),
         ClientAction::Start(n) => ("POST", format!("/api/v1/processes/{n}/start"), None),
         ClientAction::Stop(n) => ("POST", format!("/api/v1/processes/{n}/stop"), None),
@@ -419,9 +420,10 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
         }
         404 if error.starts_with("unknown process") => {
             let name = match &c.action {
-                ClientAction::Status | ClientAction::Reload(None) | ClientAction::ReloadConfig => {
-                    ""
-                }
+                ClientAction::Status
+                | ClientAction::Reload(None)
+                | ClientAction::ReloadConfig
+                | ClientAction::Top { .. } => "",
                 ClientAction::Start(n)
                 | ClientAction::Stop(n)
                 | ClientAction::Restart(n)
@@ -443,7 +445,7 @@ pub fn run(c: &Client, config: Option<&Config>) -> u8 {
         }
     }
     let text = match &c.action {
-        ClientAction::Status => status_table(&doc, now_unix()),
+        ClientAction::Status | ClientAction::Top { .. } => status_table(&doc, now_unix()),
         ClientAction::Logs(..) => log_lines(&doc),
         ClientAction::Scale(n, k) => format!("{n}: scaled to {k}\n"),
         ClientAction::Start(n) | ClientAction::Stop(n) | ClientAction::Restart(n) => {
@@ -508,14 +510,26 @@ fn uptime(secs: i64) -> String {
     }
 }
 
+/// A byte count for people: `812K`, `94.6M`, `1.2G` (powers of 1024).
+pub fn bytes(n: u64) -> String {
+    let f = n as f64;
+    match n {
+        0..1_048_576 => format!("{}K", n / 1024),
+        1_048_576..1_073_741_824 => format!("{:.1}M", f / 1_048_576.0),
+        _ => format!("{:.1}G", f / 1_073_741_824.0),
+    }
+}
+
 /// The process list as a table, one row per instance (like `supervisorctl status`).
 pub fn status_table(doc: &Value, now: i64) -> String {
-    let mut rows: Vec<[String; 6]> = vec![[
+    let mut rows: Vec<[String; 8]> = vec![[
         "INSTANCE".into(),
         "STATE".into(),
         "PID".into(),
         "UPTIME".into(),
         "RESTARTS".into(),
+        "CPU".into(),
+        "MEMORY".into(),
         "DETAIL".into(),
     ]];
     for p in doc["processes"].as_array().into_iter().flatten() {
@@ -525,6 +539,8 @@ pub fn status_table(doc: &Value, now: i64) -> String {
             rows.push([
                 name.into(),
                 p["state"].as_str().unwrap_or("?").into(),
+                "-".into(),
+                "-".into(),
                 "-".into(),
                 "-".into(),
                 "-".into(),
@@ -552,11 +568,16 @@ pub fn status_table(doc: &Value, now: i64) -> String {
                     _ => "-".into(),
                 },
                 i["restart_count"].as_i64().unwrap_or(0).to_string(),
+                // CPU seconds used by the whole process group, and its resident memory.
+                i["cpu_seconds"]
+                    .as_f64()
+                    .map_or("-".into(), |c| format!("{c:.1}s")),
+                i["memory_rss_bytes"].as_u64().map_or("-".into(), bytes),
                 detail.join(", "),
             ]);
         }
     }
-    let mut widths = [0usize; 6];
+    let mut widths = [0usize; 8];
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
@@ -644,7 +665,8 @@ mod tests {
         let doc: Value = serde_json::from_str(
             r#"{"processes":[{"name":"web","type":"longrun","state":"ready","instances":[
               {"id":"web-0","state":"ready","pid":42,"started_at":1000,"restart_count":2,
-               "last_exit_code":null,"ready":true,"health":{"status":"healthy"}},
+               "last_exit_code":null,"ready":true,"health":{"status":"healthy"},
+               "cpu_seconds":12.5,"memory_rss_bytes":83886080},
               {"id":"web-1","state":"backoff","pid":null,"started_at":null,"restart_count":5,
                "last_exit_code":3,"ready":false,"health":null}]},
               {"name":"migrate","type":"oneshot","state":"exited","instances":[
@@ -657,7 +679,9 @@ mod tests {
         assert_eq!(lines.len(), 4, "{t}");
         assert!(lines[0].starts_with("INSTANCE   STATE"), "{t}");
         assert!(
-            lines[1].starts_with("web-0      ready    42   1:02:03  2         health healthy"),
+            lines[1].starts_with(
+                "web-0      ready    42   1:02:03  2         12.5s  80.0M   health healthy"
+            ),
             "{t}"
         );
         assert!(
@@ -666,6 +690,7 @@ mod tests {
         );
         assert!(lines[3].ends_with("last exit 0, oneshot"), "{t}");
         assert_eq!(uptime(90_061), "1d 1:01:01");
+        assert_eq!((bytes(4096), bytes(1 << 30)), ("4K".into(), "1.0G".into()));
     }
 
     #[test]

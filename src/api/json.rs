@@ -119,6 +119,52 @@ fn instance_into(out: &mut Vec<u8>, i: &InstanceView) {
         Some(h) => health_into(out, h),
         None => out.extend_from_slice(b"null"),
     }
+    // The process group's CPU and memory (absent when resource figures are off).
+    if let Some(u) = &i.usage {
+        out.push(b',');
+        key(out, "cpu_seconds");
+        opt_num(out, Some(u.cpu_seconds));
+        out.push(b',');
+        key(out, "memory_rss_bytes");
+        push_num(out, u.rss_bytes);
+        out.push(b',');
+        key(out, "group_processes");
+        int(out, i64::from(u.processes));
+    }
+    // Its PHP-FPM pools (php-fpm with pm.status_path only).
+    if !i.pools.is_empty() {
+        out.push(b',');
+        key(out, "php_fpm");
+        out.push(b'[');
+        for (n, v) in i.pools.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.push(b'{');
+            key(out, "pool");
+            json_str(out, &v.pool);
+            out.push(b',');
+            key(out, "up");
+            boolean(out, v.up);
+            for (k, x) in [
+                ("active_processes", v.active_processes),
+                ("idle_processes", v.idle_processes),
+                ("total_processes", v.total_processes),
+                ("listen_queue", v.listen_queue),
+                ("max_listen_queue", v.max_listen_queue),
+                ("listen_queue_len", v.listen_queue_len),
+                ("max_children_reached", v.max_children_reached),
+                ("accepted_conn", v.accepted_conn),
+                ("slow_requests", v.slow_requests),
+            ] {
+                out.push(b',');
+                key(out, k);
+                push_num(out, x);
+            }
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
     out.push(b'}');
 }
 
@@ -375,5 +421,61 @@ pub fn config_errors(errors: &[String]) -> Vec<u8> {
     out.push(b',');
     str_list(&mut out, "errors", errors);
     out.push(b'}');
+    out
+}
+
+/// `{"process","instance","since","limit","samples","data":[{timestamp, cpu_percent,
+/// cpu_seconds, memory_rss_bytes, processes}]}` (the Go tool's shape), oldest first.
+pub fn history(
+    q: &super::HistoryQuery<'_>,
+    since: f64,
+    data: &[(&str, crate::resources::Sample)],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128 + data.len() * 128);
+    out.push(b'{');
+    key(&mut out, "process");
+    json_str(&mut out, q.process);
+    out.push(b',');
+    key(&mut out, "instance");
+    match q.instance {
+        Some(i) => json_str(&mut out, i),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.push(b',');
+    key(&mut out, "since");
+    opt_num(&mut out, Some(since));
+    out.push(b',');
+    key(&mut out, "limit");
+    push_num(&mut out, q.limit as u64);
+    out.push(b',');
+    key(&mut out, "samples");
+    push_num(&mut out, data.len() as u64);
+    out.extend_from_slice(b",\"data\":[");
+    for (n, (id, s)) in data.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"timestamp\":\"");
+        let secs = s.time.floor();
+        let ms = ((s.time - secs) * 1000.0) as u32;
+        crate::output::format_time(&mut out, secs as i64, ms.min(999));
+        out.extend_from_slice(b"\",");
+        key(&mut out, "instance");
+        json_str(&mut out, id);
+        out.push(b',');
+        key(&mut out, "cpu_percent");
+        opt_num(&mut out, Some(s.cpu_percent));
+        out.push(b',');
+        key(&mut out, "cpu_seconds");
+        opt_num(&mut out, Some(s.cpu_seconds));
+        out.push(b',');
+        key(&mut out, "memory_rss_bytes");
+        push_num(&mut out, s.rss_bytes);
+        out.push(b',');
+        key(&mut out, "processes");
+        push_num(&mut out, s.processes.into());
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
     out
 }

@@ -13,6 +13,7 @@
 pub mod client;
 pub mod json;
 pub mod ops;
+pub mod top;
 
 use crate::config::model::defaults::MAX_SCALE;
 use crate::http::{Method, Request, Response};
@@ -107,7 +108,23 @@ pub enum Route<'a> {
     ConfigReload,
     /// `.../{name}/schedule[/action]` (feature `scheduler`); `action` is empty for the GET.
     Schedule(&'a str, &'a str),
+    /// `/metrics/history?process=&instance=&since=&limit=`: sampled CPU and memory.
+    History(HistoryQuery<'a>),
 }
+
+/// What `GET /api/v1/metrics/history` asks for (the Go tool's parameters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryQuery<'a> {
+    pub process: &'a str,
+    /// One instance (`web-0`), or every instance of the process.
+    pub instance: Option<&'a str>,
+    /// Unix time in milliseconds; `None` = the last hour.
+    pub since: Option<u64>,
+    pub limit: usize,
+}
+
+/// `limit` of the history route: default and largest (the Go tool's).
+pub const HISTORY_LIMIT: (usize, usize) = (100, 10_000);
 
 /// Checks the token and decodes the path, method and body.
 pub fn route<'r>(req: &'r Request, token: Option<&str>) -> Result<Route<'r>, Response> {
@@ -168,6 +185,7 @@ pub fn route<'r>(req: &'r Request, token: Option<&str>) -> Result<Route<'r>, Res
             "schedule",
             action @ ("trigger" | "pause" | "resume"),
         ] if valid_name(name) => post(Route::Schedule(name, action)),
+        ["metrics", "history"] => get(Route::History(history_query(&req.query)?)),
         _ => Err(not_found(&req.path)),
     }
 }
@@ -293,6 +311,40 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The value of query parameter `key`, if present (no percent-decoding: our parameters are
 /// numbers).
+/// The parameters of the history route; 400 names the one that is wrong.
+fn history_query(q: &str) -> Result<HistoryQuery<'_>, Response> {
+    let bad = |msg: &str| Response::error(400, msg);
+    let process = query_param(q, "process")
+        .filter(|p| valid_name(p))
+        .ok_or_else(|| bad("process is required (GET /api/v1/metrics/history?process=NAME)"))?;
+    let instance = query_param(q, "instance").filter(|i| !i.is_empty());
+    let since = match query_param(q, "since").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => Some(
+            v.parse::<f64>()
+                .ok()
+                .filter(|t| t.is_finite() && *t >= 0.0)
+                .map(|t| (t * 1000.0) as u64)
+                .ok_or_else(|| bad("since must be a Unix time in seconds"))?,
+        ),
+    };
+    let (default, max) = HISTORY_LIMIT;
+    let limit = match query_param(q, "limit").filter(|v| !v.is_empty()) {
+        None => default,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| bad("limit must be from 1 to 10000"))?,
+    };
+    Ok(HistoryQuery {
+        process,
+        instance,
+        since,
+        limit,
+    })
+}
+
 fn query_param<'q>(query: &'q str, key: &str) -> Option<&'q str> {
     query.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));

@@ -7,6 +7,7 @@ fn req(m: Method, path: &str, auth: Option<&str>, body: &str) -> Request {
         path: path.into(),
         query: query.into(),
         authorization: auth.map(|a| a.as_bytes().to_vec()),
+        forwarded_for: None,
         body: body.as_bytes().to_vec(),
         keep_alive: true,
     }
@@ -139,4 +140,46 @@ fn constant_time_compare() {
     assert!(!constant_time_eq(b"Bearer ab", b"Bearer abc"));
     assert!(!constant_time_eq(b"", b"x"));
     assert!(constant_time_eq(b"", b""));
+}
+
+#[test]
+fn history_parameters() {
+    let t = None;
+    let r = req(
+        Method::Get,
+        "/api/v1/metrics/history?process=web&instance=web-1&since=1700000000.5&limit=7",
+        t,
+        "",
+    );
+    assert_eq!(
+        route(&r, t),
+        Ok(Route::History(HistoryQuery {
+            process: "web",
+            instance: Some("web-1"),
+            since: Some(1_700_000_000_500),
+            limit: 7,
+        }))
+    );
+    let r = req(Method::Get, "/api/v1/metrics/history?process=web", t, "");
+    assert_eq!(
+        route(&r, t),
+        Ok(Route::History(HistoryQuery {
+            process: "web",
+            instance: None,
+            since: None,
+            limit: HISTORY_LIMIT.0,
+        }))
+    );
+    for bad in [
+        "",
+        "?process=",
+        "?process=w&limit=0",
+        "?process=w&limit=10001",
+        "?process=w&since=yesterday",
+    ] {
+        let r = req(Method::Get, &format!("/api/v1/metrics/history{bad}"), t, "");
+        assert_eq!(status(route(&r, t)), 400, "{bad}");
+    }
+    let r = req(Method::Post, "/api/v1/metrics/history?process=web", t, "");
+    assert_eq!(status(route(&r, t)), 405);
 }

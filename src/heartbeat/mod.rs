@@ -13,7 +13,7 @@
 
 pub mod send;
 #[cfg(feature = "tls")]
-mod tls;
+pub mod tls;
 #[cfg(not(feature = "tls"))]
 #[path = "no_tls.rs"]
 mod tls;

@@ -71,6 +71,8 @@ pub struct Request {
     pub query: String,
     /// The `Authorization` header, as sent.
     pub authorization: Option<Vec<u8>>,
+    /// The `X-Forwarded-For` header (read only by an ACL with `trust_proxy`).
+    pub forwarded_for: Option<Vec<u8>>,
     pub body: Vec<u8>,
     /// The client keeps the connection after this request (HTTP/1.1 default).
     pub keep_alive: bool,
@@ -491,6 +493,7 @@ fn parse(buf: &[u8]) -> Parsed<'static> {
     let mut keep_alive = version >= 1;
     let mut content_length: Option<usize> = None;
     let mut authorization = None;
+    let mut forwarded_for = None;
     let mut expects_continue = false;
     for h in req.headers.iter() {
         let name = h.name;
@@ -518,6 +521,8 @@ fn parse(buf: &[u8]) -> Parsed<'static> {
             }
         } else if name.eq_ignore_ascii_case("authorization") {
             authorization = Some(h.value.to_vec());
+        } else if name.eq_ignore_ascii_case("x-forwarded-for") {
+            forwarded_for = Some(h.value.to_vec());
         } else if name.eq_ignore_ascii_case("expect") {
             if h.value.eq_ignore_ascii_case(b"100-continue") {
                 expects_continue = true;
@@ -549,6 +554,7 @@ fn parse(buf: &[u8]) -> Parsed<'static> {
             path: path.to_owned(),
             query: query.to_owned(),
             authorization,
+            forwarded_for,
             body: buf[head_len..head_len + body_len].to_vec(),
             keep_alive,
         },

@@ -227,6 +227,190 @@ pub fn render(s: &Snapshot, out: &mut Vec<u8>) {
     render_health(s, out);
     render_hooks(&s.hooks, out);
     render_tasks(s, out);
+    render_usage(s, out);
+    render_pools(s, out);
+}
+
+/// PHP-FPM pools' status pages, asked by the manager for this scrape, and autotune's
+/// `pm.max_children` beside them.
+fn render_pools(s: &Snapshot, out: &mut Vec<u8>) {
+    let pools = || {
+        s.processes.iter().flat_map(|p| {
+            p.instances.iter().flat_map(move |i| {
+                i.pools
+                    .iter()
+                    .map(move |v| (p.name.as_str(), i.id.as_str(), v))
+            })
+        })
+    };
+    if pools().next().is_some() {
+        type Get = fn(&crate::status::PoolView) -> f64;
+        let series: [(&str, &str, &str, Get); 10] = [
+            (
+                "phpeek_pm_fpm_up",
+                "gauge",
+                "1 if the pool's status page answered this scrape.",
+                |v| bool_value(v.up),
+            ),
+            (
+                "phpeek_pm_fpm_active_processes",
+                "gauge",
+                "Workers serving a request.",
+                |v| v.active_processes as f64,
+            ),
+            (
+                "phpeek_pm_fpm_idle_processes",
+                "gauge",
+                "Workers waiting for a request.",
+                |v| v.idle_processes as f64,
+            ),
+            (
+                "phpeek_pm_fpm_total_processes",
+                "gauge",
+                "Workers of the pool.",
+                |v| v.total_processes as f64,
+            ),
+            (
+                "phpeek_pm_fpm_listen_queue",
+                "gauge",
+                "Connections waiting for a free worker.",
+                |v| v.listen_queue as f64,
+            ),
+            (
+                "phpeek_pm_fpm_max_listen_queue",
+                "gauge",
+                "Most connections that ever waited for a free worker.",
+                |v| v.max_listen_queue as f64,
+            ),
+            (
+                "phpeek_pm_fpm_listen_queue_length",
+                "gauge",
+                "Size of the pool's socket backlog.",
+                |v| v.listen_queue_len as f64,
+            ),
+            (
+                "phpeek_pm_fpm_max_children_reached_total",
+                "counter",
+                "Times the pool hit pm.max_children.",
+                |v| v.max_children_reached as f64,
+            ),
+            (
+                "phpeek_pm_fpm_accepted_connections_total",
+                "counter",
+                "Requests the pool accepted.",
+                |v| v.accepted_conn as f64,
+            ),
+            (
+                "phpeek_pm_fpm_slow_requests_total",
+                "counter",
+                "Requests slower than request_slowlog_timeout.",
+                |v| v.slow_requests as f64,
+            ),
+        ];
+        for (name, kind, help, get) in series {
+            let mut f = Family::new(out, name, kind, help);
+            for (p, i, v) in pools() {
+                f.sample(&[("name", p), ("instance", i), ("pool", &v.pool)], get(v));
+            }
+        }
+    }
+    let max_children = s
+        .manager
+        .autotune
+        .iter()
+        .flatten()
+        .find(|(k, _)| k == "PHP_FPM_MAX_CHILDREN");
+    if let Some(n) = max_children.and_then(|(_, v)| v.parse::<f64>().ok()) {
+        Family::new(
+            out,
+            "phpeek_pm_fpm_autotune_max_children",
+            "gauge",
+            "pm.max_children computed by autotune (PHP_FPM_MAX_CHILDREN).",
+        )
+        .sample(&[], n);
+    }
+}
+
+/// CPU and memory per instance (its whole process group) and the manager's own standard
+/// `process_*` series, when the snapshot carries them (`resource_metrics_enabled` not false).
+fn render_usage(s: &Snapshot, out: &mut Vec<u8>) {
+    let with_usage = || {
+        s.processes.iter().flat_map(|p| {
+            p.instances
+                .iter()
+                .filter_map(move |i| Some((p.name.as_str(), i.id.as_str(), i.usage?)))
+        })
+    };
+    if with_usage().next().is_some() {
+        let mut f = Family::new(
+            out,
+            "phpeek_pm_process_cpu_seconds_total",
+            "counter",
+            "User and system CPU time of the instance's process group (leader and the processes it forked), in seconds.",
+        );
+        for (p, i, u) in with_usage() {
+            f.sample(&[("name", p), ("instance", i)], u.cpu_seconds);
+        }
+        let mut f = Family::new(
+            out,
+            "phpeek_pm_process_memory_bytes",
+            "gauge",
+            "Resident memory (RSS) of the instance's process group, in bytes.",
+        );
+        for (p, i, u) in with_usage() {
+            f.sample(&[("name", p), ("instance", i)], u.rss_bytes as f64);
+        }
+        let mut f = Family::new(
+            out,
+            "phpeek_pm_process_group_processes",
+            "gauge",
+            "Live processes in the instance's process group.",
+        );
+        for (p, i, u) in with_usage() {
+            f.sample(&[("name", p), ("instance", i)], f64::from(u.processes));
+        }
+    }
+    let Some(own) = &s.manager.own else { return };
+    for (name, kind, help, v) in [
+        (
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            own.cpu_seconds,
+        ),
+        (
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            own.rss_bytes as f64,
+        ),
+        (
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            own.vsize_bytes as f64,
+        ),
+        (
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            f64::from(own.open_fds),
+        ),
+        (
+            "process_max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+            own.max_fds as f64,
+        ),
+        (
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+            s.manager.start_time_unix,
+        ),
+    ] {
+        Family::new(out, name, kind, help).sample(&[], v);
+    }
 }
 
 fn render_health(s: &Snapshot, out: &mut Vec<u8>) {

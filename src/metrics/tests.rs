@@ -1,5 +1,7 @@
 use super::*;
-use crate::status::{HealthView, InstanceView, ManagerView, ProcessView, TaskView};
+use crate::status::{
+    HealthView, InstanceView, ManagerView, OwnView, ProcessView, TaskView, UsageView,
+};
 
 fn snap() -> Snapshot {
     Snapshot {
@@ -10,6 +12,14 @@ fn snap() -> Snapshot {
             shutting_down: false,
             framework: None,
             autotune: None,
+            own: Some(OwnView {
+                cpu_seconds: 0.25,
+                rss_bytes: 4_194_304,
+                vsize_bytes: 8_388_608,
+                open_fds: 9,
+                max_fds: 1024,
+                threads: 1,
+            }),
         },
         processes: vec![ProcessView {
             name: "queue \"default\"\\\n".into(),
@@ -34,6 +44,19 @@ fn snap() -> Snapshot {
                         last_error: None,
                         last_duration_ms: Some(3),
                     }),
+                    usage: Some(UsageView {
+                        cpu_seconds: 1.5,
+                        rss_bytes: 83_886_080,
+                        processes: 2,
+                    }),
+                    pools: vec![crate::status::PoolView {
+                        pool: "www".into(),
+                        up: true,
+                        active_processes: 2,
+                        total_processes: 2,
+                        listen_queue: 1,
+                        ..Default::default()
+                    }],
                 },
                 InstanceView {
                     id: "q-1".into(),
@@ -44,6 +67,8 @@ fn snap() -> Snapshot {
                     last_exit_code: None,
                     ready: false,
                     health: None,
+                    usage: None,
+                    pools: Vec::new(),
                 },
             ],
         }],
@@ -149,9 +174,19 @@ fn renders_every_family_with_types() {
         ("phpeek_pm_scheduled_task_last_exit_code", "gauge"),
         ("phpeek_pm_scheduled_task_duration_seconds", "gauge"),
         ("phpeek_pm_scheduled_task_total", "counter"),
+        ("phpeek_pm_process_cpu_seconds_total", "counter"),
+        ("phpeek_pm_process_memory_bytes", "gauge"),
+        ("phpeek_pm_process_group_processes", "gauge"),
+        ("process_cpu_seconds_total", "counter"),
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_open_fds", "gauge"),
+        ("process_max_fds", "gauge"),
+        ("process_start_time_seconds", "gauge"),
     ] {
         assert_eq!(kind(n), Some(k), "{n} in\n{t}");
     }
+    assert!(t.contains("phpeek_pm_process_memory_bytes{name=\"queue \\\"default\\\"\\\\\\n\",instance=\"q-0\"} 83886080\n"), "{t}");
+    assert!(t.contains("\nprocess_cpu_seconds_total 0.25\n"), "{t}");
 }
 
 #[test]
@@ -222,6 +257,7 @@ fn routes_path_and_method() {
         path: p.into(),
         query: String::new(),
         authorization: None,
+        forwarded_for: None,
         body: Vec::new(),
         keep_alive: true,
     };

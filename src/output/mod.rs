@@ -346,6 +346,7 @@ impl<'a> Output<'a> {
                     match v {
                         Field::Int(n) => b.extend_from_slice(n.to_string().as_bytes()),
                         Field::Str(s) => json_str(b, s),
+                        Field::Bool(t) => b.extend_from_slice(if *t { b"true" } else { b"false" }),
                     }
                 }
                 b.extend_from_slice(b"}\n");
@@ -365,6 +366,7 @@ impl<'a> Output<'a> {
                     match v {
                         Field::Int(n) => b.extend_from_slice(n.to_string().as_bytes()),
                         Field::Str(s) => b.extend_from_slice(s.as_bytes()),
+                        Field::Bool(t) => b.extend_from_slice(if *t { b"true" } else { b"false" }),
                     }
                 }
                 b.push(b'\n');

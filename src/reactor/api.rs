@@ -3,7 +3,7 @@
 //! [`crate::api::ops::Pending`] says the command is done.
 
 use super::Reactor;
-use super::http::{Body, Parked, Servers};
+use super::http::{Body, Parked, Peer, Servers, Service};
 use super::part::{Msg, Reply};
 use super::reload::Refused;
 use crate::api::ops::{self, Pending};
@@ -41,11 +41,17 @@ impl Servers {
         r: &mut Reactor<'_>,
         req: &Request,
         conn: (usize, u64),
+        peer: Peer,
     ) -> Option<Response> {
         let token = r.config.global.api.as_ref().and_then(|a| a.auth.as_deref());
         let route = match api::route(req, token) {
             Ok(route) => route,
-            Err(resp) => return Some(resp),
+            Err(resp) => {
+                if matches!(resp.status, 401 | 403) {
+                    self.audit_refusal(r, peer, req, &resp);
+                }
+                return Some(resp);
+            }
         };
         Some(match route {
             Route::Health => Response::json(200, b"{\"status\":\"healthy\"}".to_vec()),
@@ -63,6 +69,8 @@ impl Servers {
                     None => unknown(name),
                 }
             }
+            // With PHP-FPM pools to ask, the list waits (briefly) for their status pages.
+            Route::List if self.fpm_park(r, Service::Api, req, conn, peer) => return None,
             Route::List => Response::json(200, self.turn_body(r, Body::Processes, json::processes)),
             Route::Show(name) => {
                 let snap = self.turn_snapshot(r);
@@ -81,8 +89,35 @@ impl Servers {
                     json::logs(name, limit, r.out.recent.newest(name, limit)),
                 )
             }
-            Route::Schedule(name, action) => return Some(self.schedule_request(r, name, action)),
-            Route::Act(name, op) => return self.api_command(r, name, op, conn),
+            Route::Schedule(name, action) => {
+                let resp = self.schedule_request(r, name, action);
+                if !action.is_empty() {
+                    let what = ["schedule.", action].concat();
+                    self.audit(r, &what, name, resp.status, peer);
+                }
+                return Some(resp);
+            }
+            Route::History(q) => {
+                if r.sup.process_index(q.process).is_none() {
+                    return Some(unknown(q.process));
+                }
+                match r.tell(&Msg::History(&q)) {
+                    Some(Reply::Json(body)) => Response::json(200, body),
+                    _ => Response::error(
+                        503,
+                        "resource history is off (resource_metrics_enabled: true turns it on)",
+                    ),
+                }
+            }
+            Route::Act(name, op) => {
+                let action = ["process.", op.verb()].concat();
+                let answer = self.api_command(r, name, op, conn);
+                match &answer {
+                    Some(resp) => self.audit(r, &action, name, resp.status, peer),
+                    None => self.audits.push((conn, action, name.to_owned(), peer)),
+                }
+                return answer;
+            }
             Route::Reload(name) => return self.api_reload(r, name, conn),
             Route::ConfigReload => self.api_config_reload(r),
         })
@@ -190,6 +225,7 @@ impl Servers {
                 Response::json(202, json::status("triggered", name, &[("run", run as i64)]))
             }
             Some(Reply::Refused(status, why)) => Response::error(status, why),
+            Some(Reply::Json(body)) => Response::json(200, body),
             Some(Reply::Done) => {
                 let word = if action == "pause" {
                     "paused"

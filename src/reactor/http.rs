@@ -17,7 +17,7 @@ use std::rc::Rc;
 use mio::Interest;
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
-use super::part::{Part, Setup};
+use super::part::{Msg, Part, Setup};
 use super::{Reactor, token};
 use crate::config::model::{Config, Level};
 use crate::http::limits::MAX_CONNECTIONS;
@@ -26,9 +26,14 @@ use crate::status::Snapshot;
 use crate::supervisor::{Field, Millis, Supervisor};
 use crate::sys;
 
+// HTTPS connections are this part's connections (same slots, same token kind).
+#[cfg(feature = "tls")]
+#[path = "tls.rs"]
+mod tls;
+
 /// What a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Service {
+pub(super) enum Service {
     #[cfg(feature = "api")]
     Api,
     #[cfg(feature = "metrics")]
@@ -38,11 +43,16 @@ enum Service {
 enum Listen {
     Tcp(TcpListener),
     Unix(UnixListener, String),
+    /// HTTPS (`api_tls`, `metrics_tls`).
+    #[cfg(feature = "tls")]
+    Tls(TcpListener, std::sync::Arc<rustls::ServerConfig>),
 }
 
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<tls::TlsStream>),
 }
 
 impl Stream {
@@ -50,6 +60,8 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read(buf),
         }
     }
 
@@ -57,14 +69,40 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    /// Sends bytes the stream holds itself (TLS records the socket could not take yet);
+    /// `WouldBlock` while some remain.
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => Ok(()),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+
+    /// Whether it still holds bytes for the socket.
+    fn pending(&self) -> bool {
+        match self {
+            Stream::Tcp(_) | Stream::Unix(_) => false,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.pending(),
         }
     }
 
     /// Half-close: the client sees the end of our answer, we still drain what it sends.
-    fn shutdown_write(&self) {
+    fn shutdown_write(&mut self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => {
+                s.shutdown_write();
+                Ok(())
+            }
         };
     }
 
@@ -72,6 +110,8 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s,
             Stream::Unix(s) => s,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.source(),
         }
     }
 }
@@ -83,8 +123,37 @@ struct Listener {
     open: usize,
 }
 
+/// Who is on the other end of a connection (for ACLs and the audit trail).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Peer {
+    Tcp(SocketAddr),
+    /// SO_PEERCRED of a Unix-socket client.
+    Unix {
+        uid: u32,
+        pid: i32,
+    },
+    Unknown,
+}
+
+impl Peer {
+    /// The audit trail's `caller` fields.
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
+    pub(super) fn fields(self) -> Vec<(&'static str, Field)> {
+        match self {
+            Peer::Tcp(a) => vec![("caller", Field::Str(a.to_string()))],
+            Peer::Unix { uid, pid } => vec![
+                ("caller", Field::Str("unix".into())),
+                ("caller_uid", Field::Int(uid.into())),
+                ("caller_pid", Field::Int(pid.into())),
+            ],
+            Peer::Unknown => vec![("caller", Field::Str("unknown".into()))],
+        }
+    }
+}
+
 struct Connection {
     stream: Stream,
+    peer: Peer,
     http: Conn,
     listener: usize,
     /// Distinguishes this connection from later ones in the same slot.
@@ -132,6 +201,19 @@ pub(super) struct Servers {
     /// Accepting failed (descriptor limit?) and was logged.
     accept_failing: bool,
     turn_bodies: [Option<Vec<u8>>; BODY_KINDS],
+    /// Audit records waiting for their parked command's answer: (connection, action, target,
+    /// caller).
+    pub(super) audits: Vec<((usize, u64), String, String, Peer)>,
+    /// Requests waiting for the PHP-FPM part's round of status pages.
+    fpm_waiting: Vec<FpmWaiting>,
+}
+
+/// A request waiting for PHP-FPM status pages (see `fpm.rs`).
+struct FpmWaiting {
+    conn: (usize, u64),
+    service: Service,
+    req: Request,
+    peer: Peer,
 }
 
 /// Documents cached per turn.
@@ -181,13 +263,15 @@ impl Servers {
     /// Binds every configured listener; called before any process starts, so the API answers
     /// while dependencies are still starting. An error stops the start-up.
     fn http_start(&mut self, r: &mut Reactor<'_>) -> Result<(), String> {
-        for (service, addr, socket) in Self::http_wanted(r) {
+        for (service, addr, socket, tls) in Self::http_wanted(r) {
             if let Some(addr) = addr {
                 let l = TcpListener::bind(addr).map_err(|e| {
                     format!("cannot listen on {addr} for the {}: {e}", name(service))
                 })?;
                 let bound = l.local_addr().map_or(addr, |a| a);
-                self.add_listener(r, Listen::Tcp(l), service, &bound.to_string())?;
+                let (listen, at) = secure(l, tls, bound)
+                    .map_err(|e| format!("cannot serve the {} over HTTPS: {e}", name(service)))?;
+                self.add_listener(r, listen, service, &at)?;
             }
             if let Some(path) = socket {
                 let l = bind_unix(&path).map_err(|e| {
@@ -199,8 +283,9 @@ impl Servers {
         Ok(())
     }
 
-    /// (service, TCP address, Unix socket path) of each configured endpoint.
-    fn http_wanted(r: &Reactor<'_>) -> Vec<(Service, Option<SocketAddr>, Option<String>)> {
+    /// (service, TCP address, Unix socket path, TLS on the TCP address) of each configured
+    /// endpoint.
+    fn http_wanted(r: &Reactor<'_>) -> Vec<Endpoint> {
         let g = &r.config.global;
         let mut v = Vec::new();
         for s in services() {
@@ -208,13 +293,15 @@ impl Servers {
                 #[cfg(feature = "api")]
                 Service::Api => {
                     if let Some(a) = &g.api {
-                        v.push((s, a.tcp, a.socket.clone()));
+                        let tls = a.tls.clone().map(|t| ("api_tls", t));
+                        v.push((s, a.tcp, a.socket.clone(), tls));
                     }
                 }
                 #[cfg(feature = "metrics")]
                 Service::Metrics => {
                     if let Some(m) = &g.metrics {
-                        v.push((s, Some(m.addr), None));
+                        let tls = m.tls.clone().map(|t| ("metrics_tls", t));
+                        v.push((s, Some(m.addr), None, tls));
                     }
                 }
             }
@@ -234,6 +321,8 @@ impl Servers {
         let registered = match &mut sock {
             Listen::Tcp(l) => r.poll.registry().register(l, t, Interest::READABLE),
             Listen::Unix(l, _) => r.poll.registry().register(l, t, Interest::READABLE),
+            #[cfg(feature = "tls")]
+            Listen::Tls(l, _) => r.poll.registry().register(l, t, Interest::READABLE),
         };
         registered.map_err(|e| format!("cannot watch the {} listener: {e}", name(service)))?;
         self.listeners.push(Listener {
@@ -301,13 +390,24 @@ impl Servers {
         loop {
             let now = sys::monotonic_ms();
             let accepted = match &self.listeners[l].sock {
-                Listen::Tcp(s) => s.accept().map(|(s, _)| {
+                Listen::Tcp(s) => s.accept().map(|(s, a)| {
                     let _ = s.set_nodelay(true);
-                    Stream::Tcp(s)
+                    (Stream::Tcp(s), Peer::Tcp(a))
                 }),
-                Listen::Unix(s, _) => s.accept().map(|(s, _)| Stream::Unix(s)),
+                Listen::Unix(s, _) => s.accept().map(|(s, _)| {
+                    use std::os::fd::AsFd;
+                    let peer = sys::peer_credentials(s.as_fd())
+                        .map_or(Peer::Unknown, |(uid, pid)| Peer::Unix { uid, pid });
+                    (Stream::Unix(s), peer)
+                }),
+                #[cfg(feature = "tls")]
+                Listen::Tls(s, config) => s.accept().and_then(|(s, a)| {
+                    let _ = s.set_nodelay(true);
+                    let s = tls::TlsStream::new(s, config)?;
+                    Ok((Stream::Tls(Box::new(s)), Peer::Tcp(a)))
+                }),
             };
-            let mut stream = match accepted {
+            let (mut stream, peer) = match accepted {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -353,6 +453,7 @@ impl Servers {
             self.serial += 1;
             self.conns[slot] = Some(Connection {
                 stream,
+                peer,
                 http: Conn::new(now),
                 listener: l,
                 serial: self.serial,
@@ -409,12 +510,17 @@ impl Servers {
     fn http_pass(&mut self, r: &mut Reactor<'_>) {
         let now = sys::monotonic_ms();
         self.forget_turn_cache();
+        self.fpm_answer(r, now);
         let mut n = 0;
         while n < self.parked.len() {
             match self.parked[n].1.check(&r.sup, now) {
                 Some(resp) => {
                     let p = self.parked.swap_remove(n);
                     let (slot, serial) = p.1.conn();
+                    if let Some(k) = self.audits.iter().position(|a| a.0 == (slot, serial)) {
+                        let (_, action, target, peer) = self.audits.swap_remove(k);
+                        self.audit(r, &action, &target, resp.status, peer);
+                    }
                     if let Some(Some(c)) = self.conns.get_mut(slot) {
                         if c.serial == serial {
                             c.http.respond(&resp, now);
@@ -502,10 +608,14 @@ impl Servers {
                 let Some(req) = c.http.poll_request(now) else {
                     break;
                 };
-                let (l, serial) = (c.listener, c.serial);
+                let (l, serial, peer) = (c.listener, c.serial, c.peer);
                 let service = self.listeners[l].service;
                 progress = true;
-                let Some(resp) = self.dispatch(r, service, &req, (slot, serial)) else {
+                let resp = match self.acl_refusal(r, service, peer, &req) {
+                    Some(resp) => Some(resp),
+                    None => self.dispatch(r, service, &req, (slot, serial), peer),
+                };
+                let Some(resp) = resp else {
                     break;
                 };
                 match self.conns.get_mut(slot).and_then(Option::as_mut) {
@@ -535,10 +645,21 @@ impl Servers {
                     }
                 }
             }
-            if c.http.take_shutdown() {
+            if c.writable {
+                match c.stream.flush() {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.writable = false,
+                    Err(_) => {
+                        self.close_conn(r, slot);
+                        return;
+                    }
+                }
+            }
+            // The end of the answer, once every byte of it has left.
+            if !c.stream.pending() && c.http.take_shutdown() {
                 c.stream.shutdown_write();
             }
-            if c.http.is_closed() {
+            if c.http.is_closed() && !c.stream.pending() {
                 self.close_conn(r, slot);
                 return;
             }
@@ -580,11 +701,12 @@ impl Servers {
         service: Service,
         req: &Request,
         conn: (usize, u64),
+        peer: Peer,
     ) -> Option<Response> {
-        let _ = conn;
+        let _ = (conn, peer);
         match service {
             #[cfg(feature = "api")]
-            Service::Api => self.api_request(r, req, conn),
+            Service::Api => self.api_request(r, req, conn, peer),
             #[cfg(feature = "metrics")]
             Service::Metrics => {
                 let path = r
@@ -594,6 +716,11 @@ impl Servers {
                     .as_ref()
                     .map_or("/metrics", |m| m.path.as_str());
                 let path = path.to_owned();
+                // A scrape waits (briefly) for the PHP-FPM pools' status pages.
+                let scrape = req.path == path && matches!(req.method, http::Method::Get);
+                if scrape && self.fpm_park(r, service, req, conn, peer) {
+                    return None;
+                }
                 Some(crate::metrics::handle(req, &path, || {
                     self.turn_body(r, Body::Metrics, |s| {
                         let mut out = Vec::with_capacity(16 * 1024);
@@ -603,6 +730,125 @@ impl Servers {
                 }))
             }
         }
+    }
+
+    /// Parks `req` while the PHP-FPM part asks the pools' status pages (it answers the
+    /// message when it has a round out); false: answer now.
+    pub(super) fn fpm_park(
+        &mut self,
+        r: &mut Reactor<'_>,
+        service: Service,
+        req: &Request,
+        conn: (usize, u64),
+        peer: Peer,
+    ) -> bool {
+        if r.tell(&Msg::FpmAsk).is_none() {
+            return false;
+        }
+        self.fpm_waiting.push(FpmWaiting {
+            conn,
+            service,
+            req: req.clone(),
+            peer,
+        });
+        true
+    }
+
+    /// Answers the requests that waited for status pages, once the PHP-FPM part has no
+    /// round out (it took its turn before ours: its pages are in this turn's snapshot).
+    fn fpm_answer(&mut self, r: &mut Reactor<'_>, now: Millis) {
+        if self.fpm_waiting.is_empty() || r.tell(&Msg::FpmPending).is_some() {
+            return;
+        }
+        for w in std::mem::take(&mut self.fpm_waiting) {
+            let Some(resp) = self.dispatch(r, w.service, &w.req, w.conn, w.peer) else {
+                continue;
+            };
+            let (slot, serial) = w.conn;
+            if let Some(Some(c)) = self.conns.get_mut(slot) {
+                if c.serial == serial {
+                    c.http.respond(&resp, now);
+                    self.dirty.push(slot);
+                }
+            }
+        }
+    }
+
+    /// One audit record (`audit_enabled`): `"audit":true`, the action, its target, the HTTP
+    /// status it ended with, and the caller.
+    pub(super) fn audit(
+        &mut self,
+        r: &mut Reactor<'_>,
+        action: &str,
+        target: &str,
+        result: u16,
+        peer: Peer,
+    ) {
+        if !r.config.global.audit {
+            return;
+        }
+        let mut fields = vec![
+            ("audit", Field::Bool(true)),
+            ("action", Field::Str(action.to_owned())),
+            ("target", Field::Str(target.to_owned())),
+            ("result", Field::Int(result.into())),
+        ];
+        fields.extend(peer.fields());
+        let level = if result < 400 {
+            Level::Info
+        } else {
+            Level::Warn
+        };
+        let msg = [action, " ", target, ": ", result.to_string().as_str()].concat();
+        r.out.event(level, None, "audit", &msg, &fields);
+    }
+
+    /// The audit record of a refused request (401, 403).
+    pub(super) fn audit_refusal(
+        &mut self,
+        r: &mut Reactor<'_>,
+        peer: Peer,
+        req: &Request,
+        resp: &Response,
+    ) {
+        let action = if resp.status == 401 {
+            "auth.failure"
+        } else {
+            "acl.deny"
+        };
+        self.audit(r, action, &req.path, resp.status, peer);
+    }
+
+    /// 403 for a TCP client that the listener's ACL (`api_acl`, `metrics_acl`) keeps out.
+    fn acl_refusal(
+        &mut self,
+        r: &mut Reactor<'_>,
+        service: Service,
+        peer: Peer,
+        req: &Request,
+    ) -> Option<Response> {
+        let Peer::Tcp(addr) = peer else { return None };
+        let g = &r.config.global;
+        let acl = match service {
+            #[cfg(feature = "api")]
+            Service::Api => g.api.as_ref().and_then(|a| a.acl.as_ref()),
+            #[cfg(feature = "metrics")]
+            Service::Metrics => g.metrics.as_ref().and_then(|m| m.acl.as_ref()),
+        }?;
+        // Behind a trusted proxy the client is the first X-Forwarded-For address.
+        let forwarded = req
+            .forwarded_for
+            .as_deref()
+            .filter(|_| acl.trust_proxy)
+            .and_then(|f| std::str::from_utf8(f).ok())
+            .and_then(|f| f.split(',').next())
+            .and_then(|a| a.trim().parse().ok());
+        if acl.allows(forwarded.unwrap_or(addr.ip())) {
+            return None;
+        }
+        let resp = Response::error(403, "access denied: this address is not allowed (ACL)");
+        self.audit_refusal(r, peer, req, &resp);
+        Some(resp)
     }
 
     /// Closes every listener and connection; removes Unix sockets we created.
@@ -615,6 +861,27 @@ impl Servers {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+/// The TLS settings of a TCP listener and their key's name (`api_tls`, `metrics_tls`).
+type Tls = (&'static str, crate::config::model::TlsSettings);
+/// A configured endpoint: service, TCP address, Unix socket path, TLS on the TCP address.
+type Endpoint = (Service, Option<SocketAddr>, Option<String>, Option<Tls>);
+
+/// The listener for a bound TCP socket: plain, or HTTPS with its certificate loaded now (an
+/// unreadable or mismatched file stops the start-up); with the address to log.
+fn secure(l: TcpListener, tls: Option<Tls>, bound: SocketAddr) -> Result<(Listen, String), String> {
+    match tls {
+        None => Ok((Listen::Tcp(l), bound.to_string())),
+        #[cfg(feature = "tls")]
+        Some((key, t)) => Ok((
+            Listen::Tls(l, tls::server_config(&t, key)?),
+            ["https://", &bound.to_string()].concat(),
+        )),
+        // Refused when the configuration loads; said again rather than served in plain text.
+        #[cfg(not(feature = "tls"))]
+        Some((key, _)) => Err(crate::features::Feature::Tls.unavailable(key)),
     }
 }
 

@@ -7,6 +7,8 @@
 #[cfg(feature = "api")]
 mod api;
 mod children;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod fpm;
 #[cfg(feature = "health")]
 mod health;
 #[cfg(feature = "hooks")]
@@ -21,6 +23,8 @@ mod part;
 #[cfg(feature = "heartbeat")]
 mod pings;
 mod reload;
+#[cfg(any(feature = "api", feature = "metrics"))]
+mod resources;
 #[cfg(feature = "scheduler")]
 mod tasks;
 mod watch;

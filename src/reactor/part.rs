@@ -64,6 +64,16 @@ pub enum Msg<'m> {
     /// API: pause (`true`) or resume a scheduled task.
     #[cfg(feature = "api")]
     Pause(&'m str, bool),
+    /// A request wants PHP-FPM status pages: answered (`Done`) when it must wait for a round
+    /// of them, unanswered when there is none to wait for.
+    #[cfg(any(feature = "api", feature = "metrics"))]
+    FpmAsk,
+    /// Whether a round of PHP-FPM status pages is still out (`Done`: yes).
+    #[cfg(any(feature = "api", feature = "metrics"))]
+    FpmPending,
+    /// API: the sampled resource history (answered with `Json` when sampling is on).
+    #[cfg(feature = "api")]
+    History(&'m crate::api::HistoryQuery<'m>),
     /// A scheduled task's run has a heartbeat ping to send.
     #[cfg(feature = "heartbeat")]
     Ping {
@@ -85,6 +95,9 @@ pub enum Reply {
     /// Refused, with an HTTP status and the reason.
     #[cfg(feature = "api")]
     Refused(u16, &'static str),
+    /// A JSON document to answer with.
+    #[cfg(feature = "api")]
+    Json(Vec<u8>),
 }
 
 /// What a part is built with.
@@ -144,6 +157,10 @@ const PARTS: &[Make] = &[
     super::tasks::part,
     #[cfg(feature = "heartbeat")]
     super::pings::part,
+    #[cfg(any(feature = "api", feature = "metrics"))]
+    super::resources::part,
+    #[cfg(any(feature = "api", feature = "metrics"))]
+    super::fpm::part,
     #[cfg(any(feature = "api", feature = "metrics"))]
     super::http::part,
 ];

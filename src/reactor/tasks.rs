@@ -122,6 +122,10 @@ impl Part for Tasks {
     fn on(&mut self, r: &mut Reactor<'_>, m: &Msg<'_>) -> Option<Reply> {
         let reply = match *m {
             Msg::Started(_) | Msg::Exited(_) | Msg::Action(_) | Msg::Reconfigured => None,
+            #[cfg(any(feature = "api", feature = "metrics"))]
+            Msg::FpmAsk | Msg::FpmPending => None,
+            #[cfg(feature = "api")]
+            Msg::History(_) => None,
             #[cfg(feature = "api")]
             Msg::Trigger(name) => {
                 self.sched

@@ -241,6 +241,9 @@ pub enum Event {
 pub enum Field {
     Int(i64),
     Str(String),
+    /// A JSON `true`/`false` (the audit trail's `"audit":true`).
+    #[cfg_attr(not(feature = "api"), allow(dead_code))]
+    Bool(bool),
 }
 
 /// A manager event worth logging.

@@ -80,6 +80,8 @@ impl Supervisor {
                                 inst.state == State::Ready
                             },
                             health: None,
+                            usage: None,
+                            pools: Vec::new(),
                         }
                     })
                     .collect();

@@ -327,3 +327,29 @@ pub fn seed() -> u64 {
         .map_or(0, |d| u64::from(d.subsec_nanos()));
     (nanos ^ ((secs as u64) << 20) ^ u64::from(ms) ^ ((pid() as u64) << 40)) | 1
 }
+
+/// The uid and pid of a Unix-socket peer (`SO_PEERCRED`, socket(7)); the pid is 0 when the
+/// peer lives outside our pid namespace. `None` if the kernel refuses.
+#[allow(unsafe_code)]
+#[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
+pub fn peer_credentials(fd: BorrowedFd<'_>) -> Option<(u32, i32)> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: `cred` and `len` are valid for writes and `len` is the size of `cred`; the
+    // descriptor is borrowed, so it stays open for the call.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &raw mut len,
+        )
+    };
+    (r == 0).then_some((cred.uid, cred.pid))
+}
