@@ -127,7 +127,10 @@ fn reload_config_applies_only_the_difference_and_refuses_a_bad_file() {
 
     let dir = TestDir::new("reload-api");
     let sock = dir.s("api.sock");
-    let head = format!("global:\n  api_enabled: true\n  api_socket: {}\n", q(&sock));
+    let head = format!(
+        "global:\n  api_enabled: true\n  audit_enabled: true\n  api_socket: {}\n",
+        q(&sock)
+    );
     let cfg = dir.write(
         "phpeek-pm.yaml",
         &format!("{head}{}", processes("web", 1, true, false)),
@@ -196,6 +199,24 @@ fn reload_config_applies_only_the_difference_and_refuses_a_bad_file() {
     let doc: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
     assert_eq!(doc["unchanged"], 4, "{body}");
     assert_eq!(doc["restarted"].as_array().map(Vec::len), Some(0), "{body}");
+
+    // Audit trail: every reload request, refused or applied, with its result and caller.
+    let audited = |r: &serde_json::Value| {
+        r.event() == Some("audit")
+            && r.s("action") == Some("config.reload")
+            && r.i("result") == Some(200)
+    };
+    let first = m.wait_for(secs(10.0), "the first applied reload audited", audited);
+    let after = first.line_no();
+    m.wait_for(secs(10.0), "the second applied reload audited", |r| {
+        audited(r) && r.line_no() > after
+    });
+    let results: Vec<i64> = m
+        .find(|r| r.event() == Some("audit") && r.s("action") == Some("config.reload"))
+        .iter()
+        .filter_map(|r| r.i("result"))
+        .collect();
+    assert_eq!(results, [400, 400, 200, 200], "{}", m.dump());
 
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_code(secs(30.0)), 0);

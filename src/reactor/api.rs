@@ -118,8 +118,23 @@ impl Servers {
                 }
                 return answer;
             }
-            Route::Reload(name) => return self.api_reload(r, name, conn),
-            Route::ConfigReload => self.api_config_reload(r),
+            Route::Reload(name) => {
+                let target = name.unwrap_or("*");
+                let answer = self.api_reload(r, name, conn);
+                match &answer {
+                    Some(resp) => self.audit(r, "process.reload", target, resp.status, peer),
+                    None => {
+                        let action = "process.reload".to_owned();
+                        self.audits.push((conn, action, target.to_owned(), peer));
+                    }
+                }
+                return answer;
+            }
+            Route::ConfigReload => {
+                let resp = self.api_config_reload(r);
+                self.audit(r, "config.reload", "", resp.status, peer);
+                return Some(resp);
+            }
         })
     }
 
