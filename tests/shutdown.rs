@@ -271,3 +271,71 @@ fn custom_stop_signal_is_used() {
         m.dump()
     );
 }
+
+/// Fifty children stopping at once, so their exits reach the loop together (pipes at
+/// end-of-file in the same poll, several children per reap): each one's last words on SIGTERM —
+/// a line, then a tail without newline — come before its exit record, and every exit and stop
+/// is recorded exactly once. The shutdown-path shortcuts (no `read` of a pipe the poll already
+/// reported as finished, no `EPOLL_CTL_DEL`, the final sweep skipped when no child is left)
+/// must not lose any of it.
+fn fifty_at_once(mode: Mode) {
+    let dir = TestDir::new("fifty");
+    let cfg = format!(
+        "processes:\n  w:\n    scale: 50\n    command: {}\n",
+        // A foreground sleep, not `sleep & wait`: a background sleep forked just after the
+        // group's SIGTERM would outlive the shell and hold the group for the whole timeout.
+        sh(
+            "trap 'echo bye-$PHPEEK_PM_INSTANCE_ID; printf tail; exit 0' TERM; \
+            echo up; while :; do sleep 1; done"
+        )
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Manager::start(mode, &path);
+    for i in 0..50 {
+        let inst = format!("w-{i}");
+        m.wait_for(secs(20.0), &format!("{inst} up"), |r| r.says(&inst, "up"));
+    }
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0, "{}", m.dump());
+    m.assert_json_only();
+    for i in 0..50 {
+        let inst = format!("w-{i}");
+        let one = |m: &mut Manager, v: Vec<Value>, what: &str| -> Value {
+            assert_eq!(
+                v.len(),
+                1,
+                "{inst}: expected one {what}, got {v:?}\n{}",
+                m.dump()
+            );
+            v[0].clone()
+        };
+        let bye = m.find(|r| r.says(&inst, &format!("bye-{inst}")));
+        let bye = one(&mut m, bye, "bye line");
+        let tail = m.find(|r| r.says(&inst, "tail"));
+        let tail = one(&mut m, tail, "tail");
+        let exited = m.events("exited", &inst);
+        let exited = one(&mut m, exited, "exited record");
+        let stopped = m.events("stopped", &inst);
+        let stopped = one(&mut m, stopped, "stopped record");
+        assert_eq!(exited.i("exit_code"), Some(0), "{inst}: {exited}");
+        assert!(
+            bye.line_no() < tail.line_no() && tail.line_no() < exited.line_no(),
+            "{inst}: output after its exit record\n{}",
+            m.dump()
+        );
+        assert!(
+            exited.line_no() < stopped.line_no(),
+            "{inst}: stopped before exited"
+        );
+    }
+}
+
+#[test]
+fn fifty_children_stop_at_once_as_pid1() {
+    fifty_at_once(Mode::Pid1);
+}
+
+#[test]
+fn fifty_children_stop_at_once_as_subreaper() {
+    fifty_at_once(Mode::Subreaper);
+}

@@ -368,11 +368,8 @@ impl super::Reactor<'_> {
     /// An aux child's leader was reaped: drain its output, kill what is left of its group,
     /// and queue its result for the owner.
     pub(super) fn reaped_aux(&mut self, id: AuxId, pid: i32, status: ExitStatus) {
-        if let Some(fd) = self.aux.take_pidfd(id) {
-            let _ = self.poll.registry().deregister(&mut mio::unix::SourceFd(
-                &std::os::fd::AsRawFd::as_raw_fd(&fd),
-            ));
-        }
+        // Closing our only descriptor of the pidfd takes it out of the poll (no EPOLL_CTL_DEL).
+        drop(self.aux.take_pidfd(id));
         self.drain(super::Child::Aux(id));
         if crate::sys::group_alive(pid) {
             let _ = crate::sys::signal_group(pid, crate::sys::signals::SIGKILL);

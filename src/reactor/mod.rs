@@ -104,6 +104,9 @@ struct Pipe {
     lines: Lines,
     shaper: Shaper,
     readable: bool,
+    /// The poll said so: every writer is gone and nothing is left to read (`EPOLLHUP` without
+    /// `EPOLLIN`), so the pipe is finished without another `read`.
+    at_eof: bool,
     /// Last lines, kept for aux children (their owners quote them in error messages).
     tail: Option<Tail>,
 }
@@ -288,6 +291,11 @@ impl<'a> Reactor<'a> {
                 self.close_parts();
                 self.final_sweep();
                 self.out.flush_blocking();
+                // The process ends next: freeing the loop's buffers and closing its
+                // descriptors one by one is work the kernel does at exit anyway (with musl,
+                // each freed buffer was an `munmap`). Parts were closed above; nothing of ours
+                // has a `Drop` that does more than free.
+                std::mem::forget(self);
                 return code;
             }
             let timeout = self.wait_time();
@@ -310,6 +318,14 @@ impl<'a> Reactor<'a> {
                     (KIND_PIPE, slot) => {
                         if let Some(Some(p)) = self.pipes.get_mut(slot) {
                             p.readable = true;
+                            // A pipe's poll state is final once its writers are gone: HUP with
+                            // no IN means empty for good (the usual state of both pipes of a
+                            // child that just exited), which saves the `read` that returns 0.
+                            // The event cannot be a stale one of an earlier pipe in this slot:
+                            // a closed pipe's descriptor was its only one (every spawn returns
+                            // after the child's exec closed its copies), so the close took it
+                            // out of the poll, pending events included.
+                            p.at_eof |= ev.is_read_closed() && !ev.is_readable();
                         }
                     }
                     (KIND_PIDFD | KIND_AUX_PIDFD, _) => reap = true,
@@ -429,24 +445,37 @@ impl<'a> Reactor<'a> {
     /// Reads every pending signal; returns whether children may have exited.
     fn read_signals(&mut self) -> bool {
         let mut reap = false;
-        while let Some(sig) = signals::read_signal(&self.sigfd) {
-            let now = sys::monotonic_ms();
-            match sig {
-                signals::SIGCHLD => reap = true,
-                signals::SIGTERM | signals::SIGINT | signals::SIGQUIT => {
-                    let again = self.sup.shutting_down();
-                    self.sup.handle(Event::ShutdownSignal { signal: sig }, now);
-                    if again {
-                        self.kill_all_aux();
-                    }
-                }
-                signals::SIGHUP | signals::SIGUSR1 | signals::SIGUSR2 | signals::SIGWINCH => {
-                    self.sup.handle(Event::Forward { signal: sig }, now);
-                }
-                _ => {}
+        let mut batch = [0; signals::BATCH];
+        loop {
+            let got = signals::read_signals(&self.sigfd, &mut batch);
+            for &sig in &batch[..got] {
+                reap |= self.on_signal(sig);
+            }
+            // A short batch emptied the queue: no second read just to see EAGAIN.
+            if got < signals::BATCH {
+                return reap;
             }
         }
-        reap
+    }
+
+    /// Hands one signal to the supervisor; returns whether children may have exited.
+    fn on_signal(&mut self, sig: i32) -> bool {
+        let now = sys::monotonic_ms();
+        match sig {
+            signals::SIGCHLD => return true,
+            signals::SIGTERM | signals::SIGINT | signals::SIGQUIT => {
+                let again = self.sup.shutting_down();
+                self.sup.handle(Event::ShutdownSignal { signal: sig }, now);
+                if again {
+                    self.kill_all_aux();
+                }
+            }
+            signals::SIGHUP | signals::SIGUSR1 | signals::SIGUSR2 | signals::SIGWINCH => {
+                self.sup.handle(Event::Forward { signal: sig }, now);
+            }
+            _ => {}
+        }
+        false
     }
 
     /// Reaps every ended child: managed ones are reported (after their pipes are drained),
@@ -461,12 +490,9 @@ impl<'a> Reactor<'a> {
                 }
                 None => continue,
             };
-            if let Some(fd) = self.pidfds.remove(&inst) {
-                let _ = self
-                    .poll
-                    .registry()
-                    .deregister(&mut SourceFd(&fd.as_raw_fd()));
-            }
+            // No EPOLL_CTL_DEL: the pidfd is our only descriptor of it (close-on-exec), so
+            // closing it takes it out of the poll.
+            drop(self.pidfds.remove(&inst));
             // Everything the child wrote before it exited is in its pipes now.
             self.drain(Child::Inst(inst));
             let group_alive = sys::group_alive(pid);
@@ -653,6 +679,7 @@ impl<'a> Reactor<'a> {
                 lines: Lines::default(),
                 shaper: ShaperFor::shaper(logging, stream),
                 readable: true,
+                at_eof: false,
                 tail: matches!(owner, Child::Aux(_)).then(Tail::default),
             });
         }
@@ -732,7 +759,11 @@ impl<'a> Reactor<'a> {
             let Some(p) = self.pipes[slot].as_mut() else {
                 return total;
             };
-            let r = output::read_chunk(p.fd.as_fd(), &mut self.buf);
+            let r = if p.at_eof {
+                Ok((output::Read::Eof, 0))
+            } else {
+                output::read_chunk(p.fd.as_fd(), &mut self.buf)
+            };
             let out = &mut self.out;
             match r {
                 Ok((output::Read::Data, n)) => {
@@ -804,7 +835,15 @@ impl<'a> Reactor<'a> {
     fn final_sweep(&mut self) {
         let deadline = sys::monotonic_ms() + FINAL_REAP_MS;
         let mut reaped = 0u64;
+        // Asked first, because the usual answer is "none": as PID 1, no child left means no
+        // process of ours left in the namespace (every one descends from us, and orphans come
+        // back to us; what `nsenter`/`docker exec` put in from outside the kernel kills when we
+        // exit), and as a subreaper, nothing re-parented to us. Then the sweep has nothing to
+        // kill — and `kill(-1)` would walk every task on the host to find that out.
         loop {
+            if !sys::children_remain() {
+                break;
+            }
             if self.pid1 {
                 sys::kill_everything();
             } else {

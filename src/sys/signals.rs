@@ -132,6 +132,33 @@ pub fn read_signal(fd: &OwnedFd) -> Option<i32> {
     }
 }
 
+/// How many signals [`read_signals`] takes per `read`.
+pub const BATCH: usize = 8;
+
+/// Reads up to [`BATCH`] pending signals from the signalfd with one `read` and returns how many
+/// it put in `out`. Fewer than `BATCH` means none was left pending (the kernel fills the buffer
+/// while signals are queued), so the caller need not read again to see `EAGAIN`: a signal that
+/// comes later makes the descriptor readable anew.
+pub fn read_signals(fd: &OwnedFd, out: &mut [i32; BATCH]) -> usize {
+    let mut info = [MaybeUninit::<libc::signalfd_siginfo>::zeroed(); BATCH];
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    loop {
+        // SAFETY: we read at most `BATCH * size` bytes into a buffer of exactly that size
+        // (an array of `BATCH` structs with no padding between them).
+        let n = unsafe { libc::read(fd.as_raw_fd(), info.as_mut_ptr().cast(), BATCH * size) };
+        if n < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        // The kernel writes whole structs only; an error or nothing read counts as none.
+        let got = usize::try_from(n).unwrap_or(0) / size;
+        for (o, i) in out.iter_mut().zip(&info[..got]) {
+            // SAFETY: the kernel filled the first `got` structs completely.
+            *o = unsafe { i.assume_init_ref() }.ssi_signo as i32;
+        }
+        return got;
+    }
+}
+
 /// Whether every signal disposition is the default (after [`block_all`]), so a child started
 /// without our own reset gets the defaults too.
 pub fn defaults_in_place() -> bool {
