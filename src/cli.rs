@@ -146,22 +146,8 @@ pub enum Command {
 pub fn is_subcommand(word: &str) -> bool {
     matches!(
         word,
-        "serve"
-            | "check-config"
-            | "scaffold"
-            | "version"
-            | "help"
-            | "status"
-            | "start"
-            | "stop"
-            | "restart"
-            | "scale"
-            | "logs"
-            | "health"
-            | "reload"
-            | "reload-config"
-            | "top"
-    )
+        "serve" | "check-config" | "scaffold" | "version" | "help"
+    ) || is_client(Some(word))
 }
 
 fn is_client(sub: Option<&str>) -> bool {

@@ -493,14 +493,14 @@ fn reload_summary(doc: &Value) -> String {
     text
 }
 
-fn now_unix() -> i64 {
+pub(super) fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// `H:MM:SS`, or `Nd H:MM:SS` past a day.
-fn uptime(secs: i64) -> String {
+pub(super) fn uptime(secs: i64) -> String {
     let s = secs.max(0);
     let (d, h, m, s) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
     if d > 0 {

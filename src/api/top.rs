@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rustix::termios::{self, OptionalActions, OutputModes, Termios};
 use serde_json::Value;
 
-use super::client::{Target, bytes, request};
+use super::client::{Target, bytes, now_unix, request, uptime};
 use crate::exit::client as exit;
 
 /// Time between two frames (and between the two answers of `--once`).
@@ -190,23 +190,6 @@ impl Drop for RawMode {
         if let Some(t) = &self.0 {
             let _ = termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, t);
         }
-    }
-}
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// `H:MM:SS`, or `Nd H:MM:SS` past a day.
-fn uptime(secs: i64) -> String {
-    let s = secs.max(0);
-    let (d, h, m, s) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
-    if d > 0 {
-        format!("{d}d {h}:{m:02}:{s:02}")
-    } else {
-        format!("{h}:{m:02}:{s:02}")
     }
 }
 
