@@ -5,8 +5,9 @@
   (`step` in src/supervisor/mod.rs).
 - At most MAX_DEAD_CODE `allow(dead_code)` (plain or inside `cfg_attr`) in non-test `src/`,
   each with a reason: a `//` comment on the lines just above it (attributes may sit between).
-- At most MAX_STUBS stub files in `src/` (a module file swapped in by `#[path = ...]`, or named
-  `*_off.rs` / `no_*.rs`), none in `src/reactor/`.
+- At most MAX_STUBS stub files in `src/` (a module file swapped in by `#[cfg(not(...))]
+  #[path = ...]` for a feature that is off, or named `*_off.rs` / `no_*.rs`), none in
+  `src/reactor/`.
 - `src/reactor/mod.rs` names no feature outside `mod` / `use` / `cfg` lines: neither a feature
   name nor a module of a feature (`crate::health::…`, its part `health::…`).
 - `src/config/` does not import the supervisor.
@@ -190,8 +191,11 @@ def check_stubs(files, errors):
     for path, _text, code, _spans in files:
         if re.fullmatch(r"no_.*\.rs|.*_off\.rs", path.name):
             stubs.add(path)
-        for m in re.finditer(r'#\[path\s*=\s*"([^"]+)"\]', _text):
-            stubs.add((path.parent / m.group(1)).resolve())
+        # A file swapped in for a feature that is off: `#[cfg(not(...))]` next to `#[path]`
+        # (a `#[path]` alone only places a real module elsewhere).
+        for m in re.finditer(r'((?:#\[[^\n]*\]\s*)*)#\[path\s*=\s*"([^"]+)"\]', _text):
+            if "cfg(not(" in m.group(1):
+                stubs.add((path.parent / m.group(2)).resolve())
     stubs = sorted(str(p.relative_to(ROOT)) for p in stubs)
     if len(stubs) > MAX_STUBS:
         errors.append(f"{len(stubs)} stub files in src/ (limit {MAX_STUBS}): " + ", ".join(stubs))
