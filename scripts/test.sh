@@ -5,7 +5,7 @@
 #
 # Steps (ids for TEST_ONLY="id ..." to run a subset; a subset run says so loudly):
 #   deps        install what the steps need (scripts/ensure-deps.sh)
-#   fmt         cargo fmt --check
+#   fmt         cargo fmt --check; the architecture rules (scripts/arch-check.py)
 #   clippy      cargo clippy --all-targets -D warnings, minimal and --features full
 #   features    each optional feature alone: clippy --all-targets --no-default-features -D warnings
 #   pairs       every pair of optional features: clippy -D warnings on the binary, pairs with
@@ -77,6 +77,8 @@ step deps 900 "install build and test dependencies" \
     bash scripts/ensure-deps.sh lint musl arm64 test observability php e2e bloat fuzz k8s
 
 step fmt 120 "cargo fmt --check" $CARGO fmt --check
+step fmt 60 "architecture rules: fn length, allow(dead_code), stubs, reactor/, config/ (scripts/arch-check.py)" \
+    python3 scripts/arch-check.py
 step clippy 1200 "clippy --all-targets -D warnings (minimal)" \
     $CARGO clippy --all-targets -- -D warnings
 step clippy 1200 "clippy --all-targets -D warnings (--features full)" \

@@ -256,67 +256,15 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         return Err("--live is an option of health".to_owned());
     }
     if sub.as_deref() == Some("health") {
-        if dry_run || profile.is_some() || threshold.is_some() || lines.is_some() {
-            return Err("health takes only NAME, --live, --api and -c".to_owned());
-        }
-        let name = match operands.as_slice() {
-            [] => None,
-            [n] if !live => Some(n.clone()),
-            _ => return Err("usage: phpeek-pm health [NAME] | health --live".to_owned()),
-        };
-        return Ok(Command::Health(Health {
-            name,
-            live,
-            api,
-            config,
-        }));
+        let others = dry_run || profile.is_some() || threshold.is_some() || lines.is_some();
+        return health_command(&operands, live, others, api, config);
     }
     if is_client(sub.as_deref()) {
         if dry_run || profile.is_some() || threshold.is_some() {
             return Err("client commands take only --api, -c and (logs) -n".to_owned());
         }
-        let name = |what: &str| -> Result<String, String> {
-            match operands.as_slice() {
-                [n] => Ok(n.clone()),
-                _ => Err(format!("usage: phpeek-pm {what} NAME")),
-            }
-        };
         let sub = sub.as_deref().unwrap_or_default();
-        if lines.is_some() && sub != "logs" {
-            return Err("-n/--lines is an option of logs".to_owned());
-        }
-
-        let action = match sub {
-            "status" if operands.is_empty() => ClientAction::Status,
-            "reload-config" if operands.is_empty() => ClientAction::ReloadConfig,
-            "reload-config" => return Err("usage: phpeek-pm reload-config".to_owned()),
-            "status" => return Err("usage: phpeek-pm status".to_owned()),
-            "top" if operands.is_empty() => ClientAction::Top { once },
-            "top" => return Err("usage: phpeek-pm top [--once]".to_owned()),
-            "start" => ClientAction::Start(name("start")?),
-            "stop" => ClientAction::Stop(name("stop")?),
-            "restart" => ClientAction::Restart(name("restart")?),
-            "logs" => ClientAction::Logs(name("logs")?, lines.unwrap_or(100)),
-            "reload" => match operands.as_slice() {
-                [] => ClientAction::Reload(None),
-                [n] => ClientAction::Reload(Some(n.clone())),
-                _ => return Err("usage: phpeek-pm reload [NAME]".to_owned()),
-            },
-            _ => match operands.as_slice() {
-                [n, count] => ClientAction::Scale(
-                    n.clone(),
-                    count
-                        .parse()
-                        .map_err(|_| format!("scale: {count:?} is not a number of instances"))?,
-                ),
-                _ => return Err("usage: phpeek-pm scale NAME N".to_owned()),
-            },
-        };
-        return Ok(Command::Client(Client {
-            action,
-            api,
-            config,
-        }));
+        return client_command(sub, &operands, lines, once, api, config);
     }
     if api.is_some() || lines.is_some() {
         return Err(
@@ -334,32 +282,121 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
             memory_threshold: threshold,
             watch,
         },
-        Some("check-config") => {
-            if dry_run || profile.is_some() || threshold.is_some() {
-                return Err("check-config takes only -c/--config".to_owned());
-            }
-            Command::CheckConfig { config }
+        Some(sub @ ("check-config" | "scaffold")) => {
+            let serve_opts = dry_run || profile.is_some() || threshold.is_some();
+            tool_command(sub, config, serve_opts, &operands, output)?
         }
-        Some("scaffold") => match operands.as_slice() {
-            [preset]
-                if !dry_run && profile.is_none() && threshold.is_none() && config.is_none() =>
-            {
-                Command::Scaffold {
-                    preset: preset.clone(),
-                    output,
-                }
-            }
-            _ => {
-                return Err(
-                    "usage: phpeek-pm scaffold laravel|symfony|generic|production|minimal \
-                     [--output FILE]"
-                        .to_owned(),
-                );
-            }
-        },
         Some("version") => Command::Version,
         _ => Command::Help,
     })
+}
+
+// The three parts of `parse` below are called once each and inlined: as functions of their
+// own they cost about 300 bytes of the minimal binary (opt-level z keeps them apart).
+
+/// `health [NAME] [--live]`; `others`: an option of another subcommand was given.
+#[inline(always)]
+fn health_command(
+    operands: &[String],
+    live: bool,
+    others: bool,
+    api: Option<String>,
+    config: Option<OsString>,
+) -> Result<Command, String> {
+    if others {
+        return Err("health takes only NAME, --live, --api and -c".to_owned());
+    }
+    let name = match operands {
+        [] => None,
+        [n] if !live => Some(n.clone()),
+        _ => return Err("usage: phpeek-pm health [NAME] | health --live".to_owned()),
+    };
+    Ok(Command::Health(Health {
+        name,
+        live,
+        api,
+        config,
+    }))
+}
+
+/// A client subcommand `sub` (status, start, ..., logs, top) and its operands.
+#[inline(always)]
+fn client_command(
+    sub: &str,
+    operands: &[String],
+    lines: Option<usize>,
+    once: bool,
+    api: Option<String>,
+    config: Option<OsString>,
+) -> Result<Command, String> {
+    let name = |what: &str| -> Result<String, String> {
+        match operands {
+            [n] => Ok(n.clone()),
+            _ => Err(format!("usage: phpeek-pm {what} NAME")),
+        }
+    };
+    if lines.is_some() && sub != "logs" {
+        return Err("-n/--lines is an option of logs".to_owned());
+    }
+    let action = match sub {
+        "status" if operands.is_empty() => ClientAction::Status,
+        "reload-config" if operands.is_empty() => ClientAction::ReloadConfig,
+        "reload-config" => return Err("usage: phpeek-pm reload-config".to_owned()),
+        "status" => return Err("usage: phpeek-pm status".to_owned()),
+        "top" if operands.is_empty() => ClientAction::Top { once },
+        "top" => return Err("usage: phpeek-pm top [--once]".to_owned()),
+        "start" => ClientAction::Start(name("start")?),
+        "stop" => ClientAction::Stop(name("stop")?),
+        "restart" => ClientAction::Restart(name("restart")?),
+        "logs" => ClientAction::Logs(name("logs")?, lines.unwrap_or(100)),
+        "reload" => match operands {
+            [] => ClientAction::Reload(None),
+            [n] => ClientAction::Reload(Some(n.clone())),
+            _ => return Err("usage: phpeek-pm reload [NAME]".to_owned()),
+        },
+        _ => match operands {
+            [n, count] => ClientAction::Scale(
+                n.clone(),
+                count
+                    .parse()
+                    .map_err(|_| format!("scale: {count:?} is not a number of instances"))?,
+            ),
+            _ => return Err("usage: phpeek-pm scale NAME N".to_owned()),
+        },
+    };
+    Ok(Command::Client(Client {
+        action,
+        api,
+        config,
+    }))
+}
+
+/// `check-config` or `scaffold`; `serve_opts`: an option of serve was given.
+#[inline(always)]
+fn tool_command(
+    sub: &str,
+    config: Option<OsString>,
+    serve_opts: bool,
+    operands: &[String],
+    output: Option<OsString>,
+) -> Result<Command, String> {
+    if sub == "check-config" {
+        if serve_opts {
+            return Err("check-config takes only -c/--config".to_owned());
+        }
+        return Ok(Command::CheckConfig { config });
+    }
+    match operands {
+        [preset] if !serve_opts && config.is_none() => Ok(Command::Scaffold {
+            preset: preset.clone(),
+            output,
+        }),
+        _ => Err(
+            "usage: phpeek-pm scaffold laravel|symfony|generic|production|minimal \
+             [--output FILE]"
+                .to_owned(),
+        ),
+    }
 }
 
 #[cfg(test)]

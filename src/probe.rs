@@ -29,7 +29,7 @@ pub mod exit {
     /// Nothing answers at the API's address.
     pub const UNREACHABLE: u8 = 3;
     /// Only the API knows process names.
-    #[cfg_attr(not(feature = "api"), allow(dead_code))]
+    #[cfg(feature = "api")]
     pub const UNKNOWN_PROCESS: u8 = 5;
 }
 

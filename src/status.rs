@@ -8,7 +8,6 @@
 
 // Only the renderers (features api, metrics) read a snapshot's fields; every other build fills
 // them for nothing, and which fields a build reads differs with its features.
-#![allow(dead_code)]
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {

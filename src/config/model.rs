@@ -212,8 +212,8 @@ pub struct Acl {
     pub trust_proxy: bool,
 }
 
-// The HTTP server (the next step of issue 19) calls `allows`; until then only tests do.
-#[allow(dead_code)]
+// The ACL check of the HTTP servers (`reactor/http.rs`).
+#[cfg(any(feature = "api", feature = "metrics"))]
 impl Acl {
     /// Whether a client at `ip` is served (403 otherwise).
     pub fn allows(&self, ip: std::net::IpAddr) -> bool {
@@ -253,6 +253,8 @@ impl Cidr {
         Ok(Cidr { addr, prefix })
     }
 
+    /// Whether `ip` is in this network (the ACL check of the HTTP servers).
+    #[cfg(any(feature = "api", feature = "metrics"))]
     pub fn contains(&self, ip: std::net::IpAddr) -> bool {
         use std::net::IpAddr;
         // An IPv4 client seen on a dual-stack socket (::ffff:a.b.c.d) is that IPv4 address.
@@ -371,7 +373,7 @@ pub enum ProbeKind {
 }
 
 // Read by the probes of feature `health` (their metric label).
-#[cfg_attr(not(feature = "health"), allow(dead_code))]
+#[cfg(feature = "health")]
 impl ProbeKind {
     pub const fn as_str(&self) -> &'static str {
         match self {
@@ -397,7 +399,7 @@ impl HealthMode {
         matches!(self, HealthMode::Readiness | HealthMode::Both)
     }
     // Read by the probes of feature `health`.
-    #[cfg_attr(not(feature = "health"), allow(dead_code))]
+    #[cfg(feature = "health")]
     pub const fn liveness(self) -> bool {
         matches!(self, HealthMode::Liveness | HealthMode::Both)
     }
@@ -464,8 +466,6 @@ pub struct HookSet {
 }
 
 impl HookSet {
-    // Read by the hook runner of feature `hooks`.
-    #[cfg_attr(not(feature = "hooks"), allow(dead_code))]
     pub fn get(&self, phase: HookPhase) -> &[HookSpec] {
         match phase {
             HookPhase::PreStart => &self.pre_start,
@@ -538,8 +538,6 @@ pub struct Config {
     pub watch: bool,
 }
 
-// Each feature reads its own defaults: a build without one leaves some unread.
-#[cfg_attr(not(all(feature = "health", feature = "hooks")), allow(dead_code))]
 pub mod defaults {
     pub const SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
     pub const STOP_TIMEOUT_MS: u64 = 30_000;

@@ -10,10 +10,6 @@ pub mod lines;
 #[cfg(feature = "log-processing")]
 mod processed;
 mod queue;
-#[cfg(feature = "api")]
-pub mod recent;
-#[cfg(not(feature = "api"))]
-#[path = "recent_off.rs"]
 pub mod recent;
 
 use std::io;
@@ -70,12 +66,15 @@ impl Held {
     }
 }
 
-/// How one pipe's lines become records.
+/// How one pipe's lines become records. With log processing every pipe goes through the
+/// stage (a switched-off stream too: the stage drops its lines).
 pub enum Shaper {
     /// One record per line, as written, at level `info`.
+    #[cfg(not(feature = "log-processing"))]
     Plain,
     /// None: the stream is switched off (`stdout: false` / `stderr: false`); its lines are
     /// read and dropped, so the child never blocks on a full pipe.
+    #[cfg(not(feature = "log-processing"))]
     Discard,
     /// Through the log-processing stage (levels, multiline, JSON, redaction, filters).
     #[cfg(feature = "log-processing")]
@@ -89,13 +88,14 @@ pub trait ShaperFor {
 
 /// The log rules of a build without log processing: every line of a stream that is on is a
 /// plain record.
-#[cfg_attr(feature = "log-processing", allow(dead_code))]
+#[cfg(not(feature = "log-processing"))]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlainRules {
     pub stdout: bool,
     pub stderr: bool,
 }
 
+#[cfg(not(feature = "log-processing"))]
 impl Default for PlainRules {
     fn default() -> Self {
         PlainRules {
@@ -105,6 +105,7 @@ impl Default for PlainRules {
     }
 }
 
+#[cfg(not(feature = "log-processing"))]
 impl ShaperFor for PlainRules {
     fn shaper(&self, stream: Stream) -> Shaper {
         let on = match stream {
@@ -273,7 +274,8 @@ impl<'a> Output<'a> {
         self.pending() + self.held.bytes() < QUEUE_LIMIT
     }
 
-    /// Queues one record of child output.
+    /// Queues one record of child output (with log processing, `record` does).
+    #[cfg(not(feature = "log-processing"))]
     pub fn child_line(
         &mut self,
         instance: &str,
@@ -346,6 +348,7 @@ impl<'a> Output<'a> {
                     match v {
                         Field::Int(n) => b.extend_from_slice(n.to_string().as_bytes()),
                         Field::Str(s) => json_str(b, s),
+                        #[cfg(any(feature = "api", feature = "metrics"))]
                         Field::Bool(t) => b.extend_from_slice(if *t { b"true" } else { b"false" }),
                     }
                 }
@@ -366,6 +369,7 @@ impl<'a> Output<'a> {
                     match v {
                         Field::Int(n) => b.extend_from_slice(n.to_string().as_bytes()),
                         Field::Str(s) => b.extend_from_slice(s.as_bytes()),
+                        #[cfg(any(feature = "api", feature = "metrics"))]
                         Field::Bool(t) => b.extend_from_slice(if *t { b"true" } else { b"false" }),
                     }
                 }

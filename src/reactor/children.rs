@@ -10,18 +10,16 @@
 //! This file holds the bookkeeping (sans-IO: times are passed in); the syscalls are made by the
 //! reactor (`mod.rs`), which owns the pipes and the poll.
 
-// Only parts spawn aux children (hooks, exec probes, scheduled runs) and each reads what it
-// needs of their end: a build with none of them links the reaping side only, one with some
-// leaves some fields unread. The full build uses all of it.
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
 
+pub use super::part::AuxDone;
 use super::part::{AuxTag, PartId, Spawner};
+#[cfg(any(feature = "health", feature = "hooks", feature = "scheduler"))]
 use crate::config::model::LogRules;
 use crate::supervisor::Millis;
 use crate::sys::ExitStatus;
+#[cfg(any(feature = "health", feature = "hooks", feature = "scheduler"))]
 use crate::sys::spawn::Credentials;
 
 /// Index of a running aux child.
@@ -33,6 +31,7 @@ pub const TAIL_LINES: usize = 5;
 pub const TAIL_LINE_BYTES: usize = 512;
 
 /// What to run.
+#[cfg(any(feature = "health", feature = "hooks", feature = "scheduler"))]
 #[derive(Clone, Debug)]
 pub struct AuxSpec {
     pub argv: Vec<String>,
@@ -61,20 +60,6 @@ pub struct AuxOwner {
     pub tag: AuxTag,
     /// Only a part that spawns children can make one (see [`Spawner`]).
     pub by: Spawner,
-}
-
-/// How an aux child ended.
-#[derive(Clone, Debug)]
-pub struct AuxDone {
-    pub owner: AuxOwner,
-    /// `None` when it could not be spawned (see `spawn_error`).
-    pub status: Option<ExitStatus>,
-    pub spawn_error: Option<String>,
-    /// It was still running at its deadline (and got `stop_signal`).
-    pub timed_out: bool,
-    pub duration_ms: u64,
-    /// Its last output lines (stdout and stderr), oldest first.
-    pub tail: Vec<String>,
 }
 
 /// The last few lines of a child's output, bounded in lines and bytes.
@@ -131,6 +116,7 @@ pub struct AuxSet {
 
 impl AuxSet {
     /// Records a started child; returns its id.
+    #[cfg(any(feature = "health", feature = "hooks", feature = "scheduler"))]
     pub fn insert(
         &mut self,
         owner: AuxOwner,
@@ -178,6 +164,7 @@ impl AuxSet {
             .collect()
     }
 
+    #[cfg(any(feature = "health", feature = "hooks", feature = "scheduler"))]
     pub fn set_pidfd(&mut self, id: AuxId, fd: OwnedFd) {
         if let Some(Some(a)) = self.slots.get_mut(id) {
             a.pidfd = Some(fd);
@@ -275,7 +262,9 @@ impl AuxSet {
 /// The reactor's side: spawning, signalling, reaping and delivering aux children.
 impl super::Reactor<'_> {
     /// Starts an aux child. A spawn failure is delivered to the owner like an exit (with
-    /// `spawn_error` set), in the same loop turn, never re-entrantly.
+    /// `spawn_error` set), in the same loop turn, never re-entrantly. Only parts that spawn
+    /// children have it: in other builds no aux child ever exists.
+    #[cfg(any(feature = "health", feature = "hooks", feature = "scheduler"))]
     pub fn spawn_aux(&mut self, spec: AuxSpec, owner: AuxOwner) -> Option<AuxId> {
         let now = crate::sys::monotonic_ms();
         let env = self.child_env(

@@ -137,7 +137,7 @@ pub(super) enum Peer {
 
 impl Peer {
     /// The audit trail's `caller` fields.
-    #[cfg_attr(not(feature = "api"), allow(dead_code))]
+    #[cfg(any(feature = "api", feature = "metrics"))]
     pub(super) fn fields(self) -> Vec<(&'static str, Field)> {
         match self {
             Peer::Tcp(a) => vec![("caller", Field::Str(a.to_string()))],

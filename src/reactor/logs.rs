@@ -26,35 +26,31 @@ pub(super) fn emit(
 impl Pipe {
     /// When a held record must be written (multiline timeout).
     fn next_deadline(&self) -> Option<u64> {
-        match &self.shaper {
-            Shaper::Plain | Shaper::Discard => None,
-            Shaper::Processed(stage) => stage.next_deadline(),
-        }
+        let Shaper::Processed(stage) = &self.shaper;
+        stage.next_deadline()
     }
 
     /// Writes held records whose deadline has passed.
     fn flush_due(&mut self, now: u64, out: &mut Output<'_>) {
-        if let Shaper::Processed(stage) = &mut self.shaper {
-            if stage.next_deadline().is_none_or(|d| d > now) {
-                return;
-            }
-            out.tick();
-            let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
-            let before = stage.held();
-            stage.flush_due(now, &mut |r| emit(out, i, pr, s, tail, r));
-            out.held_changed(before, stage.held());
+        let Shaper::Processed(stage) = &mut self.shaper;
+        if stage.next_deadline().is_none_or(|d| d > now) {
+            return;
         }
+        out.tick();
+        let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
+        let before = stage.held();
+        stage.flush_due(now, &mut |r| emit(out, i, pr, s, tail, r));
+        out.held_changed(before, stage.held());
     }
 
     /// Writes every held record (shutdown), leaving an unfinished line to its pipe.
     fn flush_held(&mut self, out: &mut Output<'_>) {
-        if let Shaper::Processed(stage) = &mut self.shaper {
-            out.tick();
-            let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
-            let before = stage.held();
-            stage.finish(&mut |r| emit(out, i, pr, s, tail, r));
-            out.held_changed(before, 0);
-        }
+        let Shaper::Processed(stage) = &mut self.shaper;
+        out.tick();
+        let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
+        let before = stage.held();
+        stage.finish(&mut |r| emit(out, i, pr, s, tail, r));
+        out.held_changed(before, 0);
     }
 }
 

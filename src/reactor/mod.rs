@@ -119,12 +119,14 @@ impl Pipe {
         out.tick();
         let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
         match &mut self.shaper {
+            #[cfg(not(feature = "log-processing"))]
             Shaper::Plain => self.lines.feed(data, &mut |line, partial| {
                 out.child_line(i, pr, s, line, partial);
                 if let Some(t) = tail.as_mut() {
                     t.push(line);
                 }
             }),
+            #[cfg(not(feature = "log-processing"))]
             Shaper::Discard => {}
             #[cfg(feature = "log-processing")]
             Shaper::Processed(stage) => {
@@ -142,12 +144,14 @@ impl Pipe {
         out.tick();
         let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
         match &mut self.shaper {
+            #[cfg(not(feature = "log-processing"))]
             Shaper::Plain => self.lines.finish(&mut |line, partial| {
                 out.child_line(i, pr, s, line, partial);
                 if let Some(t) = tail.as_mut() {
                     t.push(line);
                 }
             }),
+            #[cfg(not(feature = "log-processing"))]
             Shaper::Discard => {}
             #[cfg(feature = "log-processing")]
             Shaper::Processed(stage) => {

@@ -17,18 +17,20 @@
 //! While one part's method runs, that part is out of the list (so it can borrow the reactor
 //! mutably); messages sent meanwhile reach the others.
 
-// The interface carries what any part may need; a build with only some parts leaves some of
-// it unread (which part of it differs with every feature set, down to none in the minimal
-// build). The full build uses all of it.
+// The interface carries what any part may need (the messages, the end of an aux child, what
+// a part is built with); a build with only some parts leaves some of it unread (which part of
+// it differs with every feature set, down to none in the minimal build). The full build uses
+// all of it.
 #![allow(dead_code)]
 
 use mio::Registry;
 
 use super::Reactor;
-use super::children::AuxDone;
+use super::children::AuxOwner;
 use crate::config::model::Config;
 use crate::status::Snapshot;
 use crate::supervisor::{Action, InstId, Millis};
+use crate::sys::ExitStatus;
 
 /// A part's place in [`PARTS`].
 pub type PartId = usize;
@@ -44,6 +46,20 @@ pub struct AuxTag(pub u64, pub u64);
 pub enum Spawner {
     #[cfg(any(feature = "health", feature = "hooks", feature = "scheduler"))]
     Part,
+}
+
+/// How an aux child ended (see [`Part::aux_done`]).
+#[derive(Clone, Debug)]
+pub struct AuxDone {
+    pub owner: AuxOwner,
+    /// `None` when it could not be spawned (see `spawn_error`).
+    pub status: Option<ExitStatus>,
+    pub spawn_error: Option<String>,
+    /// It was still running at its deadline (and got `stop_signal`).
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    /// Its last output lines (stdout and stderr), oldest first.
+    pub tail: Vec<String>,
 }
 
 /// What a part is told (see [`Part::on`]). The loop's own messages always exist; requests

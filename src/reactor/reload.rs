@@ -32,8 +32,6 @@ pub struct Outcome {
 }
 
 /// Why a reload changed nothing.
-// Only the API answers with the errors; the watch has logged them already.
-#[cfg_attr(not(feature = "api"), allow(dead_code))]
 pub enum Refused {
     /// The manager is going down.
     ShuttingDown,
@@ -42,6 +40,23 @@ pub enum Refused {
 }
 
 impl Reactor<'_> {
+    /// Logs why a reload (asked by `origin`) changed nothing, and hands the reason on.
+    fn refuse(&mut self, origin: &str, refused: Refused) -> Refused {
+        if let Refused::Invalid(errors) = &refused {
+            self.out.event(
+                Level::Error,
+                None,
+                "config_reload_failed",
+                &format!(
+                    "configuration reload ({origin}) refused, nothing changed: {}",
+                    errors.join("; ")
+                ),
+                &[("errors", Field::Int(errors.len() as i64))],
+            );
+        }
+        refused
+    }
+
     /// Re-reads and applies the configuration; `origin` says who asked (for the log).
     pub(super) fn reload_config(&mut self, origin: &str) -> Result<Outcome, Refused> {
         if self.sup.shutting_down() {
@@ -49,19 +64,8 @@ impl Reactor<'_> {
         }
         let new = match self.read_config() {
             Ok(c) => c,
-            Err(errors) => {
-                self.out.event(
-                    Level::Error,
-                    None,
-                    "config_reload_failed",
-                    &format!(
-                        "configuration reload ({origin}) refused, nothing changed: {}",
-                        errors.join("; ")
-                    ),
-                    &[("errors", Field::Int(errors.len() as i64))],
-                );
-                return Err(Refused::Invalid(errors));
-            }
+            // Logged from the refusal itself: the API answers with the same errors.
+            Err(errors) => return Err(self.refuse(origin, Refused::Invalid(errors))),
         };
         let plan = diff::plan(&self.config, &self.sup.live_processes(), &new);
         let names =

@@ -20,9 +20,6 @@
 //! Also: the manager's own figures (the standard `process_*` series), and [`History`], the
 //! ring of samples behind `GET /api/v1/metrics/history` when `resource_metrics_enabled`.
 
-// Wired to the loop as a part once the parts registry lands; until then only tests use it.
-#![allow(dead_code)]
-
 use std::collections::{HashMap, VecDeque};
 
 /// A full walk over `/proc` (to find new group members) at most this often.
@@ -305,7 +302,9 @@ impl History {
     }
 
     /// Samples since `since` (Unix seconds), oldest first, at most the last `limit`, of the
-    /// instances of `process` (all of them, or the one named `instance`).
+    /// instances of `process` (all of them, or the one named `instance`). The API's history
+    /// route asks it (and the unit tests).
+    #[cfg(any(test, feature = "api"))]
     pub fn query(
         &self,
         process: &str,

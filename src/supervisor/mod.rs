@@ -242,7 +242,7 @@ pub enum Field {
     Int(i64),
     Str(String),
     /// A JSON `true`/`false` (the audit trail's `"audit":true`).
-    #[cfg_attr(not(feature = "api"), allow(dead_code))]
+    #[cfg(any(feature = "api", feature = "metrics"))]
     Bool(bool),
 }
 

@@ -14,7 +14,7 @@ pub enum Request {
     /// The manager received this signal.
     Signal(i32),
     /// A reload (`phpeek-pm reload`, the API) of one process, or of every process.
-    #[cfg_attr(not(feature = "api"), allow(dead_code))]
+    #[cfg(any(test, feature = "api"))]
     Reload(Option<usize>),
 }
 
@@ -28,6 +28,7 @@ impl Supervisor {
             return 0;
         }
         let targets: Vec<usize> = match req {
+            #[cfg(any(test, feature = "api"))]
             Request::Reload(Some(p)) => vec![p],
             _ => (0..self.procs.len()).collect(),
         };
@@ -43,6 +44,7 @@ impl Supervisor {
             }
             let response = match req {
                 Request::Signal(sig) => proc.signals.on_signal(sig),
+                #[cfg(any(test, feature = "api"))]
                 Request::Reload(_) => proc.signals.on_reload(),
             };
             let running: Vec<usize> = proc
@@ -78,6 +80,7 @@ impl Supervisor {
         }
         let (what, event) = match req {
             Request::Signal(sig) => (signals::name(sig), "signal"),
+            #[cfg(any(test, feature = "api"))]
             Request::Reload(_) => ("reload".to_owned(), "reload"),
         };
         // SIGWINCH comes with every resize of an attached terminal (`docker run -it`): when

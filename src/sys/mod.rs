@@ -331,7 +331,7 @@ pub fn seed() -> u64 {
 /// The uid and pid of a Unix-socket peer (`SO_PEERCRED`, socket(7)); the pid is 0 when the
 /// peer lives outside our pid namespace. `None` if the kernel refuses.
 #[allow(unsafe_code)]
-#[cfg_attr(not(any(feature = "api", feature = "metrics")), allow(dead_code))]
+#[cfg(any(feature = "api", feature = "metrics"))]
 pub fn peer_credentials(fd: BorrowedFd<'_>) -> Option<(u32, i32)> {
     use std::os::fd::AsRawFd;
     let mut cred = libc::ucred {

@@ -153,12 +153,16 @@ impl Step {
 
 /// Why a child could not be started: the step, the OS error, and a message naming what failed
 /// (the program, the working directory, the user, the descriptor limit, ...).
-#[derive(Debug)]
 pub struct SpawnError {
-    /// Which step failed (the unit tests check it; the message says it in words).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Which step failed (the message says it in words; the unit tests and `{:?}` read it).
     pub step: Step,
     msg: String,
+}
+
+impl fmt::Debug for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SpawnError({:?}: {})", self.step, self.msg)
+    }
 }
 
 impl fmt::Display for SpawnError {
