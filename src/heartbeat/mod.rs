@@ -5,12 +5,13 @@
 //!
 //! [`Pinger`] is the sans-IO part: a bounded queue of pings, at most one ping in flight per
 //! task (so `/start` always reaches the receiver before the run's result), at most
-//! [`MAX_IN_FLIGHT`] in flight overall, and counters. The HTTP client (ureq) blocks, so it
+//! [`MAX_IN_FLIGHT`] in flight overall, and counters. The HTTP client ([`client`]) blocks, so it
 //! never runs on the event loop: [`send::spawn`] runs each ping on a short-lived helper thread
 //! — the one place in phpeek-pm where a thread is allowed — which hands its result back through
 //! a channel and wakes the loop with a `mio::Waker`. A receiver that hangs or refuses costs a
 //! logged, counted failure and nothing else.
 
+pub mod client;
 pub mod send;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{Done, Job};
 
-/// Stack of a helper thread: ureq and rustls need little; the default 2 MiB is waste.
+/// Stack of a helper thread: the client and rustls need little; the default 2 MiB is waste.
 const STACK_BYTES: usize = 256 * 1024;
 
 /// Starts a helper thread that sends `job` and reports on `done`. Signals stay blocked in it
@@ -37,19 +37,13 @@ pub fn spawn(job: Job, done: Sender<Done>, waker: Arc<mio::Waker>) -> io::Result
 
 /// Sends with retries; a 2xx answer is success. Returns the result and the attempts made.
 fn send(job: &Job) -> (Result<u16, String>, u32) {
-    let config = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_millis(job.timeout_ms)))
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .user_agent(concat!("phpeek-pm/", env!("CARGO_PKG_VERSION")));
-    let config = match super::tls::configure(config, job.ca_pem.as_deref()) {
+    let tls = match super::tls::client(job.ca_pem.as_deref()) {
         Ok(c) => c,
         Err(e) => return (Err(e), 0),
     };
-    let agent: ureq::Agent = config.build().into();
     let mut last = Err(String::new());
     for attempt in 1..=job.attempts {
-        last = once(&agent, job);
+        last = super::client::request(job, &tls);
         if last.is_ok() {
             return (last, attempt);
         }
@@ -58,45 +52,4 @@ fn send(job: &Job) -> (Result<u16, String>, u32) {
         }
     }
     (last, job.attempts)
-}
-
-fn once(agent: &ureq::Agent, job: &Job) -> Result<u16, String> {
-    let response = match job.method {
-        "GET" | "HEAD" => {
-            let mut r = if job.method == "GET" {
-                agent.get(&job.url)
-            } else {
-                agent.head(&job.url)
-            };
-            for (k, v) in &job.headers {
-                r = r.header(k, v);
-            }
-            r.call()
-        }
-        _ => {
-            let mut r = if job.method == "PUT" {
-                agent.put(&job.url)
-            } else {
-                agent.post(&job.url)
-            };
-            for (k, v) in &job.headers {
-                r = r.header(k, v);
-            }
-            match &job.body {
-                Some(b) => r.header("Content-Type", "text/plain").send(b.as_bytes()),
-                None => r.send_empty(),
-            }
-        }
-    };
-    match response {
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            if (200..300).contains(&status) {
-                Ok(status)
-            } else {
-                Err(format!("HTTP {status}"))
-            }
-        }
-        Err(e) => Err(e.to_string()),
-    }
 }

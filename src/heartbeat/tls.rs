@@ -1,37 +1,63 @@
-//! HTTPS for pings (feature `tls`): every agent gets rustls with ring and an explicit, smaller
+//! HTTPS for pings (feature `tls`): every ping gets rustls with ring and an explicit, smaller
 //! crypto provider (AES-GCM suites only, no ChaCha20-Poly1305), and either the bundled webpki
 //! roots or, with `heartbeat.ca_file`, that file's certificates instead.
 //!
-//! Why a provider of our own: ureq's `rustls` feature builds ring's `default_provider()`, which
-//! lists every suite ring has; linking ChaCha20-Poly1305 (generic, SSE4.1 and AVX2 code) costs
+//! Why a provider of our own: ring's `default_provider()` (what ureq's `rustls` feature built
+//! when pings went through ureq) lists every suite ring has; linking ChaCha20-Poly1305 (generic, SSE4.1 and AVX2 code) costs
 //! tens of KiB for a suite every HTTPS server also offers AES-GCM beside. Security is unchanged:
 //! TLS 1.3 and 1.2 stay on, only AEAD suites with ECDHE, certificate verification as before.
 
 use std::sync::Arc;
 
-use rustls::SignatureScheme;
 use rustls::crypto::ring::{cipher_suite, kx_group};
 use rustls::crypto::{
     CryptoProvider, GetRandomFailed, KeyProvider, SecureRandom, WebPkiSupportedAlgorithms,
 };
-use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::sign::SigningKey;
-use ureq::config::ConfigBuilder;
-use ureq::tls::{PemItem, RootCerts, TlsConfig, parse_pem};
-use ureq::typestate::AgentScope;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, SignatureScheme, StreamOwned};
 use webpki::ring as alg;
 
-/// The TLS setup of one ping's agent: our provider, and the roots of `ca_pem` when given
-/// (they replace the bundled ones for that task), else the bundled webpki roots.
-pub fn configure(
-    config: ConfigBuilder<AgentScope>,
-    ca_pem: Option<&[u8]>,
-) -> Result<ConfigBuilder<AgentScope>, String> {
-    let mut tls = TlsConfig::builder().unversioned_rustls_crypto_provider(provider());
-    if let Some(pem) = ca_pem {
-        tls = tls.root_certs(RootCerts::new_with_certs(&certificates(pem)?));
+use super::client::{Stream, Timed};
+
+/// The TLS setup of one ping: our provider, and the roots of `ca_pem` when given (they
+/// replace the bundled ones for that task), else the bundled webpki roots.
+pub struct Client(Arc<ClientConfig>);
+
+pub fn client(ca_pem: Option<&[u8]>) -> Result<Client, String> {
+    let roots = match ca_pem {
+        Some(pem) => {
+            let mut roots = RootCertStore::empty();
+            roots.add_parsable_certificates(certificates(pem)?);
+            roots
+        }
+        None => RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        },
+    };
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Client(Arc::new(config)))
+}
+
+impl Client {
+    /// The TLS session over `sock`, handshake done (so a refused certificate is reported as such).
+    pub fn connect(&self, host: &str, sock: Timed) -> Result<Box<dyn Stream>, String> {
+        let name = ServerName::try_from(host.to_owned()).map_err(|e| format!("{host:?}: {e}"))?;
+        let conn = ClientConnection::new(Arc::clone(&self.0), name).map_err(|e| e.to_string())?;
+        let mut stream = StreamOwned::new(conn, sock);
+        while stream.conn.is_handshaking() {
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .map_err(|e| format!("TLS handshake: {e}"))?;
+        }
+        Ok(Box::new(stream))
     }
-    Ok(config.tls_config(tls.build()))
 }
 
 /// ring with TLS 1.3 and TLS 1.2 ECDHE AES-GCM suites (strongest first, as rustls orders
@@ -139,15 +165,10 @@ impl KeyProvider for Ring {
     }
 }
 
-fn certificates(pem: &[u8]) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
-    let mut certs = Vec::new();
-    for item in parse_pem(pem) {
-        match item {
-            Ok(PemItem::Certificate(c)) => certs.push(c.to_owned()),
-            Ok(_) => {}
-            Err(e) => return Err(format!("ca_file: {e}")),
-        }
-    }
+fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("ca_file: {e}"))?;
     if certs.is_empty() {
         return Err("ca_file holds no certificate".to_owned());
     }
