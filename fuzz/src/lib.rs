@@ -42,6 +42,10 @@ pub mod probe;
 #[cfg(feature = "scheduler")]
 #[path = "../../src/scheduler/mod.rs"]
 pub mod scheduler;
+// `api::json` writes the resource history.
+#[cfg(any(feature = "api", feature = "metrics"))]
+#[path = "../../src/resources/mod.rs"]
+pub mod resources;
 #[path = "../../src/signal_policy.rs"]
 pub mod signal_policy;
 #[path = "../../src/status.rs"]

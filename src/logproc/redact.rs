@@ -499,7 +499,9 @@ pub fn mask_cards(s: &str) -> Option<String> {
     let mut i = 0;
     while i < b.len() {
         if !b[i].is_ascii_digit()
-            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_'))
+            // After `*` it is the kept tail of a card masked already: a second pass must
+            // not take it for the start of another one (redaction is idempotent).
+            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || matches!(b[i - 1], b'_' | b'*')))
         {
             i += 1;
             continue;
