@@ -737,7 +737,15 @@ mod tests {
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         let s = script.to_string_lossy().into_owned();
-        let m = try_spawn(&[&s], None, None);
+        // Another test thread forking while the script's write descriptor was open may hold
+        // it until its exec (the classic ETXTBSY race of writing then running a file in a
+        // multi-threaded process): try again until that copy is gone, within a deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut m = try_spawn(&[&s], None, None);
+        while m.contains("Text file busy") && std::time::Instant::now() < deadline {
+            std::thread::yield_now();
+            m = try_spawn(&[&s], None, None);
+        }
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(
             m,
