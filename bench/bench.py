@@ -570,38 +570,38 @@ def sc_orphans(run, n=ORPHANS, gen=None):
         os.close(gfd)
 
 
-def sc_logs(run, lines=LOG_LINES):
+def sc_logs(run, lines=LOG_LINES, drain=None):
+    """Log throughput: a child writes `lines` lines as fast as it can; the manager's stdout is
+    read by bench/drain.c (memchr/memmem, next to no CPU: see its header for why not Python),
+    which reports when the last line arrived and, at end of file, what it counted."""
     ready, rfd = run.fifo("ready")
     go, gfd = run.fifo("go")
-    marker = b"@b@"
+    marker = "@b@"
     child = ["/bin/sh", "-c",
              f"echo ready > {ready}; read x < {go}; "
-             f"seq -f 'L%.0f @b@ abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz' "
+             f"seq -f 'L%.0f {marker} abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz' "
              f"1 {lines}; exec sleep 1000000"]
-    state = {"count": 0, "bytes": 0, "lines": 0, "t_done": None}
+    state = {"t_done": None, "end": None}
     done = threading.Event()
+    ended = threading.Event()
     r_pipe, w_pipe = os.pipe()
+    reader = subprocess.Popen([drain, marker, str(lines)], stdin=r_pipe, stdout=subprocess.PIPE)
+    os.close(r_pipe)
 
-    def consume():
-        tail = b""
-        while True:
-            try:
-                b = os.read(r_pipe, 1 << 20)
-            except OSError:
-                break
-            if not b:
-                break
-            data = tail + b
-            state["count"] += data.count(marker)
-            state["bytes"] += len(b)
-            state["lines"] += b.count(b"\n")
-            tail = data[-(len(marker) - 1):]
-            if state["count"] >= lines and state["t_done"] is None:
-                state["t_done"] = now()
+    def watch():
+        for raw in reader.stdout:
+            word, *rest = raw.decode().split()
+            if word == "done":
+                state["t_done"] = float(rest[0])
                 done.set()
+            elif word == "end":
+                state["end"] = [int(x) for x in rest]
+        ended.set()
+        done.set()
 
-    th = threading.Thread(target=consume, daemon=True)
+    th = threading.Thread(target=watch, daemon=True)
     th.start()
+    out = None
     try:
         ns = run.start([child], stdout=w_pipe)
         os.close(w_pipe)
@@ -618,7 +618,8 @@ def sc_logs(run, lines=LOG_LINES):
         cpu0 = {p: cpu_ns(p) for p in mgr}
         t0 = now()
         os.write(gfd, b"go\n")
-        finished = done.wait(180)
+        done.wait(180)
+        finished = state["t_done"] is not None
         t1 = state["t_done"] or now()
         cpu1 = {p: cpu_ns(p) for p in mgr}
         hwm = sum(status_fields(p, ("VmHWM",)).get("VmHWM", 0) for p in mgr)
@@ -627,23 +628,25 @@ def sc_logs(run, lines=LOG_LINES):
         out = {"lines_per_s": lines / (t1 - t0) if finished else None,
                "seconds": t1 - t0, "manager_cpu_ms": cpu_ms,
                "manager_cpu_ms_per_mline": cpu_ms * 1e6 / lines,
-               "manager_peak_rss_kib": hwm, "lines_expected": lines,
-               "lines_received": state["count"], "lost": lines - state["count"],
-               "bytes_out": state["bytes"], "output_lines": state["lines"]}
-        if not finished:
-            out["note"] = f"only {state['count']}/{lines} lines within 180 s"
-        return out
+               "manager_peak_rss_kib": hwm, "lines_expected": lines}
     finally:
         if w_pipe is not None:
             os.close(w_pipe)
         run.close()
+        # The namespace is gone, so the pipe's last writer is: the reader sees end of file.
+        ended.wait(10)
+        reader.kill()
+        reader.wait()
         th.join(10)
-        os.close(r_pipe)
-        os.close(rfd)
-        os.close(gfd)
+    if state["end"] is None:
+        raise BenchError("bench-drain did not report its counts")
+    count, nbytes, newlines = state["end"]
+    out.update({"lines_received": count, "lost": lines - count, "bytes_out": nbytes,
+                "output_lines": newlines})
+    if out["lines_per_s"] is None:
+        out["note"] = f"only {count}/{lines} lines within 180 s"
+    return out
 
-
-# ---- concurrent scenarios: counters of mostly sleeping processes, all tools side by side ----
 
 def concurrent(tools, scenario, services_for, settle, window, keep, measure):
     runs = {}
@@ -1119,6 +1122,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bindir", required=True)
     ap.add_argument("--orphan-gen", required=True)
+    ap.add_argument("--drain", required=True, help="bench/drain.c, the log scenario's reader")
     ap.add_argument("--results", default=os.path.join(HERE, "results"))
     ap.add_argument("--only", default=os.environ.get("BENCH_ONLY", ""),
                     help="comma-separated scenarios (size,idle1,idle10,idle50,wakeups,startup,"
@@ -1128,6 +1132,7 @@ def main():
     a = ap.parse_args()
     a.bindir = os.path.abspath(a.bindir)
     a.orphan_gen = os.path.abspath(a.orphan_gen)
+    a.drain = os.path.abspath(a.drain)
     a.results = os.path.abspath(a.results)
 
     def interrupted(*_):
@@ -1222,7 +1227,7 @@ def main():
         if sel("orphans"):
             per_tool("orphans", lambda r: sc_orphans(r, gen=a.orphan_gen), RUNS)
         if sel("logs"):
-            per_tool("logs", sc_logs, RUNS)
+            per_tool("logs", lambda r: sc_logs(r, drain=a.drain), RUNS)
         if sel("wakeups"):
             log(f"scenario wakeups: {RUNS_LONG} runs, all tools side by side")
             meta["loadavg"]["wakeups"] = (read("/proc/loadavg") or "").strip()

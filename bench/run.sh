@@ -3,8 +3,9 @@
 #
 # Self-contained: installs the peers Debian packages (tini, dumb-init, s6, runit, supervisor),
 # builds phpeek-pm minimal and full as static musl release binaries, compiles the orphan-storm
-# workload, then runs bench/bench.py, which prints one table (medians, ratios) and writes the
-# raw runs to bench/results/ (latest.json, latest.csv, latest.md; raw/<timestamp>.json).
+# workload and the log scenario's reader (bench/drain.c), then runs bench/bench.py, which
+# prints one table (medians, ratios) and writes the raw runs to bench/results/ (latest.json,
+# latest.csv, latest.md; raw/<timestamp>.json).
 #
 # Needs root (every manager runs as PID 1 of its own PID namespace, via unshare).
 # Environment: BENCH_REF=<git ref> (benchmark that commit instead of the work tree),
@@ -88,17 +89,15 @@ else
     BENCH_SOURCE="work tree, clean, $(git rev-parse --short=12 HEAD)"
 fi
 export BENCH_SOURCE
-TARGET="$(uname -m)-unknown-linux-musl"
+# The release target and its linker (.cargo/config.toml links with lld), installed when
+# missing by the same script `make build` uses; a glibc +crt-static build when musl cannot be.
+TARGET=$(bash scripts/ensure-deps.sh static-target)
 export CC_x86_64_unknown_linux_musl=${CC_x86_64_unknown_linux_musl:-gcc}
 target_args=(--target "$TARGET")
 bin_dir="$CARGO_TARGET_DIR/$TARGET/release"
-if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
-    rustup target add "$TARGET" >/dev/null 2>&1 || {
-        loud "Rust target $TARGET missing: benchmarking a dynamic host build instead"
-        target_args=()
-        bin_dir="$CARGO_TARGET_DIR/release"
-    }
-fi
+case "$TARGET" in
+    *-gnu) export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" ;;
+esac
 say "building phpeek-pm minimal from $BENCH_SOURCE (${target_args[*]:-host})"
 (cd "$SRC" && cargo build --release "${target_args[@]}")
 cp "$bin_dir/phpeek-pm" "$OUT/phpeek-pm-minimal"
@@ -107,6 +106,8 @@ say "building phpeek-pm full"
 cp "$bin_dir/phpeek-pm" "$OUT/phpeek-pm-full"
 
 gcc -O2 -Wall -o "$OUT/bench-orphans" bench/orphans.c
+gcc -O2 -Wall -o "$OUT/bench-drain" bench/drain.c
 
 bash bench/tini-mode.sh "$OUT" || loud "single-command mode bench (bench/tini-mode.sh) failed"
-exec python3 bench/bench.py --bindir "$OUT" --orphan-gen "$OUT/bench-orphans" "$@"
+exec python3 bench/bench.py --bindir "$OUT" --orphan-gen "$OUT/bench-orphans" \
+    --drain "$OUT/bench-drain" "$@"
