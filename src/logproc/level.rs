@@ -135,13 +135,23 @@ pub fn detect(line: &str) -> Option<Severity> {
     let mut i = 0;
     while i < end {
         if !b[i].is_ascii_alphabetic() {
-            i += 1;
+            // To the next letter, a word at a time where 8 bytes follow.
+            i += match b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+                Some(w) => match letter_bytes(u64::from_le_bytes(*w)) {
+                    0 => 8,
+                    m => m.trailing_zeros() as usize / 8,
+                },
+                None => 1,
+            };
             continue;
         }
         let start = i;
-        // Long runs of letters (most of an ordinary line) are crossed 8 at a time.
+        // Runs of letters (most of an ordinary line) are crossed 8 at a time, and the word
+        // they end in by its mask.
         while let Some(w) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-            if !all_letters(u64::from_ne_bytes(*w)) {
+            let others = !letter_bytes(u64::from_le_bytes(*w)) & splat(0x80);
+            if others != 0 {
+                i += others.trailing_zeros() as usize / 8;
                 break;
             }
             i += 8;
@@ -212,18 +222,19 @@ pub fn detect(line: &str) -> Option<Severity> {
     None
 }
 
-/// Whether all 8 bytes of `w` are ASCII letters (bit tricks on the word, exact).
+const fn splat(b: u8) -> u64 {
+    u64::from_ne_bytes([b; 8])
+}
+
+/// The high bit of every byte of `w` that is an ASCII letter (bit tricks on the word, exact).
 #[inline(always)]
-fn all_letters(w: u64) -> bool {
-    const fn splat(b: u8) -> u64 {
-        u64::from_ne_bytes([b; 8])
-    }
+fn letter_bytes(w: u64) -> u64 {
     const H: u64 = splat(0x80);
     // Lower-cased low 7 bits plus a bias: a byte's high bit tells `>=` (no carry between bytes).
     let x7 = (w | splat(0x20)) & !H;
     let ge_a = (x7 + splat(0x80 - b'a')) & H;
     let gt_z = (x7 + splat(0x80 - b'z' - 1)) & H;
-    ge_a & !gt_z & !w == H
+    ge_a & !gt_z & !w
 }
 
 /// `level=warn`, `lvl="error"`, `severity: ERROR`, `"level":"warn"`: the level named by a key.
@@ -270,17 +281,56 @@ mod word_tests {
     use super::*;
 
     #[test]
-    fn all_letters_is_exact() {
+    fn letter_bytes_is_exact() {
         for c in 0..=255u8 {
             let w = *b"abcdWXYZ";
             for at in 0..8 {
                 let mut v = w;
                 v[at] = c;
+                let want = if c.is_ascii_alphabetic() {
+                    0
+                } else {
+                    0x80u64 << (8 * at)
+                };
                 assert_eq!(
-                    all_letters(u64::from_ne_bytes(v)),
-                    c.is_ascii_alphabetic(),
+                    !letter_bytes(u64::from_le_bytes(v)) & splat(0x80),
+                    want,
                     "byte {c:#x} at {at}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn detection_does_not_depend_on_where_words_fall() {
+        // The same lines shifted across word edges find the same level.
+        let lines = [
+            (
+                "[2024-11-20 10:00:00] local.ERROR: boom",
+                Some(Severity::Error),
+            ),
+            (
+                "12345678 WARNING: [pool www] child 12",
+                Some(Severity::Warn),
+            ),
+            ("x=1 y=2 level=warn", Some(Severity::Warn)),
+            (
+                "PHP Fatal error:  Uncaught Exception",
+                Some(Severity::Fatal),
+            ),
+            (
+                "0123456789 abcdefghijklmnopqrstuvwxyz 0123456789 nothing",
+                None,
+            ),
+            (
+                "2024/11/20 10:00:00 [crit] 12#12: *1 connect() failed",
+                Some(Severity::Critical),
+            ),
+        ];
+        for (line, want) in lines {
+            for pad in ["", "@", "@@", "1-2", "    ", "12345", "(!)...", "--------"] {
+                let l = format!("{pad} {line}");
+                assert_eq!(detect(&l), want, "{l:?}");
             }
         }
     }
