@@ -289,92 +289,61 @@ struct Scan {
     colon: bool,
     /// An `@` (URL credentials, e-mail addresses).
     at: bool,
-    /// A run of 13 or more digits, single spaces and dashes between them allowed.
+    /// A run of 13 or more bytes of digits and single spaces or dashes after digits.
     card: bool,
 }
 
-const fn splat(b: u8) -> u64 {
-    u64::from_ne_bytes([b; 8])
-}
-const H: u64 = splat(0x80);
-
-/// The high bit of every byte of `w` equal to zero (exact: the `!x` term removes the borrow
-/// false positives of the classic test).
-#[inline(always)]
-fn zero_bytes(x: u64) -> u64 {
-    // Low 7 bits plus 0x7f carry into the high bit unless they are all 0; or-ing x keeps
-    // bytes with the high bit set out.
-    !(((x & !H) + splat(0x7f)) | x) & H
-}
-
-/// The high bit of every byte of `w` that is an ASCII digit.
-#[inline(always)]
-fn digit_bytes(w: u64) -> u64 {
-    // Low 7 bits plus a bias: a byte's high bit tells `>=` (no carry between bytes).
-    let x7 = w & !H;
-    let ge0 = (x7 + splat(0x80 - b'0')) & H;
-    let gt9 = (x7 + splat(0x80 - b'9' - 1)) & H;
-    ge0 & !gt9 & !w
-}
-
-/// How many bytes of a mask of high bits have theirs set: one multiply adds the bytes of
-/// `m >> 7` (each 0 or 1) into the top byte (`count_ones` is a dozen instructions on the
-/// baseline x86-64 we build for, which has no `popcnt`).
-#[inline(always)]
-fn bytes_set(m: u64) -> u32 {
-    ((m >> 7).wrapping_mul(0x0101_0101_0101_0101) >> 56) as u32
-}
-
-/// The first pass over a line, 8 bytes at a time (a shorter tail is padded with zero bytes,
-/// which are nothing to any rule). Digit runs are counted with masks: a byte keeps a run
-/// going when it is a digit, or a space or dash right after a digit; any other byte breaks
-/// it. A run shorter than 13 inside one word cannot matter, so only the digits before a
-/// word's first break (which continue the run from the words before) and after its last one
-/// (which start the run the next words continue) are counted.
+/// The first pass over a line, 16 bytes at a time (`sys::simd::classes`; a shorter tail is
+/// padded with zero bytes, which are nothing to any rule). Card candidates are runs of 13 or
+/// more bytes that are digits, or a space or dash right after a digit: every card number with
+/// its separators is one (and `mask_cards` checks the digits, issuer and Luhn). They are
+/// found with masks: inside one chunk a run shorter than 13 cannot matter, so only the bytes
+/// before a chunk's first break (which continue the run of the chunks before) and after its
+/// last one (which start the run the next chunks continue) are counted.
 fn scan(b: &[u8]) -> Scan {
     let mut f = Scan::default();
-    // Digits in the current run; whether the last byte of the previous word was a digit.
+    // Digits in the current run; whether the last byte of the previous chunk was a digit.
     let (mut run, mut last_digit) = (0u32, false);
-    // Masks of `:`, `=` and `@` bytes seen, or-ed word after word.
-    let (mut colons, mut equals, mut ats) = (0u64, 0u64, 0u64);
+    // Masks of `:`, `=` and `@` bytes seen, or-ed chunk after chunk.
+    let (mut colons, mut equals, mut ats) = (0u32, 0u32, 0u32);
     let mut i = 0;
     while i < b.len() {
-        let w = match b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-            Some(w) => u64::from_le_bytes(*w),
-            // The last 1 to 7 bytes: the line's last 8 shifted down over the bytes already
-            // seen (zeros come in above), or byte by byte in a line shorter than a word.
-            None => match b.last_chunk::<8>() {
-                Some(w) => u64::from_le_bytes(*w) >> (8 * (i + 8 - b.len())),
-                None => b[i..]
-                    .iter()
-                    .rev()
-                    .fold(0u64, |w, &c| (w << 8) | u64::from(c)),
-            },
+        let k = match b.get(i..).and_then(<[u8]>::first_chunk::<16>) {
+            Some(c) => crate::sys::simd::classes(c),
+            None => {
+                let mut c = [0u8; 16];
+                for (d, s) in c.iter_mut().zip(&b[i..]) {
+                    *d = *s;
+                }
+                crate::sys::simd::classes(&c)
+            }
         };
-        i += 8;
-        colons |= zero_bytes(w ^ splat(b':'));
-        equals |= zero_bytes(w ^ splat(b'='));
-        ats |= zero_bytes(w ^ splat(b'@'));
-        let d = digit_bytes(w);
+        i += 16;
+        colons |= k.colon;
+        equals |= k.equal;
+        ats |= k.at;
+        let d = k.digit;
         if d == 0 && run == 0 {
             continue;
         }
-        let s = zero_bytes(w ^ splat(b' ')) | zero_bytes(w ^ splat(b'-'));
-        // Byte k's flags sit in bit 8k+7 (little-endian): `d << 8` is "the byte before is a
-        // digit".
-        let keep = d | (s & ((d << 8) | if last_digit { 0x80 } else { 0 }));
-        let breaks = !keep & H;
-        last_digit = d >> 63 != 0;
+        let keep = d | (k.sep & ((d << 1) | u32::from(last_digit)));
+        let breaks = !keep & 0xffff;
+        last_digit = d >> 15 != 0;
         if breaks == 0 {
-            run += bytes_set(d);
+            run += 16;
+        } else {
+            // Kept bytes before the first break end the run; those after the last start one.
+            let (first, last) = (breaks.trailing_zeros(), 31 - breaks.leading_zeros());
+            run += first;
             f.card |= run >= 13;
-            continue;
+            run = 15 - last;
+            // A run between two breaks of this chunk can be 13 or 14 bytes long too.
+            let r2 = keep & (keep >> 1);
+            let r4 = r2 & (r2 >> 2);
+            let r8 = r4 & (r4 >> 4);
+            f.card |= r8 & (r8 >> 4) & (keep >> 12) != 0;
         }
-        let first = breaks.trailing_zeros();
-        run += bytes_set(d & ((1u64 << first) - 1));
         f.card |= run >= 13;
-        let last = 63 - breaks.leading_zeros();
-        run = bytes_set(d & u64::MAX.checked_shl(last + 1).unwrap_or(0));
     }
     f.colon = colons != 0;
     f.sep = colons | equals != 0;
@@ -647,7 +616,10 @@ mod word_tests {
                         run += 1;
                         f.card |= run >= 13;
                     }
-                    b' ' | b'-' if i > 0 && b[i - 1].is_ascii_digit() => {}
+                    b' ' | b'-' if i > 0 && b[i - 1].is_ascii_digit() => {
+                        run += 1;
+                        f.card |= run >= 13;
+                    }
                     b'=' => {
                         f.sep = true;
                         run = 0;

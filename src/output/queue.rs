@@ -7,27 +7,8 @@
 //! bytes queued, the length how far it was ever filled) and records are written into it with
 //! fixed-size 8- and 16-byte moves the compiler emits inline: [`Queue::put`] for text that needs no
 //! escaping (cached record heads, constants), [`Queue::put_json`] for a JSON string literal,
-//! which scans for bytes to escape 8 at a time and copies each clean word as it goes. Copies
-//! of 256 bytes and more still go to `memcpy`, where `rep movsq` pays off.
-
-/// Bytes of a 64-bit word, each holding `b`.
-const fn splat(b: u8) -> u64 {
-    u64::from_ne_bytes([b; 8])
-}
-const LOW: u64 = splat(0x01);
-const HIGH: u64 = splat(0x80);
-
-/// Whether any byte of `w` needs escaping in a JSON string: below 0x20, `"` or `\`.
-#[inline(always)]
-fn needs_escape(w: u64) -> bool {
-    // The classic "has a byte less than n" and "has a zero byte" tests (exact for any byte).
-    let below = w.wrapping_sub(splat(0x20)) & !w & HIGH;
-    let q = w ^ splat(b'"');
-    let quote = q.wrapping_sub(LOW) & !q & HIGH;
-    let s = w ^ splat(b'\\');
-    let slash = s.wrapping_sub(LOW) & !s & HIGH;
-    below | quote | slash != 0
-}
+//! which finds the bytes to escape 16 at a time (SSE2, `sys::simd`) and copies each clean chunk
+//! as it goes. Copies of 256 bytes and more still go to `memcpy`, where `rep movsq` pays off.
 
 /// `N` bytes of `s` from `at` (callers check the length first).
 #[inline(always)]
@@ -158,65 +139,82 @@ impl Queue {
     }
 
     /// Appends `s` as the inside of a JSON string literal (no quotes): clean runs are copied
-    /// a word at a time, the rest escaped byte by byte.
+    /// 16 bytes at a time (the chunk's bytes to escape found by [`crate::sys::simd`]), the
+    /// rest escaped byte by byte.
     pub fn put_json(&mut self, s: &str) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let src = s.as_bytes();
         // Worst case: every byte becomes \u00XX.
         self.room(src.len() * 6);
         let buf = &mut self.buf[..];
         let mut o = self.end;
         let mut i = 0;
-        while i < src.len() {
-            if i + 8 <= src.len() {
-                let w = load::<8>(src, i);
-                if !needs_escape(u64::from_ne_bytes(w)) {
-                    store::<8>(buf, o, w);
-                    o += 8;
-                    i += 8;
-                    continue;
-                }
+        while let Some(c) = src.get(i..).and_then(<[u8]>::first_chunk::<16>) {
+            let m = crate::sys::simd::json_special(c);
+            // The whole chunk is stored either way (the room reserved covers it); the output
+            // position then moves past the clean bytes only.
+            store::<16>(buf, o, *c);
+            if m == 0 {
+                o += 16;
+                i += 16;
+                continue;
             }
-            // A word with something to escape (or the tail): byte by byte to its end.
-            let stop = (i + 8).min(src.len());
-            while i < stop {
-                let c = src[i];
-                i += 1;
-                let esc = match c {
-                    b'"' => b'"',
-                    b'\\' => b'\\',
-                    b'\n' => b'n',
-                    b'\r' => b'r',
-                    b'\t' => b't',
-                    0x20.. => {
-                        buf[o] = c;
-                        o += 1;
-                        continue;
-                    }
-                    _ => {
-                        store::<6>(
-                            buf,
-                            o,
-                            [
-                                b'\\',
-                                b'u',
-                                b'0',
-                                b'0',
-                                HEX[(c >> 4) as usize],
-                                HEX[(c & 15) as usize],
-                            ],
-                        );
-                        o += 6;
-                        continue;
-                    }
-                };
-                buf[o] = b'\\';
-                buf[o + 1] = esc;
-                o += 2;
+            let k = m.trailing_zeros() as usize;
+            o += k;
+            o = escape(buf, o, src[i + k]);
+            i += k + 1;
+        }
+        // The last 0 to 15 bytes: the line's last 16 looked at again when it has them.
+        let rest = &src[i..];
+        let clean = match src.last_chunk::<16>() {
+            Some(c) => crate::sys::simd::json_special(c) >> (16 - rest.len()) == 0,
+            None => false,
+        };
+        if clean {
+            copy(buf, o, rest);
+            o += rest.len();
+        } else {
+            for &c in rest {
+                if c >= 0x20 && c != b'"' && c != b'\\' {
+                    buf[o] = c;
+                    o += 1;
+                } else {
+                    o = escape(buf, o, c);
+                }
             }
         }
         self.end = o;
     }
+}
+
+/// Writes `c` (a byte a JSON string must escape) escaped at `o`; returns the position after.
+#[inline(never)]
+fn escape(buf: &mut [u8], o: usize, c: u8) -> usize {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let esc = match c {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        _ => {
+            store::<6>(
+                buf,
+                o,
+                [
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 15) as usize],
+                ],
+            );
+            return o + 6;
+        }
+    };
+    buf[o] = b'\\';
+    buf[o + 1] = esc;
+    o + 2
 }
 
 impl super::Put for Queue {
@@ -255,12 +253,20 @@ mod tests {
             "plain ascii text that is longer than one word".to_owned(),
             "a\"b\\c\nd\u{1}é\t\r\u{1f}~\u{7f}".to_owned(),
         ];
-        // Every special byte at every offset of a word.
-        for off in 0..17 {
-            for c in ['"', '\\', '\n', '\u{0}', '\u{1f}', 'é'] {
-                let mut s = "abcdefghijklmnopq".to_owned();
-                s.insert(off, c);
-                cases.push(s);
+        // Every special byte at every offset of lines of every length to past two chunks,
+        // alone and with a second one 17 bytes further.
+        let base = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEF";
+        for len in 0..base.len() {
+            for off in 0..=len {
+                for c in ['"', '\\', '\n', '\u{0}', '\u{1f}', 'é', '\u{7f}'] {
+                    let mut s = base[..len].to_owned();
+                    s.insert(off, c);
+                    cases.push(s.clone());
+                    if off + 17 <= s.len() {
+                        s.insert(off + 17, '\t');
+                        cases.push(s);
+                    }
+                }
             }
         }
         for s in cases {

@@ -1,6 +1,7 @@
 //! The only module allowed to use `unsafe`: the few Linux calls the rest of the program needs
 //! that rustix does not offer safely (signal masks, signalfd, `kill(-1)`, the child-side set-up
-//! between `fork` and `exec`), plus thin safe wrappers over rustix for the rest.
+//! between `fork` and `exec`), plus thin safe wrappers over rustix for the rest, and the SSE2
+//! byte classification of the log path (`simd`).
 //!
 //! Every function says which syscall it makes; see the matching man page for details.
 #![allow(unsafe_code)]
@@ -9,6 +10,7 @@
 pub mod clock;
 pub mod passthrough;
 pub mod signals;
+pub mod simd;
 pub mod spawn;
 
 use std::io;
