@@ -410,14 +410,57 @@ fn creds_needed(spec: &SpawnSpec<'_>) -> Option<Credentials> {
 /// directory of its own: relative to the child's directory) or nothing is executable.
 fn resolve(plan: &ExecPlan, spec: &SpawnSpec<'_>) -> Option<usize> {
     use rustix::fs::Access;
-    plan.candidates.iter().position(|c| {
+    // The search costs an access() per PATH entry before the one that has the program, and
+    // starting `scale: 50` of one command repeats it 50 times: the answer is kept for a
+    // moment (as a shell's command hash does, but only for `FOUND_MS`, so a program installed
+    // earlier in PATH later is found at the next start). A cached file that went away makes
+    // posix_spawn fail, and the caller's fork path then searches again.
+    let key = found_key(plan, spec);
+    let now = super::monotonic_ms();
+    let cached = {
+        let f = found();
+        (f.0 == key && now.saturating_sub(f.1) < FOUND_MS).then_some(f.2)
+    };
+    if let Some(i) = cached.filter(|&i| i < plan.candidates.len()) {
+        return Some(i);
+    }
+    let index = plan.candidates.iter().position(|c| {
         let b = c.as_bytes();
         (b.first() == Some(&b'/') || spec.cwd.is_none())
             && rustix::fs::access(c.as_c_str(), Access::EXEC_OK).is_ok()
             && rustix::fs::stat(c.as_c_str()).is_ok_and(|st| {
                 rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
             })
-    })
+    })?;
+    *found() = (key, now, index);
+    Some(index)
+}
+
+/// How long a program's place in PATH is reused.
+const FOUND_MS: u64 = 1_000;
+
+/// The program found last: (what was searched, when, which candidate). Instances of one
+/// process start one after another, so one entry is enough. Only the reactor's thread spawns;
+/// the lock is never contended.
+static FOUND: std::sync::Mutex<(Vec<u8>, u64, usize)> = std::sync::Mutex::new((Vec::new(), 0, 0));
+
+/// The program found last (a poisoned lock only means a panic elsewhere: the entry itself is
+/// always whole).
+fn found() -> std::sync::MutexGuard<'static, (Vec<u8>, u64, usize)> {
+    FOUND
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// What a search depends on: the candidates (program and PATH) and whether a relative one
+/// would be relative to another directory.
+fn found_key(plan: &ExecPlan, spec: &SpawnSpec<'_>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(256);
+    k.push(u8::from(spec.cwd.is_some()));
+    for c in &plan.candidates {
+        k.extend_from_slice(c.as_bytes_with_nul());
+    }
+    k
 }
 
 /// `posix_spawn(3)` with what every child needs: its own session (`POSIX_SPAWN_SETSID`), an
@@ -491,6 +534,10 @@ fn spawn_fast(
         };
         libc::posix_spawn_file_actions_destroy(f);
         libc::posix_spawnattr_destroy(a);
+        if rc != 0 {
+            // Maybe the program found a moment ago is gone: the next start searches again.
+            found().0.clear();
+        }
         (rc == 0 && pid > 0).then_some(pid)
     }
 }
@@ -665,6 +712,60 @@ mod tests {
             }
             Err(e) => format!("{:?}: {e}", e.step),
         }
+    }
+
+    /// Runs `prog` with `PATH=path`, retrying while a script just written is busy (see
+    /// `a_missing_interpreter_is_not_a_missing_program`).
+    fn run_in_path(prog: &str, path: &str) -> String {
+        let argv = vec![prog.to_owned()];
+        let stdin = ChildStdin::empty_pipe(None).unwrap();
+        let e = vec![("PATH".into(), path.into())];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let r = spawn(&SpawnSpec {
+                argv: &argv,
+                env: &e,
+                cwd: None,
+                credentials: None,
+                stdin: &stdin,
+                pidfd: true,
+            });
+            match r {
+                Ok(s) => {
+                    let mut st = 0;
+                    // SAFETY: waitpid on our own child with a valid status pointer.
+                    unsafe { libc::waitpid(s.pid, &mut st, 0) };
+                    return format!("ok {}", libc::WEXITSTATUS(st));
+                }
+                Err(e)
+                    if e.msg.contains("Text file busy") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::yield_now();
+                }
+                Err(e) => return format!("{:?}: {e}", e.step),
+            }
+        }
+    }
+
+    #[test]
+    fn a_program_found_a_moment_ago_and_gone_is_searched_again() {
+        let base = std::env::temp_dir().join(format!("spawn-found-{}", std::process::id()));
+        let (a, b) = (base.join("a"), base.join("b"));
+        for (d, code) in [(&a, 5), (&b, 6)] {
+            std::fs::create_dir_all(d).unwrap();
+            let f = d.join("found-prog");
+            std::fs::write(&f, format!("#!/bin/sh\nexit {code}\n")).unwrap();
+            std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
+        let path = format!("{}:{}", a.display(), b.display());
+        assert_eq!(run_in_path("found-prog", &path), "ok 5");
+        // Found in `a` and remembered: the second start within FOUND_MS reuses it.
+        assert_eq!(run_in_path("found-prog", &path), "ok 5");
+        std::fs::remove_file(a.join("found-prog")).unwrap();
+        // The remembered file is gone: posix_spawn fails, the search runs again and finds `b`.
+        assert_eq!(run_in_path("found-prog", &path), "ok 6");
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]
