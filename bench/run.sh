@@ -55,6 +55,8 @@ command -v python3 >/dev/null || need+=(python3)
 command -v gcc >/dev/null || need+=(gcc libc6-dev)
 command -v file >/dev/null || need+=(file)
 command -v setpriv >/dev/null || need+=(util-linux)
+# The API and metrics scenarios' load generator.
+command -v wrk >/dev/null || need+=(wrk)
 [ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
 
 peers=()

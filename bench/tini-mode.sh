@@ -3,7 +3,7 @@
 # (bench/tini_mode.py). Called by bench/run.sh with the directory holding the binaries it
 # built; runs when BENCH_ONLY is unset or lists "tini-mode". Needs root (unshare --pid).
 #
-#   bash bench/tini-mode.sh DIR     (DIR holds phpeek-pm-minimal)
+#   bash bench/tini-mode.sh DIR     (DIR holds phpeek-pm-minimal and bench-drain)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -n "${BENCH_ONLY:-}" ] && [[ ",$BENCH_ONLY," != *",tini-mode,"* ]]; then

@@ -8,7 +8,8 @@ tini (`tini -- CMD`), phpeek-pm minimal in single-command mode (`phpeek-pm -- CM
 phpeek-pm minimal with a one-process YAML file for reference. Prints a table and writes
 bench/results/tini-mode.{md,json}.
 
-    python3 bench/tini_mode.py --bindir DIR     (DIR holds phpeek-pm-minimal; bench/run.sh's)
+    python3 bench/tini_mode.py --bindir DIR     (DIR holds phpeek-pm-minimal and bench-drain;
+                                                 bench/run.sh's)
 """
 
 import argparse
@@ -50,7 +51,10 @@ def main():
     for t in tools:
         if not t.available():
             bench.log(f"tini-mode: SKIPPING {t.label}: {t.missing}")
-    scenarios = {"idle1": lambda r: bench.sc_memory_shutdown(r, 1), "logs": bench.sc_logs}
+    # The log scenario's reader: bench/drain.c, compiled by bench/run.sh beside the binaries.
+    drain = os.path.join(os.path.abspath(a.bindir), "bench-drain")
+    scenarios = {"idle1": lambda r: bench.sc_memory_shutdown(r, 1),
+                 "logs": lambda r: bench.sc_logs(r, drain=drain)}
     runs = {}
     for name, fn in scenarios.items():
         bench.log(f"tini-mode scenario {name}: warm-up + {bench.RUNS} runs")
