@@ -1353,7 +1353,8 @@ def main():
         f.write(f"Run {meta['date']} on {meta['nproc']} × {meta['cpu']}, Linux "
                 f"{meta['kernel']}, {meta['os']}; phpeek-pm built from {meta['built_from']}; "
                 f"medians of "
-                f"{RUNS} runs after a warm-up ({RUNS_LONG} runs side by side for wake-ups and "
+                f"{RUNS} runs after a warm-up ({TIGHT_RUNS} for start-up and shutdown of 50 "
+                f"and the log flood; {RUNS_LONG} runs side by side for wake-ups and "
                 f"the crash loop).\n\n")
         f.write(md + "\n")
 
