@@ -457,7 +457,6 @@ pub fn json_str<P: Put + ?Sized>(b: &mut P, s: &str) {
 
 /// The escaper of plain `Vec`s: runs of plain bytes are copied whole.
 fn json_inner(b: &mut Vec<u8>, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     b.reserve(s.len());
     let mut rest = s.as_bytes();
     while let Some(i) = rest
@@ -465,25 +464,37 @@ fn json_inner(b: &mut Vec<u8>, s: &str) {
         .position(|&c| c < 0x20 || c == b'"' || c == b'\\')
     {
         b.extend_from_slice(&rest[..i]);
-        let c = rest[i];
-        match c {
-            b'"' => b.extend_from_slice(b"\\\""),
-            b'\\' => b.extend_from_slice(b"\\\\"),
-            b'\n' => b.extend_from_slice(b"\\n"),
-            b'\r' => b.extend_from_slice(b"\\r"),
-            b'\t' => b.extend_from_slice(b"\\t"),
-            _ => b.extend_from_slice(&[
+        let (e, n) = json_escape(rest[i]);
+        b.extend_from_slice(&e[..n]);
+        rest = &rest[i + 1..];
+    }
+    b.extend_from_slice(rest);
+}
+
+/// How JSON writes `c`, a byte below 0x20, `"` or `\`, inside a string: the first `n` bytes
+/// of the array (`\n`, `\"`, … or `\u00XX`).
+#[inline]
+pub fn json_escape(c: u8) -> ([u8; 6], usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = |e: u8| ([b'\\', e, 0, 0, 0, 0], 2);
+    match c {
+        b'"' => short(b'"'),
+        b'\\' => short(b'\\'),
+        b'\n' => short(b'n'),
+        b'\r' => short(b'r'),
+        b'\t' => short(b't'),
+        _ => (
+            [
                 b'\\',
                 b'u',
                 b'0',
                 b'0',
                 HEX[(c >> 4) as usize],
                 HEX[(c & 15) as usize],
-            ]),
-        }
-        rest = &rest[i + 1..];
+            ],
+            6,
+        ),
     }
-    b.extend_from_slice(rest);
 }
 
 /// Appends `secs`.`ms` since the epoch as UTC: `2026-11-26T12:00:00.123Z`.

@@ -187,34 +187,12 @@ impl Queue {
 }
 
 /// Writes `c` (a byte a JSON string must escape) escaped at `o`; returns the position after.
+/// All six bytes are stored (the room reserved covers them); the next write covers the rest.
 #[inline(never)]
 fn escape(buf: &mut [u8], o: usize, c: u8) -> usize {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let esc = match c {
-        b'"' => b'"',
-        b'\\' => b'\\',
-        b'\n' => b'n',
-        b'\r' => b'r',
-        b'\t' => b't',
-        _ => {
-            store::<6>(
-                buf,
-                o,
-                [
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(c >> 4) as usize],
-                    HEX[(c & 15) as usize],
-                ],
-            );
-            return o + 6;
-        }
-    };
-    buf[o] = b'\\';
-    buf[o + 1] = esc;
-    o + 2
+    let (e, n) = super::json_escape(c);
+    store::<6>(buf, o, e);
+    o + n
 }
 
 impl super::Put for Queue {
