@@ -124,23 +124,16 @@ fn word_level(w: &[u8]) -> Option<Severity> {
     })
 }
 
-/// Which of the (at most 16) bytes from `i` are ASCII letters, and how many bytes that is:
-/// [`crate::sys::simd::letters`] on the 16 bytes from `i`, or on the line's last 16 (shifted
-/// down) when fewer follow.
+/// Which of the (at most 16) bytes from `i` are ASCII letters, and how many bytes that is.
 #[inline(always)]
 fn letter_mask(b: &[u8], i: usize) -> (u32, usize) {
-    if let Some(c) = b.get(i..).and_then(<[u8]>::first_chunk::<16>) {
-        return (crate::sys::simd::letters(c), 16);
-    }
-    let n = b.len() - i;
-    let m = match b.last_chunk::<16>() {
-        Some(c) => crate::sys::simd::letters(c) >> (16 - n),
-        None => b[i..]
+    crate::sys::simd::from(b, i, crate::sys::scan::letters).unwrap_or_else(|| {
+        let m = b[i..]
             .iter()
             .rev()
-            .fold(0, |m, c| (m << 1) | u32::from(c.is_ascii_alphabetic())),
-    };
-    (m, n)
+            .fold(0, |m, c| (m << 1) | u32::from(c.is_ascii_alphabetic()));
+        (m, b.len() - i)
+    })
 }
 
 fn is_word_byte(c: u8) -> bool {

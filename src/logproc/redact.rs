@@ -309,13 +309,13 @@ fn scan(b: &[u8]) -> Scan {
     let mut i = 0;
     while i < b.len() {
         let k = match b.get(i..).and_then(<[u8]>::first_chunk::<16>) {
-            Some(c) => crate::sys::simd::classes(c),
+            Some(c) => crate::sys::scan::classes(c),
             None => {
                 let mut c = [0u8; 16];
                 for (d, s) in c.iter_mut().zip(&b[i..]) {
                     *d = *s;
                 }
-                crate::sys::simd::classes(&c)
+                crate::sys::scan::classes(&c)
             }
         };
         i += 16;

@@ -63,13 +63,10 @@ fn newline(s: &[u8]) -> Option<usize> {
         }
         i += 16;
     }
-    // The last 0 to 15 bytes: the last 16 of `s` again when it has them.
-    let rest = s.len() - i;
-    match s.last_chunk::<16>() {
-        Some(c) => match crate::sys::simd::eq_mask(c, b'\n') >> (16 - rest) {
-            0 => None,
-            m => Some(i + m.trailing_zeros() as usize),
-        },
+    // The last 0 to 15 bytes.
+    match crate::sys::simd::from(s, i, |c| crate::sys::simd::eq_mask(c, b'\n')) {
+        Some((0, _)) => None,
+        Some((m, _)) => Some(i + m.trailing_zeros() as usize),
         None => s[i..].iter().position(|&b| b == b'\n').map(|p| i + p),
     }
 }

@@ -163,12 +163,12 @@ impl Queue {
             o = escape(buf, o, src[i + k]);
             i += k + 1;
         }
-        // The last 0 to 15 bytes: the line's last 16 looked at again when it has them.
+        // The last 0 to 15 bytes.
         let rest = &src[i..];
-        let clean = match src.last_chunk::<16>() {
-            Some(c) => crate::sys::simd::json_special(c) >> (16 - rest.len()) == 0,
-            None => false,
-        };
+        let clean = matches!(
+            crate::sys::simd::from(src, i, crate::sys::simd::json_special),
+            Some((0, _))
+        );
         if clean {
             copy(buf, o, rest);
             o += rest.len();

@@ -1,7 +1,7 @@
 //! The only module allowed to use `unsafe`: the few Linux calls the rest of the program needs
 //! that rustix does not offer safely (signal masks, signalfd, `kill(-1)`, the child-side set-up
 //! between `fork` and `exec`), plus thin safe wrappers over rustix for the rest, and the SSE2
-//! byte classification of the log path (`simd`).
+//! byte classification of the log path (`simd`, and `scan` for log processing).
 //!
 //! Every function says which syscall it makes; see the matching man page for details.
 #![allow(unsafe_code)]
@@ -9,6 +9,8 @@
 #[cfg(feature = "scheduler")]
 pub mod clock;
 pub mod passthrough;
+#[cfg(feature = "log-processing")]
+pub mod scan;
 pub mod signals;
 pub mod simd;
 pub mod spawn;
