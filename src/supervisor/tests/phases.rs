@@ -1,4 +1,4 @@
-//! The hook phases, driven by the fake world of `tests.rs`: the actions the supervisor asks
+//! The hook phases, driven by the fake world of `tests/mod.rs`: the actions the supervisor asks
 //! for, in order, for scripts of hook outcomes, exits, signals and deadlines.
 
 use super::*;
