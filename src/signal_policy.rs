@@ -176,7 +176,7 @@ impl Reload {
 
     pub fn describe(self) -> String {
         match self {
-            Reload::Signal(n) => signals::name(n),
+            Reload::Signal(n) => signals::name(n).into_owned(),
             Reload::Restart => "restart".to_owned(),
             Reload::None => "none".to_owned(),
         }
@@ -236,7 +236,11 @@ impl SignalPolicy {
             parts.push(format!("reopen logs {}", signals::name(s)));
         }
         if !self.forward.is_empty() {
-            let names: Vec<String> = self.forward.iter().map(|&s| signals::name(s)).collect();
+            let names: Vec<String> = self
+                .forward
+                .iter()
+                .map(|&s| signals::name(s).into_owned())
+                .collect();
             parts.push(format!("forward {}", names.join(" ")));
         }
         format!("{} ({})", parts.join(", "), self.program.as_str())

@@ -488,7 +488,9 @@ fn fields(
     ];
     match r.status {
         Some(ExitStatus::Code(c)) => f.push(("exit_code", Field::Int(c.into()))),
-        Some(ExitStatus::Signal(s)) => f.push(("signal", Field::Str(signals::name(s)))),
+        Some(ExitStatus::Signal(s)) => {
+            f.push(("signal", Field::Str(signals::name(s).into_owned())))
+        }
         None => {}
     }
     f

@@ -346,7 +346,7 @@ impl<'a> Output<'a> {
                     json_str(b, k);
                     b.push(b':');
                     match v {
-                        Field::Int(n) => b.extend_from_slice(n.to_string().as_bytes()),
+                        Field::Int(n) => put_int(b, *n),
                         Field::Str(s) => json_str(b, s),
                         #[cfg(any(feature = "api", feature = "metrics"))]
                         Field::Bool(t) => b.extend_from_slice(if *t { b"true" } else { b"false" }),
@@ -367,7 +367,7 @@ impl<'a> Output<'a> {
                     b.extend_from_slice(k.as_bytes());
                     b.push(b'=');
                     match v {
-                        Field::Int(n) => b.extend_from_slice(n.to_string().as_bytes()),
+                        Field::Int(n) => put_int(b, *n),
                         Field::Str(s) => b.extend_from_slice(s.as_bytes()),
                         #[cfg(any(feature = "api", feature = "metrics"))]
                         Field::Bool(t) => b.extend_from_slice(if *t { b"true" } else { b"false" }),
@@ -453,6 +453,25 @@ pub fn json_str<P: Put + ?Sized>(b: &mut P, s: &str) {
     b.push(b'"');
     b.json_inner(s);
     b.push(b'"');
+}
+
+/// Writes `n` in decimal (no `String` made: records carry a pid, an exit code and a run time).
+pub fn put_int<P: Put + ?Sized>(b: &mut P, n: i64) {
+    let mut d = [0u8; 20];
+    let mut i = d.len();
+    let mut u = n.unsigned_abs();
+    loop {
+        i -= 1;
+        d[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        b.push(b'-');
+    }
+    b.extend_from_slice(&d[i..]);
 }
 
 /// The escaper of plain `Vec`s: runs of plain bytes are copied whole.
@@ -569,6 +588,15 @@ mod tests {
         let mut b = Vec::new();
         json_str(&mut b, "a\"b\\c\nd\u{1}é");
         assert_eq!(String::from_utf8(b).unwrap(), "\"a\\\"b\\\\c\\nd\\u0001é\"");
+    }
+
+    #[test]
+    fn writes_integers_as_to_string_does() {
+        for n in [0, 7, -7, 10, 1_000_000, i64::MAX, i64::MIN] {
+            let mut b = Vec::new();
+            put_int(&mut b, n);
+            assert_eq!(String::from_utf8(b).unwrap(), n.to_string());
+        }
     }
 
     #[test]

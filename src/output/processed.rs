@@ -65,7 +65,7 @@ impl Output<'_> {
                 b.push(b'"');
                 if r.lines > 1 {
                     b.put(b",\"lines\":");
-                    b.put(r.lines.to_string().as_bytes());
+                    super::put_int(b, i64::from(r.lines));
                 }
                 if let Some(p) = r.json {
                     if !p.fields.is_empty() {

@@ -30,7 +30,7 @@ mod tasks;
 mod watch;
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::rc::Rc;
@@ -566,14 +566,19 @@ impl<'a> Reactor<'a> {
     /// A child's environment: ours, then the identity of the user it runs as (like su(1)),
     /// then `env` in order (later pairs win).
     fn child_env<'e>(
-        &self,
-        credentials: Option<&spawn::Credentials>,
+        &'e self,
+        credentials: Option<&'e spawn::Credentials>,
         env: impl IntoIterator<Item = (&'e str, &'e str)>,
-    ) -> Vec<(OsString, OsString)> {
-        let mut out: Vec<(OsString, OsString)> = self.base_env.clone();
-        let mut set = |k: &str, v: &str| {
-            out.retain(|(ek, _)| ek != k);
-            out.push((k.into(), v.into()));
+    ) -> Vec<(&'e OsStr, &'e OsStr)> {
+        let mut out: Vec<(&OsStr, &OsStr)> = Vec::with_capacity(self.base_env.len() + 8);
+        out.extend(
+            self.base_env
+                .iter()
+                .map(|(k, v)| (k.as_os_str(), v.as_os_str())),
+        );
+        let mut set = |k: &'e str, v: &'e str| {
+            out.retain(|(ek, _)| *ek != k);
+            out.push((OsStr::new(k), OsStr::new(v)));
         };
         if let Some(c) = credentials {
             if let Some(n) = &c.name {

@@ -758,7 +758,7 @@ impl Supervisor {
                 (
                     if stopping { Level::Info } else { Level::Warn },
                     format!("process killed by {}", signals::name(s)),
-                    ("signal", Field::Str(signals::name(s))),
+                    ("signal", Field::Str(signals::name(s).into_owned())),
                 )
             }
         };

@@ -79,7 +79,7 @@ impl Supervisor {
             }
         }
         let (what, event) = match req {
-            Request::Signal(sig) => (signals::name(sig), "signal"),
+            Request::Signal(sig) => (signals::name(sig).into_owned(), "signal"),
             #[cfg(any(test, feature = "api"))]
             Request::Reload(_) => ("reload".to_owned(), "reload"),
         };

@@ -93,7 +93,7 @@ impl Supervisor {
             Level::Info,
             "stopping",
             format!("sending {} to its process group", signals::name(signal)),
-            vec![("signal", Field::Str(signals::name(signal)))],
+            vec![("signal", Field::Str(signals::name(signal).into_owned()))],
         );
     }
 

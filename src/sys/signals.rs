@@ -190,24 +190,24 @@ pub fn reset_for_child() {
 
 /// Signals we accept by name in configuration, with their numbers.
 const NAMES: [(&str, i32); 18] = [
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("ABRT", libc::SIGABRT),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("SEGV", libc::SIGSEGV),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("USR1", libc::SIGUSR1),
-    ("USR2", libc::SIGUSR2),
-    ("CHLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("WINCH", libc::SIGWINCH),
+    ("SIGHUP", libc::SIGHUP),
+    ("SIGINT", libc::SIGINT),
+    ("SIGQUIT", libc::SIGQUIT),
+    ("SIGILL", libc::SIGILL),
+    ("SIGABRT", libc::SIGABRT),
+    ("SIGFPE", libc::SIGFPE),
+    ("SIGKILL", libc::SIGKILL),
+    ("SIGSEGV", libc::SIGSEGV),
+    ("SIGPIPE", libc::SIGPIPE),
+    ("SIGALRM", libc::SIGALRM),
+    ("SIGTERM", libc::SIGTERM),
+    ("SIGUSR1", libc::SIGUSR1),
+    ("SIGUSR2", libc::SIGUSR2),
+    ("SIGCHLD", libc::SIGCHLD),
+    ("SIGCONT", libc::SIGCONT),
+    ("SIGSTOP", libc::SIGSTOP),
+    ("SIGTSTP", libc::SIGTSTP),
+    ("SIGWINCH", libc::SIGWINCH),
 ];
 
 pub const SIGHUP: i32 = libc::SIGHUP;
@@ -229,13 +229,14 @@ pub fn by_name(s: &str) -> Option<i32> {
     }
     let up = t.to_ascii_uppercase();
     let bare = up.strip_prefix("SIG").unwrap_or(&up);
-    NAMES.iter().find(|(n, _)| *n == bare).map(|(_, v)| *v)
+    NAMES.iter().find(|(n, _)| n[3..] == *bare).map(|(_, v)| *v)
 }
 
-/// `SIGTERM` for 15; `SIG42` for numbers without a name here.
-pub fn name(sig: i32) -> String {
+/// `SIGTERM` for 15; `SIG42` for numbers without a name here. Borrowed for the named ones:
+/// every stop and every exit by a signal is logged with its name.
+pub fn name(sig: i32) -> std::borrow::Cow<'static, str> {
     match NAMES.iter().find(|(_, v)| *v == sig) {
-        Some((n, _)) => format!("SIG{n}"),
-        None => format!("SIG{sig}"),
+        Some((n, _)) => std::borrow::Cow::Borrowed(n),
+        None => std::borrow::Cow::Owned(format!("SIG{sig}")),
     }
 }

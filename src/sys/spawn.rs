@@ -15,7 +15,7 @@
 //! that), and the parent takes the tag apart again. std itself tags nothing, so an untagged
 //! error comes from the manager's side of the spawn (std's own pipe, or `fork`).
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CString, OsStr};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -41,8 +41,9 @@ pub struct Credentials {
 /// Everything needed to start one child.
 pub struct SpawnSpec<'a> {
     pub argv: &'a [String],
-    /// The complete environment of the child.
-    pub env: &'a [(OsString, OsString)],
+    /// The complete environment of the child (borrowed: no copy of the manager's
+    /// environment is made per start).
+    pub env: &'a [(&'a OsStr, &'a OsStr)],
     pub cwd: Option<&'a str>,
     pub credentials: Option<&'a Credentials>,
     /// What the child reads as stdin (opened once by the reactor).
@@ -177,7 +178,7 @@ impl std::error::Error for SpawnError {}
 /// allocates nothing.
 struct ExecPlan {
     /// Paths to try in order (one for a program with a `/`, else one per `PATH` entry).
-    candidates: Vec<CString>,
+    candidates: Candidates,
     argv: Vec<CString>,
     /// Every `KEY=value\0` of the environment in one buffer: one allocation, not one per
     /// variable (a spawn allocated and freed about a hundred small objects, which musl's
@@ -221,10 +222,7 @@ impl ExecPlan {
             env.extend_from_slice(v);
             env.push(0);
         }
-        let candidates = candidates(program, path_of(spec.env))
-            .into_iter()
-            .map(|c| cstring(c.as_bytes(), "the program path"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let candidates = Candidates::new(program.as_bytes(), path_of(spec.env))?;
         let cwd = spec
             .cwd
             .map(|d| cstring(d.as_bytes(), "working_dir"))
@@ -250,30 +248,79 @@ impl ExecPlan {
 }
 
 /// The `PATH` of the child's environment.
-fn path_of(env: &[(OsString, OsString)]) -> String {
+fn path_of<'a>(env: &[(&'a OsStr, &'a OsStr)]) -> &'a [u8] {
     env.iter()
         .rev()
-        .find(|(k, _)| k == "PATH")
-        .map_or(DEFAULT_PATH.to_owned(), |(_, v)| {
-            v.to_string_lossy().into_owned()
-        })
+        .find(|(k, _)| *k == "PATH")
+        .map_or(DEFAULT_PATH.as_bytes(), |(_, v)| v.as_bytes())
 }
 
-/// Where `execve` is tried for `program`, in order (like `execvp(3)`: a name with a `/` is
-/// used as it is; an empty `PATH` entry means the current directory).
-fn candidates(program: &str, path: String) -> Vec<String> {
-    if program.contains('/') {
-        return vec![program.to_owned()];
+/// Where `execve` is tried for a program, in order (like `execvp(3)`: a name with a `/` is
+/// used as it is; an empty `PATH` entry means the current directory). Every path is in one
+/// buffer, each ending with a NUL: one allocation per start, however long `PATH` is (a
+/// `String` and a `CString` per entry made the search list cost more than the rest of the
+/// start-up's bookkeeping).
+struct Candidates {
+    buf: Vec<u8>,
+    /// Where each path starts in `buf`.
+    starts: Vec<usize>,
+}
+
+impl Candidates {
+    fn new(program: &[u8], path: &[u8]) -> Result<Candidates, String> {
+        if program.contains(&0) || path.contains(&0) {
+            return Err("the program path contains a NUL byte".to_owned());
+        }
+        let mut c = Candidates {
+            buf: Vec::new(),
+            starts: Vec::new(),
+        };
+        if program.contains(&b'/') {
+            c.add(None, program);
+        } else if !program.is_empty() {
+            c.buf
+                .reserve(path.len() + (program.len() + 3) * (path.len() / 4 + 1));
+            for d in path.split(|&b| b == b':') {
+                let d = if d.is_empty() { &b"."[..] } else { d };
+                let end = d.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
+                c.add(Some(&d[..end]), program);
+            }
+        }
+        Ok(c)
     }
-    if program.is_empty() {
-        return Vec::new();
+
+    /// Appends `dir/program`, or `program` alone.
+    fn add(&mut self, dir: Option<&[u8]>, program: &[u8]) {
+        self.starts.push(self.buf.len());
+        if let Some(d) = dir {
+            self.buf.extend_from_slice(d);
+            self.buf.push(b'/');
+        }
+        self.buf.extend_from_slice(program);
+        self.buf.push(0);
     }
-    path.split(':')
-        .map(|d| {
-            let d = if d.is_empty() { "." } else { d };
-            format!("{}/{program}", d.trim_end_matches('/'))
-        })
-        .collect()
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    fn get(&self, i: usize) -> &std::ffi::CStr {
+        let end = self.starts.get(i + 1).copied().unwrap_or(self.buf.len());
+        // Each path was written with exactly one NUL, at its end (the parts were checked for
+        // NULs in `new`).
+        std::ffi::CStr::from_bytes_with_nul(&self.buf[self.starts[i]..end]).unwrap_or(c"")
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &std::ffi::CStr> {
+        (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// As text, for messages and tests.
+    fn strings(&self) -> Vec<String> {
+        self.iter()
+            .map(|c| c.to_string_lossy().into_owned())
+            .collect()
+    }
 }
 
 /// In the child: `execve` each candidate until one works. Returns only on failure, with the
@@ -282,7 +329,7 @@ fn candidates(program: &str, path: String) -> Vec<String> {
 fn exec(plan: &ExecPlan) -> io::Error {
     let mut err = io::Error::from_raw_os_error(libc::ENOENT);
     let mut denied = false;
-    for c in &plan.candidates {
+    for c in plan.candidates.iter() {
         // SAFETY: every pointer is a NUL-terminated string owned by `plan`, and both arrays
         // end with a null pointer; execve only returns on failure.
         unsafe {
@@ -415,24 +462,23 @@ fn resolve(plan: &ExecPlan, spec: &SpawnSpec<'_>) -> Option<usize> {
     // moment (as a shell's command hash does, but only for `FOUND_MS`, so a program installed
     // earlier in PATH later is found at the next start). A cached file that went away makes
     // posix_spawn fail, and the caller's fork path then searches again.
-    let key = found_key(plan, spec);
     let now = super::monotonic_ms();
     let cached = {
         let f = found();
-        (f.0 == key && now.saturating_sub(f.1) < FOUND_MS).then_some(f.2)
+        (found_is(&f.0, plan, spec) && now.saturating_sub(f.1) < FOUND_MS).then_some(f.2)
     };
     if let Some(i) = cached.filter(|&i| i < plan.candidates.len()) {
         return Some(i);
     }
     let index = plan.candidates.iter().position(|c| {
-        let b = c.as_bytes();
+        let b = c.to_bytes();
         (b.first() == Some(&b'/') || spec.cwd.is_none())
-            && rustix::fs::access(c.as_c_str(), Access::EXEC_OK).is_ok()
-            && rustix::fs::stat(c.as_c_str()).is_ok_and(|st| {
+            && rustix::fs::access(c, Access::EXEC_OK).is_ok()
+            && rustix::fs::stat(c).is_ok_and(|st| {
                 rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
             })
     })?;
-    *found() = (key, now, index);
+    *found() = (found_key(plan, spec), now, index);
     Some(index)
 }
 
@@ -455,12 +501,16 @@ fn found() -> std::sync::MutexGuard<'static, (Vec<u8>, u64, usize)> {
 /// What a search depends on: the candidates (program and PATH) and whether a relative one
 /// would be relative to another directory.
 fn found_key(plan: &ExecPlan, spec: &SpawnSpec<'_>) -> Vec<u8> {
-    let mut k = Vec::with_capacity(256);
+    let mut k = Vec::with_capacity(plan.candidates.buf.len() + 1);
     k.push(u8::from(spec.cwd.is_some()));
-    for c in &plan.candidates {
-        k.extend_from_slice(c.as_bytes_with_nul());
-    }
+    k.extend_from_slice(&plan.candidates.buf);
     k
+}
+
+/// `key` is [`found_key`] of this start (compared in place: no key is built per start).
+fn found_is(key: &[u8], plan: &ExecPlan, spec: &SpawnSpec<'_>) -> bool {
+    key.split_first()
+        .is_some_and(|(&d, rest)| d == u8::from(spec.cwd.is_some()) && rest == plan.candidates.buf)
 }
 
 /// `posix_spawn(3)` with what every child needs: its own session (`POSIX_SPAWN_SETSID`), an
@@ -482,7 +532,7 @@ fn spawn_fast(
     if !signals::defaults_in_place() || stdin <= 2 || out <= 2 || err <= 2 {
         return None;
     }
-    let program = &plan.candidates[resolve(plan, spec)?];
+    let program = plan.candidates.get(resolve(plan, spec)?);
     let mut pid: libc::pid_t = 0;
     // SAFETY: the attribute and file-action objects are initialised before use and destroyed
     // on every path; every pointer handed to posix_spawn points to a NUL-terminated string or
@@ -644,7 +694,9 @@ fn exec_message(spec: &SpawnSpec<'_>, program: &str, os: &io::Error) -> String {
     }
     let path = path_of(spec.env);
     let base = spec.cwd.unwrap_or(".");
-    let on_disk = candidates(program, path.clone()).into_iter().find(|c| {
+    let listed = Candidates::new(program.as_bytes(), path).map_or(Vec::new(), |c| c.strings());
+    let path = String::from_utf8_lossy(path);
+    let on_disk = listed.into_iter().find(|c| {
         let full = if c.starts_with('/') {
             c.clone()
         } else {
@@ -687,8 +739,8 @@ fn interpreter(cwd: Option<&str>, file: &str) -> String {
 mod tests {
     use super::*;
 
-    fn env() -> Vec<(OsString, OsString)> {
-        vec![("PATH".into(), "/usr/bin:/bin".into())]
+    fn env() -> Vec<(&'static OsStr, &'static OsStr)> {
+        vec![(OsStr::new("PATH"), OsStr::new("/usr/bin:/bin"))]
     }
 
     fn try_spawn(argv: &[&str], cwd: Option<&str>, creds: Option<&Credentials>) -> String {
@@ -719,7 +771,7 @@ mod tests {
     fn run_in_path(prog: &str, path: &str) -> String {
         let argv = vec![prog.to_owned()];
         let stdin = ChildStdin::empty_pipe(None).unwrap();
-        let e = vec![("PATH".into(), path.into())];
+        let e = vec![(OsStr::new("PATH"), OsStr::new(path))];
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
             let r = spawn(&SpawnSpec {
@@ -783,13 +835,19 @@ mod tests {
 
     #[test]
     fn candidates_follow_execvp() {
-        assert_eq!(candidates("/bin/sh", "/x".into()), ["/bin/sh"]);
-        assert_eq!(candidates("./run", "/x".into()), ["./run"]);
+        let list = |p: &str, path: &str| {
+            Candidates::new(p.as_bytes(), path.as_bytes()).map(|c| c.strings())
+        };
+        assert_eq!(list("/bin/sh", "/x"), Ok(vec!["/bin/sh".to_owned()]));
+        assert_eq!(list("./run", "/x"), Ok(vec!["./run".to_owned()]));
         assert_eq!(
-            candidates("sh", "/a/:/b::".into()),
-            ["/a/sh", "/b/sh", "./sh", "./sh"]
+            list("sh", "/a/:/b:::/"),
+            Ok(["/a/sh", "/b/sh", "./sh", "./sh", "/sh"]
+                .map(String::from)
+                .to_vec())
         );
-        assert!(candidates("", "/a".into()).is_empty());
+        assert_eq!(list("", "/a"), Ok(vec![]));
+        assert!(list("s\0h", "/a").is_err());
     }
 
     #[test]
