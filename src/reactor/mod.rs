@@ -300,6 +300,7 @@ impl<'a> Reactor<'a> {
                 // each freed buffer was an `munmap`). Parts were closed above; nothing of ours
                 // has a `Drop` that does more than free.
                 std::mem::forget(self);
+                std::mem::forget(events);
                 return code;
             }
             let timeout = self.wait_time();

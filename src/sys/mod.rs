@@ -110,6 +110,15 @@ pub fn become_subreaper() -> io::Result<()> {
     Ok(())
 }
 
+/// Ends the process now with `code` (`_exit(2)`): no destructors, no teardown of std's
+/// runtime (the main thread's signal stack, an `munmap`; buffer frees), no `atexit` handlers.
+/// For the manager's last step only, once its output is flushed; std's own stdout must be
+/// unused by then (the manager writes fd 1 through its own queue, never `print!`).
+pub fn exit_now(code: u8) -> ! {
+    // SAFETY: `_exit` accepts any status, never returns, and touches no memory of ours.
+    unsafe { libc::_exit(i32::from(code)) }
+}
+
 /// Our own process id (`getpid(2)`).
 pub fn pid() -> i32 {
     rustix::process::getpid().as_raw_nonzero().get()
