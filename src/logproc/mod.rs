@@ -228,7 +228,7 @@ impl Stage {
         if self.off {
             return;
         }
-        let text = match std::str::from_utf8(line) {
+        let text = match crate::sys::simd::text(line) {
             Ok(s) => Cow::Borrowed(s),
             Err(_) => String::from_utf8_lossy(line),
         };
