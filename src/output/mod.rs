@@ -464,21 +464,23 @@ fn same(a: &str, b: &str) -> bool {
 
 /// Writes `n` in decimal (no `String` made: records carry a pid, an exit code and a run time).
 pub fn put_int<P: Put + ?Sized>(b: &mut P, n: i64) {
-    let mut d = [0u8; 20];
-    let mut i = d.len();
-    let mut u = n.unsigned_abs();
-    loop {
-        i -= 1;
-        d[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
     if n < 0 {
         b.push(b'-');
     }
-    b.extend_from_slice(&d[i..]);
+    b.extend_from_slice(decimal(n.unsigned_abs(), &mut [0; 20]));
+}
+
+/// The digits of `n`, written at the end of `buf` without going through `fmt`.
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 /// The escaper of plain `Vec`s: runs of plain bytes are copied whole.
@@ -604,6 +606,10 @@ mod tests {
             put_int(&mut b, n);
             assert_eq!(String::from_utf8(b).unwrap(), n.to_string());
         }
+        assert_eq!(
+            decimal(u64::MAX, &mut [0; 20]),
+            u64::MAX.to_string().as_bytes()
+        );
     }
 
     #[test]
