@@ -174,63 +174,15 @@ impl Pending {
 mod tests {
     use super::*;
     use crate::api::Scale;
-    use crate::config::model::{
-        Config, Global, Level, LogFormat, ProcessKind, ProcessSpec, RestartPolicy,
-    };
+    use crate::config::model::{Config, ProcessSpec};
     use crate::supervisor::{Action, Event};
     use crate::sys::ExitStatus;
-    use crate::sys::signals::SIGTERM;
 
     fn config(scale: u32) -> Config {
-        Config {
-            path: None,
-            global: Global {
-                shutdown_timeout: 10_000,
-                log_format: LogFormat::Json,
-                log_level: Level::Info,
-                backoff_initial: 100,
-                backoff_max: 1_000,
-                stable_after: 5_000,
-                max_restart_attempts: None,
-                dependency_timeout: None,
-                api: None,
-                metrics: None,
-                autotune_memory_threshold: None,
-                framework_setup: true,
-                readiness: None,
-                logging: Default::default(),
-                audit: false,
-                resource_metrics: Default::default(),
-                max_process_scale: 100,
-            },
-            processes: vec![ProcessSpec {
-                name: "web".into(),
-                command: vec!["true".into()],
-                kind: ProcessKind::Longrun,
-                priority: 0,
-                depends_on: Vec::new(),
-                scale,
-                restart: RestartPolicy::Always,
-                env: Vec::new(),
-                working_dir: None,
-                credentials: None,
-                critical: false,
-                stop_signal: SIGTERM,
-                stop_timeout: 1_000,
-                task: None,
-                health: None,
-                hooks: Default::default(),
-                logging: Default::default(),
-                signals: Default::default(),
-                start_stopped: false,
-                max_scale: 1000,
-                scale_locked: false,
-                labels: Vec::new(),
-            }],
-            hooks: Default::default(),
-            child_env: Vec::new(),
-            watch: false,
-        }
+        Config::for_tests(vec![ProcessSpec {
+            scale,
+            ..ProcessSpec::for_tests("web")
+        }])
     }
 
     /// A supervisor whose spawns succeed at once with fresh pids; returns the groups signalled.

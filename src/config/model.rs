@@ -572,3 +572,74 @@ pub mod defaults {
     /// never pass auto-tuning's safety check.
     pub const MAX_MEMORY_THRESHOLD: f64 = 1.0;
 }
+
+/// The unit tests' configuration: one fixture for every test that drives a supervisor.
+#[cfg(test)]
+mod fixtures {
+    use super::*;
+
+    impl ProcessSpec {
+        /// A longrun running `true`, scale 1, restarted always, with its program's signal
+        /// policy.
+        pub fn for_tests(name: &str) -> ProcessSpec {
+            let command = vec!["true".to_owned()];
+            ProcessSpec {
+                name: name.to_owned(),
+                signals: crate::signal_policy::SignalPolicy::new(&command, None, vec![]),
+                command,
+                kind: ProcessKind::Longrun,
+                priority: 0,
+                depends_on: Vec::new(),
+                scale: 1,
+                restart: RestartPolicy::Always,
+                env: Vec::new(),
+                working_dir: None,
+                credentials: None,
+                critical: false,
+                stop_signal: crate::sys::signals::SIGTERM,
+                stop_timeout: 1_000,
+                task: None,
+                logging: Default::default(),
+                health: None,
+                hooks: Default::default(),
+                start_stopped: false,
+                max_scale: 1000,
+                scale_locked: false,
+                labels: Vec::new(),
+            }
+        }
+    }
+
+    impl Config {
+        /// `processes` under short timings: a 10 s shutdown, backoff 100 ms to 1 s, stable
+        /// after 5 s, no listeners.
+        pub fn for_tests(processes: Vec<ProcessSpec>) -> Config {
+            Config {
+                path: None,
+                global: Global {
+                    shutdown_timeout: 10_000,
+                    log_format: LogFormat::Json,
+                    log_level: Level::Info,
+                    backoff_initial: 100,
+                    backoff_max: 1_000,
+                    stable_after: 5_000,
+                    max_restart_attempts: None,
+                    dependency_timeout: None,
+                    api: None,
+                    metrics: None,
+                    readiness: None,
+                    autotune_memory_threshold: None,
+                    framework_setup: true,
+                    logging: Default::default(),
+                    audit: false,
+                    resource_metrics: Default::default(),
+                    max_process_scale: 100,
+                },
+                processes,
+                hooks: Default::default(),
+                child_env: Vec::new(),
+                watch: false,
+            }
+        }
+    }
+}

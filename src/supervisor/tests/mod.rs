@@ -2,33 +2,13 @@
 //! and states they must produce.
 
 use super::*;
-use crate::config::model::{Global, LogFormat, ProcessSpec};
+use crate::config::model::ProcessSpec;
 use crate::signal_policy::{Reload, SignalPolicy};
 
 fn spec(name: &str, deps: &[usize]) -> ProcessSpec {
     ProcessSpec {
-        name: name.to_owned(),
-        command: vec!["true".to_owned()],
-        kind: ProcessKind::Longrun,
-        priority: 0,
         depends_on: deps.to_vec(),
-        scale: 1,
-        restart: RestartPolicy::Always,
-        env: Vec::new(),
-        working_dir: None,
-        credentials: None,
-        critical: false,
-        stop_signal: signals::SIGTERM,
-        stop_timeout: 1_000,
-        task: None,
-        logging: Default::default(),
-        health: None,
-        hooks: Default::default(),
-        signals: SignalPolicy::new(&["true".to_owned()], None, vec![]),
-        start_stopped: false,
-        max_scale: 1000,
-        scale_locked: false,
-        labels: Vec::new(),
+        ..ProcessSpec::for_tests(name)
     }
 }
 
@@ -41,32 +21,7 @@ fn program(name: &str, argv: &[&str]) -> ProcessSpec {
 }
 
 fn config(processes: Vec<ProcessSpec>) -> Config {
-    Config {
-        path: None,
-        global: Global {
-            shutdown_timeout: 10_000,
-            log_format: LogFormat::Json,
-            log_level: Level::Info,
-            backoff_initial: 100,
-            backoff_max: 1_000,
-            stable_after: 5_000,
-            max_restart_attempts: None,
-            dependency_timeout: None,
-            api: None,
-            metrics: None,
-            readiness: None,
-            autotune_memory_threshold: None,
-            framework_setup: true,
-            logging: Default::default(),
-            audit: false,
-            resource_metrics: Default::default(),
-            max_process_scale: 100,
-        },
-        processes,
-        hooks: Default::default(),
-        child_env: Vec::new(),
-        watch: false,
-    }
+    Config::for_tests(processes)
 }
 
 /// A supervisor plus a fake world: spawned pids are handed out in order.
