@@ -278,9 +278,10 @@ impl Candidates {
         if program.contains(&b'/') {
             c.add(None, program);
         } else if !program.is_empty() {
+            let dirs = path.split(|&b| b == b':');
             c.buf
-                .reserve(path.len() + (program.len() + 3) * (path.len() / 4 + 1));
-            for d in path.split(|&b| b == b':') {
+                .reserve(path.len() + dirs.clone().count() * (program.len() + 3));
+            for d in dirs {
                 let d = if d.is_empty() { &b"."[..] } else { d };
                 let end = d.iter().rposition(|&b| b != b'/').map_or(0, |i| i + 1);
                 c.add(Some(&d[..end]), program);
@@ -463,54 +464,60 @@ fn resolve(plan: &ExecPlan, spec: &SpawnSpec<'_>) -> Option<usize> {
     // earlier in PATH later is found at the next start). A cached file that went away makes
     // posix_spawn fail, and the caller's fork path then searches again.
     let now = super::monotonic_ms();
+    let own_dir = spec.cwd.is_some();
     let cached = {
         let f = found();
-        (found_is(&f.0, plan, spec) && now.saturating_sub(f.1) < FOUND_MS).then_some(f.2)
+        (f.own_dir == own_dir
+            && f.paths == plan.candidates.buf
+            && now.saturating_sub(f.at) < FOUND_MS)
+            .then_some(f.index)
     };
     if let Some(i) = cached.filter(|&i| i < plan.candidates.len()) {
         return Some(i);
     }
     let index = plan.candidates.iter().position(|c| {
         let b = c.to_bytes();
-        (b.first() == Some(&b'/') || spec.cwd.is_none())
+        (b.first() == Some(&b'/') || !own_dir)
             && rustix::fs::access(c, Access::EXEC_OK).is_ok()
             && rustix::fs::stat(c).is_ok_and(|st| {
                 rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile
             })
     })?;
-    *found() = (found_key(plan, spec), now, index);
+    let mut f = found();
+    f.own_dir = own_dir;
+    f.paths.clone_from(&plan.candidates.buf);
+    (f.at, f.index) = (now, index);
     Some(index)
 }
 
 /// How long a program's place in PATH is reused.
 const FOUND_MS: u64 = 1_000;
 
-/// The program found last: (what was searched, when, which candidate). Instances of one
-/// process start one after another, so one entry is enough. Only the reactor's thread spawns;
-/// the lock is never contended.
-static FOUND: std::sync::Mutex<(Vec<u8>, u64, usize)> = std::sync::Mutex::new((Vec::new(), 0, 0));
+/// The program found last. Instances of one process start one after another, so one entry is
+/// enough. Only the reactor's thread spawns; the lock is never contended.
+struct Found {
+    /// What was searched: the candidates (program and `PATH`), and whether the child had a
+    /// working directory of its own (a relative candidate is relative to it).
+    own_dir: bool,
+    paths: Vec<u8>,
+    /// When, and which candidate it was.
+    at: u64,
+    index: usize,
+}
+
+static FOUND: std::sync::Mutex<Found> = std::sync::Mutex::new(Found {
+    own_dir: false,
+    paths: Vec::new(),
+    at: 0,
+    index: 0,
+});
 
 /// The program found last (a poisoned lock only means a panic elsewhere: the entry itself is
 /// always whole).
-fn found() -> std::sync::MutexGuard<'static, (Vec<u8>, u64, usize)> {
+fn found() -> std::sync::MutexGuard<'static, Found> {
     FOUND
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// What a search depends on: the candidates (program and PATH) and whether a relative one
-/// would be relative to another directory.
-fn found_key(plan: &ExecPlan, spec: &SpawnSpec<'_>) -> Vec<u8> {
-    let mut k = Vec::with_capacity(plan.candidates.buf.len() + 1);
-    k.push(u8::from(spec.cwd.is_some()));
-    k.extend_from_slice(&plan.candidates.buf);
-    k
-}
-
-/// `key` is [`found_key`] of this start (compared in place: no key is built per start).
-fn found_is(key: &[u8], plan: &ExecPlan, spec: &SpawnSpec<'_>) -> bool {
-    key.split_first()
-        .is_some_and(|(&d, rest)| d == u8::from(spec.cwd.is_some()) && rest == plan.candidates.buf)
 }
 
 /// `posix_spawn(3)` with what every child needs: its own session (`POSIX_SPAWN_SETSID`), an
@@ -586,7 +593,7 @@ fn spawn_fast(
         libc::posix_spawnattr_destroy(a);
         if rc != 0 {
             // Maybe the program found a moment ago is gone: the next start searches again.
-            found().0.clear();
+            found().paths.clear();
         }
         (rc == 0 && pid > 0).then_some(pid)
     }
