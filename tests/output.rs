@@ -441,3 +441,54 @@ fn quiet_child_is_not_starved_by_floods() {
     c.eq(code, 0, "exit code");
     c.finish(&m.dump());
 }
+
+/// A child that bursts (whole 4 KiB writes, as stdio flushes them) and then goes on with a
+/// line now and then, without exiting: the manager takes a bursting pipe out of the poll for a
+/// millisecond at a time so that it fills (docs/design-decisions.md), and must put it back
+/// once the burst is over. Every line of the burst arrives, in order, and so does each later
+/// line while the child still runs (a pipe left out of the poll would hold them until exit).
+#[test]
+fn lines_after_a_burst_arrive_while_the_child_runs() {
+    let dir = TestDir::new("burst");
+    let child = py(concat!(
+        "import os, time\n",
+        "lines = b''.join(b'b%07d ' % i + b'y' * 55 + b'\\n' for i in range(80000))\n",
+        "for k in range(0, len(lines), 4096):\n",
+        "    os.write(1, lines[k:k + 4096])\n",
+        "for i in range(5):\n",
+        "    time.sleep(0.2)\n",
+        "    os.write(1, b'after %d\\n' % i)\n",
+        "time.sleep(1000)\n",
+    ));
+    let cfg = format!("processes:\n  burst:\n    restart: never\n    command: {child}\n");
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Launch::new(Mode::Pid1).config(&path).spawn();
+    m.wait_for(secs(30.0), "the last line after the burst", |r| {
+        r.is_output() && r.instance() == Some("burst-0") && r.msg() == "after 4"
+    });
+    let lines = m.find(|r| r.is_output() && r.instance() == Some("burst-0"));
+    let exited_early = m.events("exited", "burst-0");
+    m.signal(libc::SIGTERM);
+    let code = m.wait_code(secs(15.0));
+    let mut c = Soft::default();
+    c.eq(lines.len(), 80_005, "records of the child");
+    let out_of_order = lines.iter().enumerate().find(|(i, r)| {
+        let want = if *i < 80_000 {
+            format!("b{i:07} {}", "y".repeat(55))
+        } else {
+            format!("after {}", i - 80_000)
+        };
+        r.msg() != want
+    });
+    c.check(out_of_order.is_none(), || {
+        format!(
+            "first record not as written: {:?}",
+            out_of_order.map(|(i, r)| (i, r.msg()))
+        )
+    });
+    c.check(exited_early.is_empty(), || {
+        "the child exited before its last line arrived".to_owned()
+    });
+    c.eq(code, 0, "exit code");
+    c.finish(&m.dump());
+}

@@ -65,6 +65,19 @@ const READ_BUDGET: usize = 1024 * 1024;
 const DRAIN_LIMIT: usize = 1024 * 1024;
 /// Size of the read buffer shared by all pipes.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes one pipe yields in one turn that make it a burst (a writer flushing whole stdio
+/// buffers, not a log line now and then): such a pipe is left to fill for `COALESCE_MS`.
+const BURST: usize = 4 * 1024;
+/// How long a bursting pipe is out of the poll. Every write to a polled pipe wakes the loop
+/// (and costs the writer the wake-up); left alone for a millisecond, the pipe is read in a few
+/// 64 KiB chunks per turn instead of one 4 KiB chunk per wake-up.
+const COALESCE_MS: u64 = 1;
+/// What a bursting pipe is asked to hold meanwhile (`F_SETPIPE_SZ`; the most an unprivileged
+/// process may ask for by default). A pipe that cannot be given it is never left to fill: at
+/// the kernel's 64 KiB the writer would block within the millisecond.
+const BURST_PIPE: usize = 1024 * 1024;
+/// A pipe's size again after its burst: the kernel's default.
+const QUIET_PIPE: usize = 64 * 1024;
 /// While a process group is watched for emptiness, how often it is checked. Its members are
 /// not necessarily our children (no SIGCHLD tells us when the last one goes, e.g. when we could
 /// not become a subreaper), so this is polled — only in that state, never when idle.
@@ -107,6 +120,12 @@ struct Pipe {
     /// The poll said so: every writer is gone and nothing is left to read (`EPOLLHUP` without
     /// `EPOLLIN`), so the pipe is finished without another `read`.
     at_eof: bool,
+    /// Bytes read in this turn, by the turn's reading (not by a drain at exit).
+    got: usize,
+    /// Out of the poll while it fills, until this time (ms): a bursting pipe.
+    paused_until: Option<u64>,
+    /// The kernel refused it `BURST_PIPE`: it is never left to fill.
+    cannot_grow: bool,
     /// Last lines, kept for aux children (their owners quote them in error messages).
     tail: Option<Tail>,
 }
@@ -363,10 +382,12 @@ impl<'a> Reactor<'a> {
             .iter()
             .flatten()
             .filter_map(|p| p.next_deadline(self));
+        let paused = self.pipes.iter().flatten().filter_map(|p| p.paused_until);
         let next = [self.sup.next_deadline(), self.aux.next_deadline()]
             .into_iter()
             .flatten()
             .chain(parts)
+            .chain(paused)
             .min();
         let mut wait = next.map(|d| d.saturating_sub(now));
         if self.sup.watched_groups().next().is_some() {
@@ -690,6 +711,9 @@ impl<'a> Reactor<'a> {
                 shaper: ShaperFor::shaper(logging, stream),
                 readable: true,
                 at_eof: false,
+                got: 0,
+                paused_until: None,
+                cannot_grow: false,
                 tail: matches!(owner, Child::Aux(_)).then(Tail::default),
             });
         }
@@ -725,10 +749,68 @@ impl<'a> Reactor<'a> {
         }
     }
 
+    /// Reads the pipes (those left to fill are due again after their pause), then takes those
+    /// that burst out of the poll for a while and puts back those whose burst is over.
+    fn read_pipes(&mut self) {
+        let now = sys::monotonic_ms();
+        for p in self.pipes.iter_mut().flatten() {
+            if p.paused_until.is_some_and(|d| d <= now) {
+                p.readable = true;
+            }
+        }
+        self.read_round_robin();
+        for slot in 0..self.pipes.len() {
+            self.coalesce(slot, now);
+        }
+    }
+
+    /// A pipe read to empty after a burst is enlarged and taken out of the poll for
+    /// `COALESCE_MS` (`F_SETPIPE_SZ`, `EPOLL_CTL_DEL`); while it keeps bursting it stays out,
+    /// read once per pause; the first turn it yields less it is given back its usual size and
+    /// its place in the poll (`EPOLL_CTL_ADD` reports at once what arrived or closed meanwhile).
+    fn coalesce(&mut self, slot: usize, now: u64) {
+        let Some(p) = self.pipes[slot].as_mut() else {
+            return;
+        };
+        let got = std::mem::take(&mut p.got);
+        // Not read to empty this turn (the queue was full), or not due yet: nothing to decide.
+        if p.readable || p.paused_until.is_some_and(|d| d > now) {
+            return;
+        }
+        let (fd, raw) = (p.fd.as_fd(), p.fd.as_raw_fd());
+        let registry = self.poll.registry();
+        match (p.paused_until.is_some(), got >= BURST) {
+            (false, true) if !p.cannot_grow => {
+                let grown = rustix::pipe::fcntl_setpipe_size(fd, BURST_PIPE)
+                    .is_ok_and(|size| size >= BURST_PIPE);
+                p.cannot_grow = !grown;
+                if grown && registry.deregister(&mut SourceFd(&raw)).is_ok() {
+                    p.paused_until = Some(now + COALESCE_MS);
+                } else if grown {
+                    let _ = rustix::pipe::fcntl_setpipe_size(fd, QUIET_PIPE);
+                }
+            }
+            (true, true) => p.paused_until = Some(now + COALESCE_MS),
+            (true, false) => {
+                // An empty pipe counts against its user's pipe quota by its size
+                // (`pipe-user-pages-soft`), so it does not stay large after the burst.
+                let _ = rustix::pipe::fcntl_setpipe_size(fd, QUIET_PIPE);
+                let t = token(slot, KIND_PIPE);
+                // Should the poll refuse it, the pipe is read once per pause instead.
+                p.paused_until = match registry.register(&mut SourceFd(&raw), t, Interest::READABLE)
+                {
+                    Ok(()) => None,
+                    Err(_) => Some(now + COALESCE_MS),
+                };
+            }
+            _ => {}
+        }
+    }
+
     /// Reads readable pipes round-robin, one chunk from each in turn, while the output queue
     /// has room and the turn's budget lasts. When the queue fills, the next turn resumes at the
     /// pipe that was skipped, so a quiet child is never starved by a flooding one.
-    fn read_pipes(&mut self) {
+    fn read_round_robin(&mut self) {
         let n = self.pipes.len();
         let mut spent = 0;
         while n > 0 && spent < READ_BUDGET {
@@ -746,6 +828,9 @@ impl<'a> Reactor<'a> {
                     }
                 }
                 let got = self.read_pipe(slot, READ_CHUNK, true);
+                if let Some(p) = self.pipes[slot].as_mut() {
+                    p.got += got;
+                }
                 spent += got;
                 progress |= got > 0;
             }
