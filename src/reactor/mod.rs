@@ -22,6 +22,7 @@ mod net;
 mod part;
 #[cfg(feature = "heartbeat")]
 mod pings;
+mod pipes;
 mod reload;
 #[cfg(any(feature = "api", feature = "metrics"))]
 mod resources;
@@ -32,20 +33,21 @@ mod watch;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::config::model::{Config, Level, LogRules};
-use crate::output::{self, Flush, Output, Shaper, ShaperFor, Stream, lines::Lines};
+use crate::config::model::{Config, Level};
+use crate::output::{Flush, Output};
 use crate::supervisor::{Action, Event, Field, InstId, Note, Supervisor};
 use crate::sys::{self, signals, spawn};
 use children::{AuxDone, AuxId, AuxSet, Tail};
 #[cfg(feature = "log-processing")]
 use logs::emit;
 use part::{Msg, Part};
+use pipes::{Pipe, READ_CHUNK};
 
 // Tokens are `(slot << KIND_BITS) | kind`. The loop's own kinds come first; every part owns
 // one kind after them (`FIRST_PART_KIND + its place in the list`) and numbers its slots itself.
@@ -57,27 +59,6 @@ const KIND_PIDFD: usize = 2;
 const KIND_AUX_PIDFD: usize = 3;
 const FIRST_PART_KIND: usize = 4;
 
-/// Bytes read from all pipes together per loop turn, so floods cannot starve signals.
-const READ_BUDGET: usize = 1024 * 1024;
-/// Most bytes read from one pipe when its child exits, past the queue limit: a full pipe
-/// buffer (64 KiB by default, at most 1 MiB), but not the endless output of a grandchild that
-/// keeps writing to the same pipe.
-const DRAIN_LIMIT: usize = 1024 * 1024;
-/// Size of the read buffer shared by all pipes.
-const READ_CHUNK: usize = 64 * 1024;
-/// Bytes one pipe yields in one turn that make it a burst (a writer flushing whole stdio
-/// buffers, not a log line now and then): such a pipe is left to fill for `COALESCE_MS`.
-const BURST: usize = 4 * 1024;
-/// How long a bursting pipe is out of the poll. Every write to a polled pipe wakes the loop
-/// (and costs the writer the wake-up); left alone for a millisecond, the pipe is read in a few
-/// 64 KiB chunks per turn instead of one 4 KiB chunk per wake-up.
-const COALESCE_MS: u64 = 1;
-/// What a bursting pipe is asked to hold meanwhile (`F_SETPIPE_SZ`; the most an unprivileged
-/// process may ask for by default). A pipe that cannot be given it is never left to fill: at
-/// the kernel's 64 KiB the writer would block within the millisecond.
-const BURST_PIPE: usize = 1024 * 1024;
-/// A pipe's size again after its burst: the kernel's default.
-const QUIET_PIPE: usize = 64 * 1024;
 /// While a process group is watched for emptiness, how often it is checked. Its members are
 /// not necessarily our children (no SIGCHLD tells us when the last one goes, e.g. when we could
 /// not become a subreaper), so this is polled — only in that state, never when idle.
@@ -106,83 +87,6 @@ enum Child {
     Inst(InstId),
     /// A child with a deadline, owned by a feature.
     Aux(AuxId),
-}
-
-struct Pipe {
-    fd: OwnedFd,
-    owner: Child,
-    instance: String,
-    process: String,
-    stream: Stream,
-    lines: Lines,
-    shaper: Shaper,
-    readable: bool,
-    /// The poll said so: every writer is gone and nothing is left to read (`EPOLLHUP` without
-    /// `EPOLLIN`), so the pipe is finished without another `read`.
-    at_eof: bool,
-    /// Bytes read in this turn, by the turn's reading (not by a drain at exit).
-    got: usize,
-    /// Out of the poll while it fills, until this time (ms): a bursting pipe.
-    paused_until: Option<u64>,
-    /// The kernel refused it `BURST_PIPE`: it is never left to fill.
-    cannot_grow: bool,
-    /// Last lines, kept for aux children (their owners quote them in error messages).
-    tail: Option<Tail>,
-}
-
-impl Pipe {
-    /// Cuts `data` into records of this pipe's instance and stream: the one place where child
-    /// lines become records.
-    fn feed(&mut self, data: &[u8], out: &mut Output<'_>) {
-        // One clock read stamps every line of this read.
-        out.tick();
-        let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
-        match &mut self.shaper {
-            #[cfg(not(feature = "log-processing"))]
-            Shaper::Plain => self.lines.feed(data, &mut |line, partial| {
-                out.child_line(i, pr, s, line, partial);
-                if let Some(t) = tail.as_mut() {
-                    t.push(line);
-                }
-            }),
-            #[cfg(not(feature = "log-processing"))]
-            Shaper::Discard => {}
-            #[cfg(feature = "log-processing")]
-            Shaper::Processed(stage) => {
-                let (now, before) = (sys::monotonic_ms(), stage.held());
-                self.lines.feed(data, &mut |line, partial| {
-                    stage.push(line, partial, now, &mut |r| emit(out, i, pr, s, tail, r))
-                });
-                out.held_changed(before, stage.held());
-            }
-        }
-    }
-
-    /// Emits the unfinished last line, if any, and any record still held.
-    fn finish(&mut self, out: &mut Output<'_>) {
-        out.tick();
-        let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
-        match &mut self.shaper {
-            #[cfg(not(feature = "log-processing"))]
-            Shaper::Plain => self.lines.finish(&mut |line, partial| {
-                out.child_line(i, pr, s, line, partial);
-                if let Some(t) = tail.as_mut() {
-                    t.push(line);
-                }
-            }),
-            #[cfg(not(feature = "log-processing"))]
-            Shaper::Discard => {}
-            #[cfg(feature = "log-processing")]
-            Shaper::Processed(stage) => {
-                let (now, before) = (sys::monotonic_ms(), stage.held());
-                self.lines.finish(&mut |line, partial| {
-                    stage.push(line, partial, now, &mut |r| emit(out, i, pr, s, tail, r))
-                });
-                stage.finish(&mut |r| emit(out, i, pr, s, tail, r));
-                out.held_changed(before, 0);
-            }
-        }
-    }
 }
 
 pub struct Reactor<'a> {
@@ -341,15 +245,7 @@ impl<'a> Reactor<'a> {
                     _ if t == STDOUT => self.out_writable = true,
                     (KIND_PIPE, slot) => {
                         if let Some(Some(p)) = self.pipes.get_mut(slot) {
-                            p.readable = true;
-                            // A pipe's poll state is final once its writers are gone: HUP with
-                            // no IN means empty for good (the usual state of both pipes of a
-                            // child that just exited), which saves the `read` that returns 0.
-                            // The event cannot be a stale one of an earlier pipe in this slot:
-                            // a closed pipe's descriptor was its only one (every spawn returns
-                            // after the child's exec closed its copies), so the close took it
-                            // out of the poll, pending events included.
-                            p.at_eof |= ev.is_read_closed() && !ev.is_readable();
+                            p.ready(ev);
                         }
                     }
                     (KIND_PIDFD | KIND_AUX_PIDFD, _) => reap = true,
@@ -373,8 +269,7 @@ impl<'a> Reactor<'a> {
     /// the earliest deadline of the supervisor, the aux children and the parts.
     fn wait_time(&self) -> Option<std::time::Duration> {
         let now = sys::monotonic_ms();
-        let more_to_read = self.out.has_room() && self.pipes.iter().flatten().any(|p| p.readable);
-        if more_to_read || self.parts.iter().flatten().any(|p| p.busy()) {
+        if self.more_to_read() || self.parts.iter().flatten().any(|p| p.busy()) {
             return Some(std::time::Duration::ZERO);
         }
         let parts = self
@@ -382,12 +277,11 @@ impl<'a> Reactor<'a> {
             .iter()
             .flatten()
             .filter_map(|p| p.next_deadline(self));
-        let paused = self.pipes.iter().flatten().filter_map(|p| p.paused_until);
         let next = [self.sup.next_deadline(), self.aux.next_deadline()]
             .into_iter()
             .flatten()
             .chain(parts)
-            .chain(paused)
+            .chain(self.pipes_due())
             .min();
         let mut wait = next.map(|d| d.saturating_sub(now));
         if self.sup.watched_groups().next().is_some() {
@@ -676,49 +570,6 @@ impl<'a> Reactor<'a> {
         self.tell(&Msg::Started(inst));
     }
 
-    /// Registers a child's stdout and stderr pipes with the poll.
-    fn watch_pipes(
-        &mut self,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
-        owner: Child,
-        instance: &str,
-        process: &str,
-        logging: &LogRules,
-    ) {
-        for (fd, stream) in [(stdout, Stream::Stdout), (stderr, Stream::Stderr)] {
-            let slot = self.free_slot();
-            let raw = fd.as_raw_fd();
-            if let Err(e) = self.poll.registry().register(
-                &mut SourceFd(&raw),
-                token(slot, KIND_PIPE),
-                Interest::READABLE,
-            ) {
-                self.log(
-                    Level::Error,
-                    "register_failed",
-                    &format!("cannot watch output of {instance}: {e}"),
-                );
-                continue;
-            }
-            self.pipes[slot] = Some(Pipe {
-                fd,
-                owner,
-                instance: instance.to_owned(),
-                process: process.to_owned(),
-                stream,
-                lines: Lines::default(),
-                shaper: ShaperFor::shaper(logging, stream),
-                readable: true,
-                at_eof: false,
-                got: 0,
-                paused_until: None,
-                cannot_grow: false,
-                tail: matches!(owner, Child::Aux(_)).then(Tail::default),
-            });
-        }
-    }
-
     /// Registers a pidfd (if the kernel gave us one; we say once when it did not).
     fn watch_pidfd(&mut self, fd: &OwnedFd, t: Token) {
         let _ =
@@ -736,169 +587,6 @@ impl<'a> Reactor<'a> {
                 "no pidfd for a child (a kernel before Linux 5.3, or no free descriptor): \
                  relying on SIGCHLD for it",
             );
-        }
-    }
-
-    fn free_slot(&mut self) -> usize {
-        match self.pipes.iter().position(Option::is_none) {
-            Some(s) => s,
-            None => {
-                self.pipes.push(None);
-                self.pipes.len() - 1
-            }
-        }
-    }
-
-    /// Reads the pipes (those left to fill are due again after their pause), then takes those
-    /// that burst out of the poll for a while and puts back those whose burst is over.
-    fn read_pipes(&mut self) {
-        let now = sys::monotonic_ms();
-        for p in self.pipes.iter_mut().flatten() {
-            if p.paused_until.is_some_and(|d| d <= now) {
-                p.readable = true;
-            }
-        }
-        self.read_round_robin();
-        for slot in 0..self.pipes.len() {
-            self.coalesce(slot, now);
-        }
-    }
-
-    /// A pipe read to empty after a burst is enlarged and taken out of the poll for
-    /// `COALESCE_MS` (`F_SETPIPE_SZ`, `EPOLL_CTL_DEL`); while it keeps bursting it stays out,
-    /// read once per pause; the first turn it yields less it is given back its usual size and
-    /// its place in the poll (`EPOLL_CTL_ADD` reports at once what arrived or closed meanwhile).
-    fn coalesce(&mut self, slot: usize, now: u64) {
-        let Some(p) = self.pipes[slot].as_mut() else {
-            return;
-        };
-        let got = std::mem::take(&mut p.got);
-        // Not read to empty this turn (the queue was full), or not due yet: nothing to decide.
-        if p.readable || p.paused_until.is_some_and(|d| d > now) {
-            return;
-        }
-        let (fd, raw) = (p.fd.as_fd(), p.fd.as_raw_fd());
-        let registry = self.poll.registry();
-        match (p.paused_until.is_some(), got >= BURST) {
-            (false, true) if !p.cannot_grow => {
-                let grown = rustix::pipe::fcntl_setpipe_size(fd, BURST_PIPE)
-                    .is_ok_and(|size| size >= BURST_PIPE);
-                p.cannot_grow = !grown;
-                if grown && registry.deregister(&mut SourceFd(&raw)).is_ok() {
-                    p.paused_until = Some(now + COALESCE_MS);
-                } else if grown {
-                    let _ = rustix::pipe::fcntl_setpipe_size(fd, QUIET_PIPE);
-                }
-            }
-            (true, true) => p.paused_until = Some(now + COALESCE_MS),
-            (true, false) => {
-                // An empty pipe counts against its user's pipe quota by its size
-                // (`pipe-user-pages-soft`), so it does not stay large after the burst.
-                let _ = rustix::pipe::fcntl_setpipe_size(fd, QUIET_PIPE);
-                let t = token(slot, KIND_PIPE);
-                // Should the poll refuse it, the pipe is read once per pause instead.
-                p.paused_until = match registry.register(&mut SourceFd(&raw), t, Interest::READABLE)
-                {
-                    Ok(()) => None,
-                    Err(_) => Some(now + COALESCE_MS),
-                };
-            }
-            _ => {}
-        }
-    }
-
-    /// Reads readable pipes round-robin, one chunk from each in turn, while the output queue
-    /// has room and the turn's budget lasts. When the queue fills, the next turn resumes at the
-    /// pipe that was skipped, so a quiet child is never starved by a flooding one.
-    fn read_round_robin(&mut self) {
-        let n = self.pipes.len();
-        let mut spent = 0;
-        while n > 0 && spent < READ_BUDGET {
-            let mut progress = false;
-            for k in 0..n {
-                let slot = (self.rr + k) % n;
-                if !self.pipes[slot].as_ref().is_some_and(|p| p.readable) {
-                    continue;
-                }
-                if !self.out.has_room() {
-                    self.flush();
-                    if !self.out.has_room() {
-                        self.rr = slot;
-                        return;
-                    }
-                }
-                let got = self.read_pipe(slot, READ_CHUNK, true);
-                if let Some(p) = self.pipes[slot].as_mut() {
-                    p.got += got;
-                }
-                spent += got;
-                progress |= got > 0;
-            }
-            if !progress {
-                break;
-            }
-        }
-        if n > 0 {
-            self.rr = (self.rr + 1) % n;
-        }
-    }
-
-    /// Reads one pipe until it would block, hits EOF, the budget is spent, or (when
-    /// `respect_queue`) the output queue is full. Returns the bytes read.
-    fn read_pipe(&mut self, slot: usize, budget: usize, respect_queue: bool) -> usize {
-        let mut total = 0;
-        loop {
-            if total >= budget || (respect_queue && !self.out.has_room()) {
-                return total;
-            }
-            let Some(p) = self.pipes[slot].as_mut() else {
-                return total;
-            };
-            let r = if p.at_eof {
-                Ok((output::Read::Eof, 0))
-            } else {
-                output::read_chunk(p.fd.as_fd(), &mut self.buf)
-            };
-            let out = &mut self.out;
-            match r {
-                Ok((output::Read::Data, n)) => {
-                    total += n;
-                    p.feed(&self.buf[..n], out);
-                }
-                Ok((output::Read::WouldBlock, _)) => {
-                    p.readable = false;
-                    return total;
-                }
-                Ok((output::Read::Eof, _)) | Err(_) => {
-                    p.finish(out);
-                    // No EPOLL_CTL_DEL: dropping the pipe below closes its only descriptor
-                    // (children get it only until their exec: close-on-exec), which removes it
-                    // from the epoll set — one system call less per stream at every exit.
-                    if let (Child::Aux(a), Some(t)) = (p.owner, p.tail.take()) {
-                        self.aux.absorb_tail(a, t);
-                    }
-                    self.pipes[slot] = None;
-                    return total;
-                }
-            }
-        }
-    }
-
-    /// Reads whatever a child's pipes hold right now, regardless of the queue limit (the
-    /// excess is bounded by `DRAIN_LIMIT`), so its output is written before its exit record.
-    fn drain(&mut self, owner: Child) {
-        for slot in 0..self.pipes.len() {
-            if self.pipes[slot].as_ref().is_some_and(|p| p.owner == owner) {
-                let _ = self.read_pipe(slot, DRAIN_LIMIT, false);
-                // A grandchild may keep the pipe open: the tail without newline is emitted
-                // now, so the exit record follows all of it.
-                if let Some(p) = self.pipes[slot].as_mut() {
-                    p.finish(&mut self.out);
-                    if let (Child::Aux(a), Some(t)) = (p.owner, p.tail.take()) {
-                        self.aux.absorb_tail(a, t);
-                    }
-                }
-            }
         }
     }
 
