@@ -23,6 +23,8 @@ use queue::Queue;
 pub const MAX_LINE: usize = 16 * 1024;
 /// Bytes of formatted records we hold before we stop reading child pipes.
 pub const QUEUE_LIMIT: usize = 256 * 1024;
+/// Bytes of queued records written at once while pipes are being read (`worth_writing`).
+const WRITE_AT: usize = 64 * 1024;
 /// The queue's buffer after a burst that grew it past four times the limit.
 const QUEUE_KEEP: usize = QUEUE_LIMIT + 64 * 1024;
 /// What our stdout pipe is asked to hold (`F_SETPIPE_SZ`) when it is a pipe: a log pipe of
@@ -272,6 +274,12 @@ impl<'a> Output<'a> {
     /// Whether child pipes may be read (the queue is below its limit).
     pub fn has_room(&self) -> bool {
         self.pending() + self.held.bytes() < QUEUE_LIMIT
+    }
+
+    /// Whether the queue holds enough to be written before more is read: a burst's records
+    /// go out 64 KiB at a time instead of filling the whole queue first.
+    pub fn worth_writing(&self) -> bool {
+        self.pending() >= WRITE_AT
     }
 
     /// Queues one record of child output (with log processing, `record` does).

@@ -20,14 +20,15 @@ const READ_BUDGET: usize = 1024 * 1024;
 /// buffer (64 KiB by default, at most 1 MiB), but not the endless output of a grandchild that
 /// keeps writing to the same pipe.
 const DRAIN_LIMIT: usize = 1024 * 1024;
-/// Size of the read buffer shared by all pipes.
-pub(super) const READ_CHUNK: usize = 64 * 1024;
+/// Size of the read buffer shared by all pipes: one read's records (about 2.5 times its bytes
+/// for 75-byte lines) plus the queue's `WRITE_AT` make the queue's peak.
+pub(super) const READ_CHUNK: usize = 16 * 1024;
 /// Bytes one pipe yields in one turn that make it a burst (a writer flushing whole stdio
 /// buffers, not a log line now and then): such a pipe is left to fill for `COALESCE_MS`.
 const BURST: usize = 4 * 1024;
 /// How long a bursting pipe is out of the poll. Every write to a polled pipe wakes the loop
 /// (and costs the writer the wake-up); left alone for a millisecond, the pipe is read in a few
-/// 64 KiB chunks per turn instead of one 4 KiB chunk per wake-up.
+/// hundred KiB per turn instead of 4 KiB per wake-up.
 const COALESCE_MS: u64 = 1;
 /// What a bursting pipe is asked to hold meanwhile (`F_SETPIPE_SZ`; the most an unprivileged
 /// process may ask for by default). A pipe that cannot be given it is never left to fill: at
@@ -265,7 +266,9 @@ impl Reactor<'_> {
                 if !self.pipes[slot].as_ref().is_some_and(|p| p.readable) {
                     continue;
                 }
-                if !self.out.has_room() {
+                // Written as it fills, not only when full: the queue's pages, once touched,
+                // stay in our RSS.
+                if self.out.worth_writing() || !self.out.has_room() {
                     self.flush();
                     if !self.out.has_room() {
                         self.rr = slot;
