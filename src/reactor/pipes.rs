@@ -73,40 +73,30 @@ impl Pipe {
         self.at_eof |= ev.is_read_closed() && !ev.is_readable();
     }
 
-    /// Cuts `data` into records of this pipe's instance and stream: the one place where child
-    /// lines become records.
+    /// Cuts `data` into records of this pipe's instance and stream.
     fn feed(&mut self, data: &[u8], out: &mut Output<'_>) {
-        // One clock read stamps every line of this read.
-        out.tick();
-        let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
-        match &mut self.shaper {
-            #[cfg(not(feature = "log-processing"))]
-            Shaper::Plain => self.lines.feed(data, &mut |line, partial| {
-                out.child_line(i, pr, s, line, partial);
-                if let Some(t) = tail.as_mut() {
-                    t.push(line);
-                }
-            }),
-            #[cfg(not(feature = "log-processing"))]
-            Shaper::Discard => {}
-            #[cfg(feature = "log-processing")]
-            Shaper::Processed(stage) => {
-                let (now, before) = (sys::monotonic_ms(), stage.held());
-                self.lines.feed(data, &mut |line, partial| {
-                    stage.push(line, partial, now, &mut |r| emit(out, i, pr, s, tail, r))
-                });
-                out.held_changed(before, stage.held());
-            }
-        }
+        self.shape(Some(data), out);
     }
 
     /// Emits the unfinished last line, if any, and any record still held.
     fn finish(&mut self, out: &mut Output<'_>) {
+        self.shape(None, out);
+    }
+
+    /// The one place where child lines become records: the lines of `data`, or with `None`
+    /// the end of the stream (the unfinished last line, and everything log processing holds).
+    fn shape(&mut self, data: Option<&[u8]>, out: &mut Output<'_>) {
+        // One clock read stamps every line of this read.
         out.tick();
         let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
+        let lines = &mut self.lines;
+        let mut cut = |emit: &mut dyn FnMut(&[u8], bool)| match data {
+            Some(d) => lines.feed(d, emit),
+            None => lines.finish(emit),
+        };
         match &mut self.shaper {
             #[cfg(not(feature = "log-processing"))]
-            Shaper::Plain => self.lines.finish(&mut |line, partial| {
+            Shaper::Plain => cut(&mut |line, partial| {
                 out.child_line(i, pr, s, line, partial);
                 if let Some(t) = tail.as_mut() {
                     t.push(line);
@@ -117,11 +107,17 @@ impl Pipe {
             #[cfg(feature = "log-processing")]
             Shaper::Processed(stage) => {
                 let (now, before) = (sys::monotonic_ms(), stage.held());
-                self.lines.finish(&mut |line, partial| {
+                cut(&mut |line, partial| {
                     stage.push(line, partial, now, &mut |r| emit(out, i, pr, s, tail, r))
                 });
-                stage.finish(&mut |r| emit(out, i, pr, s, tail, r));
-                out.held_changed(before, 0);
+                let after = match data {
+                    Some(_) => stage.held(),
+                    None => {
+                        stage.finish(&mut |r| emit(out, i, pr, s, tail, r));
+                        0
+                    }
+                };
+                out.held_changed(before, after);
             }
         }
     }
@@ -175,7 +171,10 @@ impl Reactor<'_> {
                 stream,
                 lines: Lines::default(),
                 shaper: ShaperFor::shaper(logging, stream),
-                readable: true,
+                // Nothing to read yet (the child has just been started); should it have written
+                // already, EPOLL_CTL_ADD reports that at once, edge-triggered or not: no `read`
+                // just to see EAGAIN per pipe at every start.
+                readable: false,
                 at_eof: false,
                 got: 0,
                 paused_until: None,
