@@ -31,7 +31,7 @@ const QUEUE_KEEP: usize = QUEUE_LIMIT + 64 * 1024;
 /// 64 KiB (the kernel's default) takes a quarter of one full queue per write, so a flood
 /// costs a wake-up of us and of the reader per 64 KiB; 1 MiB is the default most a pipe may
 /// be given without privileges (`/proc/sys/fs/pipe-max-size`).
-const STDOUT_PIPE: usize = 1024 * 1024;
+pub const STDOUT_PIPE: usize = 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -115,6 +115,33 @@ impl ShaperFor for PlainRules {
             Stream::Stderr => self.stderr,
         };
         if on { Shaper::Plain } else { Shaper::Discard }
+    }
+}
+
+#[cfg(not(feature = "log-processing"))]
+impl Shaper {
+    /// Cuts `data` (with `None`: the end of the stream, its unfinished last line) into lines
+    /// and queues one plain record per line of the stream `(instance, process, stream)`;
+    /// `kept` sees each line (an aux child's tail). A stream that is off is dropped whole.
+    pub fn shape(
+        &mut self,
+        lines: &mut lines::Lines,
+        data: Option<&[u8]>,
+        out: &mut Output<'_>,
+        (instance, process, stream): (&str, &str, Stream),
+        kept: &mut impl FnMut(&[u8]),
+    ) {
+        if matches!(self, Shaper::Discard) {
+            return;
+        }
+        let emit = &mut |line: &[u8], partial| {
+            out.child_line(instance, process, stream, line, partial);
+            kept(line);
+        };
+        match data {
+            Some(d) => lines.feed(d, emit),
+            None => lines.finish(emit),
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use super::lines::Lines;
 use super::{Output, Shaper, ShaperFor, Stream};
 use crate::config::model::LogFormat;
 use crate::logproc::{Record, Shared, Stage, json};
@@ -19,6 +20,41 @@ impl ShaperFor for Shared {
             Arc::clone(&self.0),
             stream == Stream::Stderr,
         )))
+    }
+}
+
+impl Shaper {
+    /// Cuts `data` (with `None`: the end of the stream — its unfinished last line and every
+    /// record the stage holds) into lines for the stage, and queues the records it gives for
+    /// the stream `(instance, process, stream)`; `kept` sees each record's (redacted) message
+    /// (an aux child's tail).
+    pub fn shape(
+        &mut self,
+        lines: &mut Lines,
+        data: Option<&[u8]>,
+        out: &mut Output<'_>,
+        (instance, process, stream): (&str, &str, Stream),
+        kept: &mut impl FnMut(&[u8]),
+    ) {
+        let Shaper::Processed(stage) = self;
+        let (now, before) = (crate::sys::monotonic_ms(), stage.held());
+        let mut emit = |r: &Record<'_>| {
+            out.record(instance, process, stream, r);
+            kept(r.msg.as_bytes());
+        };
+        let line = &mut |line: &[u8], partial| stage.push(line, partial, now, &mut emit);
+        match data {
+            Some(d) => lines.feed(d, line),
+            None => lines.finish(line),
+        }
+        let after = match data {
+            Some(_) => stage.held(),
+            None => {
+                stage.finish(&mut emit);
+                0
+            }
+        };
+        out.held_changed(before, after);
     }
 }
 

@@ -9,7 +9,7 @@ use crate::logproc::Record;
 use crate::output::{Output, Shaper, Stream};
 
 /// Queues one processed record; an aux child's tail keeps its (redacted) text.
-pub(super) fn emit(
+fn emit(
     out: &mut Output<'_>,
     instance: &str,
     process: &str,

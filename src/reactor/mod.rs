@@ -44,8 +44,6 @@ use crate::output::{Flush, Output};
 use crate::supervisor::{Action, Event, Field, InstId, Note, Supervisor};
 use crate::sys::{self, signals, spawn};
 use children::{AuxDone, AuxId, AuxSet, Tail};
-#[cfg(feature = "log-processing")]
-use logs::emit;
 use part::{Msg, Part};
 use pipes::{Pipe, READ_CHUNK};
 

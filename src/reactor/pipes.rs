@@ -7,8 +7,6 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use mio::Interest;
 use mio::unix::SourceFd;
 
-#[cfg(feature = "log-processing")]
-use super::emit;
 use super::{Child, KIND_PIPE, Reactor, Tail, token};
 use crate::config::model::{Level, LogRules};
 use crate::output::{self, Output, Shaper, ShaperFor, Stream, lines::Lines};
@@ -30,10 +28,10 @@ const BURST: usize = 4 * 1024;
 /// (and costs the writer the wake-up); left alone for a millisecond, the pipe is read in a few
 /// hundred KiB per turn instead of 4 KiB per wake-up.
 const COALESCE_MS: u64 = 1;
-/// What a bursting pipe is asked to hold meanwhile (`F_SETPIPE_SZ`; the most an unprivileged
-/// process may ask for by default). A pipe that cannot be given it is never left to fill: at
-/// the kernel's 64 KiB the writer would block within the millisecond.
-const BURST_PIPE: usize = 1024 * 1024;
+/// What a bursting pipe is asked to hold meanwhile (`F_SETPIPE_SZ`): what our stdout is asked
+/// for, the most an unprivileged process may have by default. A pipe that cannot be given it
+/// is never left to fill: at the kernel's 64 KiB the writer would block within the millisecond.
+const BURST_PIPE: usize = output::STDOUT_PIPE;
 /// A pipe's size again after its burst: the kernel's default.
 const QUIET_PIPE: usize = 64 * 1024;
 
@@ -88,38 +86,14 @@ impl Pipe {
     fn shape(&mut self, data: Option<&[u8]>, out: &mut Output<'_>) {
         // One clock read stamps every line of this read.
         out.tick();
-        let (i, pr, s, tail) = (&self.instance, &self.process, self.stream, &mut self.tail);
-        let lines = &mut self.lines;
-        let mut cut = |emit: &mut dyn FnMut(&[u8], bool)| match data {
-            Some(d) => lines.feed(d, emit),
-            None => lines.finish(emit),
-        };
-        match &mut self.shaper {
-            #[cfg(not(feature = "log-processing"))]
-            Shaper::Plain => cut(&mut |line, partial| {
-                out.child_line(i, pr, s, line, partial);
+        let tail = &mut self.tail;
+        let who = (self.instance.as_str(), self.process.as_str(), self.stream);
+        self.shaper
+            .shape(&mut self.lines, data, out, who, &mut |msg| {
                 if let Some(t) = tail.as_mut() {
-                    t.push(line);
+                    t.push(msg);
                 }
-            }),
-            #[cfg(not(feature = "log-processing"))]
-            Shaper::Discard => {}
-            #[cfg(feature = "log-processing")]
-            Shaper::Processed(stage) => {
-                let (now, before) = (sys::monotonic_ms(), stage.held());
-                cut(&mut |line, partial| {
-                    stage.push(line, partial, now, &mut |r| emit(out, i, pr, s, tail, r))
-                });
-                let after = match data {
-                    Some(_) => stage.held(),
-                    None => {
-                        stage.finish(&mut |r| emit(out, i, pr, s, tail, r));
-                        0
-                    }
-                };
-                out.held_changed(before, after);
-            }
-        }
+            });
     }
 }
 
@@ -317,13 +291,10 @@ impl Reactor<'_> {
                     return total;
                 }
                 Ok((output::Read::Eof, _)) | Err(_) => {
-                    p.finish(out);
-                    // No EPOLL_CTL_DEL: dropping the pipe below closes its only descriptor
-                    // (children get it only until their exec: close-on-exec), which removes it
-                    // from the epoll set — one system call less per stream at every exit.
-                    if let (Child::Aux(a), Some(t)) = (p.owner, p.tail.take()) {
-                        self.aux.absorb_tail(a, t);
-                    }
+                    self.finish_pipe(slot);
+                    // No EPOLL_CTL_DEL: dropping the pipe closes its only descriptor (children
+                    // get it only until their exec: close-on-exec), which removes it from the
+                    // epoll set — one system call less per stream at every exit.
                     self.pipes[slot] = None;
                     return total;
                 }
@@ -339,12 +310,18 @@ impl Reactor<'_> {
                 let _ = self.read_pipe(slot, DRAIN_LIMIT, false);
                 // A grandchild may keep the pipe open: the tail without newline is emitted
                 // now, so the exit record follows all of it.
-                if let Some(p) = self.pipes[slot].as_mut() {
-                    p.finish(&mut self.out);
-                    if let (Child::Aux(a), Some(t)) = (p.owner, p.tail.take()) {
-                        self.aux.absorb_tail(a, t);
-                    }
-                }
+                self.finish_pipe(slot);
+            }
+        }
+    }
+
+    /// Writes what the pipe in `slot` still holds (its unfinished last line, held records) and
+    /// hands an aux child's last lines to their owner.
+    fn finish_pipe(&mut self, slot: usize) {
+        if let Some(p) = self.pipes[slot].as_mut() {
+            p.finish(&mut self.out);
+            if let (Child::Aux(a), Some(t)) = (p.owner, p.tail.take()) {
+                self.aux.absorb_tail(a, t);
             }
         }
     }
