@@ -268,7 +268,7 @@ fn supervise(o: &Options, say: &Say, sigfd: &OwnedFd, child: i32) -> u8 {
             let (target, what) = if o.group {
                 (sys::signal_group(child, sig), "group")
             } else {
-                (sys::signal_process(None, child, sig), "process")
+                (sys::signal_process(child, sig), "process")
             };
             match target {
                 Ok(()) => say.at(2, || {

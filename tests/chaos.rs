@@ -156,11 +156,6 @@ fn signal_storm_while_children_crash() {
     signal_storm(Mode::Pid1);
 }
 
-#[test]
-fn signal_storm_while_children_crash_without_pidfd() {
-    without_pidfd(|| signal_storm(Mode::Pid1));
-}
-
 /// A service whose orphan escaped its group (`setsid`) and keeps writing to the service's
 /// stdout pipe: the pipe never reaches EOF, yet the service is reported when it ends, stops at
 /// shutdown, and shutdown ends (the orphan is killed by the final sweep).

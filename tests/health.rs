@@ -286,7 +286,7 @@ processes:
 }
 
 /// Descriptors and zombie children of the manager: the smallest of a few samples, so that a
-/// probe caught in flight (its pipes and pidfd) does not count.
+/// probe caught in flight (its pipes) does not count.
 fn fds_and_zombies(pid: i32) -> (usize, usize) {
     let mut best = (usize::MAX, usize::MAX);
     for _ in 0..20 {

@@ -2,8 +2,7 @@
 //! orphans that all exit at the same moment while 20 managed processes exit with distinct
 //! codes. Afterwards no zombie may remain under the manager, and every managed exit code must
 //! be in its `exited` record (none lost to the orphan sweep). Run as PID 1 of a PID namespace
-//! and as a plain child subreaper, each also without pidfds (`PHPEEK_PM_NO_PIDFD=1`: the
-//! SIGCHLD-only path of kernels before 5.3).
+//! and as a plain child subreaper.
 
 mod support;
 
@@ -182,16 +181,6 @@ fn orphan_storm_as_subreaper() {
     storm(Mode::Subreaper);
 }
 
-#[test]
-fn orphan_storm_as_pid1_without_pidfd() {
-    without_pidfd(|| storm(Mode::Pid1));
-}
-
-#[test]
-fn orphan_storm_as_subreaper_without_pidfd() {
-    without_pidfd(|| storm(Mode::Subreaper));
-}
-
 /// An orphan of a managed process is re-parented to the manager (PID 1 of the namespace, or
 /// the subreaper), and does not outlive it.
 fn reparent(mode: Mode) {
@@ -231,9 +220,4 @@ fn orphan_reparented_and_cleaned_as_pid1() {
 #[test]
 fn orphan_reparented_and_cleaned_as_subreaper() {
     reparent(Mode::Subreaper);
-}
-
-#[test]
-fn orphan_reparented_and_cleaned_without_pidfd() {
-    without_pidfd(|| reparent(Mode::Pid1));
 }

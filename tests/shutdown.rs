@@ -2,8 +2,7 @@
 //! (seen in the children's own output and in a file they append to), a child that ignores
 //! SIGTERM is SIGKILLed after its `shutdown.timeout`, a shell with background children and a
 //! `setsid` escapee leave nothing behind, and the manager exits 0. Also: a second signal
-//! escalates to an immediate kill, and SIGINT/SIGQUIT shut down like SIGTERM. The `_without_pidfd`
-//! variants run the same through the SIGCHLD-only reaping path (`PHPEEK_PM_NO_PIDFD=1`).
+//! escalates to an immediate kill, and SIGINT/SIGQUIT shut down like SIGTERM.
 
 mod support;
 
@@ -167,23 +166,8 @@ fn graceful_shutdown_as_subreaper() {
 }
 
 #[test]
-fn graceful_shutdown_as_pid1_without_pidfd() {
-    without_pidfd(|| graceful(Mode::Pid1));
-}
-
-#[test]
-fn graceful_shutdown_as_subreaper_without_pidfd() {
-    without_pidfd(|| graceful(Mode::Subreaper));
-}
-
-#[test]
 fn second_sigterm_kills_at_once() {
     second_sigterm();
-}
-
-#[test]
-fn second_sigterm_kills_at_once_without_pidfd() {
-    without_pidfd(second_sigterm);
 }
 
 fn second_sigterm() {
@@ -237,11 +221,6 @@ fn sigint_shuts_down_gracefully() {
 #[test]
 fn sigquit_shuts_down_gracefully() {
     shutdown_by(libc::SIGQUIT, Mode::Subreaper);
-}
-
-#[test]
-fn sigterm_shuts_down_gracefully_without_pidfd() {
-    without_pidfd(|| shutdown_by(libc::SIGTERM, Mode::Pid1));
 }
 
 #[test]

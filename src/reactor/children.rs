@@ -11,7 +11,6 @@
 //! reactor (`mod.rs`), which owns the pipes and the poll.
 
 use std::collections::VecDeque;
-use std::os::fd::OwnedFd;
 
 pub use super::part::AuxDone;
 use super::part::{AuxTag, PartId, Spawner};
@@ -89,7 +88,6 @@ impl Tail {
 pub struct Aux {
     pub owner: AuxOwner,
     pub pid: i32,
-    pub pidfd: Option<OwnedFd>,
     started: Millis,
     /// When to send the stop signal.
     deadline: Option<Millis>,
@@ -117,18 +115,10 @@ pub struct AuxSet {
 impl AuxSet {
     /// Records a started child; returns its id.
     #[cfg(any(feature = "health", feature = "hooks", feature = "scheduler"))]
-    pub fn insert(
-        &mut self,
-        owner: AuxOwner,
-        pid: i32,
-        pidfd: Option<OwnedFd>,
-        spec: &AuxSpec,
-        now: Millis,
-    ) -> AuxId {
+    pub fn insert(&mut self, owner: AuxOwner, pid: i32, spec: &AuxSpec, now: Millis) -> AuxId {
         let aux = Aux {
             owner,
             pid,
-            pidfd,
             started: now,
             deadline: spec.timeout_ms.map(|t| now + t),
             kill_at: None,
@@ -162,17 +152,6 @@ impl AuxSet {
         (0..self.slots.len())
             .filter(|&i| self.slots[i].is_some())
             .collect()
-    }
-
-    #[cfg(any(feature = "health", feature = "hooks", feature = "scheduler"))]
-    pub fn set_pidfd(&mut self, id: AuxId, fd: OwnedFd) {
-        if let Some(Some(a)) = self.slots.get_mut(id) {
-            a.pidfd = Some(fd);
-        }
-    }
-
-    pub fn take_pidfd(&mut self, id: AuxId) -> Option<OwnedFd> {
-        self.slots.get_mut(id)?.as_mut()?.pidfd.take()
     }
 
     /// It runs with neither a deadline nor a pending stop.
@@ -277,7 +256,6 @@ impl super::Reactor<'_> {
             cwd: spec.cwd.as_deref(),
             credentials: spec.credentials.as_ref(),
             stdin: &self.stdin,
-            pidfd: self.use_pidfd,
         });
         let child = match result {
             Ok(c) => c,
@@ -294,7 +272,7 @@ impl super::Reactor<'_> {
             }
         };
         let pid = child.pid;
-        let id = self.aux.insert(owner, pid, None, &spec, now);
+        let id = self.aux.insert(owner, pid, &spec, now);
         self.watch_pipes(
             child.stdout,
             child.stderr,
@@ -303,13 +281,6 @@ impl super::Reactor<'_> {
             &spec.process,
             &spec.logging,
         );
-        match child.pidfd {
-            Some(fd) => {
-                self.watch_pidfd(&fd, super::token(id, super::KIND_AUX_PIDFD));
-                self.aux.set_pidfd(id, fd);
-            }
-            None => self.note_no_pidfd(),
-        }
         self.pids.insert(pid, super::Child::Aux(id));
         Some(id)
     }
@@ -357,8 +328,6 @@ impl super::Reactor<'_> {
     /// An aux child's leader was reaped: drain its output, kill what is left of its group,
     /// and queue its result for the owner.
     pub(super) fn reaped_aux(&mut self, id: AuxId, pid: i32, status: ExitStatus) {
-        // Closing our only descriptor of the pidfd takes it out of the poll (no EPOLL_CTL_DEL).
-        drop(self.aux.take_pidfd(id));
         self.drain(super::Child::Aux(id));
         if crate::sys::group_alive(pid) {
             let _ = crate::sys::signal_group(pid, crate::sys::signals::SIGKILL);

@@ -1,7 +1,7 @@
 //! The event loop: one thread, one `mio::Poll`, and the only place that performs IO.
 //!
 //! Each turn: wait until a source is ready or the earliest deadline → drain ready sources
-//! (signalfd, child pipes, pidfds, stdout) → feed the supervisor → run its actions → write
+//! (signalfd, child pipes, stdout) → feed the supervisor → run its actions → write
 //! output. With nothing due the wait has no timeout: an idle manager does not wake up.
 
 #[cfg(feature = "api")]
@@ -53,9 +53,7 @@ const KIND_BITS: usize = 5;
 const SIGNAL: Token = Token(0);
 const STDOUT: Token = Token(1 << KIND_BITS);
 const KIND_PIPE: usize = 1;
-const KIND_PIDFD: usize = 2;
-const KIND_AUX_PIDFD: usize = 3;
-const FIRST_PART_KIND: usize = 4;
+const FIRST_PART_KIND: usize = 2;
 
 /// While a process group is watched for emptiness, how often it is checked. Its members are
 /// not necessarily our children (no SIGCHLD tells us when the last one goes, e.g. when we could
@@ -78,7 +76,7 @@ fn token(slot: usize, kind: usize) -> Token {
     Token((slot << KIND_BITS) | kind)
 }
 
-/// Whose child a pid, pipe or pidfd belongs to.
+/// Whose child a pid or pipe belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Child {
     /// A supervisor instance (a managed process).
@@ -95,7 +93,6 @@ pub struct Reactor<'a> {
     out_pollable: bool,
     out_writable: bool,
     pipes: Vec<Option<Pipe>>,
-    pidfds: HashMap<InstId, OwnedFd>,
     pids: HashMap<i32, Child>,
     aux: AuxSet,
     /// Aux children that ended (or never started), to hand to their owners this turn.
@@ -112,20 +109,13 @@ pub struct Reactor<'a> {
     /// Where the next round-robin pass over the pipes starts.
     rr: usize,
     exit: Option<u8>,
-    pidfd_missing_noted: bool,
     /// Unix time the manager started, in seconds.
     started_unix: f64,
     /// Our pid (asked once: musl does not cache getpid).
     pid: i32,
     /// What children read as stdin, opened once (no file is opened per spawn).
     stdin: spawn::ChildStdin,
-    /// Watch children through pidfds (false: `PHPEEK_PM_NO_PIDFD`, or a kernel without them).
-    use_pidfd: bool,
 }
-
-/// Set to `1` in the manager's environment, makes it behave as on a kernel without pidfd
-/// (reaping driven by SIGCHLD alone): a test and diagnostic switch, read once at start-up.
-pub const NO_PIDFD_VAR: &str = "PHPEEK_PM_NO_PIDFD";
 
 impl<'a> Reactor<'a> {
     /// Sets up the poll over an already created signalfd and our stdout.
@@ -151,7 +141,6 @@ impl<'a> Reactor<'a> {
                 )
                 .is_ok();
         let stdin = spawn::ChildStdin::open()?;
-        let use_pidfd = std::env::var_os(NO_PIDFD_VAR).is_none_or(|v| v.is_empty() || v == "0");
         let parts = part::build(&config, poll.registry(), FIRST_PART_KIND);
         let mut r = Reactor {
             parts,
@@ -161,7 +150,6 @@ impl<'a> Reactor<'a> {
             out_pollable,
             out_writable: true,
             pipes: Vec::new(),
-            pidfds: HashMap::new(),
             pids: HashMap::new(),
             aux: AuxSet::default(),
             aux_done: Vec::new(),
@@ -172,26 +160,16 @@ impl<'a> Reactor<'a> {
             buf: vec![0u8; READ_CHUNK],
             rr: 0,
             exit: None,
-            pidfd_missing_noted: false,
             pid: sys::pid(),
             started_unix: {
                 let (s, ms) = sys::realtime();
                 s as f64 + f64::from(ms) / 1000.0
             },
             stdin,
-            use_pidfd,
         };
         if let Some(e) = &r.stdin.fallback {
             let msg = format!("no /dev/null ({e}): children read stdin from an empty pipe");
             r.log(Level::Debug, "stdin_pipe", &msg);
-        }
-        if !r.use_pidfd {
-            r.pidfd_missing_noted = true;
-            r.log(
-                Level::Warn,
-                "no_pidfd",
-                &format!("{NO_PIDFD_VAR} is set: not using pidfds, relying on SIGCHLD alone"),
-            );
         }
         Ok(r)
     }
@@ -246,7 +224,6 @@ impl<'a> Reactor<'a> {
                             p.ready(ev);
                         }
                     }
-                    (KIND_PIDFD | KIND_AUX_PIDFD, _) => reap = true,
                     (kind, slot) => self.part_ready(kind - FIRST_PART_KIND, slot, ev),
                 }
             }
@@ -408,9 +385,6 @@ impl<'a> Reactor<'a> {
                 }
                 None => continue,
             };
-            // No EPOLL_CTL_DEL: the pidfd is our only descriptor of it (close-on-exec), so
-            // closing it takes it out of the poll.
-            drop(self.pidfds.remove(&inst));
             // Everything the child wrote before it exited is in its pipes now.
             self.drain(Child::Inst(inst));
             let group_alive = sys::group_alive(pid);
@@ -529,7 +503,6 @@ impl<'a> Reactor<'a> {
             cwd: spec.working_dir.as_deref(),
             credentials: spec.credentials.as_ref(),
             stdin: &self.stdin,
-            pidfd: self.use_pidfd,
         });
         let child = match result {
             Ok(c) => c,
@@ -550,13 +523,6 @@ impl<'a> Reactor<'a> {
             &process,
             logging,
         );
-        match child.pidfd {
-            Some(fd) => {
-                self.watch_pidfd(&fd, token(inst, KIND_PIDFD));
-                self.pidfds.insert(inst, fd);
-            }
-            None => self.note_no_pidfd(),
-        }
         self.pids.insert(child.pid, Child::Inst(inst));
         self.sup.handle(
             Event::Spawned {
@@ -566,26 +532,6 @@ impl<'a> Reactor<'a> {
             now,
         );
         self.tell(&Msg::Started(inst));
-    }
-
-    /// Registers a pidfd (if the kernel gave us one; we say once when it did not).
-    fn watch_pidfd(&mut self, fd: &OwnedFd, t: Token) {
-        let _ =
-            self.poll
-                .registry()
-                .register(&mut SourceFd(&fd.as_raw_fd()), t, Interest::READABLE);
-    }
-
-    fn note_no_pidfd(&mut self) {
-        if !self.pidfd_missing_noted {
-            self.pidfd_missing_noted = true;
-            self.log(
-                Level::Warn,
-                "no_pidfd",
-                "no pidfd for a child (a kernel before Linux 5.3, or no free descriptor): \
-                 relying on SIGCHLD for it",
-            );
-        }
     }
 
     fn flush(&mut self) {
@@ -629,7 +575,7 @@ impl<'a> Reactor<'a> {
                 sys::kill_everything();
             } else {
                 for c in sys::direct_children() {
-                    let _ = sys::signal_process(None, c, signals::SIGKILL);
+                    let _ = sys::signal_process(c, signals::SIGKILL);
                 }
             }
             while sys::reap_one().is_some() {

@@ -16,10 +16,10 @@ pub mod simd;
 pub mod spawn;
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 
 use rustix::fs::OFlags;
-use rustix::process::{Pid, WaitOptions};
+use rustix::process::WaitOptions;
 
 /// Sets `O_NONBLOCK` on a descriptor (`fcntl(F_SETFL)`).
 pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
@@ -172,30 +172,6 @@ pub fn children_remain() -> bool {
     )
 }
 
-/// Opens a pidfd for a child we just spawned (`pidfd_open(2)`, Linux 5.3). `Ok(None)` when the
-/// kernel does not have it; the caller then relies on SIGCHLD alone.
-pub fn pidfd_open(pid: i32) -> io::Result<Option<OwnedFd>> {
-    let Some(p) = Pid::from_raw(pid) else {
-        return Err(io::Error::from(io::ErrorKind::InvalidInput));
-    };
-    // PIDFD_NONBLOCK (Linux 5.10) saves two fcntl calls per spawn; older kernels refuse the
-    // flag with EINVAL and get the fcntl.
-    match rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK) {
-        Ok(fd) => return Ok(Some(fd)),
-        Err(rustix::io::Errno::INVAL) => {}
-        Err(rustix::io::Errno::NOSYS) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    }
-    match rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()) {
-        Ok(fd) => {
-            set_nonblocking(fd.as_fd())?;
-            Ok(Some(fd))
-        }
-        Err(rustix::io::Errno::NOSYS) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Sends `sig` to every process of the group `pgid` (`kill(-pgid, sig)`). A process-group id is
 /// not reused while any member lives, so this never hits a stranger.
 pub fn signal_group(pgid: i32, sig: i32) -> io::Result<()> {
@@ -221,27 +197,9 @@ pub fn group_alive(pgid: i32) -> bool {
     rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Sends `sig` to one process through its pidfd (`pidfd_send_signal(2)`), so a recycled pid is
-/// never signalled; without a pidfd, falls back to `kill(pid, sig)`.
-pub fn signal_process(pidfd: Option<BorrowedFd<'_>>, pid: i32, sig: i32) -> io::Result<()> {
-    if let Some(fd) = pidfd {
-        // SAFETY: the pidfd is a live descriptor borrowed for the duration of the call; the
-        // siginfo pointer may be null per the man page.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                fd.as_raw_fd(),
-                sig,
-                std::ptr::null::<libc::siginfo_t>(),
-                0u32,
-            )
-        };
-        return if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        };
-    }
+/// Sends `sig` to one process (`kill(pid, sig)`). Only ever used for a child of ours not yet
+/// reaped: its pid cannot have been handed to another process.
+pub fn signal_process(pid: i32, sig: i32) -> io::Result<()> {
     if pid <= 1 {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     }

@@ -48,15 +48,11 @@ pub struct SpawnSpec<'a> {
     pub credentials: Option<&'a Credentials>,
     /// What the child reads as stdin (opened once by the reactor).
     pub stdin: &'a ChildStdin,
-    /// Open a pidfd for the child (false: behave as on a kernel without pidfd).
-    pub pidfd: bool,
 }
 
 /// A started child.
 pub struct Spawned {
     pub pid: i32,
-    /// `None` on kernels without pidfd (or when not asked for).
-    pub pidfd: Option<OwnedFd>,
     /// Read ends of the child's stdout and stderr, non-blocking and close-on-exec.
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
@@ -375,7 +371,7 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
     if creds_needed(spec).is_none() {
         if let Some(pid) = spawn_fast(&plan, spec, stdin_fd(spec), &out_w, &err_w) {
             drop((out_w, err_w));
-            return finish(spec, pid, out_r, err_r);
+            return finish(pid, out_r, err_r);
         }
     }
     // std's Command is only used for its fork and its exec-error pipe: the child's set-up and
@@ -436,7 +432,7 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
     let pid = child.id() as i32;
     // `child` is dropped without waiting: reaping happens in one place, the event loop.
     drop(child);
-    finish(spec, pid, out_r, err_r)
+    finish(pid, out_r, err_r)
 }
 
 fn stdin_fd(spec: &SpawnSpec<'_>) -> i32 {
@@ -599,13 +595,9 @@ fn spawn_fast(
     }
 }
 
-/// The manager's side after either way of starting: non-blocking read ends and the pidfd.
-fn finish(
-    spec: &SpawnSpec<'_>,
-    pid: i32,
-    out_r: OwnedFd,
-    err_r: OwnedFd,
-) -> Result<Spawned, SpawnError> {
+/// The manager's side after either way of starting: non-blocking read ends. The child's exit
+/// reaches the loop as SIGCHLD (no pidfd: see docs/design-decisions.md).
+fn finish(pid: i32, out_r: OwnedFd, err_r: OwnedFd) -> Result<Spawned, SpawnError> {
     let fail = |step: Step, msg: String| SpawnError { step, msg };
     // A fresh pipe's read end has no status flags but O_RDONLY: set O_NONBLOCK without reading
     // them first (one fcntl per pipe instead of two).
@@ -618,14 +610,8 @@ fn finish(
         let msg = format!("cannot make the output pipes non-blocking: {os}");
         return Err(fail(Step::Pipes, msg));
     }
-    let pidfd = if spec.pidfd {
-        super::pidfd_open(pid).unwrap_or(None)
-    } else {
-        None
-    };
     Ok(Spawned {
         pid,
-        pidfd,
         stdout: out_r,
         stderr: err_r,
     })
@@ -760,7 +746,6 @@ mod tests {
             cwd,
             credentials: creds,
             stdin: &stdin,
-            pidfd: true,
         }) {
             Ok(s) => {
                 // Reap it here: unit tests have no event loop.
@@ -787,7 +772,6 @@ mod tests {
                 cwd: None,
                 credentials: None,
                 stdin: &stdin,
-                pidfd: true,
             });
             match r {
                 Ok(s) => {

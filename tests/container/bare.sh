@@ -9,7 +9,7 @@
 # Checks: children start (stdin reads as end-of-file without /dev/null, PATH lookup, a numeric
 # user with no passwd entry), each spawn error names what failed (program not in PATH,
 # missing program, missing interpreter, missing working_dir), orphans are reaped, SIGTERM
-# stops everything and exits 0; the same run again without pidfds (PHPEEK_PM_NO_PIDFD=1).
+# stops everything and exits 0.
 set -uo pipefail
 T_NAME=bare
 . "$(dirname "$0")/lib.sh"
@@ -148,17 +148,10 @@ run_bare() {
     check "nothing but JSON on stdout/stderr" bash -c "! grep -v '^{\"time\":' '$log'"
 }
 
-say "1. bare root (binary + config + busybox), PID 1, pidfds"
+say "bare root (binary + config + busybox), PID 1"
 log1="$stage/bare.log"
 before=$T_FAIL
 run_bare "$log1"
 [ "$T_FAIL" -eq "$before" ] || show_log "$log1"
-
-say "2. the same with PHPEEK_PM_NO_PIDFD=1 (SIGCHLD-only reaping)"
-log2="$stage/bare-nopidfd.log"
-before=$T_FAIL
-run_bare "$log2" PHPEEK_PM_NO_PIDFD=1
-check "the manager says it runs without pidfds" has "$log2" '"event":"no_pidfd"'
-[ "$T_FAIL" -eq "$before" ] || show_log "$log2"
 
 finish

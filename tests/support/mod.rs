@@ -516,19 +516,6 @@ impl KillTarget {
     }
 }
 
-thread_local! {
-    static NO_PIDFD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `test` with every manager it starts told to do without pidfds (`PHPEEK_PM_NO_PIDFD=1`:
-/// reaping driven by SIGCHLD alone, the path of kernels before 5.3). Each such manager must say
-/// so in a `no_pidfd` record, checked when it exits.
-pub fn without_pidfd(test: impl FnOnce()) {
-    NO_PIDFD.with(|f| f.set(true));
-    test();
-    NO_PIDFD.with(|f| f.set(false));
-}
-
 /// How to start a manager; `Manager::start` covers the common case.
 pub struct Launch {
     pub mode: Mode,
@@ -562,15 +549,6 @@ impl Launch {
             ignore: Vec::new(),
             block: Vec::new(),
             wrap: Vec::new(),
-        }
-        .no_pidfd_if_asked()
-    }
-
-    fn no_pidfd_if_asked(self) -> Launch {
-        if NO_PIDFD.with(std::cell::Cell::get) {
-            self.env("PHPEEK_PM_NO_PIDFD", "1")
-        } else {
-            self
         }
     }
 
@@ -702,8 +680,6 @@ pub struct Manager {
     stderr: Arc<Mutex<Vec<u8>>>,
     status: Option<ExitStatus>,
     watchdog: Option<Sender<()>>,
-    /// Started with `PHPEEK_PM_NO_PIDFD=1`: its log must say so.
-    no_pidfd: bool,
 }
 
 impl Manager {
@@ -865,10 +841,6 @@ impl Manager {
             stderr,
             status: None,
             watchdog: Some(wd_tx),
-            no_pidfd: l
-                .env
-                .iter()
-                .any(|(k, v)| k == "PHPEEK_PM_NO_PIDFD" && v == "1"),
         }
     }
 
@@ -1038,13 +1010,6 @@ impl Manager {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => self.eof = true,
             }
-        }
-        if self.no_pidfd && status.code().is_some() {
-            assert!(
-                self.recs.iter().any(|r| r.event() == Some("no_pidfd")),
-                "started with PHPEEK_PM_NO_PIDFD=1 but no `no_pidfd` record\n{}",
-                self.dump()
-            );
         }
         status
     }
