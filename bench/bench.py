@@ -42,9 +42,10 @@ RUNS = int(os.environ.get("BENCH_RUNS", "2" if QUICK else "5"))
 # takes a second or two.
 TIGHT_RUNS = RUNS if QUICK else max(RUNS, 9)
 # Start-up and shutdown of 50 take well under a second per run, and their targets sit within
-# 5 % of tini and dumb-init, whose own medians move by more than that between invocations of
-# 9 runs: 15 runs each (about 90 s more for the whole bench).
-TIGHTER_RUNS = RUNS if QUICK else max(RUNS, 15)
+# 5 % of tini and dumb-init. Single runs spread by +-40 % on a two-core VM (the shutdown of 50
+# read 2.2 to 5.8 ms for every tool in one invocation), so a median of 15 still moved a ratio
+# by 0.1 between invocations: 31 runs each (about 4 minutes more for the whole bench than 15).
+TIGHTER_RUNS = RUNS if QUICK else max(RUNS, 31)
 RUNS_LONG = int(os.environ.get("BENCH_RUNS_LONG", "1" if QUICK else "3"))
 IDLE_WINDOW = 2.0 if QUICK else 10.0
 CRASH_WINDOW = 5.0 if QUICK else 30.0
