@@ -33,6 +33,9 @@ const QUEUE_KEEP: usize = QUEUE_LIMIT + 64 * 1024;
 /// be given without privileges (`/proc/sys/fs/pipe-max-size`).
 pub const STDOUT_PIPE: usize = 1024 * 1024;
 
+/// Whose line a record is: `(instance, process, stream)`.
+pub type Who<'a> = (&'a str, &'a str, Stream);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
     Stdout,
@@ -128,7 +131,7 @@ impl Shaper {
         lines: &mut lines::Lines,
         data: Option<&[u8]>,
         out: &mut Output<'_>,
-        (instance, process, stream): (&str, &str, Stream),
+        (instance, process, stream): Who<'_>,
         kept: &mut impl FnMut(&[u8]),
     ) {
         if matches!(self, Shaper::Discard) {

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::lines::Lines;
-use super::{Output, Shaper, ShaperFor, Stream};
+use super::{Output, Shaper, ShaperFor, Stream, Who};
 use crate::config::model::LogFormat;
 use crate::logproc::{Record, Shared, Stage, json};
 
@@ -33,16 +33,13 @@ impl Shaper {
         lines: &mut Lines,
         data: Option<&[u8]>,
         out: &mut Output<'_>,
-        (instance, process, stream): (&str, &str, Stream),
+        who: Who<'_>,
         kept: &mut impl FnMut(&[u8]),
     ) {
         let Shaper::Processed(stage) = self;
         let (now, before) = (crate::sys::monotonic_ms(), stage.held());
-        let mut emit = |r: &Record<'_>| {
-            out.record(instance, process, stream, r);
-            kept(r.msg.as_bytes());
-        };
-        let line = &mut |line: &[u8], partial| stage.push(line, partial, now, &mut emit);
+        let emit = &mut |r: &Record<'_>| emit(out, who, kept, r);
+        let line = &mut |line: &[u8], partial| stage.push(line, partial, now, emit);
         match data {
             Some(d) => lines.feed(d, line),
             None => lines.finish(line),
@@ -50,12 +47,50 @@ impl Shaper {
         let after = match data {
             Some(_) => stage.held(),
             None => {
-                stage.finish(&mut emit);
+                stage.finish(emit);
                 0
             }
         };
         out.held_changed(before, after);
     }
+
+    /// Queues the records the stage holds whose multiline deadline is `due` or earlier, or
+    /// with `None` every one of them (the manager is about to exit); an unfinished line stays
+    /// with its pipe. `who` and `kept` as for [`Shaper::shape`].
+    pub fn flush_held(
+        &mut self,
+        due: Option<u64>,
+        out: &mut Output<'_>,
+        who: Who<'_>,
+        kept: &mut impl FnMut(&[u8]),
+    ) {
+        let Shaper::Processed(stage) = self;
+        let before = stage.held();
+        let emit = &mut |r: &Record<'_>| emit(out, who, kept, r);
+        let after = match due {
+            Some(now) => {
+                stage.flush_due(now, emit);
+                stage.held()
+            }
+            None => {
+                stage.finish(emit);
+                0
+            }
+        };
+        out.held_changed(before, after);
+    }
+}
+
+/// Queues one processed record of the stream `(instance, process, stream)`; `kept` sees its
+/// (redacted) message.
+fn emit(
+    out: &mut Output<'_>,
+    (instance, process, stream): Who<'_>,
+    kept: &mut impl FnMut(&[u8]),
+    r: &Record<'_>,
+) {
+    out.record(instance, process, stream, r);
+    kept(r.msg.as_bytes());
 }
 
 /// Bytes held by the stages of all pipes (open multiline records).

@@ -9,7 +9,7 @@ use mio::unix::SourceFd;
 
 use super::{Child, KIND_PIPE, Reactor, Tail, token};
 use crate::config::model::{Level, LogRules};
-use crate::output::{self, Output, Shaper, ShaperFor, Stream, lines::Lines};
+use crate::output::{self, Output, Shaper, ShaperFor, Stream, Who, lines::Lines};
 use crate::sys;
 
 /// Bytes read from all pipes together per loop turn, so floods cannot starve signals.
@@ -71,29 +71,26 @@ impl Pipe {
         self.at_eof |= ev.is_read_closed() && !ev.is_readable();
     }
 
-    /// Cuts `data` into records of this pipe's instance and stream.
-    fn feed(&mut self, data: &[u8], out: &mut Output<'_>) {
-        self.shape(Some(data), out);
-    }
-
-    /// Emits the unfinished last line, if any, and any record still held.
-    fn finish(&mut self, out: &mut Output<'_>) {
-        self.shape(None, out);
-    }
-
     /// The one place where child lines become records: the lines of `data`, or with `None`
     /// the end of the stream (the unfinished last line, and everything log processing holds).
     fn shape(&mut self, data: Option<&[u8]>, out: &mut Output<'_>) {
         // One clock read stamps every line of this read.
         out.tick();
+        let (shaper, lines, who, mut kept) = self.parts();
+        shaper.shape(lines, data, out, who, &mut kept);
+    }
+
+    /// The pipe taken apart for its shaper: the shaper, the line splitter, the stream's names
+    /// `(instance, process, stream)`, and what keeps each line for an aux child's tail.
+    pub(super) fn parts(&mut self) -> (&mut Shaper, &mut Lines, Who<'_>, impl FnMut(&[u8]) + '_) {
         let tail = &mut self.tail;
+        let kept = move |msg: &[u8]| {
+            if let Some(t) = tail.as_mut() {
+                t.push(msg);
+            }
+        };
         let who = (self.instance.as_str(), self.process.as_str(), self.stream);
-        self.shaper
-            .shape(&mut self.lines, data, out, who, &mut |msg| {
-                if let Some(t) = tail.as_mut() {
-                    t.push(msg);
-                }
-            });
+        (&mut self.shaper, &mut self.lines, who, kept)
     }
 }
 
@@ -284,7 +281,7 @@ impl Reactor<'_> {
             match r {
                 Ok((output::Read::Data, n)) => {
                     total += n;
-                    p.feed(&self.buf[..n], out);
+                    p.shape(Some(&self.buf[..n]), out);
                 }
                 Ok((output::Read::WouldBlock, _)) => {
                     p.readable = false;
@@ -319,7 +316,7 @@ impl Reactor<'_> {
     /// hands an aux child's last lines to their owner.
     fn finish_pipe(&mut self, slot: usize) {
         if let Some(p) = self.pipes[slot].as_mut() {
-            p.finish(&mut self.out);
+            p.shape(None, &mut self.out);
             if let (Child::Aux(a), Some(t)) = (p.owner, p.tail.take()) {
                 self.aux.absorb_tail(a, t);
             }
