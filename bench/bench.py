@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import re
 import select
 import shlex
@@ -43,9 +44,11 @@ RUNS = int(os.environ.get("BENCH_RUNS", "2" if QUICK else "5"))
 TIGHT_RUNS = RUNS if QUICK else max(RUNS, 9)
 # Start-up and shutdown of 50 take well under a second per run, and their targets sit within
 # 5 % of tini and dumb-init. Single runs spread by +-40 % on a two-core VM (the shutdown of 50
-# read 2.2 to 5.8 ms for every tool in one invocation), so a median of 15 still moved a ratio
-# by 0.1 between invocations: 31 runs each (about 4 minutes more for the whole bench than 15).
-TIGHTER_RUNS = RUNS if QUICK else max(RUNS, 31)
+# read 4.4 to 10.3 ms for one tool in one invocation: whether the idle CPU takes over part of
+# the other's queue of exiting children before the next tick is luck), so a median of 31
+# still moved a ratio by 0.1 between invocations: 51 runs each (about 4 minutes more for the
+# whole bench than 31).
+TIGHTER_RUNS = RUNS if QUICK else max(RUNS, 51)
 RUNS_LONG = int(os.environ.get("BENCH_RUNS_LONG", "1" if QUICK else "3"))
 IDLE_WINDOW = 2.0 if QUICK else 10.0
 CRASH_WINDOW = 5.0 if QUICK else 30.0
@@ -1198,7 +1201,12 @@ def main():
         meta["loadavg"][scenario] = (read("/proc/loadavg") or "").strip()
         slow = set()
         for i in range(runs + 1):
-            for t in live:
+            # A new order for every run (seeded, so a rerun repeats it): a tool never always
+            # follows the same one, whose clean-up (a namespace torn down, deferred kernel
+            # work) could otherwise weigh on it in every run.
+            order = list(live)
+            random.Random(f"{scenario}/{i}").shuffle(order)
+            for t in order:
                 if applies(t) or (t.key in slow and i > 1):
                     continue
                 r = Run(t, scenario, a.keep)

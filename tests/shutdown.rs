@@ -318,3 +318,62 @@ fn fifty_children_stop_at_once_as_pid1() {
 fn fifty_children_stop_at_once_as_subreaper() {
     fifty_at_once(Mode::Subreaper);
 }
+
+/// Pipes of processes that stopped during a shutdown are closed by the manager's exit, not one
+/// by one: while a stubborn process holds the shutdown open, the manager holds no more
+/// descriptors than it did running, every stopped process's output and records are complete,
+/// and the exit still comes (with the stubborn one SIGKILLed at its timeout).
+fn descriptors_during_a_long_shutdown(mode: Mode) {
+    let dir = TestDir::new("fds-shutdown");
+    let cfg = format!(
+        "processes:\n  w:\n    scale: 20\n    command: {w}\n  stubborn:\n    command: {s}\n    \
+         shutdown:\n      timeout: 3s\n",
+        w = sh("trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 1; done"),
+        s = sh("trap '' TERM; echo up; while :; do sleep 0.2; done"),
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Manager::start(mode, &path);
+    m.wait_count(21, secs(20.0), "21 processes up", |r| {
+        r.is_output() && r.msg() == "up"
+    });
+    let running = open_fds(m.pid()).len();
+    m.signal(libc::SIGTERM);
+    m.wait_count(20, secs(8.0), "20 stopped records", |r| {
+        r.event() == Some("stopped") && r.process() == Some("w")
+    });
+    let shutting = open_fds(m.pid()).len();
+    assert!(
+        shutting <= running,
+        "{shutting} descriptors during the shutdown, {running} while running\n{}",
+        m.dump()
+    );
+    assert!(
+        m.exited().is_none(),
+        "exited before the stubborn timeout\n{}",
+        m.dump()
+    );
+    assert_eq!(m.wait_code(secs(10.0)), 0, "{}", m.dump());
+    m.assert_json_only();
+    for i in 0..20 {
+        let inst = format!("w-{i}");
+        assert_eq!(
+            m.find(|r| r.says(&inst, "bye")).len(),
+            1,
+            "{inst}: its last words"
+        );
+        assert_eq!(m.events("stopped", &inst).len(), 1, "{inst} stopped");
+    }
+    let ex = m.events("exited", "stubborn-0");
+    assert_eq!(ex.len(), 1, "{}", m.dump());
+    assert_eq!(ex[0].s("signal"), Some("SIGKILL"), "{:?}", ex[0]);
+}
+
+#[test]
+fn descriptors_during_a_long_shutdown_as_pid1() {
+    descriptors_during_a_long_shutdown(Mode::Pid1);
+}
+
+#[test]
+fn descriptors_during_a_long_shutdown_as_subreaper() {
+    descriptors_during_a_long_shutdown(Mode::Subreaper);
+}

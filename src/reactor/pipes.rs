@@ -292,7 +292,11 @@ impl Reactor<'_> {
                     // No EPOLL_CTL_DEL: dropping the pipe closes its only descriptor (children
                     // get it only until their exec: close-on-exec), which removes it from the
                     // epoll set — one system call less per stream at every exit.
-                    self.pipes[slot] = None;
+                    let done = self.pipes[slot].take();
+                    let managed = |p: &Pipe| matches!(p.owner, Child::Inst(_));
+                    if let Some(p) = done.filter(|p| managed(p) && self.sup.shutting_down()) {
+                        self.close_at_exit.push(p.fd);
+                    }
                     return total;
                 }
             }
