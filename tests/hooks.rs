@@ -491,3 +491,41 @@ fn a_failing_pre_start_hook_is_a_failed_start() {
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_code(secs(10.0)), 0);
 }
+
+/// Post-stop hooks run during the shutdown while the stopped processes' pipes are left for the
+/// exit to close: each hook gets pipes of its own (no end-of-file meant for an earlier pipe
+/// reaches it), so every hook's output arrives, written after a pause, and every hook succeeds.
+#[test]
+fn post_stop_hooks_keep_their_output_during_the_shutdown() {
+    let dir = TestDir::new("hooks-shutdown");
+    let cfg = format!(
+        r#"processes:
+  worker:
+    command: {worker}
+    scale: 30
+    post_stop_hook:
+      command: {stop}
+"#,
+        worker = sh("trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 1; done"),
+        stop = sh("sleep 0.2; echo hook-done-$PHPEEK_PM_INSTANCE_ID"),
+    );
+    let path = dir.write("c.yaml", &cfg);
+    let mut m = Manager::start(Mode::Pid1, &path);
+    m.wait_count(30, secs(20.0), "30 workers up", |r| {
+        r.is_output() && r.msg() == "up"
+    });
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(15.0)), 0, "{}", m.dump());
+    m.assert_json_only();
+    for i in 0..30 {
+        let line = format!("hook-done-worker-{i}");
+        assert_eq!(
+            m.find(|r| r.is_output() && r.msg() == line).len(),
+            1,
+            "{line} missing\n{}",
+            m.dump()
+        );
+    }
+    let done = m.find(|r| r.event() == Some("hook_finished") && r.s("phase") == Some("post_stop"));
+    assert_eq!(done.len(), 30, "post-stop hooks finished\n{}", m.dump());
+}

@@ -67,7 +67,8 @@ impl Pipe {
         // the `read` that returns 0. The event cannot be a stale one of an earlier pipe in
         // this slot: a closed pipe's descriptor was its only one (every spawn returns after
         // the child's exec closed its copies), so the close took it out of the poll, pending
-        // events included.
+        // events included; and the slot of a pipe left open for the exit is never reused
+        // (`free_slot`).
         self.at_eof |= ev.is_read_closed() && !ev.is_readable();
     }
 
@@ -155,8 +156,17 @@ impl Reactor<'_> {
         }
     }
 
+    /// A slot for a new pipe. During the shutdown only new slots: a finished pipe left open
+    /// for the exit (`close_at_exit`) is still in the epoll set under its slot's token, and an
+    /// end-of-file it had pending would reach the slot's next pipe, say a post-stop hook's.
     fn free_slot(&mut self) -> usize {
-        match self.pipes.iter().position(Option::is_none) {
+        let reuse = !self.sup.shutting_down();
+        match self
+            .pipes
+            .iter()
+            .position(Option::is_none)
+            .filter(|_| reuse)
+        {
             Some(s) => s,
             None => {
                 self.pipes.push(None);
@@ -291,7 +301,8 @@ impl Reactor<'_> {
                     self.finish_pipe(slot);
                     // No EPOLL_CTL_DEL: dropping the pipe closes its only descriptor (children
                     // get it only until their exec: close-on-exec), which removes it from the
-                    // epoll set — one system call less per stream at every exit.
+                    // epoll set — one system call less per stream at every exit. During the
+                    // shutdown a managed process's pipe is left for the exit to close.
                     let done = self.pipes[slot].take();
                     let managed = |p: &Pipe| matches!(p.owner, Child::Inst(_));
                     if let Some(p) = done.filter(|p| managed(p) && self.sup.shutting_down()) {
