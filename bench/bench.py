@@ -40,7 +40,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "2" if QUICK else "5"))
 # The log flood's target is a ratio to supervisord, and its single runs spread widely on a
 # two-core VM: the child (seq) alone is the ceiling, and its own CPU time moved from 0.20 to
 # 0.41 s between runs of one invocation (the host), so one tool's lines/s spread from 1.9 M to
-# 4.2 M. A median of 9 moved the ratio from 0.96 to 1.24 between three invocations: 21 runs
+# 4.2 M. A median of 9 moved the ratio from 0.96 to 1.19 between four invocations: 21 runs
 # (a second each).
 TIGHT_RUNS = RUNS if QUICK else max(RUNS, 21)
 # Start-up and shutdown of 50 take well under a second per run, and their targets sit within
