@@ -93,15 +93,16 @@ pub struct Reactor<'a> {
     out_pollable: bool,
     out_writable: bool,
     pipes: Vec<Option<Pipe>>,
-    /// Pipes of managed processes finished during the shutdown, whose descriptors the exit
-    /// closes. Once the manager is on its way out, closing them one by one is work on the path
-    /// to its exit: a `close` per stream, each taking its pipe out of the epoll set. The exit
-    /// closes them all in one go, after the epoll instance (a lower descriptor); measured with
-    /// `perf` over the shutdown of 50 children, a ninth less of the manager's CPU. Their slots
-    /// are not reused meanwhile (`free_slot`). An instance is spawned at most once after the shutdown began (one whose
-    /// pre-start hook was still running), so what is held stays within what the processes
-    /// had open; the pipes of hooks and probes, which may run many times, are closed as ever.
-    close_at_exit: Vec<OwnedFd>,
+    /// Pipes of managed processes finished during the shutdown, with their slots: the exit
+    /// closes them. Closing them one by one is work on the path to the exit, a `close` per
+    /// stream that also takes the pipe out of the epoll set; the exit closes them all after
+    /// the epoll instance (a lower descriptor). Measured with `perf` over the shutdown of 50
+    /// children: a ninth less of the manager's CPU. A kept pipe is still in the epoll set
+    /// under its slot's token, so its slot is not reused (`free_slot`). An instance is spawned
+    /// at most once after the shutdown began (one whose pre-start hook was still running), so
+    /// what is held stays within what the processes had open; the pipes of hooks and probes,
+    /// which may run many times, are closed as ever.
+    close_at_exit: Vec<(usize, OwnedFd)>,
     pids: HashMap<i32, Child>,
     aux: AuxSet,
     /// Aux children that ended (or never started), to hand to their owners this turn.

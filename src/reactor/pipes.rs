@@ -156,17 +156,12 @@ impl Reactor<'_> {
         }
     }
 
-    /// A slot for a new pipe. During the shutdown only new slots: a finished pipe left open
-    /// for the exit (`close_at_exit`) is still in the epoll set under its slot's token, and an
+    /// A slot for a new pipe: the first empty one that no pipe left open for the exit holds
+    /// (`close_at_exit`). Such a pipe is still in the epoll set under its slot's token, and an
     /// end-of-file it had pending would reach the slot's next pipe, say a post-stop hook's.
     fn free_slot(&mut self) -> usize {
-        let reuse = !self.sup.shutting_down();
-        match self
-            .pipes
-            .iter()
-            .position(Option::is_none)
-            .filter(|_| reuse)
-        {
+        let held = |s: usize| self.close_at_exit.iter().any(|(k, _)| *k == s);
+        match (0..self.pipes.len()).find(|&s| self.pipes[s].is_none() && !held(s)) {
             Some(s) => s,
             None => {
                 self.pipes.push(None);
@@ -303,10 +298,10 @@ impl Reactor<'_> {
                     // get it only until their exec: close-on-exec), which removes it from the
                     // epoll set — one system call less per stream at every exit. During the
                     // shutdown a managed process's pipe is left for the exit to close.
-                    let done = self.pipes[slot].take();
-                    let managed = |p: &Pipe| matches!(p.owner, Child::Inst(_));
-                    if let Some(p) = done.filter(|p| managed(p) && self.sup.shutting_down()) {
-                        self.close_at_exit.push(p.fd);
+                    if let Some(p) = self.pipes[slot].take() {
+                        if matches!(p.owner, Child::Inst(_)) && self.sup.shutting_down() {
+                            self.close_at_exit.push((slot, p.fd));
+                        }
                     }
                     return total;
                 }
