@@ -319,10 +319,11 @@ fn fifty_children_stop_at_once_as_subreaper() {
     fifty_at_once(Mode::Subreaper);
 }
 
-/// Pipes of processes that stopped during a shutdown are closed by the manager's exit, not one
-/// by one: while a stubborn process holds the shutdown open, the manager holds no more
-/// descriptors than it did running, every stopped process's output and records are complete,
-/// and the exit still comes (with the stubborn one SIGKILLed at its timeout).
+/// Pipes of processes that stopped during a shutdown are freed while others are still
+/// stopping (only the last ones are left to the exit): while a stubborn process holds the
+/// shutdown open, the manager holds the 20 stopped processes' 40 pipes no more, every stopped
+/// process's output and records are complete, and the exit still comes (with the stubborn one
+/// SIGKILLed at its timeout).
 fn descriptors_during_a_long_shutdown(mode: Mode) {
     let dir = TestDir::new("fds-shutdown");
     let cfg = format!(
@@ -341,12 +342,12 @@ fn descriptors_during_a_long_shutdown(mode: Mode) {
     m.wait_count(20, secs(8.0), "20 stopped records", |r| {
         r.event() == Some("stopped") && r.process() == Some("w")
     });
-    let shutting = open_fds(m.pid()).len();
-    assert!(
-        shutting <= running,
-        "{shutting} descriptors during the shutdown, {running} while running\n{}",
-        m.dump()
-    );
+    let pid = m.pid();
+    // Well inside the stubborn one's 3 s (a gone manager has no descriptors, which is no pass).
+    poll_until(secs(2.0), "the stopped processes' pipes freed", || {
+        let shutting = open_fds(pid).len();
+        (shutting > 0 && shutting + 40 <= running).then_some(shutting)
+    });
     assert!(
         m.exited().is_none(),
         "exited before the stubborn timeout\n{}",

@@ -93,15 +93,17 @@ pub struct Reactor<'a> {
     out_pollable: bool,
     out_writable: bool,
     pipes: Vec<Option<Pipe>>,
-    /// Pipes of managed processes finished during the shutdown, with their slots: the exit
-    /// closes them. Closing them one by one is work on the path to the exit, a `close` per
-    /// stream that also takes the pipe out of the epoll set; the exit closes them all after
-    /// the epoll instance (a lower descriptor). Measured with `perf` over the shutdown of 50
-    /// children: a ninth less of the manager's CPU. A kept pipe is still in the epoll set
-    /// under its slot's token, so its slot is not reused (`free_slot`). An instance is spawned
-    /// at most once after the shutdown began (one whose pre-start hook was still running), so
-    /// what is held stays within what the processes had open; the pipes of hooks and probes,
-    /// which may run many times, are closed as ever.
+    /// Pipes of managed processes finished during the shutdown, with their slots. Freeing a
+    /// pipe is kernel work (about 2 to 3 µs each here), and what is still open when the last
+    /// process has gone is freed by the exit, on the path to it: so these are closed after
+    /// each reaping round while other processes are still stopping (their exits keep the other
+    /// CPU busy meanwhile), and only the last round's are left to the exit, which closes them
+    /// after the epoll instance (a lower descriptor) instead of one `close` each. Measured over
+    /// the shutdown of 50 children: the exit's own share fell from 0.36 to 0.10-0.19 ms.
+    /// A kept pipe is still in the epoll set under its slot's token, so its slot is not reused
+    /// (`free_slot`). An instance is spawned at most once after the shutdown began (one whose
+    /// pre-start hook was still running), so what is held stays within what the processes had
+    /// open; the pipes of hooks and probes, which may run many times, are closed as ever.
     close_at_exit: Vec<(usize, OwnedFd)>,
     pids: HashMap<i32, Child>,
     aux: AuxSet,
@@ -408,6 +410,11 @@ impl<'a> Reactor<'a> {
                 sys::monotonic_ms(),
             );
             self.tell(&Msg::Exited(inst));
+        }
+        // Others still stopping: this round's finished pipes are freed now, beside their exits.
+        if !self.close_at_exit.is_empty() && self.pids.values().any(|c| matches!(c, Child::Inst(_)))
+        {
+            self.close_at_exit.clear();
         }
     }
 

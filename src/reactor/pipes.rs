@@ -297,7 +297,7 @@ impl Reactor<'_> {
                     // No EPOLL_CTL_DEL: dropping the pipe closes its only descriptor (children
                     // get it only until their exec: close-on-exec), which removes it from the
                     // epoll set — one system call less per stream at every exit. During the
-                    // shutdown a managed process's pipe is left for the exit to close.
+                    // shutdown a managed process's pipe is held (`close_at_exit`).
                     if let Some(p) = self.pipes[slot].take() {
                         if matches!(p.owner, Child::Inst(_)) && self.sup.shutting_down() {
                             self.close_at_exit.push((slot, p.fd));
