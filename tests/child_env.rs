@@ -1,6 +1,6 @@
 //! What a child gets (issue #2, item 5): default signal dispositions and an empty blocked
 //! mask, only descriptors 0-2 (even when the manager itself inherited more), stdin from
-//! `/dev/null`, its own session and process group, the manager's environment plus the
+//! `/dev/null`, its own process group (and session, with a terminal), the manager's environment plus the
 //! process `env` plus `PHPEEK_PM_PROCESS_NAME` / `PHPEEK_PM_INSTANCE_ID`, `working_dir`,
 //! `user` and `group`. Checked from inside (the child prints what it sees) and from outside
 //! (the test reads `/proc/<pid>` of a `sleep`).
@@ -120,6 +120,7 @@ fn child_environment(mode: Mode) {
         (d.len() == 4).then_some(d)
     });
     let mut ids = Vec::new();
+    let sid = proc_info(mgr).map_or(0, |p| p.session);
     for p in &sleepers {
         let env: HashMap<String, String> = environ(p.pid).into_iter().collect();
         let name = env
@@ -166,10 +167,13 @@ fn child_environment(mode: Mode) {
         c.check(fd_target(p.pid, 1) != fd_target(p.pid, 2), || {
             format!("stdout and stderr of {id} are the same pipe")
         });
+        // Its own session only when the manager has a terminal (tests `sessions_*` below);
+        // run from a developer's terminal, the manager here has the test's.
+        let session = if has_terminal(mgr) { p.pid } else { sid };
         c.eq(
             (p.pgrp, p.session),
-            (p.pid, p.pid),
-            &format!("{id}: own group and session"),
+            (p.pid, session),
+            &format!("{id}: own group, session"),
         );
         let uid = status_field(p.pid, "Uid").unwrap_or_default();
         let gid = status_field(p.pid, "Gid").unwrap_or_default();
@@ -202,6 +206,67 @@ fn child_environment(mode: Mode) {
 
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_code(secs(10.0)), 0);
+}
+
+/// Whether `pid` has a controlling terminal (`tty_nr`, the 7th field of its `stat`).
+fn has_terminal(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+    after
+        .split_ascii_whitespace()
+        .nth(4)
+        .is_some_and(|t| t != "0")
+}
+
+/// A child starts a session of its own only when the manager has a controlling terminal
+/// (`docker run -t`), which the session keeps it off; without one (`docker run`), only a
+/// process group of its own, in the manager's session: the session would add nothing, and
+/// where the kernel's scheduler autogroups apply each session is a scheduling group.
+fn sessions(terminal: bool) {
+    let dir = TestDir::new("sessions");
+    let mark = format!("1000.{}", unique_digits());
+    let _guard = MarkerGuard(mark.clone());
+    let path = dir.write(
+        "c.yaml",
+        &format!("processes:\n  s:\n    scale: 2\n    command: [\"sleep\", \"{mark}\"]\n"),
+    );
+    let mut launch = Launch::new(Mode::Subreaper).config(&path);
+    // The master side stays open until the end: closing it would hang the terminal up.
+    let mut _master = None;
+    if terminal {
+        let (master, slave) = openpty();
+        _master = Some(master);
+        launch = launch.terminal(slave);
+    }
+    let mut m = launch.spawn();
+    let mgr = m.pid();
+    m.wait_started();
+    assert_eq!(has_terminal(mgr), terminal, "the manager's terminal");
+    let kids = poll_until(secs(10.0), "2 sleeping children", || {
+        let d: Vec<ProcInfo> = descendants(mgr)
+            .into_iter()
+            .filter(|p| cmdline(p.pid).get(1) == Some(&mark))
+            .collect();
+        (d.len() == 2).then_some(d)
+    });
+    let sid = proc_info(mgr).map(|p| p.session).unwrap();
+    for p in &kids {
+        let session = if terminal { p.pid } else { sid };
+        assert_eq!((p.pgrp, p.session), (p.pid, session), "{p:?}\n{}", m.dump());
+        assert!(!has_terminal(p.pid), "{p:?} has a controlling terminal");
+    }
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0, "{}", m.dump());
+}
+
+#[test]
+fn sessions_with_a_terminal() {
+    sessions(true);
+}
+
+#[test]
+fn sessions_without_a_terminal() {
+    sessions(false);
 }
 
 #[test]

@@ -256,6 +256,7 @@ impl super::Reactor<'_> {
             cwd: spec.cwd.as_deref(),
             credentials: spec.credentials.as_ref(),
             stdin: &self.stdin,
+            session: self.sessions,
         });
         let child = match result {
             Ok(c) => c,

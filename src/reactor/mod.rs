@@ -127,6 +127,9 @@ pub struct Reactor<'a> {
     pid: i32,
     /// What children read as stdin, opened once (no file is opened per spawn).
     stdin: spawn::ChildStdin,
+    /// Each child starts its own session, not only its own process group: we have a
+    /// controlling terminal (`spawn::controlling_terminal`, asked once).
+    sessions: bool,
 }
 
 impl<'a> Reactor<'a> {
@@ -179,6 +182,7 @@ impl<'a> Reactor<'a> {
                 s as f64 + f64::from(ms) / 1000.0
             },
             stdin,
+            sessions: spawn::controlling_terminal(),
         };
         if let Some(e) = &r.stdin.fallback {
             let msg = format!("no /dev/null ({e}): children read stdin from an empty pipe");
@@ -521,6 +525,7 @@ impl<'a> Reactor<'a> {
             cwd: spec.working_dir.as_deref(),
             credentials: spec.credentials.as_ref(),
             stdin: &self.stdin,
+            session: self.sessions,
         });
         let child = match result {
             Ok(c) => c,

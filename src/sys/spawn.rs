@@ -48,6 +48,25 @@ pub struct SpawnSpec<'a> {
     pub credentials: Option<&'a Credentials>,
     /// What the child reads as stdin (opened once by the reactor).
     pub stdin: &'a ChildStdin,
+    /// Its own session (`setsid`), or only its own process group (`setpgid`): see
+    /// [`controlling_terminal`].
+    pub session: bool,
+}
+
+/// Whether we have a controlling terminal (`/dev/tty` opens), asked once at start-up: only
+/// then does each child get its own session, which keeps it off that terminal. Without one
+/// a session adds nothing to the process group every child gets anyway (stop and kill
+/// signals go to the group), and where the kernel's scheduler autogroups apply (tasks in the
+/// root CPU cgroup) each session would also be a scheduling group of its own: each instance
+/// would weigh as much as the manager, or a whole php-fpm pool. When the answer is unclear
+/// (no `/dev/tty` to ask), children get their sessions as ever.
+pub fn controlling_terminal() -> bool {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    match rustix::fs::open("/dev/tty", flags, Mode::empty()) {
+        Ok(_) => true,
+        Err(e) => e != rustix::io::Errno::NXIO,
+    }
 }
 
 /// A started child.
@@ -99,7 +118,7 @@ pub enum Step {
     /// Attaching stdin (`dup2`, in the child). Child steps are numbered from 1: the number is
     /// their tag.
     Stdin = 1,
-    /// Its own session and process group (`setsid`).
+    /// Its own session (`setsid`), or its own process group (`setpgid`).
     Session,
     /// Supplementary groups (`setgroups`).
     Groups,
@@ -381,6 +400,7 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w));
     let stdin_fd = stdin_fd(spec);
+    let session = spec.session;
     let creds = creds_needed(spec);
     // SAFETY: the closure runs in the forked child before exec and only makes
     // async-signal-safe calls (dup2, setsid, setgroups, setgid, setuid, chdir, sigprocmask,
@@ -392,7 +412,12 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
             if libc::dup2(stdin_fd, 0) < 0 {
                 return Err(Step::Stdin.tagged(os()));
             }
-            if libc::setsid() < 0 {
+            let own = if session {
+                libc::setsid()
+            } else {
+                libc::setpgid(0, 0)
+            };
+            if own < 0 {
                 return Err(Step::Session.tagged(os()));
             }
             if let Some(c) = &creds {
@@ -562,8 +587,14 @@ fn spawn_fast(
         libc::sigemptyset(internal.as_mut_ptr());
         let word = internal.as_mut_ptr().cast::<u64>();
         word.write(word.read() | (0b111u64 << 31));
-        let flags = libc::POSIX_SPAWN_SETSID
-            | (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
+        // Without SETSID, SETPGROUP with the attribute's process group 0: a group of its own.
+        let own = if spec.session {
+            libc::POSIX_SPAWN_SETSID
+        } else {
+            libc::POSIX_SPAWN_SETPGROUP as libc::c_short
+        };
+        let flags =
+            own | (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
         let mut ok = libc::posix_spawnattr_setflags(a, flags) == 0
             && libc::posix_spawnattr_setsigmask(a, empty.as_ptr()) == 0
             && libc::posix_spawnattr_setsigdefault(a, internal.as_ptr()) == 0
@@ -639,7 +670,8 @@ fn explain(spec: &SpawnSpec<'_>, program: &str, e: io::Error) -> SpawnError {
         Step::Pipes => format!("cannot create the output pipes: {os}{h}"),
         Step::Fork => format!("cannot create a process: {os}{h}"),
         Step::Stdin => format!("cannot attach stdin: {os}"),
-        Step::Session => format!("cannot start a new session (setsid): {os}"),
+        Step::Session if spec.session => format!("cannot start a new session (setsid): {os}"),
+        Step::Session => format!("cannot start a new process group (setpgid): {os}"),
         Step::Groups => format!(
             "cannot switch to {}: setting supplementary groups {:?}: {os}{h}",
             who(),
@@ -746,6 +778,7 @@ mod tests {
             cwd,
             credentials: creds,
             stdin: &stdin,
+            session: true,
         }) {
             Ok(s) => {
                 // Reap it here: unit tests have no event loop.
@@ -772,6 +805,7 @@ mod tests {
                 cwd: None,
                 credentials: None,
                 stdin: &stdin,
+                session: true,
             });
             match r {
                 Ok(s) => {

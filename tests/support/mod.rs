@@ -192,6 +192,31 @@ pub struct ProcInfo {
     pub session: i32,
 }
 
+/// A new pseudo-terminal: (master, slave).
+pub fn openpty() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors into the integers given; the other arguments
+    // may be null.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened by openpty and belong to nobody else.
+    unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        )
+    }
+}
+
 /// Every process on the host, from `/proc/*/stat`.
 pub fn proc_table() -> Vec<ProcInfo> {
     let mut out = Vec::new();
@@ -535,6 +560,10 @@ pub struct Launch {
     /// arguments): `prlimit --nofile=16 --`, `setpriv --reuid=1000 --`, a shell that joins a
     /// cgroup. In PID 1 mode it runs inside the namespace, as its PID 1 until it execs.
     pub wrap: Vec<String>,
+    /// Start the manager in a session of its own with this terminal (the slave side of a
+    /// pseudo-terminal) as its stdin and controlling terminal, as `docker run -t` does.
+    /// Without it the manager runs in the test's session, in a process group of its own.
+    pub terminal: Option<std::os::fd::OwnedFd>,
 }
 
 impl Launch {
@@ -549,7 +578,14 @@ impl Launch {
             ignore: Vec::new(),
             block: Vec::new(),
             wrap: Vec::new(),
+            terminal: None,
         }
+    }
+
+    /// See [`Launch::terminal`].
+    pub fn terminal(mut self, slave: std::os::fd::OwnedFd) -> Launch {
+        self.terminal = Some(slave);
+        self
     }
 
     /// Runs the manager through `wrapper` (which must end by exec'ing its last arguments).
@@ -704,10 +740,25 @@ impl Manager {
             (Mode::Subreaper, None) => Command::new(bin()),
         };
         cmd.args(&l.args)
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
+            .stderr(Stdio::piped());
+        match l.terminal {
+            Some(tty) => {
+                cmd.stdin(Stdio::from(tty));
+                // SAFETY: setsid and ioctl on plain values; async-signal-safe, no allocation.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+            }
+            None => {
+                cmd.stdin(Stdio::null()).process_group(0);
+            }
+        }
         scrub_env(&mut cmd);
         for (k, v) in &l.env {
             cmd.env(k, v);
