@@ -112,13 +112,7 @@ fn child_environment(mode: Mode) {
     }
 
     // From outside: the sleepers' /proc entries.
-    let sleepers = poll_until(secs(10.0), "4 sleeping children", || {
-        let d: Vec<ProcInfo> = descendants(mgr)
-            .into_iter()
-            .filter(|p| cmdline(p.pid).get(1) == Some(&mark))
-            .collect();
-        (d.len() == 4).then_some(d)
-    });
+    let sleepers = sleeping(mgr, &mark, 4);
     let mut ids = Vec::new();
     let sid = proc_info(mgr).map_or(0, |p| p.session);
     for p in &sleepers {
@@ -208,6 +202,17 @@ fn child_environment(mode: Mode) {
     assert_eq!(m.wait_code(secs(10.0)), 0);
 }
 
+/// The `n` descendants of `mgr` that run `sleep <mark>`, once they all do.
+fn sleeping(mgr: i32, mark: &str, n: usize) -> Vec<ProcInfo> {
+    poll_until(secs(10.0), &format!("{n} sleeping children"), || {
+        let d: Vec<ProcInfo> = descendants(mgr)
+            .into_iter()
+            .filter(|p| cmdline(p.pid).get(1).map(String::as_str) == Some(mark))
+            .collect();
+        (d.len() == n).then_some(d)
+    })
+}
+
 /// Whether `pid` has a controlling terminal (`tty_nr`, the 7th field of its `stat`).
 fn has_terminal(pid: i32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -242,13 +247,7 @@ fn sessions(terminal: bool) {
     let mgr = m.pid();
     m.wait_started();
     assert_eq!(has_terminal(mgr), terminal, "the manager's terminal");
-    let kids = poll_until(secs(10.0), "2 sleeping children", || {
-        let d: Vec<ProcInfo> = descendants(mgr)
-            .into_iter()
-            .filter(|p| cmdline(p.pid).get(1) == Some(&mark))
-            .collect();
-        (d.len() == 2).then_some(d)
-    });
+    let kids = sleeping(mgr, &mark, 2);
     let sid = proc_info(mgr).map(|p| p.session).unwrap();
     for p in &kids {
         let session = if terminal { p.pid } else { sid };
