@@ -114,7 +114,9 @@ fn child_environment(mode: Mode) {
     // From outside: the sleepers' /proc entries.
     let sleepers = sleeping(mgr, &mark, 4);
     let mut ids = Vec::new();
-    let sid = proc_info(mgr).map_or(0, |p| p.session);
+    // Its own session only when the manager has a terminal (tests `sessions_*` below); run
+    // from a developer's terminal, the manager here has the test's.
+    let manager = proc_info(mgr).expect("the manager's stat");
     for p in &sleepers {
         let env: HashMap<String, String> = environ(p.pid).into_iter().collect();
         let name = env
@@ -161,9 +163,11 @@ fn child_environment(mode: Mode) {
         c.check(fd_target(p.pid, 1) != fd_target(p.pid, 2), || {
             format!("stdout and stderr of {id} are the same pipe")
         });
-        // Its own session only when the manager has a terminal (tests `sessions_*` below);
-        // run from a developer's terminal, the manager here has the test's.
-        let session = if has_terminal(mgr) { p.pid } else { sid };
+        let session = if manager.tty_nr != 0 {
+            p.pid
+        } else {
+            manager.session
+        };
         c.eq(
             (p.pgrp, p.session),
             (p.pid, session),
@@ -213,16 +217,6 @@ fn sleeping(mgr: i32, mark: &str, n: usize) -> Vec<ProcInfo> {
     })
 }
 
-/// Whether `pid` has a controlling terminal (`tty_nr`, the 7th field of its `stat`).
-fn has_terminal(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
-    after
-        .split_ascii_whitespace()
-        .nth(4)
-        .is_some_and(|t| t != "0")
-}
-
 /// A child starts a session of its own only when the manager has a controlling terminal
 /// (`docker run -t`), which the session keeps it off; without one (`docker run`), only a
 /// process group of its own, in the manager's session: the session would add nothing, and
@@ -246,13 +240,12 @@ fn sessions(terminal: bool) {
     let mut m = launch.spawn();
     let mgr = m.pid();
     m.wait_started();
-    assert_eq!(has_terminal(mgr), terminal, "the manager's terminal");
-    let kids = sleeping(mgr, &mark, 2);
-    let sid = proc_info(mgr).map(|p| p.session).unwrap();
-    for p in &kids {
-        let session = if terminal { p.pid } else { sid };
+    let manager = proc_info(mgr).expect("the manager's stat");
+    assert_eq!(manager.tty_nr != 0, terminal, "the manager's terminal");
+    for p in &sleeping(mgr, &mark, 2) {
+        let session = if terminal { p.pid } else { manager.session };
         assert_eq!((p.pgrp, p.session), (p.pid, session), "{p:?}\n{}", m.dump());
-        assert!(!has_terminal(p.pid), "{p:?} has a controlling terminal");
+        assert_eq!(p.tty_nr, 0, "{p:?} has a controlling terminal");
     }
     m.signal(libc::SIGTERM);
     assert_eq!(m.wait_code(secs(10.0)), 0, "{}", m.dump());

@@ -190,6 +190,8 @@ pub struct ProcInfo {
     pub state: char,
     pub pgrp: i32,
     pub session: i32,
+    /// Its controlling terminal's device number; 0: none.
+    pub tty_nr: i32,
 }
 
 /// A new pseudo-terminal: (master, slave).
@@ -243,12 +245,14 @@ pub fn proc_info(pid: i32) -> Option<ProcInfo> {
     let ppid = f.next()?.parse().ok()?;
     let pgrp = f.next()?.parse().ok()?;
     let session = f.next()?.parse().ok()?;
+    let tty_nr = f.next()?.parse().ok()?;
     Some(ProcInfo {
         pid,
         ppid,
         state,
         pgrp,
         session,
+        tty_nr,
     })
 }
 
