@@ -1033,6 +1033,68 @@ def aggregate(runs_out):
     return agg, reasons
 
 
+# The rows with a target ratio (issue 21): phpeek-pm minimal against the better of its peers.
+# (scenario, metric, label, peers, better)
+TARGETS = [
+    ("idle50", "shutdown_ms", "shutdown, 50 children", ("tini", "dumb-init"), "low"),
+    ("startup", "startup_ms", "start-up, 50 processes", ("tini", "dumb-init"), "low"),
+    ("logs", "lines_per_s", "log throughput, minimal", ("supervisord",), "high"),
+    ("logs", "lines_per_s", "log throughput, full", ("supervisord",), "high"),
+]
+RESAMPLES = 2000
+
+
+def intervals(runs_out):
+    """Each target row's ratio with a 95 % bootstrap interval: the runs of every tool are
+    resampled with replacement (seeded: a rerun on the same results prints the same interval),
+    and the ratio of the medians is taken against the better peer of that resample. A ratio
+    of medians of 51 runs whose single runs spread by +-40 % moves by several per cent between
+    invocations: the interval says how far this run's reading can be trusted."""
+    vals = {}
+    for r in runs_out:
+        if r.get("warmup"):
+            continue
+        for metric in ("shutdown_ms", "startup_ms", "lines_per_s"):
+            v = r["values"].get(metric)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                vals.setdefault((r["scenario"], r["tool"], metric), []).append(v)
+    out = []
+    for sc, metric, label, peers, better in TARGETS:
+        ours_key = "phpeek-full" if label.endswith(", full") else "phpeek-min"
+        ours = vals.get((sc, ours_key, metric))
+        theirs = [(p, vals[(sc, p, metric)]) for p in peers if (sc, p, metric) in vals]
+        if not ours or not theirs:
+            continue
+        pick = min if better == "low" else max
+        rng = random.Random(f"{sc}/{metric}/{label}")
+        med = statistics.median
+
+        def ratio(o, ps):
+            best = pick(ps, key=lambda x: x[1])
+            return o / best[1], best[0]
+
+        point, peer = ratio(med(ours), [(p, med(v)) for p, v in theirs])
+        rs = sorted(ratio(med(rng.choices(ours, k=len(ours))),
+                          [(p, med(rng.choices(v, k=len(v)))) for p, v in theirs])[0]
+                    for _ in range(RESAMPLES))
+        lo, hi = rs[int(0.025 * RESAMPLES)], rs[int(0.975 * RESAMPLES) - 1]
+        out.append({"row": label, "peer": peer, "ratio": point, "low": lo, "high": hi,
+                    "runs": len(ours), "better": better})
+    return out
+
+
+def intervals_text(ivs):
+    if not ivs:
+        return ""
+    lines = [f"Target rows: phpeek-pm ÷ the better peer, with a 95 % interval from {RESAMPLES} "
+             f"bootstrap resamples of each tool's runs (lower is better for times, higher for "
+             f"lines/s):", ""]
+    for i in ivs:
+        lines.append(f"- {i['row']}: {i['ratio']:.3f}× {i['peer']} (95 % interval "
+                     f"{i['low']:.3f}–{i['high']:.3f}, {i['runs']} runs)")
+    return "\n".join(lines) + "\n"
+
+
 def table(tools, agg, reasons, notes, markdown=False):
     base = "phpeek-min"
     heads = ["scenario", "unit"] + [t.label for t in tools]
@@ -1344,6 +1406,7 @@ def main():
     agg, reasons = aggregate(runs_out)
     txt, behind = table(tools, agg, reasons, notes)
     md, _ = table(tools, agg, reasons, notes, markdown=True)
+    ivs = intervals(runs_out)
 
     os.makedirs(os.path.join(a.results, "raw"), exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -1351,7 +1414,8 @@ def main():
            "medians": {f"{s}/{t}": m for (s, t), m in agg.items()},
            "na": {f"{s}/{t}": r for (s, t), r in reasons.items()},
            "behind": [{"scenario": b[0], "peer": b[1], "phpeek": b[2], "peer_value": b[3],
-                       "ratio": b[4]} for b in behind]}
+                       "ratio": b[4]} for b in behind],
+           "intervals": ivs}
     for path in (os.path.join(a.results, "raw", f"{stamp}.json"),
                  os.path.join(a.results, "latest.json")):
         with open(path, "w") as f:
@@ -1371,10 +1435,14 @@ def main():
                 f"{TIGHT_RUNS} for the log flood; {RUNS_LONG} runs side by side for wake-ups and "
                 f"the crash loop).\n\n")
         f.write(md + "\n")
+        if ivs:
+            f.write("\n" + intervals_text(ivs))
 
     print()
     print(txt)
     print()
+    if ivs:
+        print(intervals_text(ivs))
     if behind:
         print("phpeek-pm (minimal) is behind on:")
         for label, peer, bv, v, ratio in behind:
