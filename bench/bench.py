@@ -534,7 +534,7 @@ def sc_memory_shutdown(run, n):
     ns.signal(signal.SIGTERM)
     key = "shutdown_ms"
     if run.tool.graceful_stop:
-        out["na_shutdown_ms"] = run.tool.graceful_stop
+        out["na_shutdown_ms"] = out["na_shutdown_cpu_ms"] = run.tool.graceful_stop
         key = "shutdown_ungraceful_ms"
     if ns.wait_exit(30):
         out[key] = (now() - t0) * 1000
