@@ -1067,13 +1067,15 @@ def aggregate(runs_out):
     return agg, reasons
 
 
-# The rows with a target ratio (issue 21): phpeek-pm minimal against the better of its peers.
-# (scenario, metric, label, peers, better)
+# The rows with a target ratio (issue 21): a phpeek-pm build against the better of its peers.
+# (scenario, metric, label, phpeek-pm build, peers, better)
 TARGETS = [
-    ("idle50", "shutdown_ms", "shutdown, 50 children", ("tini", "dumb-init"), "low"),
-    ("startup", "startup_ms", "start-up, 50 processes", ("tini", "dumb-init"), "low"),
-    ("logs", "lines_per_s", "log throughput, minimal", ("supervisord",), "high"),
-    ("logs", "lines_per_s", "log throughput, full", ("supervisord",), "high"),
+    ("idle50", "shutdown_ms", "shutdown, 50 children", "phpeek-min", ("tini", "dumb-init"),
+     "low"),
+    ("startup", "startup_ms", "start-up, 50 processes", "phpeek-min", ("tini", "dumb-init"),
+     "low"),
+    ("logs", "lines_per_s", "log throughput, minimal", "phpeek-min", ("supervisord",), "high"),
+    ("logs", "lines_per_s", "log throughput, full", "phpeek-full", ("supervisord",), "high"),
 ]
 RESAMPLES = 2000
 
@@ -1088,14 +1090,13 @@ def intervals(runs_out):
     for r in runs_out:
         if r.get("warmup"):
             continue
-        for metric in ("shutdown_ms", "startup_ms", "lines_per_s"):
+        for metric in {t[1] for t in TARGETS}:
             v = r["values"].get(metric)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 vals.setdefault((r["scenario"], r["tool"], metric), []).append(v)
     out = []
-    for sc, metric, label, peers, better in TARGETS:
-        ours_key = "phpeek-full" if label.endswith(", full") else "phpeek-min"
-        ours = vals.get((sc, ours_key, metric))
+    for sc, metric, label, build, peers, better in TARGETS:
+        ours = vals.get((sc, build, metric))
         theirs = [(p, vals[(sc, p, metric)]) for p in peers if (sc, p, metric) in vals]
         if not ours or not theirs:
             continue

@@ -163,14 +163,9 @@ fn child_environment(mode: Mode) {
         c.check(fd_target(p.pid, 1) != fd_target(p.pid, 2), || {
             format!("stdout and stderr of {id} are the same pipe")
         });
-        let session = if manager.tty_nr != 0 {
-            p.pid
-        } else {
-            manager.session
-        };
         c.eq(
             (p.pgrp, p.session),
-            (p.pid, session),
+            own_group(p, &manager),
             &format!("{id}: own group, session"),
         );
         let uid = status_field(p.pid, "Uid").unwrap_or_default();
@@ -217,6 +212,17 @@ fn sleeping(mgr: i32, mark: &str, n: usize) -> Vec<ProcInfo> {
     })
 }
 
+/// The (group, session) a child of `manager` should have: a group of its own, and a session of
+/// its own only when the manager has a controlling terminal, else the manager's.
+fn own_group(child: &ProcInfo, manager: &ProcInfo) -> (i32, i32) {
+    let session = if manager.tty_nr != 0 {
+        child.pid
+    } else {
+        manager.session
+    };
+    (child.pid, session)
+}
+
 /// A child starts a session of its own only when the manager has a controlling terminal
 /// (`docker run -t`), which the session keeps it off; without one (`docker run`), only a
 /// process group of its own, in the manager's session: the session would add nothing, and
@@ -243,8 +249,12 @@ fn sessions(terminal: bool) {
     let manager = proc_info(mgr).expect("the manager's stat");
     assert_eq!(manager.tty_nr != 0, terminal, "the manager's terminal");
     for p in &sleeping(mgr, &mark, 2) {
-        let session = if terminal { p.pid } else { manager.session };
-        assert_eq!((p.pgrp, p.session), (p.pid, session), "{p:?}\n{}", m.dump());
+        assert_eq!(
+            (p.pgrp, p.session),
+            own_group(p, &manager),
+            "{p:?}\n{}",
+            m.dump()
+        );
         assert_eq!(p.tty_nr, 0, "{p:?} has a controlling terminal");
     }
     m.signal(libc::SIGTERM);

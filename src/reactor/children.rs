@@ -255,8 +255,7 @@ impl super::Reactor<'_> {
             env: &env,
             cwd: spec.cwd.as_deref(),
             credentials: spec.credentials.as_ref(),
-            stdin: &self.stdin,
-            session: self.sessions,
+            base: &self.child_base,
         });
         let child = match result {
             Ok(c) => c,

@@ -125,11 +125,8 @@ pub struct Reactor<'a> {
     started_unix: f64,
     /// Our pid (asked once: musl does not cache getpid).
     pid: i32,
-    /// What children read as stdin, opened once (no file is opened per spawn).
-    stdin: spawn::ChildStdin,
-    /// Each child starts its own session, not only its own process group: we have a
-    /// controlling terminal (`spawn::controlling_terminal`, asked once).
-    sessions: bool,
+    /// What every child gets alike (its stdin, whether it starts a session), set up once.
+    child_base: spawn::ChildBase,
 }
 
 impl<'a> Reactor<'a> {
@@ -155,7 +152,7 @@ impl<'a> Reactor<'a> {
                     Interest::WRITABLE,
                 )
                 .is_ok();
-        let stdin = spawn::ChildStdin::open()?;
+        let child_base = spawn::ChildBase::open()?;
         let parts = part::build(&config, poll.registry(), FIRST_PART_KIND);
         let mut r = Reactor {
             parts,
@@ -181,10 +178,9 @@ impl<'a> Reactor<'a> {
                 let (s, ms) = sys::realtime();
                 s as f64 + f64::from(ms) / 1000.0
             },
-            stdin,
-            sessions: spawn::controlling_terminal(),
+            child_base,
         };
-        if let Some(e) = &r.stdin.fallback {
+        if let Some(e) = &r.child_base.stdin.fallback {
             let msg = format!("no /dev/null ({e}): children read stdin from an empty pipe");
             r.log(Level::Debug, "stdin_pipe", &msg);
         }
@@ -524,8 +520,7 @@ impl<'a> Reactor<'a> {
             env: &env,
             cwd: spec.working_dir.as_deref(),
             credentials: spec.credentials.as_ref(),
-            stdin: &self.stdin,
-            session: self.sessions,
+            base: &self.child_base,
         });
         let child = match result {
             Ok(c) => c,

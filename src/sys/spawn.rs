@@ -46,11 +46,28 @@ pub struct SpawnSpec<'a> {
     pub env: &'a [(&'a OsStr, &'a OsStr)],
     pub cwd: Option<&'a str>,
     pub credentials: Option<&'a Credentials>,
-    /// What the child reads as stdin (opened once by the reactor).
-    pub stdin: &'a ChildStdin,
+    /// What every child of this manager gets alike (set up once by the reactor).
+    pub base: &'a ChildBase,
+}
+
+/// What every child of a manager gets alike, set up once at start-up: nothing here is opened
+/// or asked per spawn.
+pub struct ChildBase {
+    /// What the child reads as stdin.
+    pub stdin: ChildStdin,
     /// Its own session (`setsid`), or only its own process group (`setpgid`): see
     /// [`controlling_terminal`].
     pub session: bool,
+}
+
+impl ChildBase {
+    /// Opens the children's stdin and asks whether we have a controlling terminal.
+    pub fn open() -> io::Result<ChildBase> {
+        Ok(ChildBase {
+            stdin: ChildStdin::open()?,
+            session: controlling_terminal(),
+        })
+    }
 }
 
 /// Whether we have a controlling terminal (`/dev/tty` opens), asked once at start-up: only
@@ -60,7 +77,7 @@ pub struct SpawnSpec<'a> {
 /// root CPU cgroup) each session would also be a scheduling group of its own: each instance
 /// would weigh as much as the manager, or a whole php-fpm pool. When the answer is unclear
 /// (no `/dev/tty` to ask), children get their sessions as ever.
-pub fn controlling_terminal() -> bool {
+fn controlling_terminal() -> bool {
     use rustix::fs::{Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK | OFlags::CLOEXEC;
     match rustix::fs::open("/dev/tty", flags, Mode::empty()) {
@@ -400,10 +417,10 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
         .stdout(Stdio::from(out_w))
         .stderr(Stdio::from(err_w));
     let stdin_fd = stdin_fd(spec);
-    let session = spec.session;
+    let session = spec.base.session;
     let creds = creds_needed(spec);
     // SAFETY: the closure runs in the forked child before exec and only makes
-    // async-signal-safe calls (dup2, setsid, setgroups, setgid, setuid, chdir, sigprocmask,
+    // async-signal-safe calls (dup2, setsid or setpgid, setgroups, setgid, setuid, chdir, sigprocmask,
     // sigaction, close_range, execve); it allocates nothing: the credentials and the exec plan
     // were built before the fork, and errors are plain errno values.
     unsafe {
@@ -461,7 +478,7 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
 }
 
 fn stdin_fd(spec: &SpawnSpec<'_>) -> i32 {
-    spec.stdin.fd.as_raw_fd()
+    spec.base.stdin.fd.as_raw_fd()
 }
 
 /// The user switch a spawn needs, if any. An unprivileged manager asked to run a child as the
@@ -541,7 +558,8 @@ fn found() -> std::sync::MutexGuard<'static, Found> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// `posix_spawn(3)` with what every child needs: its own session (`POSIX_SPAWN_SETSID`), an
+/// `posix_spawn(3)` with what every child needs: its own session or process group
+/// (`POSIX_SPAWN_SETSID` or `POSIX_SPAWN_SETPGROUP`, see [`ChildBase`]), an
 /// empty signal mask, stdin and the two output pipes as 0-2, the working directory. musl and
 /// glibc start it with `clone(CLONE_VM | CLONE_VFORK)`: no page tables copied. Dispositions
 /// are already the defaults (`signals::block_all` reset them once; libc puts back any handler
@@ -588,7 +606,7 @@ fn spawn_fast(
         let word = internal.as_mut_ptr().cast::<u64>();
         word.write(word.read() | (0b111u64 << 31));
         // Without SETSID, SETPGROUP with the attribute's process group 0: a group of its own.
-        let own = if spec.session {
+        let own = if spec.base.session {
             libc::POSIX_SPAWN_SETSID
         } else {
             libc::POSIX_SPAWN_SETPGROUP as libc::c_short
@@ -670,7 +688,7 @@ fn explain(spec: &SpawnSpec<'_>, program: &str, e: io::Error) -> SpawnError {
         Step::Pipes => format!("cannot create the output pipes: {os}{h}"),
         Step::Fork => format!("cannot create a process: {os}{h}"),
         Step::Stdin => format!("cannot attach stdin: {os}"),
-        Step::Session if spec.session => format!("cannot start a new session (setsid): {os}"),
+        Step::Session if spec.base.session => format!("cannot start a new session (setsid): {os}"),
         Step::Session => format!("cannot start a new process group (setpgid): {os}"),
         Step::Groups => format!(
             "cannot switch to {}: setting supplementary groups {:?}: {os}{h}",
@@ -770,15 +788,17 @@ mod tests {
 
     fn try_spawn(argv: &[&str], cwd: Option<&str>, creds: Option<&Credentials>) -> String {
         let argv: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
-        let stdin = ChildStdin::empty_pipe(None).unwrap();
+        let base = ChildBase {
+            stdin: ChildStdin::empty_pipe(None).unwrap(),
+            session: true,
+        };
         let e = env();
         match spawn(&SpawnSpec {
             argv: &argv,
             env: &e,
             cwd,
             credentials: creds,
-            stdin: &stdin,
-            session: true,
+            base: &base,
         }) {
             Ok(s) => {
                 // Reap it here: unit tests have no event loop.
@@ -795,7 +815,10 @@ mod tests {
     /// `a_missing_interpreter_is_not_a_missing_program`).
     fn run_in_path(prog: &str, path: &str) -> String {
         let argv = vec![prog.to_owned()];
-        let stdin = ChildStdin::empty_pipe(None).unwrap();
+        let base = ChildBase {
+            stdin: ChildStdin::empty_pipe(None).unwrap(),
+            session: true,
+        };
         let e = vec![(OsStr::new("PATH"), OsStr::new(path))];
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
@@ -804,8 +827,7 @@ mod tests {
                 env: &e,
                 cwd: None,
                 credentials: None,
-                stdin: &stdin,
-                session: true,
+                base: &base,
             });
             match r {
                 Ok(s) => {
