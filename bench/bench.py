@@ -36,6 +36,10 @@ ROOT = os.path.dirname(HERE)
 
 # Quick mode (BENCH_QUICK=1) only checks that the harness works: fewer runs, shorter windows.
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+# BENCH_STREAMS_OFF=1: every phpeek-pm process has `stdout: false` and `stderr: false`, so its
+# children write to /dev/null and no output pipe exists, as with the peers, which capture
+# nothing. It shows what capturing the output costs (not for the logs scenario).
+STREAMS_OFF = os.environ.get("BENCH_STREAMS_OFF") == "1"
 RUNS = int(os.environ.get("BENCH_RUNS", "2" if QUICK else "5"))
 # The log flood's target is a ratio to supervisord, and its single runs spread widely on a
 # two-core VM: the child (seq) alone is the ceiling, and its own CPU time moved from 0.20 to
@@ -366,6 +370,8 @@ class Phpeek(Tool):
         for i, (argv, n) in enumerate(groups):
             y += [f"  w{i}:", "    command: [" + ", ".join(yaml_str(a) for a in argv) + "]",
                   f"    scale: {n}", "    restart: always"]
+            if STREAMS_OFF:
+                y += ["    stdout: false", "    stderr: false"]
         path = os.path.join(work, "phpeek-pm.yaml")
         with open(path, "w") as f:
             f.write("\n".join(y) + "\n")
@@ -1219,6 +1225,7 @@ def machine():
         "mem_total": (read("/proc/meminfo", "") or "").splitlines()[0].split(":")[1].strip(),
         "git_commit": out(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"]),
         "built_from": os.environ.get("BENCH_SOURCE", "unknown (bench.py run directly)"),
+        "streams_off": STREAMS_OFF,
         "versions": {
             "tini": dpkg("tini"), "dumb-init": dpkg("dumb-init"), "s6": dpkg("s6"),
             "runit": dpkg("runit"), "supervisor": dpkg("supervisor"),
@@ -1257,6 +1264,9 @@ def main():
         tools = [t for t in tools if t.key in want]
     only = set(filter(None, a.only.split(",")))
     sel = lambda s: not only or s in only
+    if STREAMS_OFF and sel("logs"):
+        sys.exit("BENCH_STREAMS_OFF=1 switches off the output the logs scenario measures: "
+                 "choose other scenarios with BENCH_ONLY")
     for t in tools:
         if not t.available():
             log(f"SKIPPING {t.label}: {t.missing}")
@@ -1464,7 +1474,8 @@ def main():
                 w.writerow([r["scenario"], r["tool"], r["run"], r["warmup"], k, v])
     with open(os.path.join(a.results, "latest.md"), "w") as f:
         f.write(f"Run {meta['date']} on {meta['nproc']} × {meta['cpu']}, Linux "
-                f"{meta['kernel']}, {meta['os']}; phpeek-pm built from {meta['built_from']}; "
+                f"{meta['kernel']}, {meta['os']}; phpeek-pm built from {meta['built_from']}"
+                f"{' (children output not captured: BENCH_STREAMS_OFF=1)' if STREAMS_OFF else ''}; "
                 f"medians of "
                 f"{RUNS} runs after a warm-up ({TIGHTER_RUNS} for start-up and shutdown of 50, "
                 f"{TIGHT_RUNS} for the log flood; {RUNS_LONG} runs side by side for wake-ups and "

@@ -10,7 +10,8 @@
 # Needs root (every manager runs as PID 1 of its own PID namespace, via unshare).
 # Environment: BENCH_REF=<git ref> (benchmark that commit instead of the work tree),
 # BENCH_QUICK=1 (smoke run: fewer runs, shorter windows), BENCH_RUNS,
-# BENCH_RUNS_LONG, BENCH_ONLY=idle1,logs,... , BENCH_TOOLS=phpeek-min,tini,... ;
+# BENCH_RUNS_LONG, BENCH_ONLY=idle1,logs,... , BENCH_TOOLS=phpeek-min,tini,... ,
+# BENCH_STREAMS_OFF=1 (phpeek-pm's processes with stdout/stderr off: no output pipes);
 # extra arguments are passed to bench.py (e.g. --keep).
 set -euo pipefail
 

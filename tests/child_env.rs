@@ -360,3 +360,51 @@ fn environment_only_configuration() {
     assert_eq!(m.output_of("my-worker-1"), ["my-worker-1"]);
     m.assert_json_only();
 }
+
+/// A stream switched off (`stdout: false` / `stderr: false`) is `/dev/null` in the child, as
+/// in the Go tool: no pipe is made for it, and the other stream is still a pipe we read.
+#[test]
+fn switched_off_streams_are_dev_null() {
+    let dir = TestDir::new("off");
+    let mark = format!("1000.{}", unique_digits());
+    let _guard = MarkerGuard(mark.clone());
+    let sleep = format!("[sleep, '{mark}']");
+    let cfg = format!(
+        "processes:\n  both:\n    command: {sleep}\n  no-out:\n    stdout: false\n    command: {sleep}\n  no-err:\n    stderr: false\n    command: {sleep}\n  neither:\n    stdout: false\n    stderr: false\n    command: {sleep}\n"
+    );
+    let mut m = Manager::start(Mode::Pid1, &dir.write("c.yaml", &cfg));
+    let mut c = Soft::default();
+    for p in sleeping(m.pid(), &mark, 4) {
+        let env: HashMap<String, String> = environ(p.pid).into_iter().collect();
+        let name = env
+            .get("PHPEEK_PM_PROCESS_NAME")
+            .cloned()
+            .unwrap_or_default();
+        let (out, err) = (fd_target(p.pid, 1), fd_target(p.pid, 2));
+        let (out_off, err_off) = match name.as_str() {
+            "both" => (false, false),
+            "no-out" => (true, false),
+            "no-err" => (false, true),
+            "neither" => (true, true),
+            other => panic!("unexpected process {other:?}"),
+        };
+        for (what, target, off) in [("stdout", &out, out_off), ("stderr", &err, err_off)] {
+            c.check(
+                if off {
+                    target == "/dev/null"
+                } else {
+                    target.starts_with("pipe:")
+                },
+                || format!("{what} of {name}: {target}"),
+            );
+        }
+        c.eq(
+            open_fds(p.pid),
+            [0, 1, 2],
+            &format!("descriptors of {name}"),
+        );
+    }
+    c.finish(&m.dump());
+    m.signal(libc::SIGTERM);
+    assert_eq!(m.wait_code(secs(10.0)), 0);
+}

@@ -89,6 +89,9 @@ pub enum Shaper {
 /// The shaper a process's log rules give each of its pipes.
 pub trait ShaperFor {
     fn shaper(&self, stream: Stream) -> Shaper;
+    /// Whether the stream is on at all: one switched off (`stdout: false` / `stderr: false`)
+    /// is not read, its process writes it to `/dev/null`.
+    fn wanted(&self, stream: Stream) -> bool;
 }
 
 /// The log rules of a build without log processing: every line of a stream that is on is a
@@ -113,11 +116,18 @@ impl Default for PlainRules {
 #[cfg(not(feature = "log-processing"))]
 impl ShaperFor for PlainRules {
     fn shaper(&self, stream: Stream) -> Shaper {
-        let on = match stream {
+        if self.wanted(stream) {
+            Shaper::Plain
+        } else {
+            Shaper::Discard
+        }
+    }
+
+    fn wanted(&self, stream: Stream) -> bool {
+        match stream {
             Stream::Stdout => self.stdout,
             Stream::Stderr => self.stderr,
-        };
-        if on { Shaper::Plain } else { Shaper::Discard }
+        }
     }
 }
 

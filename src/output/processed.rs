@@ -21,6 +21,13 @@ impl ShaperFor for Shared {
             stream == Stream::Stderr,
         )))
     }
+
+    fn wanted(&self, stream: Stream) -> bool {
+        match stream {
+            Stream::Stdout => self.0.stdout,
+            Stream::Stderr => self.0.stderr,
+        }
+    }
 }
 
 impl Shaper {

@@ -256,6 +256,12 @@ impl super::Reactor<'_> {
             cwd: spec.cwd.as_deref(),
             credentials: spec.credentials.as_ref(),
             base: &self.child_base,
+            // Always both: a hook's or a probe's last lines explain its failure, whatever
+            // its process's logging shows.
+            capture: crate::sys::spawn::Capture {
+                stdout: true,
+                stderr: true,
+            },
         });
         let child = match result {
             Ok(c) => c,

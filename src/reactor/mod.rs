@@ -40,7 +40,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::config::model::{Config, Level};
-use crate::output::{Flush, Output};
+use crate::output::{Flush, Output, ShaperFor, Stream};
 use crate::supervisor::{Action, Event, Field, InstId, Note, Supervisor};
 use crate::sys::{self, signals, spawn};
 use children::{AuxDone, AuxId, AuxSet, Tail};
@@ -521,6 +521,10 @@ impl<'a> Reactor<'a> {
             cwd: spec.working_dir.as_deref(),
             credentials: spec.credentials.as_ref(),
             base: &self.child_base,
+            capture: spawn::Capture {
+                stdout: spec.logging.wanted(Stream::Stdout),
+                stderr: spec.logging.wanted(Stream::Stderr),
+            },
         });
         let child = match result {
             Ok(c) => c,

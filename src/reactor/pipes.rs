@@ -113,14 +113,15 @@ impl Reactor<'_> {
     /// Registers a child's stdout and stderr pipes with the poll.
     pub(super) fn watch_pipes(
         &mut self,
-        stdout: OwnedFd,
-        stderr: OwnedFd,
+        stdout: Option<OwnedFd>,
+        stderr: Option<OwnedFd>,
         owner: Child,
         instance: &str,
         process: &str,
         logging: &LogRules,
     ) {
-        for (fd, stream) in [(stdout, Stream::Stdout), (stderr, Stream::Stderr)] {
+        let streams = [(stdout, Stream::Stdout), (stderr, Stream::Stderr)];
+        for (fd, stream) in streams.into_iter().filter_map(|(f, s)| Some((f?, s))) {
             let slot = self.free_slot();
             let raw = fd.as_raw_fd();
             if let Err(e) = self.poll.registry().register(

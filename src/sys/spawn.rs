@@ -48,6 +48,18 @@ pub struct SpawnSpec<'a> {
     pub credentials: Option<&'a Credentials>,
     /// What every child of this manager gets alike (set up once by the reactor).
     pub base: &'a ChildBase,
+    /// Which output streams the manager reads.
+    pub capture: Capture,
+}
+
+/// Which of a child's output streams the manager reads. A stream it reads is a pipe; one it
+/// does not (`stdout: false` / `stderr: false`) is `/dev/null`, as the Go tool does: the child
+/// writes it to nowhere and the manager spends nothing on it, not even a pipe. Where
+/// `/dev/null` cannot be opened, such a stream is still a pipe, read and dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capture {
+    pub stdout: bool,
+    pub stderr: bool,
 }
 
 /// What every child of a manager gets alike, set up once at start-up: nothing here is opened
@@ -58,14 +70,22 @@ pub struct ChildBase {
     /// Its own session (`setsid`), or only its own process group (`setpgid`): see
     /// [`controlling_terminal`].
     pub session: bool,
+    /// `/dev/null` opened for writing, given (as a copy) for an output stream that is not
+    /// read ([`Capture`]); `None` where it cannot be opened.
+    pub discard: Option<OwnedFd>,
 }
 
 impl ChildBase {
-    /// Opens the children's stdin and asks whether we have a controlling terminal.
+    /// Opens the children's stdin and `/dev/null` for the streams not read, and asks whether
+    /// we have a controlling terminal.
     pub fn open() -> io::Result<ChildBase> {
+        use rustix::fs::{Mode, OFlags};
+        let discard =
+            rustix::fs::open("/dev/null", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty()).ok();
         Ok(ChildBase {
             stdin: ChildStdin::open()?,
             session: controlling_terminal(),
+            discard,
         })
     }
 }
@@ -89,9 +109,10 @@ fn controlling_terminal() -> bool {
 /// A started child.
 pub struct Spawned {
     pub pid: i32,
-    /// Read ends of the child's stdout and stderr, non-blocking and close-on-exec.
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+    /// Read ends of the child's stdout and stderr, non-blocking and close-on-exec; `None` for
+    /// a stream that goes to `/dev/null` ([`Capture`]).
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
 }
 
 /// The `PATH` searched when the child's environment has none (Docker's default).
@@ -389,8 +410,9 @@ pub fn spawn(spec: &SpawnSpec<'_>) -> Result<Spawned, SpawnError> {
         return Err(fail(Step::Exec, "empty command".to_owned()));
     };
     let plan = ExecPlan::new(spec).map_err(|m| fail(Step::Exec, m))?;
-    let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC);
-    let ((out_r, out_w), (err_r, err_w)) = match pipe().and_then(|a| Ok((a, pipe()?))) {
+    let streams = output_fds(spec.base, spec.capture.stdout)
+        .and_then(|out| Ok((out, output_fds(spec.base, spec.capture.stderr)?)));
+    let ((out_r, out_w), (err_r, err_w)) = match streams {
         Ok(p) => p,
         Err(e) => {
             let os = io::Error::from(e);
@@ -646,11 +668,26 @@ fn spawn_fast(
 
 /// The manager's side after either way of starting: non-blocking read ends. The child's exit
 /// reaches the loop as SIGCHLD (no pidfd: see docs/design-decisions.md).
-fn finish(pid: i32, out_r: OwnedFd, err_r: OwnedFd) -> Result<Spawned, SpawnError> {
+/// The descriptors of one output stream: the read end we keep (`None` when the stream is not
+/// read) and what the child gets as its write end, a pipe's or a copy of `/dev/null`.
+fn output_fds(base: &ChildBase, read: bool) -> rustix::io::Result<(Option<OwnedFd>, OwnedFd)> {
+    match &base.discard {
+        Some(null) if !read => Ok((None, rustix::io::fcntl_dupfd_cloexec(null, 3)?)),
+        _ => {
+            let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+            Ok((Some(r), w))
+        }
+    }
+}
+
+fn finish(pid: i32, out_r: Option<OwnedFd>, err_r: Option<OwnedFd>) -> Result<Spawned, SpawnError> {
     let fail = |step: Step, msg: String| SpawnError { step, msg };
     // A fresh pipe's read end has no status flags but O_RDONLY: set O_NONBLOCK without reading
     // them first (one fcntl per pipe instead of two).
-    let nb = |fd: &OwnedFd| rustix::fs::fcntl_setfl(fd, rustix::fs::OFlags::NONBLOCK);
+    let nb = |fd: &Option<OwnedFd>| match fd {
+        Some(fd) => rustix::fs::fcntl_setfl(fd, rustix::fs::OFlags::NONBLOCK),
+        None => Ok(()),
+    };
     let nonblocking = nb(&out_r)
         .and_then(|()| nb(&err_r))
         .map_err(io::Error::from);
@@ -791,6 +828,7 @@ mod tests {
         let base = ChildBase {
             stdin: ChildStdin::empty_pipe(None).unwrap(),
             session: true,
+            discard: None,
         };
         let e = env();
         match spawn(&SpawnSpec {
@@ -799,6 +837,10 @@ mod tests {
             cwd,
             credentials: creds,
             base: &base,
+            capture: Capture {
+                stdout: true,
+                stderr: true,
+            },
         }) {
             Ok(s) => {
                 // Reap it here: unit tests have no event loop.
@@ -818,6 +860,7 @@ mod tests {
         let base = ChildBase {
             stdin: ChildStdin::empty_pipe(None).unwrap(),
             session: true,
+            discard: None,
         };
         let e = vec![(OsStr::new("PATH"), OsStr::new(path))];
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -828,6 +871,10 @@ mod tests {
                 cwd: None,
                 credentials: None,
                 base: &base,
+                capture: Capture {
+                    stdout: true,
+                    stderr: true,
+                },
             });
             match r {
                 Ok(s) => {
