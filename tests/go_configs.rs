@@ -178,7 +178,7 @@ fn an_invalid_acl_entry_is_a_config_error() {
     assert!(!out.stderr.contains("api_enabled"), "{}", out.stderr);
 }
 
-/// `stdout: false` drops the stream's lines (the child still writes freely); stderr stays.
+/// `stdout: false` switches the stream off (the child writes it to `/dev/null`); stderr stays.
 #[test]
 fn stdout_shorthand_switches_a_stream_off() {
     let dir = TestDir::new("streams");
