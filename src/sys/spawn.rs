@@ -853,6 +853,40 @@ mod tests {
         }
     }
 
+    /// A stream that is not read is a copy of `/dev/null` when it could be opened, else still
+    /// a pipe (whose lines the reactor then drops); a stream that is read is always a pipe.
+    #[test]
+    fn a_stream_not_read_is_dev_null_or_else_a_pipe() {
+        let argv = vec!["true".to_owned()];
+        let e = env();
+        let null = ChildBase::open().unwrap().discard;
+        assert!(null.is_some(), "/dev/null could not be opened for writing");
+        for (discard, stdout_piped) in [(null, false), (None, true)] {
+            let base = ChildBase {
+                stdin: ChildStdin::empty_pipe(None).unwrap(),
+                session: true,
+                discard,
+            };
+            let s = spawn(&SpawnSpec {
+                argv: &argv,
+                env: &e,
+                cwd: None,
+                credentials: None,
+                base: &base,
+                capture: Capture {
+                    stdout: false,
+                    stderr: true,
+                },
+            })
+            .unwrap();
+            let mut st = 0;
+            // SAFETY: waitpid on our own child with a valid status pointer.
+            unsafe { libc::waitpid(s.pid, &mut st, 0) };
+            assert_eq!(s.stdout.is_some(), stdout_piped);
+            assert!(s.stderr.is_some());
+        }
+    }
+
     /// Runs `prog` with `PATH=path`, retrying while a script just written is busy (see
     /// `a_missing_interpreter_is_not_a_missing_program`).
     fn run_in_path(prog: &str, path: &str) -> String {
