@@ -666,8 +666,6 @@ fn spawn_fast(
     }
 }
 
-/// The manager's side after either way of starting: non-blocking read ends. The child's exit
-/// reaches the loop as SIGCHLD (no pidfd: see docs/design-decisions.md).
 /// The descriptors of one output stream: the read end we keep (`None` when the stream is not
 /// read) and what the child gets as its write end, a pipe's or a copy of `/dev/null`.
 fn output_fds(base: &ChildBase, read: bool) -> rustix::io::Result<(Option<OwnedFd>, OwnedFd)> {
@@ -680,6 +678,8 @@ fn output_fds(base: &ChildBase, read: bool) -> rustix::io::Result<(Option<OwnedF
     }
 }
 
+/// The manager's side after either way of starting: non-blocking read ends. The child's exit
+/// reaches the loop as SIGCHLD (no pidfd: see docs/design-decisions.md).
 fn finish(pid: i32, out_r: Option<OwnedFd>, err_r: Option<OwnedFd>) -> Result<Spawned, SpawnError> {
     let fail = |step: Step, msg: String| SpawnError { step, msg };
     // A fresh pipe's read end has no status flags but O_RDONLY: set O_NONBLOCK without reading
