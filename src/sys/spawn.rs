@@ -823,13 +823,19 @@ mod tests {
         vec![(OsStr::new("PATH"), OsStr::new("/usr/bin:/bin"))]
     }
 
-    fn try_spawn(argv: &[&str], cwd: Option<&str>, creds: Option<&Credentials>) -> String {
-        let argv: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
-        let base = ChildBase {
+    /// A child base of our own: stdin an empty pipe, a session per child, `/dev/null` for the
+    /// streams not read when `discard` is given.
+    fn base(discard: Option<OwnedFd>) -> ChildBase {
+        ChildBase {
             stdin: ChildStdin::empty_pipe(None).unwrap(),
             session: true,
-            discard: None,
-        };
+            discard,
+        }
+    }
+
+    fn try_spawn(argv: &[&str], cwd: Option<&str>, creds: Option<&Credentials>) -> String {
+        let argv: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
+        let base = base(None);
         let e = env();
         match spawn(&SpawnSpec {
             argv: &argv,
@@ -862,11 +868,7 @@ mod tests {
         let null = ChildBase::open().unwrap().discard;
         assert!(null.is_some(), "/dev/null could not be opened for writing");
         for (discard, stdout_piped) in [(null, false), (None, true)] {
-            let base = ChildBase {
-                stdin: ChildStdin::empty_pipe(None).unwrap(),
-                session: true,
-                discard,
-            };
+            let base = base(discard);
             let s = spawn(&SpawnSpec {
                 argv: &argv,
                 env: &e,
@@ -891,11 +893,7 @@ mod tests {
     /// `a_missing_interpreter_is_not_a_missing_program`).
     fn run_in_path(prog: &str, path: &str) -> String {
         let argv = vec![prog.to_owned()];
-        let base = ChildBase {
-            stdin: ChildStdin::empty_pipe(None).unwrap(),
-            session: true,
-            discard: None,
-        };
+        let base = base(None);
         let e = vec![(OsStr::new("PATH"), OsStr::new(path))];
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
