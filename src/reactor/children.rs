@@ -258,10 +258,7 @@ impl super::Reactor<'_> {
             base: &self.child_base,
             // Always both: a hook's or a probe's last lines explain its failure, whatever
             // its process's logging shows.
-            capture: crate::sys::spawn::Capture {
-                stdout: true,
-                stderr: true,
-            },
+            capture: crate::sys::spawn::Capture::default(),
         });
         let child = match result {
             Ok(c) => c,

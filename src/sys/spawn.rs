@@ -62,6 +62,16 @@ pub struct Capture {
     pub stderr: bool,
 }
 
+impl Default for Capture {
+    /// Both streams read, as every child has unless its configuration switches one off.
+    fn default() -> Capture {
+        Capture {
+            stdout: true,
+            stderr: true,
+        }
+    }
+}
+
 /// What every child of a manager gets alike, set up once at start-up: nothing here is opened
 /// or asked per spawn.
 pub struct ChildBase {
@@ -843,10 +853,7 @@ mod tests {
             cwd,
             credentials: creds,
             base: &base,
-            capture: Capture {
-                stdout: true,
-                stderr: true,
-            },
+            capture: Capture::default(),
         }) {
             Ok(s) => {
                 // Reap it here: unit tests have no event loop.
@@ -903,10 +910,7 @@ mod tests {
                 cwd: None,
                 credentials: None,
                 base: &base,
-                capture: Capture {
-                    stdout: true,
-                    stderr: true,
-                },
+                capture: Capture::default(),
             });
             match r {
                 Ok(s) => {
