@@ -2,7 +2,7 @@
 //! through the same spawn path, pipes, log pipeline, process group and reaping as the managed
 //! processes, but owned by a feature component instead of the supervisor.
 //!
-//! A part starts one with [`AuxSpec`] and an [`AuxTag`] of its choosing; the reactor hands the
+//! A part starts one with [`AuxSpec`] and an `AuxTag` of its choosing; the reactor hands the
 //! [`AuxDone`] back to that part (`Part::aux_done`) when its leader has been reaped. At `timeout_ms` the
 //! group gets `stop_signal`, and `kill_after_ms` later SIGKILL. When the leader exits, whatever
 //! is left of its group is SIGKILLed: a hook's or probe's background children never outlive it.
@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 
 pub use super::part::AuxDone;
-use super::part::{AuxTag, PartId, Spawner};
+use super::part::AuxOwner;
 #[cfg(any(feature = "health", feature = "hooks", feature = "scheduler"))]
 use crate::config::model::LogRules;
 use crate::supervisor::Millis;
@@ -50,15 +50,6 @@ pub struct AuxSpec {
     /// How its output becomes records: its process's `logging` rules, or
     /// `config.global.logging` for output that belongs to no process (global hooks).
     pub logging: LogRules,
-}
-
-/// Who started an aux child and gets its [`AuxDone`]: a part, and what the child is to it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AuxOwner {
-    pub part: PartId,
-    pub tag: AuxTag,
-    /// Only a part that spawns children can make one (see [`Spawner`]).
-    pub by: Spawner,
 }
 
 /// The last few lines of a child's output, bounded in lines and bytes.

@@ -5,9 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::Reactor;
-use super::children::{AuxDone, AuxId, AuxOwner, AuxSpec};
+use super::children::{AuxDone, AuxId, AuxSpec};
 use super::net::{HttpGet, NetSet};
-use super::part::{AuxTag, Msg, Part, PartId, Reply, Setup, Spawner};
+use super::part::{AuxOwner, AuxTag, Msg, Part, PartId, Reply, Setup, Spawner};
 use crate::config::model::{Config, Level, ProbeKind, ReadinessMode, ReadinessSpec};
 use crate::health::{Action, Health, ProbeId};
 use crate::status::Snapshot;

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use super::Reactor;
-use super::children::{AuxDone, AuxId, AuxOwner, AuxSpec};
-use super::part::{AuxTag, Msg, Part, PartId, Reply, Setup, Spawner};
+use super::children::{AuxDone, AuxId, AuxSpec};
+use super::part::{AuxOwner, AuxTag, Msg, Part, PartId, Reply, Setup, Spawner};
 use crate::config::model::{Config, HookPhase, HookSpec};
 use crate::hooks::{Action, Hooks, Outcome, Owner, RunId, RunResult};
 use crate::status::Snapshot;

@@ -23,6 +23,7 @@ mod part;
 #[cfg(feature = "heartbeat")]
 mod pings;
 mod pipes;
+mod registry;
 mod reload;
 #[cfg(any(feature = "api", feature = "metrics"))]
 mod resources;
@@ -111,7 +112,7 @@ pub struct Reactor<'a> {
     aux_done: Vec<AuxDone>,
     sup: Supervisor,
     /// The features on the loop (see `part.rs`); a slot is empty while its part runs.
-    parts: part::Parts,
+    parts: registry::Parts,
     /// The running configuration, swapped by a live reload (`reload.rs`); process indices
     /// into it are the supervisor's and never move.
     config: Rc<Config>,
@@ -153,7 +154,7 @@ impl<'a> Reactor<'a> {
                 )
                 .is_ok();
         let child_base = spawn::ChildBase::open()?;
-        let parts = part::build(&config, poll.registry(), FIRST_PART_KIND);
+        let parts = registry::build(&config, poll.registry(), FIRST_PART_KIND);
         let mut r = Reactor {
             parts,
             poll,

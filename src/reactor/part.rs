@@ -1,6 +1,8 @@
-//! Parts: every optional feature that needs time on the loop is one entry in [`PARTS`], the
-//! way `startup.rs` lists start-up steps. The loop (`mod.rs`) iterates the list and names no
-//! feature; a feature compiled out is simply not in it.
+//! The part interface: every optional feature that needs time on the loop is a [`Part`], one
+//! entry in the list of `registry.rs` (the way `startup.rs` lists start-up steps). The loop
+//! (`mod.rs`) iterates that list and names no feature; a feature compiled out is simply not
+//! in it. This file holds what the loop and the parts share: the trait, its messages and
+//! answers, and the ends of aux children.
 //!
 //! A part may:
 //! - ask for a turn at a deadline ([`Part::next_deadline`]) or at once ([`Part::busy`]);
@@ -26,13 +28,11 @@
 use mio::Registry;
 
 use super::Reactor;
-use super::children::AuxOwner;
-use crate::config::model::Config;
 use crate::status::Snapshot;
 use crate::supervisor::{Action, InstId, Millis};
 use crate::sys::ExitStatus;
 
-/// A part's place in [`PARTS`].
+/// A part's place in the list of parts (`registry.rs`).
 pub type PartId = usize;
 
 /// What an aux child means to the part that spawned it (e.g. a task and its run number).
@@ -46,6 +46,15 @@ pub struct AuxTag(pub u64, pub u64);
 pub enum Spawner {
     #[cfg(any(feature = "health", feature = "hooks", feature = "scheduler"))]
     Part,
+}
+
+/// Who started an aux child and gets its [`AuxDone`]: a part, and what the child is to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuxOwner {
+    pub part: PartId,
+    pub tag: AuxTag,
+    /// Only a part that spawns children can make one (see [`Spawner`]).
+    pub by: Spawner,
 }
 
 /// How an aux child ended (see [`Part::aux_done`]).
@@ -154,47 +163,4 @@ pub trait Part {
     fn snapshot(&self, _r: &Reactor<'_>, _snap: &mut Snapshot) {}
     /// The manager is about to exit.
     fn close(&mut self, _r: &mut Reactor<'_>) {}
-}
-
-type Make = fn(&Config, &Setup<'_>) -> Box<dyn Part>;
-
-/// The parts built in, in the order they get their turns: held log records first, then the
-/// features that feed the supervisor, the HTTP servers last (their answers show the turn's
-/// state).
-const PARTS: &[Make] = &[
-    #[cfg(feature = "log-processing")]
-    super::logs::part,
-    super::watch::part,
-    #[cfg(feature = "health")]
-    super::health::part,
-    #[cfg(feature = "hooks")]
-    super::hooks::part,
-    #[cfg(feature = "scheduler")]
-    super::tasks::part,
-    #[cfg(feature = "heartbeat")]
-    super::pings::part,
-    #[cfg(any(feature = "api", feature = "metrics"))]
-    super::resources::part,
-    #[cfg(any(feature = "api", feature = "metrics"))]
-    super::fpm::part,
-    #[cfg(any(feature = "api", feature = "metrics"))]
-    super::http::part,
-];
-
-/// How many parts this build has (the minimal build: only the configuration watch).
-pub const COUNT: usize = PARTS.len();
-
-/// Every part of this build, by [`PartId`]; a slot is empty while its part runs.
-pub type Parts = [Option<Box<dyn Part>>; COUNT];
-
-/// Builds every part; `first_kind` is the first token kind parts may own.
-pub fn build(config: &Config, registry: &Registry, first_kind: usize) -> Parts {
-    std::array::from_fn(|id| {
-        let setup = Setup {
-            id,
-            kind: first_kind + id,
-            registry,
-        };
-        Some(PARTS[id](config, &setup))
-    })
 }

@@ -11,8 +11,8 @@ use mio::Interest;
 use mio::unix::SourceFd;
 
 use super::Reactor;
-use super::children::{AuxDone, AuxId, AuxOwner, AuxSpec};
-use super::part::{AuxTag, Msg, Part, PartId, Reply, Setup, Spawner};
+use super::children::{AuxDone, AuxId, AuxSpec};
+use super::part::{AuxOwner, AuxTag, Msg, Part, PartId, Reply, Setup, Spawner};
 use crate::config::model::{Config, Level};
 use crate::scheduler::{Action, Event, Outcome, Scheduler, TaskId};
 use crate::status::Snapshot;
