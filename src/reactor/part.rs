@@ -1,5 +1,5 @@
 //! Parts: every optional feature that needs time on the loop is one entry in [`PARTS`], the
-//! way `startup.rs` lists start-up steps. The loop (`mod.rs`) iterates the list and names no
+//! way `startup/mod.rs` lists start-up steps. The loop (`mod.rs`) iterates the list and names no
 //! feature; a feature compiled out is simply not in it.
 //!
 //! A part may:
