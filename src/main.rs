@@ -134,7 +134,7 @@ fn run() -> u8 {
             // Start-up work of optional features (framework set-up, PHP-FPM auto-tuning):
             // before any process or hook exists, and described by --dry-run.
             let env = env_strings();
-            let request = startup::Request {
+            let request = startup::step::Request {
                 config: &c,
                 php_fpm_profile: php_fpm_profile.as_deref(),
                 memory_threshold: memory_threshold.as_deref(),

@@ -7,7 +7,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use phpeek_pm_fuzz::output::{MAX_LINE, lines::Lines};
+use phpeek_pm_fuzz::config::model::MAX_LINE;
+use phpeek_pm_fuzz::output::lines::Lines;
 
 /// Longest expanded stream: a few over-long lines' worth, so an input stays fast to run.
 const STREAM_LIMIT: usize = 4 * MAX_LINE + 4096;

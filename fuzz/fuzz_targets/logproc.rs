@@ -35,12 +35,12 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
+use phpeek_pm_fuzz::config::model::MAX_LINE;
 use phpeek_pm_fuzz::logproc::redact::{Redactor, UserPattern};
 use phpeek_pm_fuzz::logproc::{
     self, DEFAULT_MULTILINE_MAX_LINES, DEFAULT_MULTILINE_TIMEOUT_MS, DEFAULT_PLACEHOLDER, Filter,
     MAX_MULTILINE_LINES, MAX_RECORD_BYTES, Matcher, Multiline, Record, Rules, Severity, Stage,
 };
-use phpeek_pm_fuzz::output::MAX_LINE;
 
 const MULTILINE: u8 = 1;
 const REDACT: u8 = 2;

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::config::model::Level;
-use crate::startup::{Failure, PoolReport, Prepared, Request};
+use crate::startup::step::{Failure, PoolReport, Prepared, Request};
 use crate::supervisor::{Field, Note};
 use profile::{MIB, Pm, Pool, Profile};
 

@@ -555,7 +555,7 @@ fn level(ctx: &Ctx<'_>, path: &[String], s: &str, ov: &[Applied]) -> Res<Severit
 /// php-fpm's `log_limit` as the pool's master uses it: php-fpm accepts 1 or more; we need
 /// room for its wrapper, and a piece longer than our line limit could not be recognised.
 fn log_limit(ctx: &Ctx<'_>, path: &[String], n: i64, ov: &[Applied]) -> Res<usize> {
-    let max = crate::output::MAX_LINE as i64;
+    let max = super::model::MAX_LINE as i64;
     if (128..=max).contains(&n) {
         Ok(n as usize)
     } else {

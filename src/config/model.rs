@@ -1,14 +1,39 @@
 //! The validated configuration the rest of the program runs on: defaults filled in, names
-//! resolved to indices, users to ids, signals to numbers, processes in start order.
+//! resolved to indices, users to ids, signals to numbers, processes in start order. Also the
+//! longest line of child output (`MAX_LINE`): the output cuts lines at it, and `log_limit` is
+//! checked against it.
 
 use crate::sys::spawn::Credentials;
 
 /// How a process's output lines become records (feature `log-processing`: compiled rules
-/// shared by its pipes); nothing at all in builds without the feature.
+/// shared by its pipes); without the feature, only which streams are on (`PlainRules`).
 #[cfg(feature = "log-processing")]
 pub use crate::logproc::Shared as LogRules;
 #[cfg(not(feature = "log-processing"))]
-pub use crate::output::PlainRules as LogRules;
+pub use PlainRules as LogRules;
+
+/// The log rules of a build without log processing: every line of a stream that is on is a
+/// plain record.
+#[cfg(not(feature = "log-processing"))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlainRules {
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+#[cfg(not(feature = "log-processing"))]
+impl Default for PlainRules {
+    fn default() -> Self {
+        PlainRules {
+            stdout: true,
+            stderr: true,
+        }
+    }
+}
+
+/// Longest line (bytes of child output) in one record. Here, below the output that cuts lines
+/// at it, because the configuration is checked against it too (`log_limit`).
+pub const MAX_LINE: usize = 16 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {

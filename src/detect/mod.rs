@@ -19,7 +19,7 @@ mod pool;
 use std::path::{Path, PathBuf};
 
 use crate::config::model::{Config, Level};
-use crate::startup::{Failure, Prepared, Request};
+use crate::startup::step::{Failure, Prepared, Request};
 use crate::supervisor::{Field, Note};
 
 /// What the working directory holds.

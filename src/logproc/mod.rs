@@ -17,7 +17,7 @@
 //! the reactor when a held multiline record must be flushed, `flush_due` does it, `finish`
 //! flushes at EOF, process exit and shutdown. Nothing here reads a clock or does IO.
 //!
-//! Bounds: a line is at most `output::MAX_LINE` bytes (longer lines arrive in pieces, each
+//! Bounds: a line is at most `config::model::MAX_LINE` bytes (longer lines arrive in pieces, each
 //! processed alone); a multiline record at most [`MAX_RECORD_BYTES`] and
 //! `log_multiline_max_lines` (≤ [`MAX_MULTILINE_LINES`]) lines; JSON nesting at most
 //! [`json::MAX_JSON_DEPTH`]; level detection reads [`level::DETECT_WINDOW`] bytes.

@@ -1,8 +1,8 @@
 //! Cutting a child's byte stream into lines: complete lines end at `\n` (not included); a line
-//! longer than [`MAX_LINE`](super::MAX_LINE) is emitted in pieces, all but the last marked
-//! partial, cut on a UTF-8 character boundary where one is near.
+//! longer than [`MAX_LINE`] is emitted in pieces, all but the last marked partial, cut on a
+//! UTF-8 character boundary where one is near.
 
-use super::MAX_LINE;
+use crate::config::model::MAX_LINE;
 
 /// The unfinished tail of one pipe's stream.
 #[derive(Default)]

@@ -4,7 +4,8 @@
 //! Back-pressure instead of loss: when the queue holds [`QUEUE_LIMIT`] bytes the reactor stops
 //! reading child pipes, so a child that logs faster than our stdout drains blocks on its own
 //! pipe (as it would on a full Docker log pipe) while memory stays bounded. Lines longer than
-//! [`MAX_LINE`] are cut into several records; all but the last carry `"partial":true`.
+//! [`MAX_LINE`](crate::config::model::MAX_LINE) are cut into several records; all but the last
+//! carry `"partial":true`.
 
 pub mod lines;
 #[cfg(feature = "log-processing")]
@@ -15,12 +16,12 @@ pub mod recent;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 
+#[cfg(not(feature = "log-processing"))]
+use crate::config::model::PlainRules;
 use crate::config::model::{Level, LogFormat};
 use crate::supervisor::Field;
 use queue::Queue;
 
-/// Longest line (bytes of child output) in one record.
-pub const MAX_LINE: usize = 16 * 1024;
 /// Bytes of formatted records we hold before we stop reading child pipes.
 pub const QUEUE_LIMIT: usize = 256 * 1024;
 /// Bytes of queued records written at once while pipes are being read (`worth_writing`).
@@ -92,25 +93,6 @@ pub trait ShaperFor {
     /// Whether the stream is on at all: one switched off (`stdout: false` / `stderr: false`)
     /// is not read, its process writes it to `/dev/null`.
     fn wanted(&self, stream: Stream) -> bool;
-}
-
-/// The log rules of a build without log processing: every line of a stream that is on is a
-/// plain record.
-#[cfg(not(feature = "log-processing"))]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlainRules {
-    pub stdout: bool,
-    pub stderr: bool,
-}
-
-#[cfg(not(feature = "log-processing"))]
-impl Default for PlainRules {
-    fn default() -> Self {
-        PlainRules {
-            stdout: true,
-            stderr: true,
-        }
-    }
 }
 
 #[cfg(not(feature = "log-processing"))]

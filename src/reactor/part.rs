@@ -1,7 +1,7 @@
 //! The part interface: every optional feature that needs time on the loop is a [`Part`], one
-//! entry in the list of `registry.rs` (the way `startup.rs` lists start-up steps). The loop
-//! (`mod.rs`) iterates that list and names no feature; a feature compiled out is simply not
-//! in it. This file holds what the loop and the parts share: the trait, its messages and
+//! entry in the list of `registry.rs` (the way `startup/mod.rs` lists start-up steps). The
+//! loop (`mod.rs`) iterates that list and names no feature; a feature compiled out is simply
+//! not in it. This file holds what the loop and the parts share: the trait, its messages and
 //! answers, and the ends of aux children.
 //!
 //! A part may:
