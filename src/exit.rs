@@ -1,5 +1,5 @@
 //! Exit codes, in one place (INTERFACE.md: 0, 1, 2; `128+n` nowhere yet). The client
-//! subcommands (feature `api`) add their own after these.
+//! subcommands (feature `api`) and the `health` probe add their own after these.
 
 /// Clean shutdown (a signal), or every process finished successfully.
 pub const OK: u8 = 0;
@@ -9,6 +9,19 @@ pub const OK: u8 = 0;
 pub const STARTUP: u8 = 1;
 /// Usage or configuration error: nothing was started.
 pub const USAGE: u8 = 2;
+
+/// The codes of `phpeek-pm health` (`src/probe.rs`, and `src/api/client.rs` when it asks the
+/// API; docs/orchestrators.md).
+pub mod health {
+    pub const READY: u8 = 0;
+    pub const NOT_READY: u8 = 1;
+    pub const USAGE: u8 = 2;
+    /// Nothing answers at the API's address.
+    pub const UNREACHABLE: u8 = 3;
+    /// Only the API knows process names.
+    #[cfg(feature = "api")]
+    pub const UNKNOWN_PROCESS: u8 = 5;
+}
 
 /// The client subcommands' codes (documented in `--help` and docs/observability/api.md).
 #[cfg(feature = "api")]

@@ -19,19 +19,8 @@
 use crate::api::client::health as api_health;
 use crate::cli::Health;
 use crate::config::model::Config;
+use crate::exit::health as exit;
 use crate::features::Feature;
-
-/// Exit codes of `health`.
-pub mod exit {
-    pub const READY: u8 = 0;
-    pub const NOT_READY: u8 = 1;
-    pub const USAGE: u8 = 2;
-    /// Nothing answers at the API's address.
-    pub const UNREACHABLE: u8 = 3;
-    /// Only the API knows process names.
-    #[cfg(feature = "api")]
-    pub const UNKNOWN_PROCESS: u8 = 5;
-}
 
 /// Runs the probe; `config` is the configuration found the usual way (`-c`,
 /// `$PHPEEK_PM_CONFIG`, the default paths), or why it could not be loaded.

@@ -13,7 +13,9 @@
 pub mod client;
 pub mod json;
 pub mod ops;
+mod render;
 pub mod top;
+mod wire;
 
 use crate::config::model::defaults::MAX_SCALE;
 use crate::http::{Method, Request, Response};

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use rustix::termios::{self, OptionalActions, OutputModes, Termios};
 use serde_json::Value;
 
-use super::client::{Target, bytes, now_unix, request, uptime};
+use super::render::{bytes, now_unix, uptime};
+use super::wire::{Target, request};
 use crate::exit::client as exit;
 
 /// Time between two frames (and between the two answers of `--once`).
@@ -114,7 +115,7 @@ fn fetch(target: &Target, token: Option<&str>) -> Result<Value, u8> {
             eprintln!("\rphpeek-pm: the manager answered {status}");
             Err(exit::FAILED)
         }
-        Err(super::client::Unreachable(e)) => {
+        Err(super::wire::Unreachable(e)) => {
             eprintln!("\rphpeek-pm: cannot reach the manager: {e}");
             Err(exit::UNREACHABLE)
         }

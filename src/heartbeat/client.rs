@@ -1,5 +1,6 @@
 //! The HTTP/1.1 client of heartbeat pings: one request per connection (`Connection: close`),
-//! over `std::net::TcpStream` or, for `https://`, the rustls client of [`super::tls`]. Only the
+//! over `std::net::TcpStream` or, for `https://`, the rustls client of [`super::tls`], both
+//! behind [`super::stream`]'s `Stream` over the socket with the attempt's deadline. Only the
 //! status line matters (a 2xx is success), so the response is read up to the end of its head
 //! and parsed with httparse; the body is never read. One deadline covers the whole attempt:
 //! name resolution, connecting, the TLS handshake, writing and reading.
@@ -8,12 +9,13 @@
 //! bodies, cookies, proxies), and ureq with `http` and `ureq-proto` was about 140 KiB of the
 //! full build. It runs only on a ping's helper thread, never on the event loop.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::Job;
+use super::stream::{Stream, Timed, remaining};
 use super::tls::Client;
 
 /// A response head longer than this is refused (a receiver's status line and headers are short).
@@ -92,10 +94,6 @@ pub fn request(job: &Job, tls: &Client) -> Result<u16, String> {
         Err(format!("HTTP {status}"))
     }
 }
-
-/// Both transports, behind one type.
-pub trait Stream: Read + Write {}
-impl<T: Read + Write> Stream for T {}
 
 /// The request line, headers and body. The headers were checked when the configuration was
 /// loaded (no CR or LF); configured ones replace ours of the same name.
@@ -201,15 +199,6 @@ fn connect(url: &Url<'_>, deadline: Instant) -> Result<TcpStream, String> {
     Err(last)
 }
 
-fn remaining(deadline: Instant) -> Result<Duration, String> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        Err("timed out".to_owned())
-    } else {
-        Ok(left)
-    }
-}
-
 fn io_error(what: &str, e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!("{what}: timed out"),
@@ -217,38 +206,10 @@ fn io_error(what: &str, e: &io::Error) -> String {
     }
 }
 
-/// The socket with the attempt's deadline: every read and write may wait only for what is left.
-pub struct Timed {
-    sock: TcpStream,
-    deadline: Instant,
-}
-
-impl Timed {
-    fn left(&self) -> io::Result<Duration> {
-        remaining(self.deadline).map_err(|_| io::ErrorKind::TimedOut.into())
-    }
-}
-
-impl Read for Timed {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.sock.set_read_timeout(Some(self.left()?))?;
-        self.sock.read(buf)
-    }
-}
-
-impl Write for Timed {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.sock.set_write_timeout(Some(self.left()?))?;
-        self.sock.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.sock.flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+
     use super::*;
 
     #[test]

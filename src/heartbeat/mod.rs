@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod send;
+mod stream;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(not(feature = "tls"))]

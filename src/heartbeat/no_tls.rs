@@ -1,7 +1,7 @@
 //! Builds without feature `tls`: plain HTTP only. `ca_file` and https:// URLs are refused
 //! when the configuration is loaded, so no ping ever needs TLS here.
 
-use super::client::{Stream, Timed};
+use super::stream::{Stream, Timed};
 
 pub struct Client;
 

@@ -19,7 +19,7 @@ use rustls::sign::SigningKey;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, SignatureScheme, StreamOwned};
 use webpki::ring as alg;
 
-use super::client::{Stream, Timed};
+use super::stream::{Stream, Timed};
 
 /// The TLS setup of one ping: our provider, and the roots of `ca_pem` when given (they
 /// replace the bundled ones for that task), else the bundled webpki roots.
