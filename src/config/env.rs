@@ -31,8 +31,14 @@ pub struct UnknownVar {
     pub hint: Option<String>,
 }
 
-/// Works out every override in `vars` against the process names of `doc`, without applying.
-pub fn plan(vars: &[(String, String)], doc: &Value) -> Result<Vec<Applied>, UnknownVar> {
+/// Works out every override in `vars` against the process names of `doc`, without applying:
+/// `PHPEEK_PM_GLOBAL_*` against the table `global`, `PHPEEK_PM_PROCESS_*` against `process`.
+pub fn plan(
+    vars: &[(String, String)],
+    doc: &Value,
+    global: &'static [Key],
+    process: &'static [Key],
+) -> Result<Vec<Applied>, UnknownVar> {
     let mut names: Vec<String> = process_names(doc);
     let mut out = Vec::new();
     let mut sorted: Vec<&(String, String)> = vars.iter().collect();
@@ -40,10 +46,10 @@ pub fn plan(vars: &[(String, String)], doc: &Value) -> Result<Vec<Applied>, Unkn
     for (var, value) in sorted {
         if let Some(rest) = var.strip_prefix(GLOBAL_PREFIX) {
             let tokens = lower_tokens(rest);
-            let Some((path, key)) = schema::resolve(&tokens, super::global::KEYS) else {
+            let Some((path, key)) = schema::resolve(&tokens, global) else {
                 return Err(UnknownVar {
                     var: var.clone(),
-                    hint: schema::closest(&tokens.join("_"), super::global::KEYS)
+                    hint: schema::closest(&tokens.join("_"), global)
                         .map(|k| format!("{GLOBAL_PREFIX}{}", k.to_ascii_uppercase())),
                 });
             };
@@ -59,7 +65,7 @@ pub fn plan(vars: &[(String, String)], doc: &Value) -> Result<Vec<Applied>, Unkn
                 // PHPEEK_PM_PROCESS_NAME is what we give our own children: not an override.
                 continue;
             }
-            let Some((name, key_path, leaf)) = route(rest, &names) else {
+            let Some((name, key_path, leaf)) = route(rest, &names, process) else {
                 return Err(UnknownVar {
                     var: var.clone(),
                     hint: None,
@@ -125,7 +131,11 @@ fn env_form(name: &str) -> String {
 }
 
 /// Splits `NAME_KEY` into a process name and key path. `None` when no split names a key.
-fn route(rest: &str, names: &[String]) -> Option<(String, Vec<String>, Option<&'static Key>)> {
+fn route(
+    rest: &str,
+    names: &[String],
+    process: &'static [Key],
+) -> Option<(String, Vec<String>, Option<&'static Key>)> {
     // Known processes first, longest name first, so `QUEUE_HIGH_SCALE` prefers `queue-high`
     // over `queue` when both exist.
     let mut known: Vec<&String> = names.iter().collect();
@@ -133,7 +143,7 @@ fn route(rest: &str, names: &[String]) -> Option<(String, Vec<String>, Option<&'
     for n in known {
         let prefix = format!("{}_", env_form(n));
         if let Some(key) = rest.strip_prefix(&prefix) {
-            if let Some((path, leaf)) = key_path(key) {
+            if let Some((path, leaf)) = key_path(key, process) {
                 return Some((n.clone(), path, leaf));
             }
         }
@@ -142,7 +152,7 @@ fn route(rest: &str, names: &[String]) -> Option<(String, Vec<String>, Option<&'
     let parts: Vec<&str> = rest.split('_').collect();
     for split in 1..parts.len() {
         let key = parts[split..].join("_");
-        if let Some((path, leaf)) = key_path(&key) {
+        if let Some((path, leaf)) = key_path(&key, process) {
             let name = parts[..split].join("-").to_ascii_lowercase();
             return Some((name, path, leaf));
         }
@@ -152,7 +162,7 @@ fn route(rest: &str, names: &[String]) -> Option<(String, Vec<String>, Option<&'
 
 /// Resolves the key part of a process override. `ENV_<VAR>` keeps VAR as written; keys under a
 /// section held as written (`health_check` until its feature types it) take the rest as one key.
-fn key_path(key: &str) -> Option<(Vec<String>, Option<&'static Key>)> {
+fn key_path(key: &str, process: &'static [Key]) -> Option<(Vec<String>, Option<&'static Key>)> {
     if let Some(var) = key.strip_prefix("ENV_") {
         if !var.is_empty() {
             return Some((vec!["env".to_owned(), var.to_owned()], None));
@@ -162,13 +172,13 @@ fn key_path(key: &str) -> Option<(Vec<String>, Option<&'static Key>)> {
     if tokens.is_empty() {
         return None;
     }
-    if let Some((path, leaf)) = schema::resolve(&tokens, super::process::KEYS) {
+    if let Some((path, leaf)) = schema::resolve(&tokens, process) {
         return Some((path.iter().map(|s| (*s).to_owned()).collect(), Some(leaf)));
     }
     // A prefix that names a key held as written: the remaining tokens form one sub-key.
     for take in (1..tokens.len()).rev() {
         let head = tokens[..take].join("_");
-        if let Some(k) = super::process::KEYS.iter().find(|k| k.name == head) {
+        if let Some(k) = process.iter().find(|k| k.name == head) {
             if matches!(k.kind, Kind::Any) {
                 return Some((vec![head, tokens[take..].join("_")], None));
             }
@@ -221,7 +231,7 @@ fn typed(raw: &str, key: &Key) -> Value {
         Kind::StrMap
         | Kind::Section(_)
         | Kind::SectionList(_)
-        | Kind::Processes
+        | Kind::Processes(_)
         | Kind::Any
         | Kind::Moved(_) => json().unwrap_or_else(|| Value::String(s.to_owned())),
     }
@@ -230,6 +240,16 @@ fn typed(raw: &str, key: &Key) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The overrides against the real tables.
+    fn plan(vars: &[(String, String)], doc: &Value) -> Result<Vec<Applied>, UnknownVar> {
+        super::plan(
+            vars,
+            doc,
+            crate::config::global::KEYS,
+            crate::config::process::KEYS,
+        )
+    }
 
     fn doc(text: &str) -> Value {
         yaml_serde::from_str(text).unwrap()

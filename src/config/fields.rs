@@ -51,14 +51,22 @@ impl<'a> Section<'a> {
         self
     }
 
-    /// The nested section at `key`, when present (an error when it is not a mapping).
-    pub fn child(
-        &self,
-        key: &str,
-        keys: &'static [Key],
-    ) -> Result<Option<Section<'a>>, ConfigError> {
+    /// The nested section at `key`, when present (an error when it is not a mapping), with the
+    /// key table that this section's table gives that key (`Kind::Section`).
+    pub fn child(&self, key: &str) -> Result<Option<Section<'a>>, ConfigError> {
         let Some(v) = self.raw(key) else {
             return Ok(None);
+        };
+        let keys = match self.keys.iter().find(|k| k.name == key).map(|k| k.kind) {
+            Some(Kind::Section(sub)) => sub,
+            other => {
+                debug_assert!(
+                    other.is_none(),
+                    "{key} is not a section of {}",
+                    self.dotted()
+                );
+                &[]
+            }
         };
         let mut p = self.path.clone();
         p.push(key.to_owned());
@@ -169,7 +177,7 @@ fn expected(kind: Kind) -> Option<&'static str> {
         Kind::Command => "a command: a list such as [\"php-fpm\", \"-F\"] or a string",
         Kind::List => "a list of strings",
         Kind::StrMap => "a mapping of NAME: value",
-        Kind::Section(_) | Kind::Processes => "a mapping of keys",
+        Kind::Section(_) | Kind::Processes(_) => "a mapping of keys",
         Kind::SectionList(_) => "a list of mappings",
         Kind::Any | Kind::Moved(_) => return None,
     })

@@ -274,7 +274,7 @@ pub(super) fn readiness(
     names: &[(String, bool)],
 ) -> Result<Option<ReadinessSpec>, ConfigError> {
     let file = g.get::<String>("readiness_file")?;
-    let block = g.child("readiness", READINESS)?;
+    let block = g.child("readiness")?;
     if let (Some(_), Some(_)) = (&file, &block) {
         return Err(g.err(
             Some("readiness_file"),

@@ -12,8 +12,9 @@ use super::fields::{Section, count};
 use super::model::{HookPhase, HookSet, HookSpec, ProcessHooks, defaults};
 use super::raw::{CommandLine, Scalar};
 use super::schema::Kind::*;
-use super::schema::{Key, k};
+use super::schema::{Key, f, k};
 use super::{ConfigError, Ctx, env, users};
+use crate::features::Feature;
 
 /// The phases of a `hooks` block; the original tool spells them with hyphens, we accept both.
 pub const PHASES: &[Key] = &[
@@ -39,6 +40,21 @@ pub const HOOK: &[Key] = &[
     k("working_dir", Str),
     k("user", Str),
     k("group", Str),
+];
+
+/// A process's `shutdown:` section. Its table sits here, beside the hook table, because the
+/// pre-stop hook is read from it (here, and refused for scheduled tasks in `task.rs`).
+pub const SHUTDOWN: &[Key] = &[
+    k("signal", Str),
+    k("timeout", Time),
+    k("kill_signal", Str),
+    k("graceful", Bool),
+    f("pre_stop_hook", Section(HOOK), Feature::Hooks),
+    k("wait_for_exit", Bool),
+    k(
+        "post_stop_hook",
+        Moved("post_stop_hook on the process itself (processes.<name>.post_stop_hook)"),
+    ),
 ];
 use crate::sys::spawn::Credentials;
 
@@ -76,7 +92,7 @@ pub(super) fn process(
         v
     };
     let mut set = block(ctx, ov, base(&["hooks"]), p.value("hooks"), creds)?;
-    let shutdown = p.child("shutdown", super::process::SHUTDOWN)?;
+    let shutdown = p.child("shutdown")?;
     let single = [
         (
             HookPhase::PreStart,

@@ -142,7 +142,7 @@ pub(super) fn settings(
 
 /// An `*_tls` block; `None` when absent or `enabled: false`.
 fn tls(g: &Section<'_>, key: &str) -> Result<Option<TlsSettings>, ConfigError> {
-    let Some(s) = g.child(key, TLS)? else {
+    let Some(s) = g.child(key)? else {
         return Ok(None);
     };
     if s.get::<bool>("enabled")? != Some(true) {
@@ -224,7 +224,7 @@ fn tls(g: &Section<'_>, key: &str) -> Result<Option<TlsSettings>, ConfigError> {
 
 /// An `*_acl` block; `None` when absent or `enabled: false`.
 fn acl(g: &Section<'_>, key: &str) -> Result<Option<Acl>, ConfigError> {
-    let Some(s) = g.child(key, ACL)? else {
+    let Some(s) = g.child(key)? else {
         return Ok(None);
     };
     let d = s.dotted();

@@ -19,6 +19,7 @@ mod global;
 mod health;
 mod hooks;
 mod http;
+mod kind;
 #[cfg(feature = "log-processing")]
 mod logging;
 #[cfg(not(feature = "log-processing"))]
@@ -46,6 +47,16 @@ use crate::dag;
 use crate::features::Feature;
 use fields::Section;
 use model::{Config, ProcessKind, ProcessSpec};
+use schema::{Key, Kind, f, k};
+
+/// The top level of a configuration file: the root of the key tables (each section's table
+/// sits beside its parser) for the key check and the `PHPEEK_PM_*` overrides.
+pub const TOP: &[Key] = &[
+    k("version", Kind::Any),
+    k("global", Kind::Section(global::KEYS)),
+    f("hooks", Kind::Section(hooks::PHASES), Feature::Hooks),
+    k("processes", Kind::Processes(process::KEYS)),
+];
 
 /// Where a configuration problem is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -384,7 +395,7 @@ fn second_document_line(text: &str) -> Option<usize> {
 /// Step 2: every key against the tables. `blame` limits the report to problems at paths set
 /// by those overrides (the second pass, after they were applied).
 fn check_keys(ctx: &Ctx<'_>, doc: &Value, blame: &[env::Applied]) {
-    for p in schema::check(doc) {
+    for p in schema::check(doc, TOP) {
         let at = p.path();
         if let schema::KeyProblem::Unknown { path, .. } = &p {
             ctx.unknown.borrow_mut().push(path.clone());
@@ -398,7 +409,7 @@ fn check_keys(ctx: &Ctx<'_>, doc: &Value, blame: &[env::Applied]) {
 /// Step 3: `PHPEEK_PM_*` overrides on top of the document; their key problems are blamed on
 /// the variable.
 fn apply_overrides(ctx: &Ctx<'_>, doc: &mut Value) -> Vec<env::Applied> {
-    let overrides = match env::plan(ctx.inputs.env, doc) {
+    let overrides = match env::plan(ctx.inputs.env, doc, global::KEYS, process::KEYS) {
         Ok(o) => o,
         Err(u) => {
             ctx.error(ConfigError {

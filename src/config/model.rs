@@ -3,6 +3,7 @@
 //! longest line of child output (`MAX_LINE`): the output cuts lines at it, and `log_limit` is
 //! checked against it.
 
+pub use super::kind::ProcessKind;
 use crate::sys::spawn::Credentials;
 
 /// How a process's output lines become records (feature `log-processing`: compiled rules
@@ -68,39 +69,6 @@ impl Level {
 pub enum LogFormat {
     Json,
     Text,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProcessKind {
-    /// Runs for the life of the container; restarted per its policy.
-    Longrun,
-    /// Runs once to completion; dependents wait for it to exit 0.
-    Oneshot,
-    /// Runs at the times of its `schedule`, by the scheduler: never an instance of the
-    /// supervisor, and nobody waits for it.
-    #[cfg(feature = "scheduler")]
-    Task,
-}
-
-impl ProcessKind {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ProcessKind::Longrun => "longrun",
-            ProcessKind::Oneshot => "oneshot",
-            #[cfg(feature = "scheduler")]
-            ProcessKind::Task => "scheduled",
-        }
-    }
-
-    /// Whether the supervisor runs and keeps its instances. A scheduled task is not
-    /// supervised: it has no instances, holds back no dependent, and keeps the manager running.
-    pub const fn supervised(self) -> bool {
-        match self {
-            ProcessKind::Longrun | ProcessKind::Oneshot => true,
-            #[cfg(feature = "scheduler")]
-            ProcessKind::Task => false,
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

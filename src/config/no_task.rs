@@ -2,7 +2,7 @@
 //! already refused `schedule` and its companions by name), so there is nothing to validate.
 
 use super::fields::Section;
-use super::model::ProcessKind;
+use super::kind::ProcessKind;
 use super::{ConfigError, Ctx};
 
 /// Never built: a process of this build is never a task.

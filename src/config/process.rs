@@ -33,7 +33,7 @@ pub const KEYS: &[Key] = &[
     k("critical", Bool),
     k("stdout", Bool),
     k("stderr", Bool),
-    k("shutdown", Section(SHUTDOWN)),
+    k("shutdown", Section(hooks::SHUTDOWN)),
     k("reload_signal", Str),
     k("forward_signals", List),
     f("health_check", Section(health::KEYS), Feature::Health),
@@ -56,19 +56,6 @@ pub const KEYS: &[Key] = &[
         Moved("global.restart_stable_after (a run shorter than it counts as a failed start)"),
     ),
     k("dependency_timeout", Moved("global.dependency_timeout")),
-];
-
-pub const SHUTDOWN: &[Key] = &[
-    k("signal", Str),
-    k("timeout", Time),
-    k("kill_signal", Str),
-    k("graceful", Bool),
-    f("pre_stop_hook", Section(hooks::HOOK), Feature::Hooks),
-    k("wait_for_exit", Bool),
-    k(
-        "post_stop_hook",
-        Moved("post_stop_hook on the process itself (processes.<name>.post_stop_hook)"),
-    ),
 ];
 
 /// `heartbeat:` of a scheduled task (feature `heartbeat`; parsed in `task.rs`).
@@ -379,7 +366,7 @@ fn initial_state(ctx: &Ctx<'_>, s: &Section<'_>, kind: ProcessKind) -> bool {
 fn stop(ctx: &Ctx<'_>, s: &Section<'_>) -> (i32, u64) {
     use crate::sys::signals;
     let default = (signals::SIGTERM, defaults::STOP_TIMEOUT_MS);
-    let Some(sd) = ctx.keep(s.child("shutdown", SHUTDOWN)).flatten() else {
+    let Some(sd) = ctx.keep(s.child("shutdown")).flatten() else {
         return default;
     };
     let signal = match ctx.keep(sd.get::<String>("signal")).flatten() {

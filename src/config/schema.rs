@@ -3,7 +3,8 @@
 //!
 //! The tables themselves sit beside the parser of their section (`global.rs`, `process.rs`,
 //! `health.rs`, `hooks.rs`, `http.rs`, `logging.rs`), so adding a key touches the section's file
-//! and the model. One walk serves three jobs: rejecting unknown keys (with the closest known one,
+//! and the model; their root, the file's top level, is `config::TOP`. This file names no table:
+//! the walk, the overrides and a section's `child` are given theirs. One walk serves three jobs: rejecting unknown keys (with the closest known one,
 //! or the key a Go-docs-only name really is), rejecting keys of features this binary was built
 //! without, and giving `PHPEEK_PM_*` overrides their types and nesting. A section parser reads
 //! only keys of its own table (checked in debug builds by `fields::Section::get`).
@@ -31,8 +32,8 @@ pub enum Kind {
     Section(&'static [Key]),
     /// A list of sections with the same keys (hook lists).
     SectionList(&'static [Key]),
-    /// The map of processes: any name, each a `PROCESS` section.
-    Processes,
+    /// The map of processes: any name, each a section of the keys given (`process::KEYS`).
+    Processes(&'static [Key]),
     /// Held as written until its feature types it.
     Any,
     /// Not a key, though the Go tool's documentation shows it: the text names the real one.
@@ -65,14 +66,6 @@ pub const fn f(name: &'static str, kind: Kind, feature: Feature) -> Key {
 }
 
 use Kind::*;
-
-/// The top level of a configuration file.
-pub const TOP: &[Key] = &[
-    k("version", Any),
-    k("global", Section(super::global::KEYS)),
-    f("hooks", Section(super::hooks::PHASES), Feature::Hooks),
-    k("processes", Processes),
-];
 
 /// A problem found by the key walk, with the path of the offending key.
 #[derive(Debug, PartialEq, Eq)]
@@ -111,14 +104,15 @@ impl KeyProblem {
     }
 }
 
-/// Walks a parsed document and reports every unknown key, feature key of a missing feature,
-/// and section that is not a mapping, in document order.
-pub fn check(doc: &Value) -> Vec<KeyProblem> {
+/// Walks a parsed document against `top` (the file's top-level table, `config::TOP`) and reports
+/// every unknown key, feature key of a missing feature, and section that is not a mapping, in
+/// document order.
+pub fn check(doc: &Value, top: &'static [Key]) -> Vec<KeyProblem> {
     let mut out = Vec::new();
     let mut path = Vec::new();
     match doc {
         Value::Null => {}
-        Value::Mapping(_) => walk(doc, TOP, &mut path, &mut out),
+        Value::Mapping(_) => walk(doc, top, &mut path, &mut out),
         _ => out.push(KeyProblem::NotAMapping { path }),
     }
     out
@@ -187,11 +181,11 @@ fn walk_key(
             Value::Null => {}
             _ => out.push(KeyProblem::NotAList { path: path.clone() }),
         },
-        Processes => match value {
+        Processes(sub) => match value {
             Value::Mapping(procs) => {
                 for (name, p) in procs {
                     path.push(yaml_scalar_text(name));
-                    walk(p, super::process::KEYS, path, out);
+                    walk(p, sub, path, out);
                     path.pop();
                 }
             }
@@ -405,8 +399,14 @@ fn key_of(body: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TOP;
     use crate::config::global::KEYS as GLOBAL;
     use crate::config::process::KEYS as PROCESS;
+
+    /// The walk over the whole file's table.
+    fn check(doc: &Value) -> Vec<KeyProblem> {
+        super::check(doc, TOP)
+    }
 
     /// A key written twice in one table would make the second unreachable.
     #[test]
@@ -423,8 +423,7 @@ mod tests {
             assert_eq!(before, names.len(), "duplicate key in {names:?}");
             for k in keys {
                 match k.kind {
-                    Section(sub) | SectionList(sub) => check(sub, seen),
-                    Processes => check(PROCESS, seen),
+                    Section(sub) | SectionList(sub) | Processes(sub) => check(sub, seen),
                     _ => {}
                 }
             }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::duration::Duration;
 use super::fields::Section;
-use super::model::ProcessKind;
+use super::kind::ProcessKind;
 use super::raw::Scalar;
 use super::{ConfigError, Ctx, Origin};
 use crate::features::Feature;
@@ -154,7 +154,7 @@ pub(super) fn validate(
             format!("{key} does not apply to a scheduled task (it has no long-running instance)"),
         ));
     }
-    if let Some(sd) = p.child("shutdown", super::process::SHUTDOWN)? {
+    if let Some(sd) = p.child("shutdown")? {
         if sd.has("pre_stop_hook") {
             return Err(sd.err(
                 Some("pre_stop_hook"),
@@ -181,7 +181,7 @@ pub(super) fn validate(
             ));
         }
     };
-    let heartbeat = match p.child("heartbeat", super::process::HEARTBEAT)? {
+    let heartbeat = match p.child("heartbeat")? {
         Some(h) if h.get::<bool>("enabled")? != Some(false) => heartbeat(ctx, &h)?,
         _ => None,
     };
