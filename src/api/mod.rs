@@ -4,7 +4,7 @@
 //! 401, 404, 405, 400), [`json`] renders the status snapshot, and [`ops`] follows a command
 //! (start, stop, restart, scale) through the supervisor's state until it is done, so that the
 //! answer is sent when the work is finished without ever blocking the loop. The reactor
-//! (`src/reactor/http.rs`) glues them to sockets and the supervisor.
+//! (`src/reactor/http/`) glues them to sockets and the supervisor.
 //!
 //! Authentication: with `api_auth` set, every route except `/api/v1/health` and
 //! `/api/v1/ready` needs `Authorization: Bearer <token>`, compared in constant time. Unknown

@@ -205,7 +205,7 @@ pub struct Acl {
     pub trust_proxy: bool,
 }
 
-// The ACL check of the HTTP servers (`reactor/http.rs`).
+// The ACL check of the HTTP servers (`reactor/http/access.rs`).
 #[cfg(any(feature = "api", feature = "metrics"))]
 impl Acl {
     /// Whether a client at `ip` is served (403 otherwise).

@@ -63,7 +63,7 @@ impl Client {
 /// ring with TLS 1.3 and TLS 1.2 ECDHE AES-GCM suites (strongest first, as rustls orders
 /// them) and the key exchanges X25519, P-256, P-384. Built field by field, not from ring's
 /// `default_provider()`: naming that would link every suite it lists (the point of this file).
-/// The HTTPS listeners (`src/reactor/tls.rs`) take it too, with a key provider that loads keys.
+/// The HTTPS listeners (`src/reactor/http/tls.rs`) take it too, with a key provider that loads keys.
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(CryptoProvider {
         cipher_suites: vec![

@@ -3,7 +3,7 @@
 //! ([`Conn::poll_request`]) → responses in ([`Conn::respond`]) → bytes out
 //! ([`Conn::output`], [`Conn::wrote`]), with one deadline per connection
 //! ([`Conn::next_deadline`], [`Conn::handle_timeout`]). It never touches a socket or a clock: the
-//! reactor (`src/reactor/http.rs`) reads and writes, and passes the time in.
+//! reactor (`src/reactor/http/`) reads and writes, and passes the time in.
 //!
 //! Requests are parsed with httparse across partial reads (the buffer is re-parsed as it
 //! grows, never more than [`limits::MAX_HEAD_BYTES`]); bodies need `Content-Length`;

@@ -3,7 +3,7 @@
 //! writes, never a thread. The crypto provider is the heartbeat's (AES-GCM suites only, ring),
 //! with a key provider that loads the server's private key.
 //!
-//! A [`TlsStream`] looks to `http.rs` like a plain stream: `read` gives plaintext (or
+//! A [`TlsStream`] looks to `stream.rs` like a plain stream: `read` gives plaintext (or
 //! `WouldBlock` while the handshake goes on), `write` takes plaintext. TLS bytes that the
 //! socket could not take yet stay in rustls and go out on [`TlsStream::flush`], which the
 //! connection calls whenever the socket is writable. A plain-HTTP request to the TLS port gets a
