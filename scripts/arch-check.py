@@ -11,6 +11,9 @@
 - `src/reactor/mod.rs` names no feature outside `mod` / `use` / `cfg` lines: neither a feature
   name nor a module of a feature (`crate::health::…`, its part `health::…`).
 - `src/config/` does not import the supervisor.
+- No two source files import each other, directly or around a loop (`use` lines and paths
+  `crate::…`, `super::…`, `self::…`): a file may use its own ancestors' modules (`super::Reactor`
+  from a part), but between siblings and across folders the imports run one way.
 
 Test code (files named `tests.rs` or under a `tests/` folder, and `#[cfg(test)]` items) is not
 looked at. Run from anywhere: `python3 scripts/arch-check.py`; exit 1 lists every breach.
@@ -251,6 +254,147 @@ def check_config_imports(errors):
                 errors.append(f"{path.relative_to(ROOT)}:{n}: config/ names the supervisor: {line.strip()}")
 
 
+def module_files():
+    """{module path (tuple): set of files} from `mod` declarations, starting at main.rs; a module
+    swapped by `#[cfg(...)] #[path = "..."]` maps to each of its files."""
+    mods = {(): {SRC / "main.rs"}}
+    todo = [((), SRC / "main.rs")]
+    decl = re.compile(r'((?:#\[[^\n]*\]\s*)*)(?:pub(?:\([a-z]+\))?\s+)?mod\s+([a-z_0-9]+)\s*;')
+    while todo:
+        mod, path = todo.pop()
+        text = path.read_text()
+        code = blank_code(text)
+        spans = test_spans(code)
+        here = path.parent if path.name in ("main.rs", "mod.rs") else path.parent / path.stem
+        for m in decl.finditer(text):
+            if in_spans(m.start(2), spans) or code[m.start(2):m.end(2)] != m.group(2):
+                continue
+            name = m.group(2)
+            at = re.search(r'#\[path\s*=\s*"([^"]+)"\]', m.group(1))
+            if at:
+                # Relative to the declaring file's folder.
+                child = (path.parent / at.group(1)).resolve()
+            elif (here / f"{name}.rs").exists():
+                child = here / f"{name}.rs"
+            else:
+                child = here / name / "mod.rs"
+            if child.exists() and not is_test_file(child):
+                key = mod + (name,)
+                if child not in mods.setdefault(key, set()):
+                    mods[key].add(child)
+                    todo.append((key, child))
+    return mods
+
+
+def use_paths(stmt):
+    """The paths of one `use` tree (without `use` and `;`): `a::{b, c::{d}}` -> a::b, a::c::d."""
+    stmt = re.sub(r"\s+", "", stmt)
+    out = []
+
+    def walk(prefix, tree):
+        depth, start, parts = 0, 0, []
+        for i, ch in enumerate(tree):
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+            elif ch == "," and depth == 0:
+                parts.append(tree[start:i])
+                start = i + 1
+        parts.append(tree[start:])
+        for part in filter(None, parts):
+            head, brace, rest = part.partition("{")
+            if brace:
+                walk(prefix + head, rest[: rest.rfind("}")])
+            else:
+                out.append(prefix + part.split("as")[0] if "::" in prefix + part else prefix + part)
+
+    walk("", stmt)
+    return [re.sub(r"(::)?self$", "", p) for p in out]
+
+
+def check_import_cycles(errors):
+    mods = module_files()
+    mod_of = {f: m for m, fs in mods.items() for f in fs}
+    word = r"[A-Za-z_][A-Za-z0-9_]*"
+    path_re = re.compile(rf"(?<![A-Za-z0-9_:])(?:crate|super|self)(?:::{word})+")
+    edges = {}
+    for path, mod in mod_of.items():
+        code = blank_code(path.read_text())
+        spans = test_spans(code)
+        paths = []
+        for m in re.finditer(r"\buse\s+([^;]+);", code):
+            if not in_spans(m.start(), spans):
+                paths += use_paths(m.group(1))
+        paths += [m.group(0) for m in path_re.finditer(code) if not in_spans(m.start(), spans)]
+        for p in paths:
+            segs = [s for s in p.split("::") if s]
+            if not segs:
+                continue
+            if segs[0] == "crate":
+                base, segs = (), segs[1:]
+            elif segs[0] in ("super", "self"):
+                base = mod
+                while segs and segs[0] in ("super", "self"):
+                    base = base[:-1] if segs.pop(0) == "super" else base
+            elif mod + (segs[0],) in mods:
+                base = mod  # a child module named directly (2018 paths)
+            else:
+                continue  # another crate, or an item in scope
+            target = base
+            for s in segs:
+                if target + (s,) in mods:
+                    target = target + (s,)
+                else:
+                    break
+            # A file may use its own ancestors (and itself): only other branches count.
+            if mod[: len(target)] == target:
+                continue
+            for f in mods[target]:
+                edges.setdefault(path, {}).setdefault(f, p)
+    for scc in strongly_connected(edges):
+        files = sorted(str(f.relative_to(ROOT)) for f in scc)
+        ties = [
+            f"{a.relative_to(ROOT)} -> {b.relative_to(ROOT)} ({p})"
+            for a in sorted(scc)
+            for b, p in sorted(edges.get(a, {}).items())
+            if b in scc
+        ]
+        errors.append(f"files import each other in a loop: {', '.join(files)}: " + "; ".join(ties))
+
+
+def strongly_connected(edges):
+    """Tarjan's strongly connected components of more than one file."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+    sys.setrecursionlimit(10000)
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in edges.get(v, {}):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = set()
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.add(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(comp)
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return out
+
+
 def main():
     files = list(sources())
     errors = []
@@ -259,6 +403,7 @@ def main():
     stubs = check_stubs(files, errors)
     check_reactor(errors)
     check_config_imports(errors)
+    check_import_cycles(errors)
     for e in errors:
         print(e)
     print(
