@@ -210,7 +210,7 @@ impl CronExpr {
     /// if there is none before the crate's horizon (year 2100).
     pub fn next_after(&self, after_ms: i64, zone: &Zone) -> Option<i64> {
         let start = zone.timestamp_millis_opt(after_ms).single()?;
-        let mut best = self.first_after(&start, after_ms);
+        let mut best = self.first_after(&start, after_ms, MAX_CANDIDATES);
         // A time skipped by a spring-forward jump fires late (02:30 → 03:30 CEST). A search
         // that starts inside that late stretch (03:10), or just before the skipped time
         // (01:59:59 CET for 02:00), walks local time past it and misses it: near a jump,
@@ -220,11 +220,14 @@ impl CronExpr {
         let jump = i64::from(zone.offset_at(secs + GAP_LOOKBACK_S))
             - i64::from(zone.offset_at(secs - GAP_LOOKBACK_S));
         if jump > 0 {
-            // Back by the size of the jump: far enough to walk into the skipped local times,
-            // near enough that a frequent schedule reaches `after_ms` within its candidates.
+            // Back by the size of the jump: far enough to walk into the skipped local times.
+            // A frequent schedule has runs in between (every 4 minutes: seven before a 30-minute
+            // jump), and all of them may lie before `after_ms`: look at as many as a schedule
+            // with seconds can have there, one a second (only near a jump, twice a year).
             let early = after_ms - (jump + 1) * 1000;
+            let runs_between = usize::try_from(jump + 1).unwrap_or(0);
             if let Some(e) = zone.timestamp_millis_opt(early).single() {
-                if let Some(c) = self.first_after(&e, after_ms) {
+                if let Some(c) = self.first_after(&e, after_ms, MAX_CANDIDATES + runs_between) {
                     best = Some(best.map_or(c, |b| b.min(c)));
                 }
             }
@@ -244,7 +247,7 @@ impl CronExpr {
                     let Some(s) = fixed.timestamp_millis_opt(after_ms).single() else {
                         continue;
                     };
-                    let c = self.first_after(&s, after_ms);
+                    let c = self.first_after(&s, after_ms, MAX_CANDIDATES);
                     if let Some(c) = c.filter(|c| zone.offset_at(c.div_euclid(1000)) == o) {
                         best = Some(best.map_or(c, |b| b.min(c)));
                     }
@@ -255,13 +258,18 @@ impl CronExpr {
     }
 
     /// The earliest time strictly after `after_ms` that any of the crate schedules gives,
-    /// walking local time in `start`'s zone.
-    fn first_after<Z: TimeZone>(&self, start: &chrono::DateTime<Z>, after_ms: i64) -> Option<i64> {
+    /// walking local time in `start`'s zone and looking at `candidates` runs of each.
+    fn first_after<Z: TimeZone>(
+        &self,
+        start: &chrono::DateTime<Z>,
+        after_ms: i64,
+        candidates: usize,
+    ) -> Option<i64> {
         self.schedules
             .iter()
             .filter_map(|s| {
                 s.after(start)
-                    .take(MAX_CANDIDATES)
+                    .take(candidates)
                     .map(|d| d.timestamp_millis())
                     .find(|&t| t > after_ms)
             })
@@ -633,6 +641,24 @@ mod tests {
         let e2 = CronExpr::parse("2/30 2 * * * *").unwrap();
         let t4 = e2.next_after(1_728_140_405_000, &howe).unwrap();
         assert_eq!(e2.next_after(t4 - 1, &howe), Some(t4));
+        // More runs between the search's early start and the gap than it used to look at
+        // (found by the `cron` fuzz target): every 4 minutes, 02:00 is skipped and runs at
+        // 02:30 +11, 15:30 UTC; searched from 1 ms before, walking from 01:30 passes seven runs
+        // before the gap.
+        let every4 = CronExpr::parse("0/04 * * * *").unwrap();
+        assert_eq!(
+            every4.next_after(1_728_142_199_999, &howe),
+            Some(1_728_142_200_000)
+        );
+        // The same over Berlin's hour: 02:00 runs at 03:00 CEST (01:00 UTC), after fifteen runs
+        // in the hour before.
+        let e3 = CronExpr::parse("*/4 1,2 * * *").unwrap();
+        let t5 = at("2026-03-29T01:00:00Z");
+        assert_eq!(e3.next_after(t5 - 1, &berlin), Some(t5));
+        assert_eq!(
+            e3.next_after(at("2026-03-29T00:50:00Z"), &berlin).map(show),
+            Some("2026-03-29T00:52:00 Sun".to_owned())
+        );
         let t = e.next_after(t, &berlin).unwrap();
         assert_eq!(show(t), "2026-03-30T00:30:00 Mon");
         // A fixed time in the repeated hour of the fall-back night runs once (the first).
