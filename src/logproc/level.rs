@@ -127,13 +127,18 @@ fn word_level(w: &[u8]) -> Option<Severity> {
 /// Which of the (at most 16) bytes from `i` are ASCII letters, and how many bytes that is.
 #[inline(always)]
 fn letter_mask(b: &[u8], i: usize) -> (u32, usize) {
-    crate::sys::simd::from(b, i, crate::sys::scan::letters).unwrap_or_else(|| {
-        let m = b[i..]
-            .iter()
-            .rev()
-            .fold(0, |m, c| (m << 1) | u32::from(c.is_ascii_alphabetic()));
-        (m, b.len() - i)
-    })
+    // A `match`, not `unwrap_or_else`: at `opt-level = "z"` the closure's caller stayed a call,
+    // made several times per line (callgrind).
+    match crate::sys::simd::from(b, i, crate::sys::scan::letters) {
+        Some(found) => found,
+        None => {
+            let m = b[i..]
+                .iter()
+                .rev()
+                .fold(0, |m, c| (m << 1) | u32::from(c.is_ascii_alphabetic()));
+            (m, b.len() - i)
+        }
+    }
 }
 
 fn is_word_byte(c: u8) -> bool {
@@ -170,7 +175,7 @@ pub fn detect(line: &str) -> Option<Severity> {
             others.trailing_zeros() as usize
         };
         // Level words and keys are 3 to 10 letters long.
-        if !(3..=10).contains(&(i - start)) {
+        if !matches!(i - start, 3..=10) {
             continue;
         }
         let before = if start == 0 { b' ' } else { b[start - 1] };

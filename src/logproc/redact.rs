@@ -310,13 +310,18 @@ fn scan(b: &[u8]) -> Scan {
     while i < b.len() {
         let k = match b.get(i..).and_then(<[u8]>::first_chunk::<16>) {
             Some(c) => crate::sys::scan::classes(c),
-            None => {
-                let mut c = [0u8; 16];
-                for (d, s) in c.iter_mut().zip(&b[i..]) {
-                    *d = *s;
+            // The tail as the line's last 16 bytes: the bytes scanned already shift out and
+            // bytes of no class shift in, as the zeros of a copied tail would.
+            None => match crate::sys::simd::last16(b) {
+                Some(c) => crate::sys::scan::classes(c).down(16 - (b.len() - i) as u32),
+                None => {
+                    let mut c = [0u8; 16];
+                    for (d, s) in c.iter_mut().zip(&b[i..]) {
+                        *d = *s;
+                    }
+                    crate::sys::scan::classes(&c)
                 }
-                crate::sys::scan::classes(&c)
-            }
+            },
         };
         i += 16;
         colons |= k.colon;

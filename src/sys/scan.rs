@@ -17,6 +17,20 @@ pub struct Classes {
     pub sep: u32,
 }
 
+impl Classes {
+    /// The masks shifted down by `by` bits (0..16): the chunk's first `by` bytes drop out.
+    #[inline(always)]
+    pub fn down(self, by: u32) -> Classes {
+        Classes {
+            colon: self.colon >> by,
+            equal: self.equal >> by,
+            at: self.at >> by,
+            digit: self.digit >> by,
+            sep: self.sep >> by,
+        }
+    }
+}
+
 /// Where `c` has `:`, `=`, `@`, digits, spaces and dashes.
 #[inline(always)]
 pub fn classes(c: &[u8; 16]) -> Classes {

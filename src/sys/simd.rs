@@ -16,8 +16,16 @@ pub fn from(s: &[u8], i: usize, classify: impl Fn(&[u8; 16]) -> u32) -> Option<(
         return Some((classify(c), 16));
     }
     let n = s.len().checked_sub(i)?;
-    let c = s.last_chunk::<16>()?;
+    let c = last16(s)?;
     Some((classify(c) >> (16 - n), n))
+}
+
+/// The last 16 bytes of `s`, if it has that many. `<[u8]>::last_chunk` does the same, but at
+/// `opt-level = "z"` it stayed a call (with `split_at` behind it), made four times per line
+/// (callgrind).
+#[inline(always)]
+pub fn last16(s: &[u8]) -> Option<&[u8; 16]> {
+    s.get(s.len().checked_sub(16)?..)?.first_chunk::<16>()
 }
 
 /// Bytes of `c` that a JSON string must escape: below 0x20, `"` and `\`.
@@ -116,7 +124,7 @@ pub fn text(s: &[u8]) -> Result<&str, std::str::Utf8Error> {
 /// Whether every byte of `s` is below 0x80.
 fn ascii(s: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if let Some(last) = s.last_chunk::<16>() {
+    if let Some(last) = last16(s) {
         use core::arch::x86_64::{_mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
         // SAFETY: SSE2 is part of the x86_64 baseline (see `json_special`); every load reads
         // the 16 bytes of a chunk of `s` (whole chunks, then the last 16 bytes, which may
